@@ -1,0 +1,54 @@
+"""`resnet-deploy info`: what this machine can run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from resnet_deploy.cli.output import echo_json
+
+
+def _present(value: Any, key: str = "version") -> str:
+    if value is None:
+        return "not installed"
+    if isinstance(value, dict):
+        return str(value.get(key) or value.get("error", "unknown"))
+    return str(value)
+
+
+@click.command("info")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for programs.")
+def info(as_json: bool) -> None:
+    """Show Python, torch (and whether CUDA is usable), ONNX, runtimes, CPU and GPU."""
+    from resnet_deploy.environment import collect_environment
+
+    env = collect_environment()
+    if as_json:
+        echo_json(env)
+        return
+    torch_env = env["torch"]
+    ort = env["onnxruntime"]
+    lines = [
+        ("resnet-deploy", env["resnet_deploy"]),
+        ("python", f"{env['python']} ({env['platform']})"),
+        ("cpu", f"{env['cpu']['model']}, {env['cpu']['logical_cores']} logical cores, torch threads {torch_env['threads']}"),
+        ("torch", f"{torch_env['version']} (CUDA build {torch_env['cuda_build'] or 'none'}, "
+                  f"CUDA usable: {'yes' if torch_env['cuda_available'] else 'no'})"),
+        ("onnx", _present(env["onnx"])),
+        ("onnxruntime", _present(ort) + (f" [{ort.get('package')}] providers: {', '.join(ort['providers'])}"
+                                         if ort and "providers" in ort else "")),
+        ("tensorrt", _present(env["tensorrt"])),
+        ("openvino", _present(env["openvino"]) + (f" devices: {', '.join(env['openvino']['devices'])}"
+                                                  if env["openvino"] and "devices" in env["openvino"] else "")),
+        ("cuda-python", _present(env["cuda_python"])),
+    ]
+    if env["gpus"]:
+        for gpu in env["gpus"]:
+            lines.append((f"gpu {gpu.get('index', 0)}", f"{gpu.get('name')} (compute capability "
+                          f"{gpu.get('compute_capability', '?')}, driver {gpu.get('driver') or '?'})"))
+    else:
+        lines.append(("gpu", "none visible"))
+    width = max(len(k) for k, _ in lines)
+    for key, value in lines:
+        click.echo(f"{key.ljust(width)}  {value}")

@@ -1,0 +1,130 @@
+"""What this machine has: Python, torch, ONNX, runtimes and their providers, CPU and GPU.
+
+Used by `resnet-deploy info` and recorded with every benchmark result. Every probe is
+guarded: a missing or broken optional package is reported as absent, never raised.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import platform
+import shutil
+import subprocess
+from importlib import metadata
+from typing import Any
+
+from resnet_deploy import __version__
+from resnet_deploy.optional import is_installed, tensorrt_module
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name from /proc/cpuinfo (Linux), else platform.processor()."""
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as handle:
+        for line in handle:
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def torch_info() -> dict[str, Any]:
+    import torch
+
+    info: dict[str, Any] = {"version": torch.__version__, "threads": torch.get_num_threads(),
+                            "cuda_build": torch.version.cuda, "cuda_available": False}
+    try:
+        info["cuda_available"] = bool(torch.cuda.is_available())
+    except Exception as exc:  # a broken driver must not break `info`
+        info["cuda_error"] = str(exc)
+    return info
+
+
+def gpu_info() -> list[dict[str, Any]]:
+    """Name, compute capability, memory and driver of each visible GPU, or [] without one."""
+    gpus: list[dict[str, Any]] = []
+    with contextlib.suppress(Exception):
+        import torch
+
+        if torch.cuda.is_available():
+            for index in range(torch.cuda.device_count()):
+                props = torch.cuda.get_device_properties(index)
+                gpus.append({"index": index, "name": props.name,
+                             "compute_capability": f"{props.major}.{props.minor}",
+                             "memory_gib": round(props.total_memory / 2**30, 1)})
+    driver = nvidia_driver_version()
+    for gpu in gpus:
+        gpu["driver"] = driver
+    if not gpus and driver is not None:
+        gpus.append({"name": _nvidia_smi_query("name"), "driver": driver})
+    return gpus
+
+
+def _nvidia_smi_query(field: str) -> str | None:
+    if shutil.which("nvidia-smi") is None:
+        return None
+    try:
+        out = subprocess.run(["nvidia-smi", f"--query-gpu={field}", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=10, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    first = out.strip().splitlines()
+    return first[0].strip() if first else None
+
+
+def nvidia_driver_version() -> str | None:
+    return _nvidia_smi_query("driver_version")
+
+
+def onnxruntime_info() -> dict[str, Any] | None:
+    if not is_installed("onnxruntime"):
+        return None
+    try:
+        import onnxruntime as ort
+
+        return {"version": ort.__version__, "providers": ort.get_available_providers(),
+                "package": "onnxruntime-gpu" if _version("onnxruntime-gpu") else "onnxruntime"}
+    except Exception as exc:
+        return {"error": str(exc)}
+
+
+def tensorrt_info() -> dict[str, Any] | None:
+    trt = tensorrt_module()
+    if trt is None:
+        return None
+    return {"version": getattr(trt, "__version__", "unknown")}
+
+
+def openvino_info() -> dict[str, Any] | None:
+    if not is_installed("openvino"):
+        return None
+    try:
+        import openvino as ov
+
+        return {"version": ov.get_version(), "devices": ov.Core().available_devices}
+    except Exception as exc:
+        return {"error": str(exc)}
+
+
+def collect_environment() -> dict[str, Any]:
+    """Everything `info` shows, as one JSON-ready dict."""
+    return {
+        "resnet_deploy": __version__,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu": {"model": cpu_model(), "logical_cores": os.cpu_count(),
+                "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None},
+        "torch": torch_info(),
+        "onnx": _version("onnx"),
+        "onnxruntime": onnxruntime_info(),
+        "tensorrt": tensorrt_info(),
+        "openvino": openvino_info(),
+        "cuda_python": _version("cuda-python") or _version("cuda-bindings"),
+        "gpus": gpu_info(),
+    }

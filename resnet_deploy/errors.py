@@ -1,0 +1,39 @@
+"""Error types that carry the CLI's exit code.
+
+Library code raises these for problems a user can fix (bad input, a failed check, a missing
+optional dependency); the CLI turns them into one line and the exit code below. Anything
+else is a bug and keeps its traceback.
+
+Exit codes (DESIGN.md): 0 done, 1 a check failed, 2 bad input or usage, 3 a missing optional
+dependency or device.
+"""
+
+from __future__ import annotations
+
+
+class ResnetDeployError(Exception):
+    """Base class: a problem the user can act on. `exit_code` is what the CLI returns."""
+
+    exit_code = 2
+
+
+class InvalidInputError(ResnetDeployError, ValueError):
+    """Bad input or usage: a wrong name, shape, dtype, path or file (exit 2)."""
+
+    exit_code = 2
+
+
+class ArtifactError(InvalidInputError):
+    """An artifact (checkpoint, ONNX model, plan, sidecar) is missing, corrupt or mismatched."""
+
+
+class CheckFailedError(ResnetDeployError):
+    """A check ran and failed: outputs outside tolerance, accuracy drop over the limit (exit 1)."""
+
+    exit_code = 1
+
+
+class MissingDependencyError(ResnetDeployError, ImportError):
+    """An optional package or a device is not present (exit 3)."""
+
+    exit_code = 3

@@ -1,0 +1,61 @@
+"""The CLI skeleton: help on every command, version, models table, error conventions."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from resnet_deploy import __version__
+from resnet_deploy.cli import COMMANDS, cli
+
+
+@pytest.fixture
+def runner() -> CliRunner:
+    return CliRunner()
+
+
+def test_help_lists_every_command(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["--help"])
+    assert result.exit_code == 0
+    for name in COMMANDS:
+        assert name in result.output
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_subcommand_has_help_without_optional_dependencies(runner: CliRunner, name: str) -> None:
+    result = runner.invoke(cli, [name, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+
+
+def test_version(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["--version"])
+    assert result.exit_code == 0 and __version__ in result.output
+
+
+def test_models_json_lists_every_family_with_counts(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["models", "--json"])
+    assert result.exit_code == 0, result.output
+    records = {r["name"]: r for r in json.loads(result.output)}
+    assert records["resnet50"]["params"] == 25_557_032
+    assert records["resnet20"]["params"] == 269_722
+    assert records["wide_resnet50_2"]["params"] == 68_883_240
+    assert abs(records["resnet50"]["macs"] - 4.09e9) / 4.09e9 < 0.02
+    assert records["resnet56"]["input_size"] == [3, 32, 32]
+    for name in ["plain56", "preact_resnet200", "resnext50_32x4d", "resnet1202"]:
+        assert name in records
+    assert set(records["resnet50"]) >= {"name", "family", "depth", "block", "params", "macs", "input_size"}
+
+
+def test_info_reports_torch_and_onnxruntime(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["info", "--json"])
+    assert result.exit_code == 0, result.output
+    env = json.loads(result.output)
+    assert env["torch"]["version"] and "cpu" in env and "gpus" in env
+
+
+def test_unknown_command_is_a_usage_error(runner: CliRunner) -> None:
+    result = runner.invoke(cli, ["no-such-command"])
+    assert result.exit_code == 2
