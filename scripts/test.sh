@@ -8,6 +8,6 @@ EXTRAS=dev source scripts/setup_env.sh
 # Reference implementations used only by tests, installed without their CUDA dependencies.
 python -m pip install -q --no-deps "torchvision==0.28.0"
 
-echo "== ruff"; ruff check resnet_deploy tests benchmarks scripts
+echo "== ruff"; ruff check .
 echo "== mypy"; mypy resnet_deploy
 echo "== pytest"; python -m pytest -q "$@"
