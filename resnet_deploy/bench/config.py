@@ -1,0 +1,183 @@
+"""What to benchmark and how: the backends, batch sizes, warm-up and measured run length."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from resnet_deploy.bench.stats import DEFAULT_CV_THRESHOLD, DEFAULT_PERCENTILES
+from resnet_deploy.errors import InvalidInputError
+
+# Backends whose runners time on a CUDA stream; the others are CPU backends.
+GPU_BACKENDS = frozenset({"torch-cudagraph", "ort-cuda", "ort-trt", "tensorrt"})
+
+
+@dataclass(frozen=True)
+class Warmup:
+    """Warm-up before each batch size, outside the measured loop: a count or a duration."""
+
+    iterations: int | None = None
+    seconds: float | None = None
+
+    @classmethod
+    def parse(cls, text: str | int | float | None) -> Warmup:
+        """`"10"` -> 10 iterations, `"2s"` / `"0.5s"` -> seconds, None -> 0.5 s."""
+        if text is None:
+            return cls(seconds=0.5)
+        if isinstance(text, (int, float)) and not isinstance(text, bool):
+            return cls(iterations=int(text))
+        raw = str(text).strip().lower()
+        try:
+            if raw.endswith("ms"):
+                return cls(seconds=float(raw[:-2]) / 1000.0)
+            if raw.endswith("s"):
+                return cls(seconds=float(raw[:-1]))
+            value = int(raw)
+        except ValueError:
+            raise InvalidInputError(f"--warmup takes iterations (10) or seconds (2s, 500ms), got {text!r}") from None
+        if value < 0:
+            raise InvalidInputError(f"--warmup must not be negative, got {text!r}")
+        return cls(iterations=value)
+
+    def describe(self) -> str:
+        return f"{self.iterations} iterations" if self.iterations is not None else f"{self.seconds:g} s"
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """One column of a comparison: a backend name and the artifact or model it runs.
+
+    `artifact` is an ONNX model (ort-*, openvino), a plan (tensorrt) or a checkpoint (torch*);
+    `model` names a registry model for torch backends without a checkpoint. `options` go to
+    the runner (e.g. {"precision": "fp16", "channels_last": True} for torch).
+    """
+
+    backend: str
+    artifact: Path | None = None
+    model: str | None = None
+    label: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """The label shown in tables and plots."""
+        if self.label:
+            return self.label
+        source = self.artifact.name if self.artifact is not None else self.model
+        return f"{self.backend} ({source})" if source else self.backend
+
+    @property
+    def is_gpu(self) -> bool:
+        return self.backend in GPU_BACKENDS or str(self.options.get("device", "cpu")).startswith("cuda")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"backend": self.backend, "artifact": str(self.artifact) if self.artifact else None,
+                "model": self.model, "label": self.name, "options": dict(self.options)}
+
+
+@dataclass
+class BenchConfig:
+    """Everything one `run_benchmark` call needs.
+
+    Run length: with `iterations` alone exactly that many; with `duration_s` alone until that
+    much time has passed (at least `min_iterations`); with both, until both are met (trtexec).
+    `batch_sizes` None means powers of two within the artifact's batch limits, capped by
+    `max_default_batch` and `memory_budget_bytes`, and cut off once one iteration takes longer
+    than `max_iteration_seconds`.
+    """
+
+    backends: list[BackendSpec]
+    batch_sizes: list[int] | None = None
+    warmup: Warmup = field(default_factory=Warmup)
+    iterations: int | None = None
+    duration_s: float | None = 3.0
+    min_iterations: int = 10
+    threads: int | None = None
+    streams: int = 1
+    cuda_graph: bool = False
+    no_data_transfers: bool = False
+    percentiles: tuple[float, ...] = DEFAULT_PERCENTILES
+    input_size: tuple[int, int] | None = None
+    cv_threshold: float = DEFAULT_CV_THRESHOLD
+    max_default_batch: int | None = None
+    memory_budget_bytes: int = 1 << 30
+    max_iteration_seconds: float = 5.0
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.backends:
+            raise InvalidInputError("nothing to benchmark: give at least one backend")
+        if self.iterations is not None and self.iterations < 1:
+            raise InvalidInputError(f"--iterations must be at least 1, got {self.iterations}")
+        if self.duration_s is not None and self.duration_s <= 0:
+            raise InvalidInputError(f"--duration must be positive, got {self.duration_s}")
+        if self.streams < 1:
+            raise InvalidInputError(f"--streams must be at least 1, got {self.streams}")
+        if self.threads is not None and self.threads < 1:
+            raise InvalidInputError(f"--threads must be at least 1, got {self.threads}")
+        if self.batch_sizes is not None:
+            bad = [b for b in self.batch_sizes if b < 1]
+            if bad or not self.batch_sizes:
+                raise InvalidInputError(f"--batch-sizes must be positive integers, got {self.batch_sizes}")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["backends"] = [b.to_dict() for b in self.backends]
+        data["warmup"] = self.warmup.describe()
+        data["percentiles"] = list(self.percentiles)
+        return data
+
+
+def parse_batch_sizes(text: str | Sequence[int] | None) -> list[int] | None:
+    """`"1,2,4"` or `"1-256"` (powers of two between) -> [1, 2, 4, ...]; None stays None."""
+    if text is None:
+        return None
+    if not isinstance(text, str):
+        return [int(v) for v in text]
+    sizes: list[int] = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        try:
+            if "-" in part:
+                low, high = (int(v) for v in part.split("-", 1))
+                sizes.extend(powers_of_two(low, high))
+            else:
+                sizes.append(int(part))
+        except ValueError:
+            raise InvalidInputError(f"--batch-sizes takes integers (1,8,32) or a range of powers of two (1-256), got {part!r}") from None
+    if not sizes or any(s < 1 for s in sizes):
+        raise InvalidInputError(f"--batch-sizes must be positive integers, got {text!r}")
+    return sorted(set(sizes))
+
+
+def powers_of_two(low: int, high: int) -> list[int]:
+    """Powers of two within low..high, with low and high themselves when they are not."""
+    if low < 1 or high < low:
+        raise InvalidInputError(f"bad batch range {low}..{high}")
+    sizes = {low, high}
+    value = 1
+    while value <= high:
+        if value >= low:
+            sizes.add(value)
+        value *= 2
+    return sorted(sizes)
+
+
+def default_batch_sizes(limits: tuple[int, int | None], *, gpu: bool, sample_bytes: int,
+                        cap: int | None = None, memory_budget_bytes: int = 1 << 30) -> list[int]:
+    """Powers of two within the artifact's limits; unbounded artifacts stop at `cap`
+    (256 on a GPU, 64 on a CPU) or where one batch of inputs would exceed the memory budget."""
+    low, high = limits
+    top = cap if cap is not None else (256 if gpu else 64)
+    if high is not None:
+        top = min(top, high) if cap is not None else high
+    if sample_bytes > 0:
+        top = min(top, max(low, memory_budget_bytes // sample_bytes))
+    top = max(top, low)
+    return powers_of_two(low, top)
+
+
+def cpu_threads_default() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)

@@ -1,0 +1,58 @@
+"""PNG plots of a benchmark: throughput vs batch and latency percentiles vs batch, one line
+per backend (matplotlib's Agg backend, so no display is needed)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from resnet_deploy.artifacts import atomic_write_with
+
+
+def save_plots(data: dict[str, Any], out_dir: str | os.PathLike[str], prefix: str = "") -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(out_dir)
+    backends = [b for b in data["backends"] if b["results"]]
+    if not backends:
+        return []
+    keys = ["median"] + [f"p{p:g}" for p in data.get("config", {}).get("percentiles", [90, 95, 99])]
+    written = []
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for backend in backends:
+        batches = [r["batch"] for r in backend["results"]]
+        ax.plot(batches, [r["throughput_ips"] for r in backend["results"]], marker="o", label=backend["label"])
+    _style(ax, "throughput (images/s)", "Throughput vs batch size")
+    fig.tight_layout()
+    written.append(atomic_write_with(out / f"{prefix}throughput.png", lambda p: fig.savefig(p, format="png", dpi=110)))
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    styles = ["-", "--", ":", "-."]
+    for index, backend in enumerate(backends):
+        batches = [r["batch"] for r in backend["results"]]
+        color = f"C{index % 10}"
+        for n, key in enumerate(keys):
+            values = [r["latency_ms"].get(key) for r in backend["results"]]
+            ax.plot(batches, values, linestyle=styles[n % len(styles)], marker="o", markersize=3, color=color,
+                    label=f"{backend['label']} {key}")
+    _style(ax, "latency per batch (ms)", "Latency percentiles vs batch size")
+    ax.set_yscale("log")
+    fig.tight_layout()
+    written.append(atomic_write_with(out / f"{prefix}latency.png", lambda p: fig.savefig(p, format="png", dpi=110)))
+    plt.close(fig)
+    return written
+
+
+def _style(ax: Any, ylabel: str, title: str) -> None:
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("batch size")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)

@@ -1,0 +1,88 @@
+"""What a result must carry to be comparable later: machine, libraries, artifact, GPU state.
+
+GPU clocks, temperature and power are read with nvidia-ml-py (pynvml) before and after a
+run when it is installed: a benchmark that ended at 85 °C with the SM clock down is not the
+same measurement as one that ran cool, and the record should show it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from resnet_deploy.artifacts import library_versions, read_sidecar, sha256_file
+from resnet_deploy.environment import collect_environment
+from resnet_deploy.errors import ArtifactError
+
+log = logging.getLogger(__name__)
+
+
+def gpu_telemetry() -> list[dict[str, Any]] | None:
+    """Per-GPU clocks (MHz), temperature (°C), power (W) and utilisation; None without NVML."""
+    try:
+        import pynvml
+    except ImportError:
+        return None
+    try:
+        pynvml.nvmlInit()
+    except Exception as exc:
+        log.debug("NVML unavailable: %s", exc)
+        return None
+    gpus: list[dict[str, Any]] = []
+    try:
+        for index in range(pynvml.nvmlDeviceGetCount()):
+            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            entry: dict[str, Any] = {"index": index}
+            probes = {
+                "name": lambda h: pynvml.nvmlDeviceGetName(h),
+                "sm_clock_mhz": lambda h: pynvml.nvmlDeviceGetClockInfo(h, pynvml.NVML_CLOCK_SM),
+                "mem_clock_mhz": lambda h: pynvml.nvmlDeviceGetClockInfo(h, pynvml.NVML_CLOCK_MEM),
+                "max_sm_clock_mhz": lambda h: pynvml.nvmlDeviceGetMaxClockInfo(h, pynvml.NVML_CLOCK_SM),
+                "temperature_c": lambda h: pynvml.nvmlDeviceGetTemperature(h, pynvml.NVML_TEMPERATURE_GPU),
+                "power_w": lambda h: pynvml.nvmlDeviceGetPowerUsage(h) / 1000.0,
+                "power_limit_w": lambda h: pynvml.nvmlDeviceGetEnforcedPowerLimit(h) / 1000.0,
+                "utilization_pct": lambda h: pynvml.nvmlDeviceGetUtilizationRates(h).gpu,
+            }
+            for key, probe in probes.items():
+                with contextlib.suppress(Exception):
+                    value = probe(handle)
+                    entry[key] = value.decode() if isinstance(value, bytes) else value
+            gpus.append(entry)
+    finally:
+        with contextlib.suppress(Exception):
+            pynvml.nvmlShutdown()
+    return gpus
+
+
+def artifact_record(path: Path | None) -> dict[str, Any] | None:
+    """Path, size, sha256 and sidecar (when one exists) of the benchmarked artifact."""
+    if path is None or not path.is_file():
+        return None
+    record: dict[str, Any] = {"path": str(path), "bytes": path.stat().st_size, "sha256": sha256_file(path)}
+    try:
+        sidecar = read_sidecar(path, required=False)
+    except ArtifactError as exc:
+        sidecar = {"error": str(exc)}
+    if sidecar is not None:
+        record["sidecar"] = sidecar
+        if sidecar.get("sha256") and sidecar["sha256"] != record["sha256"]:
+            record["sidecar_mismatch"] = True
+    return record
+
+
+def capture_environment() -> dict[str, Any]:
+    """collect_environment() plus the exact library versions."""
+    env = collect_environment()
+    env["library_versions"] = library_versions()
+    return env
+
+
+def device_slug(env: dict[str, Any], gpu: bool) -> str:
+    """A folder name for results: the GPU's name (e.g. "nvidia-h100-80gb-hbm3") or "cpu-<N>core"."""
+    if gpu and env.get("gpus"):
+        name = str(env["gpus"][0].get("name") or "gpu")
+        return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-").replace("--", "-")
+    cores = env.get("cpu", {}).get("affinity") or env.get("cpu", {}).get("logical_cores") or 1
+    return f"cpu-{cores}core"
