@@ -1,0 +1,128 @@
+"""`resnet-deploy bench`: latency and throughput over batch sizes, one or several backends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from resnet_deploy.cli.output import echo_json
+
+_ONNX_BACKENDS = ("ort-cpu", "ort-cuda", "ort-trt", "openvino")
+_TORCH_BACKENDS = ("torch", "torch-compile", "torch-cudagraph")
+
+
+def _input_size(text: str | None) -> tuple[int, int] | None:
+    from resnet_deploy.errors import InvalidInputError
+
+    if text is None:
+        return None
+    parts = text.lower().replace(",", "x").split("x")
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        raise InvalidInputError(f"--input-size takes N or HxW (224 or 224x224), got {text!r}") from None
+    if len(values) == 1:
+        values *= 2
+    if len(values) != 2 or min(values) < 1:
+        raise InvalidInputError(f"--input-size takes N or HxW (224 or 224x224), got {text!r}")
+    return values[0], values[1]
+
+
+def build_specs(engine: Path | None, onnx: Path | None, checkpoint: Path | None, model: str | None,
+                backends: tuple[str, ...], options: dict[str, object]) -> list:
+    """Pair each --backend with the artifact it runs (plan, ONNX model, checkpoint/model name)."""
+    from resnet_deploy.bench import BackendSpec
+    from resnet_deploy.errors import InvalidInputError
+
+    chosen = list(backends)
+    if not chosen:
+        chosen = (["tensorrt"] if engine else []) + (["ort-cpu"] if onnx else []) + (["torch"] if checkpoint or model else [])
+    if not chosen:
+        raise InvalidInputError("nothing to benchmark: give --engine PLAN, --onnx MODEL or --checkpoint/--model with --backend")
+    specs = []
+    for backend in dict.fromkeys(chosen):
+        if backend == "tensorrt":
+            if engine is None:
+                raise InvalidInputError("--backend tensorrt needs --engine PLAN")
+            specs.append(BackendSpec("tensorrt", artifact=engine))
+        elif backend in _ONNX_BACKENDS:
+            if onnx is None:
+                raise InvalidInputError(f"--backend {backend} needs --onnx MODEL")
+            specs.append(BackendSpec(backend, artifact=onnx))
+        else:
+            if checkpoint is None and model is None:
+                raise InvalidInputError(f"--backend {backend} needs --checkpoint PATH or --model NAME")
+            specs.append(BackendSpec(backend, artifact=checkpoint, model=model, options=dict(options)))
+    return specs
+
+
+@click.command("bench")
+@click.option("--engine", type=click.Path(path_type=Path), help="TensorRT plan (backend tensorrt).")
+@click.option("--onnx", type=click.Path(path_type=Path), help="ONNX model (backends ort-cpu, ort-cuda, ort-trt, openvino).")
+@click.option("--checkpoint", type=click.Path(path_type=Path), help="Checkpoint (.safetensors) for torch backends.")
+@click.option("--model", help="Registry model name for torch backends without a checkpoint (e.g. resnet50).")
+@click.option("--backend", "backends", multiple=True,
+              type=click.Choice(["torch", "torch-compile", "torch-cudagraph", "ort-cpu", "ort-cuda", "ort-trt", "tensorrt", "openvino"]),
+              help="Backend to time; repeat to compare several side by side in one run.")
+@click.option("--batch-sizes", help="e.g. 1,8,32 or 1-256 (powers of two). Default: powers of two within the artifact's profile.")
+@click.option("--warmup", default="0.5s", show_default=True, help="Warm-up per batch size: iterations (10) or seconds (2s).")
+@click.option("--iterations", type=int, help="Measured iterations per batch size (with --duration: both must be met).")
+@click.option("--duration", type=float, help="Measured seconds per batch size [default: 3 when --iterations is not given].")
+@click.option("--threads", type=int, help="Intra-op threads for CPU backends.")
+@click.option("--streams", type=int, default=1, show_default=True, help="Concurrent contexts/streams (GPU backends).")
+@click.option("--cuda-graph", is_flag=True, help="Launch the compute as a captured CUDA graph (GPU backends).")
+@click.option("--no-data-transfers", is_flag=True, help="Device-resident inputs: no H2D/D2H copies in the timed loop.")
+@click.option("--percentiles", default="90,95,99", show_default=True, help="Latency percentiles to report.")
+@click.option("--input-size", help="HxW (or N) for models with dynamic height/width.")
+@click.option("--precision", type=click.Choice(["fp32", "fp16"]), help="Torch backends: run in this precision.")
+@click.option("--channels-last", is_flag=True, help="Torch backends: channels_last memory format.")
+@click.option("--device", "torch_device", help="Torch backends: cpu or cuda[:N].")
+@click.option("--cv-threshold", type=float, default=0.10, show_default=True, help="Warn when std/mean latency exceeds this.")
+@click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON for programs.")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Write bench.json, .csv, .md and PNG plots into this folder.")
+@click.option("--save-json", type=click.Path(path_type=Path), help="Write the JSON result to this file.")
+@click.option("--csv", "csv_path", type=click.Path(path_type=Path), help="Write a CSV (one row per backend and batch).")
+@click.option("--markdown", "md_path", type=click.Path(path_type=Path), help="Write a Markdown table.")
+@click.option("--plots", "plot_dir", type=click.Path(path_type=Path), help="Write throughput.png and latency.png here.")
+def bench(engine: Path | None, onnx: Path | None, checkpoint: Path | None, model: str | None,
+          backends: tuple[str, ...], batch_sizes: str | None, warmup: str, iterations: int | None,
+          duration: float | None, threads: int | None, streams: int, cuda_graph: bool,
+          no_data_transfers: bool, percentiles: str, input_size: str | None, precision: str | None,
+          channels_last: bool, torch_device: str | None, cv_threshold: float, as_json: bool,
+          out_dir: Path | None, save_json: Path | None, csv_path: Path | None, md_path: Path | None,
+          plot_dir: Path | None) -> None:
+    """Measure latency (min/mean/median/percentiles/max) and throughput per batch size.
+
+    \b
+      resnet-deploy bench --engine r50_fp16.plan
+      resnet-deploy bench --onnx model.onnx --backend ort-cpu --backend openvino --batch-sizes 1,8
+      resnet-deploy bench --model resnet50 --backend torch --channels-last --duration 5
+    """
+    from resnet_deploy.bench import BenchConfig, Warmup, parse_batch_sizes, parse_percentiles, run_benchmark
+    from resnet_deploy.bench import report as rep
+
+    options: dict[str, object] = {}
+    if precision:
+        options["precision"] = precision
+    if channels_last:
+        options["channels_last"] = True
+    if torch_device:
+        options["device"] = torch_device
+    specs = build_specs(engine, onnx, checkpoint, model, backends, options)
+    config = BenchConfig(backends=specs, batch_sizes=parse_batch_sizes(batch_sizes), warmup=Warmup.parse(warmup),
+                         iterations=iterations, duration_s=duration if duration is not None else (None if iterations else 3.0),
+                         threads=threads, streams=streams, cuda_graph=cuda_graph, no_data_transfers=no_data_transfers,
+                         percentiles=parse_percentiles(percentiles), input_size=_input_size(input_size),
+                         cv_threshold=cv_threshold)
+    progress = None if as_json else (lambda msg: click.echo(f"  timing {msg} ...", err=True))
+    data = run_benchmark(config, progress=progress).to_dict()
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        rep.save(data, json_path=out_dir / "bench.json", csv_path=out_dir / "bench.csv",
+                 markdown_path=out_dir / "bench.md", plot_dir=out_dir)
+    rep.save(data, json_path=save_json, csv_path=csv_path, markdown_path=md_path, plot_dir=plot_dir)
+    if as_json:
+        echo_json(data)
+    else:
+        click.echo(rep.render_table(data))

@@ -1,0 +1,24 @@
+"""`resnet-deploy bench-compare A.json B.json`: the change per batch size between two runs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from resnet_deploy.cli.output import echo_json
+
+
+@click.command("bench-compare")
+@click.argument("baseline", type=click.Path(path_type=Path))
+@click.argument("candidate", type=click.Path(path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for programs.")
+def bench_compare(baseline: Path, candidate: Path, as_json: bool) -> None:
+    """Median latency and throughput of CANDIDATE against BASELINE (two `bench --save-json` files)."""
+    from resnet_deploy.bench.compare import compare_results, load_result, render_comparison
+
+    rows = compare_results(load_result(baseline), load_result(candidate))
+    if as_json:
+        echo_json(rows)
+    else:
+        click.echo(render_comparison(rows))
