@@ -99,7 +99,13 @@ def bench(engine: Path | None, onnx: Path | None, checkpoint: Path | None, model
       resnet-deploy bench --onnx model.onnx --backend ort-cpu --backend openvino --batch-sizes 1,8
       resnet-deploy bench --model resnet50 --backend torch --channels-last --duration 5
     """
-    from resnet_deploy.bench import BenchConfig, Warmup, parse_batch_sizes, parse_percentiles, run_benchmark
+    from resnet_deploy.bench import (
+        BenchConfig,
+        Warmup,
+        parse_batch_sizes,
+        parse_percentiles,
+        run_benchmark,
+    )
     from resnet_deploy.bench import report as rep
 
     options: dict[str, object] = {}
