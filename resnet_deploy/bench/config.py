@@ -43,7 +43,7 @@ class Warmup:
         return cls(iterations=value)
 
     def describe(self) -> str:
-        return f"{self.iterations} iterations" if self.iterations is not None else f"{self.seconds:g} s"
+        return f"{self.iterations} iterations" if self.iterations is not None else f"{self.seconds or 0:g} s"
 
 
 @dataclass(frozen=True)
@@ -91,7 +91,7 @@ class BenchConfig:
 
     backends: list[BackendSpec]
     batch_sizes: list[int] | None = None
-    warmup: Warmup = field(default_factory=Warmup)
+    warmup: Warmup = field(default_factory=lambda: Warmup(seconds=0.5))
     iterations: int | None = None
     duration_s: float | None = 3.0
     min_iterations: int = 10

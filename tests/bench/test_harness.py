@@ -1,0 +1,226 @@
+"""The sweep: profile limits, default batch sizes, non-image models, the GPU loop's ordering."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from resnet_deploy.bench import BackendSpec, BenchConfig, Warmup, parse_batch_sizes, run_benchmark
+from resnet_deploy.bench.config import default_batch_sizes, powers_of_two
+from resnet_deploy.bench.timing import measure_gpu
+from resnet_deploy.errors import InvalidInputError, MissingDependencyError
+from tests.bench.helpers import FakeRunner
+
+
+def _run(runner: FakeRunner, **kwargs: Any) -> dict[str, Any]:
+    kwargs.setdefault("iterations", 3)
+    kwargs.setdefault("duration_s", None)
+    kwargs.setdefault("warmup", Warmup(iterations=1))
+    config = BenchConfig([BackendSpec("ort-cpu", label="fake")], **kwargs)
+    return run_benchmark(config, runner_factory=lambda spec, cfg: runner).to_dict()
+
+
+def test_batches_outside_the_profile_are_skipped_with_a_note() -> None:
+    runner = FakeRunner(limits=(1, 8))
+    data = _run(runner, batch_sizes=[1, 4, 16])
+    backend = data["backends"][0]
+    assert [r["batch"] for r in backend["results"]] == [1, 4]
+    assert backend["skipped"] == [{"batch": 16, "reason": "batch 16 is outside the artifact's profile 1..8"}]
+    assert 16 not in runner.batches_seen
+    assert backend["input"]["batch_limits"] == [1, 8]
+
+
+def test_only_batch_outside_the_profile_is_exit_2() -> None:
+    with pytest.raises(InvalidInputError, match="no batch size left to run: batch 16 is outside"):
+        _run(FakeRunner(limits=(1, 8)), batch_sizes=[16])
+
+
+def test_default_batches_are_powers_of_two_within_the_profile() -> None:
+    runner = FakeRunner(limits=(1, 8))
+    data = _run(runner)
+    assert [r["batch"] for r in data["backends"][0]["results"]] == [1, 2, 4, 8]
+    assert max(runner.batches_seen) == 8
+    assert default_batch_sizes((3, 20), gpu=True, sample_bytes=0) == [3, 4, 8, 16, 20]
+    assert default_batch_sizes((1, None), gpu=False, sample_bytes=0) == [1, 2, 4, 8, 16, 32, 64]
+    assert default_batch_sizes((1, None), gpu=True, sample_bytes=0)[-1] == 256
+    # a memory budget of 10 samples stops the sweep at 8
+    assert default_batch_sizes((1, None), gpu=True, sample_bytes=100, memory_budget_bytes=1000)[-1] == 10
+
+
+def test_result_fields_and_iterations() -> None:
+    data = _run(FakeRunner(limits=(1, None)), batch_sizes=[2], iterations=7, percentiles=(50.0, 99.0))
+    row = data["backends"][0]["results"][0]
+    assert row["iterations"] == 7 and row["latency_ms"]["samples"] == 7
+    assert {"min", "mean", "median", "p50", "p99", "max", "std", "cv"} <= set(row["latency_ms"])
+    assert row["throughput_ips"] == pytest.approx(2 * 7 / row["measured_s"])
+    assert row["timer"] == "perf_counter_ns"
+    assert any("too short" in w for w in row["warnings"])
+    assert data["environment"]["cpu"]["model"]
+    assert data["kind"] == "bench"
+
+
+def test_duration_mode_runs_for_the_duration() -> None:
+    runner = FakeRunner(limits=(1, None), sleep_s=0.002)
+    data = _run(runner, batch_sizes=[1], iterations=None, duration_s=0.1, min_iterations=3)
+    row = data["backends"][0]["results"][0]
+    assert row["measured_s"] >= 0.1
+    assert row["iterations"] >= 3
+
+
+def test_warmup_is_outside_the_measured_loop() -> None:
+    runner = FakeRunner(limits=(1, None))
+    _run(runner, batch_sizes=[1], iterations=5, warmup=Warmup(iterations=4))
+    assert len(runner.batches_seen) == 9
+
+
+@pytest.mark.parametrize("shape", [(None, 10), (None, 4, 16, 16), (None, 16, 16, 3)])
+def test_non_image_models_are_exit_2(shape: tuple[Any, ...]) -> None:
+    with pytest.raises(InvalidInputError, match="not an image model|NCHW"):
+        _run(FakeRunner(shape=shape), batch_sizes=[1])
+
+
+def test_dynamic_spatial_size_needs_input_size() -> None:
+    with pytest.raises(InvalidInputError, match="--input-size"):
+        _run(FakeRunner(shape=(None, 3, None, None)), batch_sizes=[1])
+    data = _run(FakeRunner(shape=(None, 3, None, None)), batch_sizes=[1], input_size=(24, 20))
+    assert data["backends"][0]["input"]["shape_chw"] == [3, 24, 20]
+
+
+def test_missing_backend_raises_or_is_recorded() -> None:
+    def factory(spec: BackendSpec, cfg: BenchConfig) -> Any:
+        raise MissingDependencyError("backend 'tensorrt' needs TensorRT")
+
+    config = BenchConfig([BackendSpec("tensorrt", artifact=Path("x.plan"))], iterations=1)
+    with pytest.raises(MissingDependencyError):
+        run_benchmark(config, runner_factory=factory)
+    data = run_benchmark(config, runner_factory=factory, skip_unavailable=True).to_dict()
+    assert data["backends"][0]["error"] == "backend 'tensorrt' needs TensorRT"
+
+
+def test_config_parsing() -> None:
+    assert parse_batch_sizes("1,8,4") == [1, 4, 8]
+    assert parse_batch_sizes("1-16") == [1, 2, 4, 8, 16]
+    assert powers_of_two(3, 12) == [3, 4, 8, 12]
+    assert Warmup.parse("10") == Warmup(iterations=10)
+    assert Warmup.parse("2s") == Warmup(seconds=2.0)
+    assert Warmup.parse("250ms") == Warmup(seconds=0.25)
+    for bad in ("x", "0", "-1"):
+        with pytest.raises(InvalidInputError):
+            parse_batch_sizes(bad)
+    with pytest.raises(InvalidInputError):
+        Warmup.parse("soon")
+    with pytest.raises(InvalidInputError):
+        BenchConfig([BackendSpec("ort-cpu")], streams=0)
+
+
+class FakeEvents:
+    """A CUDA event API on a simulated GPU: each stream runs its enqueued work in order; the
+    timestamps come from a per-stream clock advanced by the work's simulated duration."""
+
+    name = "fake"
+
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+        self.clock: dict[int, float] = {}
+
+    def create(self) -> dict[str, float]:
+        return {}
+
+    def advance(self, stream: int, ms: float) -> None:
+        self.clock[stream] = self.clock.get(stream, 0.0) + ms
+
+    def record(self, event: dict[str, float], stream: int) -> None:
+        event["t"] = self.clock.get(stream, 0.0)
+
+    def synchronize(self, event: dict[str, float]) -> None:
+        self.log.append("sync")
+
+    def elapsed_ms(self, start: dict[str, float], end: dict[str, float]) -> float:
+        return end["t"] - start["t"]
+
+    def destroy(self, event: Any) -> None:
+        pass
+
+    def graph_capture(self, stream: int, enqueue: Any) -> str:
+        self.log.append("capture")
+        return "graph"
+
+    def graph_launch(self, graph: Any, stream: int) -> None:
+        self.log.append("graph")
+        self.advance(stream, 3.0)
+
+    def graph_destroy(self, graph: Any) -> None:
+        pass
+
+
+class FakeHooks:
+    def __init__(self, events: FakeEvents, stream: int) -> None:
+        self.events, self._stream = events, stream
+        self.staged: list[bool] = []
+
+    @property
+    def stream(self) -> int:
+        return self._stream
+
+    def stage(self, feeds: Mapping[str, np.ndarray], *, device_resident: bool = False) -> None:
+        self.staged.append(device_resident)
+
+    def enqueue_h2d(self) -> None:
+        self.events.log.append("h2d")
+        self.events.advance(self._stream, 1.0)
+
+    def enqueue_compute(self) -> None:
+        self.events.log.append("compute")
+        self.events.advance(self._stream, 3.0)
+
+    def enqueue_d2h(self) -> None:
+        self.events.log.append("d2h")
+        self.events.advance(self._stream, 0.5)
+
+    def synchronize(self) -> None:
+        pass
+
+    def fetch_outputs(self) -> dict[str, np.ndarray]:
+        return {}
+
+
+def test_gpu_loop_splits_times_and_keeps_two_iterations_in_flight() -> None:
+    log: list[str] = []
+    events = FakeEvents(log)
+    hooks = FakeHooks(events, stream=7)
+    m = measure_gpu([hooks], {"input": np.zeros((1, 3, 4, 4), np.float32)}, warmup=Warmup(iterations=0),
+                    iterations=5, duration_s=None, events=events)
+    assert m.latency_ms == [4.5] * 5
+    assert (m.h2d_ms, m.compute_ms, m.d2h_ms) == ([1.0] * 5, [3.0] * 5, [0.5] * 5)
+    assert len(m.enqueue_ms) == 5 and m.timer == "cuda-events (fake)"
+    # iteration 2 is enqueued before the host waits on iteration 1
+    assert log[:7] == ["h2d", "compute", "d2h", "h2d", "compute", "d2h", "sync"]
+    assert hooks.staged == [False]
+
+
+def test_gpu_loop_without_transfers_and_with_graphs_and_streams() -> None:
+    log: list[str] = []
+    events = FakeEvents(log)
+    streams = [FakeHooks(events, stream=1), FakeHooks(events, stream=2)]
+    m = measure_gpu(streams, {"input": np.zeros((1, 3, 4, 4), np.float32)}, warmup=Warmup(iterations=2),
+                    iterations=4, duration_s=None, no_data_transfers=True, cuda_graph=True, events=events)
+    assert "h2d" not in log and "d2h" not in log and "compute" not in log
+    assert log.count("capture") == 2
+    assert m.streams == 2 and len(m.latency_ms) == 8
+    assert m.h2d_ms == [0.0] * 8 and m.compute_ms == [3.0] * 8
+    assert all(h.staged == [True] for h in streams)
+
+
+def test_cuda_events_without_cuda_is_exit_3() -> None:
+    import torch
+
+    from resnet_deploy.bench.cuda_events import cuda_event_api
+
+    if torch.cuda.is_available():
+        pytest.skip("CUDA is present")
+    with pytest.raises(MissingDependencyError, match="GPU timing needs CUDA"):
+        cuda_event_api()
