@@ -79,7 +79,7 @@ def test_warmup_is_outside_the_measured_loop() -> None:
 
 @pytest.mark.parametrize("shape", [(None, 10), (None, 4, 16, 16), (None, 16, 16, 3)])
 def test_non_image_models_are_exit_2(shape: tuple[Any, ...]) -> None:
-    with pytest.raises(InvalidInputError, match="not an image model|NCHW"):
+    with pytest.raises(InvalidInputError, match=r"not an image model|NCHW"):
         _run(FakeRunner(shape=shape), batch_sizes=[1])
 
 

@@ -7,7 +7,13 @@ import math
 import numpy as np
 import pytest
 
-from resnet_deploy.bench.stats import mean_sd, parse_percentiles, percentile, summarize, trust_warnings
+from resnet_deploy.bench.stats import (
+    mean_sd,
+    parse_percentiles,
+    percentile,
+    summarize,
+    trust_warnings,
+)
 from resnet_deploy.errors import InvalidInputError
 
 
