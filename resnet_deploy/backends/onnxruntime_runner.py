@@ -1,0 +1,138 @@
+"""onnxruntime runner (CPU here; the CUDA and TensorRT execution providers subclass it).
+
+Provider choice lives in one overridable method, `_providers()`, so a GPU runner changes
+which execution providers the session gets (and adds I/O binding) without copying the
+session set-up, the shape checks or the input/output description.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from resnet_deploy.backends.base import Runner, TensorInfo
+from resnet_deploy.errors import InvalidInputError
+from resnet_deploy.optional import import_optional
+
+log = logging.getLogger(__name__)
+
+# onnxruntime's tensor type strings -> numpy dtypes.
+_ORT_DTYPES = {
+    "tensor(float)": np.float32, "tensor(float16)": np.float16, "tensor(double)": np.float64,
+    "tensor(int8)": np.int8, "tensor(uint8)": np.uint8, "tensor(int32)": np.int32, "tensor(int64)": np.int64,
+    "tensor(bool)": np.bool_,
+}
+
+PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider",
+             "tensorrt": "TensorrtExecutionProvider", "openvino": "OpenVINOExecutionProvider"}
+
+
+def _ort() -> Any:
+    return import_optional("onnxruntime", "the onnxruntime runner")
+
+
+def _dim(value: Any) -> int | str | None:
+    return value if isinstance(value, (int, str)) else None
+
+
+class OnnxRuntimeRunner(Runner):
+    """Runs an ONNX model with onnxruntime. `provider` is a short name (cpu, cuda, tensorrt,
+    openvino) or a full onnxruntime provider name; `threads` sets intra-op threads (None:
+    onnxruntime's default, one per physical core)."""
+
+    name = "ort-cpu"
+    device = "cpu"
+
+    def __init__(self, model_path: str | os.PathLike[str], *, provider: str = "cpu", threads: int | None = None,
+                 session_options: Any = None, provider_options: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        self.model_path = Path(model_path)
+        self.provider = provider
+        self.threads = threads
+        self.session_options = session_options
+        self.provider_options = dict(provider_options or {})
+        if threads is not None and threads < 1:
+            raise InvalidInputError(f"threads must be a positive integer, got {threads}")
+        self.session: Any = None
+        self._inputs: list[TensorInfo] = []
+        self._outputs: list[TensorInfo] = []
+
+    # -- what subclasses override ---------------------------------------------------------
+    def _providers(self) -> list[str | tuple[str, dict[str, Any]]]:
+        """The execution providers for the session, most preferred first. The CPU runner
+        allows only the CPU provider (or another one the installed onnxruntime has, by name)."""
+        ort = _ort()
+        full = PROVIDERS.get(self.provider, self.provider)
+        available = ort.get_available_providers()
+        if full not in available:
+            raise InvalidInputError(f"onnxruntime provider {self.provider!r} ({full}) is not available here; "
+                                    f"available: {', '.join(available)}")
+        if full == "CPUExecutionProvider":
+            return [(full, self.provider_options)] if self.provider_options else [full]
+        return [(full, self.provider_options), "CPUExecutionProvider"]
+
+    def _make_session_options(self) -> Any:
+        ort = _ort()
+        options = self.session_options if self.session_options is not None else ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if self.threads is not None:
+            options.intra_op_num_threads = self.threads
+        return options
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def _activate(self) -> None:
+        from resnet_deploy.export.loader import load_onnx_model
+
+        ort = _ort()
+        # Refuse a bad file with one clear line before onnxruntime gives its own long message.
+        model = load_onnx_model(self.model_path, load_external_data=False, check=False)
+        del model
+        self.session = ort.InferenceSession(str(self.model_path), sess_options=self._make_session_options(),
+                                            providers=self._providers())
+        self._inputs = [TensorInfo(i.name, tuple(_dim(d) for d in i.shape), np.dtype(_ORT_DTYPES.get(i.type, np.float32)))
+                        for i in self.session.get_inputs()]
+        self._outputs = [TensorInfo(o.name, tuple(_dim(d) for d in o.shape), np.dtype(_ORT_DTYPES.get(o.type, np.float32)))
+                         for o in self.session.get_outputs()]
+        log.info("onnxruntime session on %s with providers %s", self.model_path, self.session.get_providers())
+
+    def _deactivate(self) -> None:
+        self.session = None
+        self._inputs, self._outputs = [], []
+
+    # -- inference -------------------------------------------------------------------------
+    def _require_active(self) -> None:
+        if self.session is None:
+            raise InvalidInputError(f"{self.name}: activate the runner first (use it as a context manager)")
+
+    def inputs(self) -> list[TensorInfo]:
+        self._require_active()
+        return list(self._inputs)
+
+    def outputs(self) -> list[TensorInfo]:
+        self._require_active()
+        return list(self._outputs)
+
+    def batch_limits(self) -> tuple[int, int | None]:
+        if self._inputs and not self._inputs[0].is_dynamic(0):
+            fixed = int(self._inputs[0].shape[0])  # type: ignore[arg-type]
+            return (fixed, fixed)
+        return (1, None)
+
+    def infer(self, feeds: Mapping[str, np.ndarray], output_names: list[str] | None = None) -> dict[str, np.ndarray]:
+        """Run on host arrays; `output_names` picks a subset of outputs (all by default)."""
+        self._require_active()
+        self.check_feeds(feeds)
+        names = output_names or [o.name for o in self._outputs]
+        results = self.session.run(names, dict(feeds))
+        return dict(zip(names, results, strict=True))
+
+    def describe(self) -> dict[str, Any]:
+        info = super().describe()
+        info.update({"model": str(self.model_path), "provider": self.provider, "threads": self.threads,
+                     "providers": self.session.get_providers() if self.session is not None else None})
+        return info

@@ -1,0 +1,244 @@
+"""Export a ResNet (trained checkpoint or untrained definition) to one ONNX file.
+
+    result = export_onnx("resnet50.onnx", model="resnet50")                  # untrained, for speed work
+    result = export_onnx("digits.onnx", checkpoint="runs/r20/best.safetensors")
+
+The file is self-contained (no `.onnx.data` below 2 GB), has input `input` (NCHW float32)
+and output `logits` (or the stage outputs for a backbone), a dynamic batch axis unless a
+fixed batch is asked for, BatchNorm folded into the convolutions, constants folded, the graph
+simplified, and passes onnx.checker and strict shape inference. Its metadata_props and the
+`model.onnx.json` sidecar say what it is and where it came from.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import math
+import os
+import time
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import onnx
+import torch
+from torch import nn
+
+from resnet_deploy.artifacts import check_output_dir, library_versions, new_sidecar, write_sidecar
+from resnet_deploy.errors import InvalidInputError
+from resnet_deploy.export import optimize
+from resnet_deploy.export.loader import save_onnx_model
+from resnet_deploy.export.metadata import metadata_props, set_metadata
+from resnet_deploy.input_spec import InputSpec, default_input_spec
+
+log = logging.getLogger(__name__)
+
+EXPORTERS = ("dynamo", "torchscript")
+DEFAULT_OPSET = 18  # read by TensorRT 10/11, onnxruntime >= 1.14 and OpenVINO; the dynamo exporter's native floor
+DYNAMO_MIN_OPSET = 18  # below this the dynamo exporter silently keeps 18
+TORCHSCRIPT_OPSET_RANGE = (9, 20)
+INPUT_NAME = "input"
+LOGITS_NAME = "logits"
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    metadata: dict[str, Any]  # the sidecar's content
+    files: tuple[Path, ...] = field(default_factory=tuple)  # model (+ external data file above 2 GB)
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"path": str(self.path), "files": [str(f) for f in self.files], "seconds": self.seconds,
+                "metadata": self.metadata}
+
+
+@dataclass
+class _Source:
+    model: nn.Module
+    name: str
+    kwargs: dict[str, Any]
+    spec: InputSpec
+    trained: bool
+    checkpoint: str | None
+    sha256: str | None
+
+
+def parse_batch(batch: str | int) -> str | int:
+    """"dynamic" or a positive int (also as a string from the CLI)."""
+    if isinstance(batch, str) and batch.strip().lower() == "dynamic":
+        return "dynamic"
+    try:
+        value = int(batch)
+    except (TypeError, ValueError):
+        raise InvalidInputError(f"--batch must be 'dynamic' or a positive integer, got {batch!r}") from None
+    if value < 1:
+        raise InvalidInputError(f"--batch must be 'dynamic' or a positive integer, got {value}")
+    return value
+
+
+def check_opset(opset: int | None, exporter: str) -> int:
+    """The opset to write; refuses one the installed onnx or the chosen exporter cannot write."""
+    if exporter not in EXPORTERS:
+        raise InvalidInputError(f"unknown exporter {exporter!r}; valid: {', '.join(EXPORTERS)}")
+    onnx_max = onnx.defs.onnx_opset_version()
+    opset = DEFAULT_OPSET if opset is None else int(opset)
+    if opset > onnx_max:
+        raise InvalidInputError(f"opset {opset} is newer than the installed onnx {onnx.__version__} can write "
+                                f"(max {onnx_max}); choose --opset {DEFAULT_OPSET} or upgrade onnx")
+    if exporter == "dynamo" and opset < DYNAMO_MIN_OPSET:
+        raise InvalidInputError(f"the dynamo exporter writes opset >= {DYNAMO_MIN_OPSET}, not {opset}; "
+                                f"use --exporter torchscript for opsets {TORCHSCRIPT_OPSET_RANGE[0]}..{TORCHSCRIPT_OPSET_RANGE[1]}")
+    low, high = TORCHSCRIPT_OPSET_RANGE
+    if exporter == "torchscript" and not low <= opset <= high:
+        raise InvalidInputError(f"the TorchScript exporter writes opsets {low}..{high}, not {opset}; "
+                                f"use --exporter dynamo for newer opsets")
+    return opset
+
+
+def stage_names(model: nn.Module) -> list[str]:
+    """Output names for a backbone export: c<log2(stride)> (c2..c5 for ImageNet ResNets,
+    the FPN convention), or stage1..N when the model does not list its strides."""
+    strides = getattr(model, "stage_strides", None)
+    if strides:
+        return [f"c{round(math.log2(s))}" for s in strides]
+    with torch.no_grad():
+        count = len(model.forward_stages(torch.zeros(1, 3, 32, 32)))  # type: ignore[operator]
+    return [f"stage{i + 1}" for i in range(count)]
+
+
+def _load_source(model: str | None, checkpoint: str | os.PathLike[str] | None) -> _Source:
+    from resnet_deploy.models import build_model, get_entry
+
+    if checkpoint is not None:
+        from resnet_deploy.train.checkpoint import load_checkpoint
+
+        loaded = load_checkpoint(checkpoint, expected_model=model)
+        if model is not None and loaded.model_name != get_entry(model).name:
+            raise InvalidInputError(f"checkpoint '{checkpoint}' holds a {loaded.model_name}, not a {model}; "
+                                    f"drop --model/--depth or pass the matching checkpoint")
+        return _Source(loaded.model, loaded.model_name, dict(loaded.model_kwargs), loaded.input_spec, True,
+                       str(checkpoint), loaded.sha256)
+    if model is None:
+        raise InvalidInputError("give a model (--model resnet50 or --depth 50) or a --checkpoint")
+    entry = get_entry(model)
+    log.warning("exporting an UNTRAINED %s (no --checkpoint): fine for speed work, useless for accuracy; "
+                "the model's metadata says trained=false", entry.name)
+    net = build_model(entry.name)
+    kwargs: dict[str, Any] = {}
+    first_conv = next(m for m in net.modules() if isinstance(m, nn.Conv2d))
+    spec = default_input_spec(first_conv.in_channels, entry.input_size, entry.default_classes)
+    return _Source(net, entry.name, kwargs, spec, False, None, None)
+
+
+@contextlib.contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """The exporters print progress and deprecation notes; keep them in the log instead."""
+    buffer = io.StringIO()
+    with warnings.catch_warnings(), contextlib.redirect_stdout(buffer):
+        warnings.simplefilter("ignore")
+        yield
+    if buffer.getvalue().strip():
+        log.debug("exporter output:\n%s", buffer.getvalue())
+
+
+def _export_graph(net: nn.Module, example: torch.Tensor, exporter: str, opset: int, dynamic: bool,
+                  output_names: list[str]) -> onnx.ModelProto:
+    if exporter == "dynamo":
+        dynamic_shapes = ({0: torch.export.Dim("batch", min=1, max=4096)},) if dynamic else None
+        with _quiet_exporter():
+            program = torch.onnx.export(net, (example,), dynamo=True, input_names=[INPUT_NAME],
+                                        output_names=output_names, dynamic_shapes=dynamic_shapes,
+                                        opset_version=opset, optimize=True, verbose=False)
+        assert program is not None
+        model = program.model_proto
+    else:
+        buffer = io.BytesIO()
+        axes = {name: {0: "batch"} for name in [INPUT_NAME, *output_names]} if dynamic else None
+        with _quiet_exporter():
+            torch.onnx.export(net, (example,), buffer, dynamo=False,  # type: ignore[arg-type]
+                              input_names=[INPUT_NAME], output_names=output_names, dynamic_axes=axes, opset_version=opset,
+                              do_constant_folding=True, training=torch.onnx.TrainingMode.EVAL)
+        model = onnx.load_model_from_string(buffer.getvalue())
+    written = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
+    if written != opset:
+        raise InvalidInputError(f"the {exporter} exporter could not write opset {opset} (it wrote {written}); "
+                                f"choose --opset {DEFAULT_OPSET}")
+    return model
+
+
+class _Features(nn.Module):
+    """forward -> the stage outputs as a tuple (named c2..c5 at export)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        from resnet_deploy.models import Backbone
+
+        self.backbone = Backbone(model)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        return self.backbone(x)  # type: ignore[no-any-return]
+
+
+def export_onnx(output: str | os.PathLike[str], *, model: str | None = None,
+                checkpoint: str | os.PathLike[str] | None = None, opset: int | None = None,
+                batch: str | int = "dynamic", input_size: int | None = None, features: bool = False,
+                exporter: str = "dynamo", simplify: bool = True) -> ExportResult:
+    """Export to `output` (atomically, with `output.json` beside it). `model` is a registry
+    name; with `checkpoint` the architecture and input spec come from the checkpoint (and
+    `model`, when given, must match it). See the module docstring for what the file holds."""
+    started = time.perf_counter()
+    output = check_output_dir(output)
+    opset = check_opset(opset, exporter)
+    batch = parse_batch(batch)
+    if input_size is not None and int(input_size) < 8:
+        raise InvalidInputError(f"--input-size must be at least 8 pixels, got {input_size}")
+    source = _load_source(model, checkpoint)
+    spec = source.spec if input_size is None else source.spec.with_size(int(input_size), int(input_size))
+    net = source.model.eval().float()
+    output_names = [LOGITS_NAME]
+    if features:
+        if not hasattr(net, "forward_stages"):
+            raise InvalidInputError(f"{source.name} has no stages to export as a backbone; drop --features")
+        output_names = stage_names(net)
+        net = _Features(net).eval()
+    example_batch = 2 if batch == "dynamic" else int(batch)
+    example = torch.randn(example_batch, spec.channels, spec.height, spec.width)
+    log.info("exporting %s with the %s exporter (opset %d, batch %s, input %dx%d)", source.name, exporter, opset,
+             batch, spec.height, spec.width)
+    with torch.no_grad():
+        graph = _export_graph(net, example, exporter, opset, batch == "dynamic", output_names)
+    folded = optimize.fold_batchnorm(graph)
+    if simplify:
+        graph = optimize.simplify(graph)
+    optimize.name_batch_axis(graph)
+    remaining_bn = sum(1 for n in graph.graph.node if n.op_type == "BatchNormalization")
+    if remaining_bn:
+        # Pre-activation blocks put BN before the conv (BN -> ReLU -> Conv): nothing to fold into.
+        log.info("%d BatchNormalization nodes have no preceding Conv to fold into; kept", remaining_bn)
+    versions = library_versions()
+    graph.producer_name, graph.producer_version = "resnet-deploy", versions["resnet-deploy"]
+    graph.doc_string = f"{source.name} ({'trained' if source.trained else 'UNTRAINED'}) exported by resnet-deploy"
+    set_metadata(graph, metadata_props(
+        architecture=source.name, model_kwargs=source.kwargs, input_spec=spec, trained=source.trained,
+        checkpoint_sha256=source.sha256, checkpoint=source.checkpoint, precision="fp32", opset=opset,
+        exporter=exporter, batch=batch, features=features, input_names=[INPUT_NAME], output_names=output_names,
+        versions=versions))
+    graph = optimize.check_strict(graph)
+    files = save_onnx_model(graph, output)
+    sidecar = new_sidecar(
+        "onnx", output, precision="fp32", architecture=source.name, model_kwargs=source.kwargs,
+        trained=source.trained, source={"kind": "checkpoint" if source.checkpoint else "untrained",
+                                        "path": source.checkpoint, "sha256": source.sha256},
+        input_spec=spec.to_dict(), opset=opset, exporter=exporter, batch=batch, features=features,
+        io={"inputs": [INPUT_NAME], "outputs": output_names}, simplified=simplify, folded_batchnorms=folded,
+        remaining_batchnorms=remaining_bn, op_histogram=optimize.op_histogram(graph),
+        external_data=[str(f.name) for f in files[1:]])
+    write_sidecar(output, sidecar)
+    seconds = time.perf_counter() - started
+    log.info("wrote %s in %.1f s", output, seconds)
+    return ExportResult(output, sidecar, tuple(files), seconds)
