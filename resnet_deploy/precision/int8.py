@@ -1,0 +1,151 @@
+"""INT8 post-training quantization: calibrate, then write an ONNX model with Q/DQ nodes.
+
+Two layouts from the same calibration ranges:
+- target "tensorrt": signed symmetric INT8, per-channel weights, per-tensor activations,
+  Q/DQ on the inputs of every Conv/Gemm and both inputs of each residual Add (qdq.py);
+- target "cpu": onnxruntime's QDQ quantizer with unsigned 8-bit activations (asymmetric,
+  so a ReLU output uses all 256 levels and onnxruntime fuses Q/DQ into U8S8 QLinearConv,
+  which is what its x86 kernels and OpenVINO's run fastest), per-channel INT8 weights.
+
+The engine is onnxruntime.quantization (calibrators and the CPU quantizer), not NVIDIA Model
+Optimizer's ONNX PTQ: Model Optimizer pins onnxruntime-gpu, which cannot be installed beside
+onnxruntime (both provide the `onnxruntime` module), and everything here must run on a CPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from resnet_deploy.artifacts import atomic_path
+from resnet_deploy.errors import InvalidInputError
+from resnet_deploy.precision._model import (
+    SourceModel,
+    default_output,
+    load_source,
+    output_sidecar,
+    require_fp32,
+    set_props,
+)
+from resnet_deploy.precision.calibration import METHODS, load_calibration_data, tensor_ranges
+from resnet_deploy.precision.qdq import check_tensorrt_placement, insert_qdq_tensorrt
+from resnet_deploy.precision.result import QuantizeResult
+
+log = logging.getLogger(__name__)
+
+TARGETS = ("tensorrt", "cpu")
+CPU_FORMATS = ("qdq", "qoperator")
+
+
+class _DropPreprocessHint(logging.Filter):
+    """onnxruntime's quantizer logs on the root logger: a pre-processing hint (our graphs come
+    from the exporter with BatchNorm folded and shapes known) and "Expected bias ... to be an
+    initializer" for biases the exporter shares between convolutions (they stay FP32, which
+    is correct). Both are noise for our users."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not ("pre-processing before quantization" in message or message.startswith("Expected bias"))
+
+
+@contextlib.contextmanager
+def _quiet_quantizer() -> Iterator[None]:
+    root = logging.getLogger()
+    hint = _DropPreprocessHint()
+    root.addFilter(hint)
+    try:
+        yield
+    finally:
+        root.removeFilter(hint)
+
+
+def _quantize_cpu(source: SourceModel, ranges: dict[str, tuple[float, float]], method: str, output: Path,
+                  cpu_format: str) -> None:
+    from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.calibrate import (
+        CalibrationMethod,
+        TensorData,
+        TensorsData,
+        save_tensors_data,
+    )
+
+    methods = {"max": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
+               "percentile": CalibrationMethod.Percentile}
+    data = {name: TensorData(lowest=np.array(lo, np.float32), highest=np.array(hi, np.float32))
+            for name, (lo, hi) in ranges.items()}
+    with tempfile.TemporaryDirectory(prefix="quant.") as tmp, _quiet_quantizer():
+        # Hand our (cached) ranges to onnxruntime through its own cache file: no recalibration.
+        ort_cache = Path(tmp) / "ranges.json"
+        save_tensors_data(TensorsData(methods[method], data), ort_cache)
+        quantize_static(str(source.path), str(output), calibration_data_reader=None,
+                        quant_format=QuantFormat.QDQ if cpu_format == "qdq" else QuantFormat.QOperator,
+                        per_channel=True, reduce_range=False, activation_type=QuantType.QUInt8,
+                        weight_type=QuantType.QInt8, calibrate_method=methods[method],
+                        calibration_cache_path=str(ort_cache),
+                        extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
+
+
+def quantize_int8(input_path: str | os.PathLike[str], output_path: str | os.PathLike[str] | None = None, *,
+                  calib: str, data_dir: str | os.PathLike[str] | None = None, samples: int = 512,
+                  method: str = "max", target: str = "tensorrt", cache_path: str | os.PathLike[str] | None = None,
+                  batch_size: int = 32, cpu_format: str = "qdq") -> QuantizeResult:
+    """Write an INT8 Q/DQ model of an FP32 ONNX model.
+
+    `calib` is a dataset name (training split) or a .npy array of normalized NCHW float32
+    images; `samples` of them are used (refused if fewer exist). `cache_path` (default
+    `<output>.calib.json`) holds the ranges: a rebuild with the same model, data, method and
+    sample count reuses them. `cpu_format` (target cpu only) picks QDQ or QOperator nodes.
+    """
+    start = time.perf_counter()
+    if method not in METHODS:
+        raise InvalidInputError(f"unknown calibration method {method!r}; valid: {', '.join(METHODS)}")
+    if target not in TARGETS:
+        raise InvalidInputError(f"unknown INT8 target {target!r}; valid: {', '.join(TARGETS)}")
+    if cpu_format not in CPU_FORMATS:
+        raise InvalidInputError(f"unknown CPU INT8 format {cpu_format!r}; valid: {', '.join(CPU_FORMATS)}")
+    if batch_size < 1:
+        raise InvalidInputError(f"calibration batch size must be positive, got {batch_size}")
+    source = load_source(input_path)
+    require_fp32(source, "INT8 quantization")
+    output = Path(output_path) if output_path is not None else default_output(source.path, "int8")
+    if output.resolve() == source.path.resolve():
+        raise InvalidInputError(f"output '{output}' would overwrite the FP32 model; choose another -o")
+    cache = Path(cache_path) if cache_path is not None else output.with_name(output.name + ".calib.json")
+    data = load_calibration_data(calib, source, samples=samples, data_dir=data_dir)
+    ranges, cache_hit = tensor_ranges(source, data, method=method, batch_size=batch_size, cache_path=cache)
+
+    with atomic_path(output) as tmp:
+        if target == "tensorrt":
+            model = insert_qdq_tensorrt(source.model, ranges)
+            placement = check_tensorrt_placement(model)
+            if not placement.ok:
+                raise InvalidInputError(f"Q/DQ placement check failed: {placement.problems[0]}")
+        else:
+            _quantize_cpu(source, ranges, method, tmp, cpu_format)
+            model = onnx.load(str(tmp))
+        set_props(model, {"precision": "int8", "int8_target": target, "calibration_method": method,
+                          "calibration_samples": str(data.samples), "calibration_data": data.source,
+                          "source_sha256": source.sha256})
+        onnx.save(model, str(tmp))
+        onnx.checker.check_model(str(tmp))
+    seconds = time.perf_counter() - start
+    layout = ({"activations": "int8 symmetric per-tensor", "weights": "int8 symmetric per-channel",
+               "qdq_on": "inputs of Conv/Gemm and both inputs of residual Add", "bias": "fp32"}
+              if target == "tensorrt" else
+              {"activations": "uint8 asymmetric per-tensor", "weights": "int8 symmetric per-channel",
+               "format": cpu_format, "quantizer": "onnxruntime.quantization.quantize_static"})
+    details = {"target": target, "calibration": {"method": method, "samples": data.samples, "data": data.source,
+                                                 "data_sha256": data.sha256, "cache": str(cache),
+                                                 "cache_hit": cache_hit},
+               "layout": layout}
+    sidecar = output_sidecar(output, source, "int8", **details)
+    log.info("INT8 (%s) model %s written in %.1f s", target, output, seconds)
+    return QuantizeResult(output, sidecar, "int8", source.path, source.sha256, seconds, details)

@@ -1,0 +1,23 @@
+"""What a conversion returns: the model written, its sidecar, and how it was made."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class QuantizeResult:
+    output: Path
+    sidecar: Path
+    precision: str  # "fp16" or "int8"
+    source: Path
+    source_sha256: str
+    seconds: float
+    details: dict[str, Any] = field(default_factory=dict)  # method, target, samples, kept-FP32 nodes, ...
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"output": str(self.output), "sidecar": str(self.sidecar), "precision": self.precision,
+                "source": str(self.source), "source_sha256": self.source_sha256,
+                "seconds": round(self.seconds, 3), **self.details}
