@@ -75,13 +75,14 @@ def _shape_text(shape: tuple[int | None, ...]) -> str:
     return "(" + ", ".join("N" if d is None else str(d) for d in shape) + ")"
 
 
-def _input_size(source: SourceModel) -> int | tuple[int, int] | None:
+def _input_size(source: SourceModel) -> int | None:
+    """The model's (square) image size, for the dataset readers' resize."""
     shape = source.input_shape
-    if len(shape) == 4 and shape[2] is not None and shape[3] is not None:
-        return (int(shape[2]), int(shape[3])) if shape[2] != shape[3] else int(shape[2])
+    if len(shape) == 4 and shape[2] is not None and shape[2] == shape[3]:
+        return int(shape[2])
     spec = source.input_spec
-    if spec:
-        return (int(spec["height"]), int(spec["width"])) if spec["height"] != spec["width"] else int(spec["height"])
+    if spec and spec.get("height") == spec.get("width"):
+        return int(spec["height"])
     return None
 
 

@@ -110,10 +110,10 @@ def insert_qdq_tensorrt(model: onnx.ModelProto, ranges: dict[str, tuple[float, f
         if name not in ranges:
             raise InvalidInputError(f"no calibration range for tensor '{name}'; the calibration cache does not match this model")
         lo, hi = ranges[name]
-        amax = max(abs(lo), abs(hi))
-        scale = amax / INT8_MAX if amax > 0 else 1.0
+        act_max = max(abs(lo), abs(hi))
+        act_scale = act_max / INT8_MAX if act_max > 0 else 1.0
         s_name, z_name = unique(f"{name}_scale"), unique(f"{name}_zero_point")
-        new_inits += [_scalar(s_name, scale, TensorProto.FLOAT), _scalar(z_name, 0, TensorProto.INT8)]
+        new_inits += [_scalar(s_name, act_scale, TensorProto.FLOAT), _scalar(z_name, 0, TensorProto.INT8)]
         q_out, dq_out = unique(f"{name}_quantized"), unique(f"{name}_dequantized")
         nodes = [helper.make_node("QuantizeLinear", [name, s_name, z_name], [q_out], name=unique(f"{name}_QuantizeLinear")),
                  helper.make_node("DequantizeLinear", [q_out, s_name, z_name], [dq_out], name=unique(f"{name}_DequantizeLinear"))]

@@ -1,0 +1,60 @@
+"""`resnet-deploy quantize`: an FP16 or INT8 (Q/DQ) ONNX model from an FP32 one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from resnet_deploy.cli.output import echo_json, format_table
+
+
+@click.command("quantize")
+@click.argument("model", type=click.Path(path_type=Path))
+@click.option("--precision", type=click.Choice(["fp16", "int8"]), required=True, help="Target precision.")
+@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+              help="Output model (default: MODEL with .fp16.onnx / .int8.onnx).")
+@click.option("--io-dtype", type=click.Choice(["fp32", "fp16"]), default="fp32", show_default=True,
+              help="FP16 only: dtype of the graph's inputs and outputs.")
+@click.option("--calib-data", default=None,
+              help="INT8: a dataset (digits, mnist, cifar10, cifar100, imagefolder) or a .npy of normalized NCHW float32 images.")
+@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="Dataset folder (mnist, cifar, imagefolder).")
+@click.option("--calib-samples", type=int, default=512, show_default=True, help="INT8: calibration images (NVIDIA: >= 500 for CNNs).")
+@click.option("--method", default="max", show_default=True, help="INT8 calibration: max, entropy or percentile.")
+@click.option("--target", default="tensorrt", show_default=True,
+              help="INT8 layout: tensorrt (signed symmetric, TensorRT Q/DQ placement) or cpu (uint8 activations).")
+@click.option("--calib-cache", type=click.Path(path_type=Path), default=None,
+              help="INT8: calibration cache (default OUTPUT.calib.json); reused when model, data, method and samples match.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def quantize(model: Path, precision: str, output: Path | None, io_dtype: str, calib_data: str | None,
+             data_dir: Path | None, calib_samples: int, method: str, target: str, calib_cache: Path | None,
+             as_json: bool) -> None:
+    """Convert MODEL (FP32 ONNX) to a mixed-precision FP16 or an INT8 Q/DQ model."""
+    from resnet_deploy.errors import InvalidInputError
+
+    if precision == "fp16":
+        from resnet_deploy.precision.fp16 import convert_fp16
+
+        result = convert_fp16(model, output, keep_io_types=io_dtype == "fp32")
+    else:
+        from resnet_deploy.precision.int8 import quantize_int8
+
+        if calib_data is None:
+            raise InvalidInputError("--precision int8 needs --calib-data (a dataset name or a .npy file)")
+        if io_dtype != "fp32":
+            raise InvalidInputError("--io-dtype fp16 applies to --precision fp16 only")
+        result = quantize_int8(model, output, calib=calib_data, data_dir=data_dir, samples=calib_samples,
+                               method=method, target=target, cache_path=calib_cache)
+    if as_json:
+        echo_json(result.to_dict())
+        return
+    data = result.to_dict()
+    rows: list[tuple[str, object]] = [("output", data["output"]), ("precision", data["precision"])]
+    if precision == "fp16":
+        rows += [("io dtype", data["io_dtype"]), ("kept FP32", ", ".join(data["fp32_nodes"]) or "-")]
+    else:
+        calib = data["calibration"]
+        rows += [("target", data["target"]), ("calibration", f"{calib['method']}, {calib['samples']} samples of {calib['data']}"),
+                 ("cache", f"{calib['cache']} ({'reused' if calib['cache_hit'] else 'written'})")]
+    rows += [("sidecar", data["sidecar"]), ("seconds", data["seconds"])]
+    click.echo(format_table(["field", "value"], rows, align_right=[False, False]))
