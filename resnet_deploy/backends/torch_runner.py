@@ -1,0 +1,295 @@
+"""PyTorch runner: the baseline the exported artifacts are compared and timed against.
+
+One runner covers the ways people run a ResNet in PyTorch for inference: eager, channels_last
+memory format, autocast (fp16/bf16), a captured CUDA graph per batch size ("torch-cudagraph")
+and torch.compile ("torch-compile"). It is built from a registry name (random weights: for
+timing) or a checkpoint (trained weights: for accuracy).
+
+On CUDA it implements DeviceTimingHooks on its own torch.cuda.Stream, so the benchmark harness
+times it with CUDA events exactly as it times TensorRT and onnxruntime's GPU providers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from resnet_deploy.backends.base import Runner, TensorInfo
+from resnet_deploy.errors import InvalidInputError, MissingDependencyError
+from resnet_deploy.input_spec import InputSpec, default_input_spec
+
+log = logging.getLogger(__name__)
+
+INPUT_NAME = "input"  # the same names the ONNX export uses, so outputs compare by name
+OUTPUT_NAME = "logits"
+
+MODES = ("eager", "compile", "cudagraph")
+PRECISIONS = {"fp32": None, "fp16": torch.float16, "bf16": torch.bfloat16}
+_BACKEND_FOR_MODE = {"eager": "torch", "compile": "torch-compile", "cudagraph": "torch-cudagraph"}
+
+
+def _resolve_source(source: str | os.PathLike[str] | nn.Module, input_size: int | tuple[int, int] | None,
+                    num_classes: int | None, in_channels: int | None) -> tuple[nn.Module, str, InputSpec]:
+    """(model, model name, input spec) from a registry name, a checkpoint path or a module."""
+    from resnet_deploy.models import get_entry
+
+    if isinstance(source, nn.Module):
+        if input_size is None:
+            raise InvalidInputError("a TorchRunner built from an nn.Module needs input_size=(H, W)")
+        height, width = _size(input_size)
+        spec = default_input_spec(in_channels or 3, height, num_classes or 1000).with_size(height, width)
+        return source, type(source).__name__, spec
+    text = os.fspath(source)
+    path = Path(text)
+    if path.suffix in (".safetensors", ".pth", ".pt") or path.exists():
+        if num_classes is not None or in_channels is not None:
+            raise InvalidInputError("num_classes/in_channels come from the checkpoint; don't pass them with one")
+        from resnet_deploy.train.checkpoint import load_checkpoint
+
+        loaded = load_checkpoint(path)
+        spec = loaded.input_spec
+        if input_size is not None:
+            spec = spec.with_size(*_size(input_size))
+        return loaded.model, loaded.model_name, spec
+    entry = get_entry(text)
+    kwargs: dict[str, Any] = {}
+    if num_classes is not None:
+        kwargs["num_classes"] = num_classes
+    if in_channels is not None:
+        kwargs["in_channels"] = in_channels
+    from resnet_deploy.models import build_model
+
+    model = build_model(entry.name, **kwargs)
+    height, width = _size(input_size) if input_size is not None else (entry.input_size, entry.input_size)
+    spec = default_input_spec(in_channels or 3, height, num_classes or entry.default_classes).with_size(height, width)
+    return model, entry.name, spec
+
+
+def _size(value: int | tuple[int, int] | list[int]) -> tuple[int, int]:
+    if isinstance(value, int):
+        return (value, value)
+    height, width = (int(v) for v in value)
+    return (height, width)
+
+
+def _device(text: str) -> torch.device:
+    try:
+        device = torch.device(text)
+    except RuntimeError as exc:
+        raise InvalidInputError(f"unknown torch device {text!r}: use cpu or cuda[:N]") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise MissingDependencyError(f"torch device {text!r} needs CUDA, which this torch build or machine lacks "
+                                     f"(torch {torch.__version__}); use --device cpu or a CUDA build of torch")
+    if device.type not in ("cpu", "cuda"):
+        raise InvalidInputError(f"torch device {text!r} is not supported: use cpu or cuda[:N]")
+    return device
+
+
+class TorchRunner(Runner):
+    """Runs a ResNet in PyTorch.
+
+    `mode`: eager, compile (torch.compile) or cudagraph (one captured graph per batch size,
+    CUDA only). `precision`: fp32, or fp16/bf16 autocast (fp16 needs CUDA). `channels_last`
+    converts weights and inputs to NHWC memory format. `backend` may name the BACKENDS entry
+    instead of `mode` (the benchmark harness passes both).
+    """
+
+    def __init__(self, source: str | os.PathLike[str] | nn.Module, *, mode: str = "eager", backend: str | None = None,
+                 device: str = "cpu", precision: str = "fp32", channels_last: bool = False, threads: int | None = None,
+                 input_size: int | tuple[int, int] | None = None, num_classes: int | None = None,
+                 in_channels: int | None = None, compile_mode: str | None = None) -> None:
+        super().__init__()
+        if backend is not None:
+            by_backend = {v: k for k, v in _BACKEND_FOR_MODE.items()}
+            if backend not in by_backend:
+                raise InvalidInputError(f"TorchRunner: backend {backend!r} is not a torch backend; "
+                                        f"valid: {', '.join(by_backend)}")
+            mode = by_backend[backend] if mode == "eager" else mode
+        if mode not in MODES:
+            raise InvalidInputError(f"torch mode {mode!r} is not one of {', '.join(MODES)}")
+        if precision not in PRECISIONS:
+            raise InvalidInputError(f"torch precision {precision!r} is not one of {', '.join(PRECISIONS)}")
+        if threads is not None and threads < 1:
+            raise InvalidInputError(f"threads must be a positive integer, got {threads}")
+        self.mode = mode
+        self.name = _BACKEND_FOR_MODE[mode]
+        self.torch_device = _device(device)
+        self.device = self.torch_device.type
+        if mode == "cudagraph" and self.device != "cuda":
+            raise MissingDependencyError("torch-cudagraph needs a CUDA device (--device cuda); CUDA graphs do not exist on CPU")
+        if precision == "fp16" and self.device != "cuda":
+            raise InvalidInputError("fp16 autocast needs --device cuda; on CPU use bf16 or fp32")
+        self.precision = precision
+        self.channels_last = channels_last
+        self.threads = threads
+        self.compile_mode = compile_mode
+        self._source = source
+        self._source_args = (input_size, num_classes, in_channels)
+        self.model_name = ""
+        self.input_spec: InputSpec | None = None
+        self._model: Any = None
+        self._num_classes = 0
+        # CUDA state (DeviceTimingHooks)
+        self._stream: Any = None
+        self._graphs: dict[int, tuple[Any, Any, Any]] = {}  # batch -> (graph, static input, static output)
+        self._host_in: Any = None
+        self._host_out: Any = None
+        self._dev_in: Any = None
+        self._dev_out: Any = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+    def _activate(self) -> None:
+        model, self.model_name, self.input_spec = _resolve_source(self._source, *self._source_args)
+        if self.threads is not None and self.device == "cpu":
+            torch.set_num_threads(self.threads)
+        model = model.eval().to(self.torch_device)
+        if self.channels_last:
+            model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        with torch.inference_mode():
+            probe = torch.zeros(self.input_spec.shape(1), device=self.torch_device)  # type: ignore[arg-type]
+            self._num_classes = int(model(probe).shape[-1])
+        self._model = model
+        if self.mode == "compile":
+            self._model = torch.compile(model, mode=self.compile_mode, dynamic=False)
+        if self.device == "cuda":
+            self._stream = torch.cuda.Stream(device=self.torch_device)
+        log.info("torch runner: %s on %s (%s, %s%s)", self.model_name, self.torch_device, self.mode, self.precision,
+                 ", channels_last" if self.channels_last else "")
+
+    def _deactivate(self) -> None:
+        if self._stream is not None:
+            self._stream.synchronize()
+        self._graphs.clear()
+        self._model = None
+        self._stream = None
+        self._host_in = self._host_out = self._dev_in = self._dev_out = None
+
+    def _require_active(self) -> None:
+        if self._model is None or self.input_spec is None:
+            raise InvalidInputError(f"{self.name}: activate the runner first (use it as a context manager)")
+
+    # -- description -----------------------------------------------------------------------
+    def inputs(self) -> list[TensorInfo]:
+        self._require_active()
+        assert self.input_spec is not None
+        spec = self.input_spec
+        return [TensorInfo(INPUT_NAME, (None, spec.channels, spec.height, spec.width), np.dtype(np.float32))]
+
+    def outputs(self) -> list[TensorInfo]:
+        self._require_active()
+        return [TensorInfo(OUTPUT_NAME, (None, self._num_classes), np.dtype(np.float32))]
+
+    def describe(self) -> dict[str, Any]:
+        info = super().describe()
+        info.update({"model": self.model_name, "mode": self.mode, "precision": self.precision,
+                     "channels_last": self.channels_last, "torch": torch.__version__,
+                     "torch_device": str(self.torch_device), "threads": self.threads or torch.get_num_threads()})
+        if self.device == "cuda":
+            info["gpu"] = torch.cuda.get_device_name(self.torch_device)
+        return info
+
+    # -- compute ---------------------------------------------------------------------------
+    def _autocast(self) -> Any:
+        dtype = PRECISIONS[self.precision]
+        # cache_enabled=False: autocast's weight cache must not outlive a CUDA graph capture.
+        return torch.autocast(self.device, dtype=dtype, enabled=dtype is not None, cache_enabled=False)
+
+    def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode(), self._autocast():
+            out = self._model(x)
+        return out.float() if out.dtype != torch.float32 else out
+
+    def infer(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        self._require_active()
+        self.check_feeds(feeds)
+        if self.device == "cuda":
+            self.stage(feeds)
+            self.enqueue_h2d()
+            self.enqueue_compute()
+            self.enqueue_d2h()
+            self.synchronize()
+            return self.fetch_outputs()
+        x = torch.from_numpy(np.ascontiguousarray(feeds[INPUT_NAME]))
+        return {OUTPUT_NAME: self._forward(x).numpy().copy()}
+
+    # -- DeviceTimingHooks (CUDA only) -----------------------------------------------------
+    def _require_cuda(self) -> None:
+        self._require_active()
+        if self._stream is None:
+            raise MissingDependencyError(f"{self.name}: device timing hooks need --device cuda (this runner is on CPU)")
+
+    @property
+    def stream(self) -> int:
+        # AttributeError (not MissingDependencyError) on CPU, so isinstance(runner,
+        # DeviceTimingHooks) is False for a CPU runner instead of raising.
+        if self._stream is None:
+            raise AttributeError(f"{self.name}: no CUDA stream (runner on {self.device} or not active)")
+        return int(self._stream.cuda_stream)
+
+    def stage(self, feeds: Mapping[str, np.ndarray], *, device_resident: bool = False) -> None:
+        """Pinned host input/output buffers and a device input for this batch size; with
+        `device_resident` the input is uploaded once here. In cudagraph mode the graph for this
+        batch size is captured now (on first use), so the timed loop only replays it."""
+        self._require_cuda()
+        batch = self.check_feeds(feeds)
+        array = np.ascontiguousarray(feeds[INPUT_NAME])
+        self._host_in = torch.from_numpy(array).pin_memory()
+        if self.mode == "cudagraph":
+            self._dev_in, self._dev_out = self._graph_for(batch)[1:]
+        else:
+            self._dev_in = torch.empty(array.shape, dtype=torch.float32, device=self.torch_device)
+            self._dev_out = None
+        self._host_out = torch.empty((batch, self._num_classes), dtype=torch.float32).pin_memory()
+        if device_resident:
+            self.enqueue_h2d()
+            self.synchronize()
+
+    def _graph_for(self, batch: int) -> tuple[Any, Any, Any]:
+        if batch not in self._graphs:
+            assert self.input_spec is not None
+            static_in = torch.zeros(self.input_spec.shape(batch), device=self.torch_device)  # type: ignore[arg-type]
+            with torch.cuda.stream(self._stream):
+                for _ in range(3):  # warm up cuDNN autotuning and allocator pools before capture
+                    self._forward(static_in)
+            self._stream.synchronize()
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph, stream=self._stream):
+                static_out = self._forward(static_in)
+            self._graphs[batch] = (graph, static_in, static_out)
+            log.info("torch-cudagraph: captured a graph for batch %d", batch)
+        return self._graphs[batch]
+
+    def enqueue_h2d(self) -> None:
+        self._require_cuda()
+        with torch.cuda.stream(self._stream):
+            self._dev_in.copy_(self._host_in, non_blocking=True)
+
+    def enqueue_compute(self) -> None:
+        self._require_cuda()
+        with torch.cuda.stream(self._stream):
+            if self.mode == "cudagraph":
+                self._graphs[int(self._dev_in.shape[0])][0].replay()
+            else:
+                self._dev_out = self._forward(self._dev_in)
+
+    def enqueue_d2h(self) -> None:
+        self._require_cuda()
+        with torch.cuda.stream(self._stream):
+            self._host_out.copy_(self._dev_out, non_blocking=True)
+
+    def synchronize(self) -> None:
+        self._require_cuda()
+        self._stream.synchronize()
+
+    def fetch_outputs(self) -> dict[str, np.ndarray]:
+        self._require_cuda()
+        return {OUTPUT_NAME: self._host_out.numpy().copy()}
