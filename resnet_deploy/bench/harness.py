@@ -159,8 +159,11 @@ def _measure_backend(spec: BackendSpec, config: BenchConfig, factory: RunnerFact
         result.input.update({"name": info.name, "dtype": str(info.dtype), "shape_chw": list(chw)})
         sample_bytes = int(np.prod(chw)) * np.dtype(info.dtype).itemsize
         batches, is_default = _plan_batches(spec, main, config, sample_bytes, result)
-        hooks = [r for r in runners if isinstance(r, DeviceTimingHooks)]
-        use_events = spec.is_gpu and main.device.startswith("cuda") and len(hooks) == len(runners)
+        # Only look for hooks on CUDA runners: checking the protocol reads `stream`, which a
+        # CPU runner may refuse.
+        on_cuda = spec.is_gpu and str(main.device).startswith("cuda")
+        hooks = [r for r in runners if on_cuda and isinstance(r, DeviceTimingHooks)]
+        use_events = on_cuda and len(hooks) == len(runners)
         if spec.is_gpu and not use_events:
             result.notes.append("runner has no device timing hooks: timed with the wall clock around infer()")
         if not use_events and (config.cuda_graph or config.no_data_transfers):
@@ -201,7 +204,7 @@ def run_benchmark(config: BenchConfig, *, progress: Progress | None = None,
     recorded as that backend's error. Requested batch sizes outside an artifact's profile
     are skipped with a note; when nothing is left to run at all, InvalidInputError (exit 2).
     """
-    factory = runner_factory or (lambda spec, cfg: open_runner(spec, threads=cfg.threads))
+    factory = runner_factory or (lambda spec, cfg: open_runner(spec, threads=cfg.threads, input_size=cfg.input_size))
     telemetry: dict[str, Any] = {"before": gpu_telemetry()}
     environment = capture_environment()
     created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")

@@ -87,16 +87,18 @@ def available_backends(candidates: tuple[str, ...] = BACKENDS) -> dict[str, str 
     return status
 
 
-def _torch_runner(spec: BackendSpec, threads: int | None) -> Runner:
+def _torch_runner(spec: BackendSpec, threads: int | None, input_size: tuple[int, int] | None) -> Runner:
     cls = _load("resnet_deploy.backends.torch_runner", "TorchRunner", spec.backend)
     options = dict(spec.options)
-    if threads is not None:
+    options.setdefault("device", "cuda" if spec.backend == "torch-cudagraph" else "cpu")
+    if threads is not None and not str(options["device"]).startswith("cuda"):
         options.setdefault("threads", threads)
-    mode = {"torch": "eager", "torch-compile": "compile", "torch-cudagraph": "cudagraph"}[spec.backend]
+    if input_size is not None:
+        options.setdefault("input_size", input_size)
     source: Any = spec.artifact if spec.artifact is not None else spec.model
     if source is None:
         raise InvalidInputError(f"backend '{spec.backend}' needs --checkpoint PATH or --model NAME")
-    return _construct(cls, source, options, mode=mode, backend=spec.backend)
+    return _construct(cls, source, options, backend=spec.backend)
 
 
 def _construct(cls: Callable[..., Runner], source: Any, options: dict[str, Any], **extra: Any) -> Runner:
@@ -113,13 +115,13 @@ def _construct(cls: Callable[..., Runner], source: Any, options: dict[str, Any],
     return cls(source, **kwargs)
 
 
-def open_runner(spec: BackendSpec, *, threads: int | None = None) -> Runner:
+def open_runner(spec: BackendSpec, *, threads: int | None = None, input_size: tuple[int, int] | None = None) -> Runner:
     """A runner for `spec`, not yet activated. Checks the artifact exists and the runtime is installed."""
     check_backend_available(spec.backend)
     if spec.artifact is not None and not Path(spec.artifact).is_file():
         raise InvalidInputError(f"{ARTIFACT_KIND[spec.backend]} '{spec.artifact}' does not exist or is not a file")
     if spec.backend.startswith("torch"):
-        return _torch_runner(spec, threads)
+        return _torch_runner(spec, threads, input_size)
     if spec.artifact is None:
         raise InvalidInputError(f"backend '{spec.backend}' needs an {ARTIFACT_KIND[spec.backend]} file "
                                 f"({'--engine' if spec.backend == 'tensorrt' else '--onnx'})")

@@ -29,6 +29,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "accuracy": ("resnet_deploy.cli.accuracy_cmd", "accuracy", "Top-1/top-5 of FP16/INT8 models vs their FP32 reference on real data."),
     "bench": ("resnet_deploy.cli.bench_cmd", "bench", "Latency percentiles and throughput per batch size, several backends side by side."),
     "bench-compare": ("resnet_deploy.cli.bench_compare_cmd", "bench_compare", "Change per batch size between two bench results."),
+    "pipeline": ("resnet_deploy.cli.pipeline_cmd", "pipeline", "Train, export, validate, quantize, build, bench: one report."),
 }
 
 

@@ -75,7 +75,7 @@ def build_specs(engine: Path | None, onnx: Path | None, checkpoint: Path | None,
 @click.option("--no-data-transfers", is_flag=True, help="Device-resident inputs: no H2D/D2H copies in the timed loop.")
 @click.option("--percentiles", default="90,95,99", show_default=True, help="Latency percentiles to report.")
 @click.option("--input-size", help="HxW (or N) for models with dynamic height/width.")
-@click.option("--precision", type=click.Choice(["fp32", "fp16"]), help="Torch backends: run in this precision.")
+@click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), help="Torch backends: run in this precision (autocast).")
 @click.option("--channels-last", is_flag=True, help="Torch backends: channels_last memory format.")
 @click.option("--device", "torch_device", help="Torch backends: cpu or cuda[:N].")
 @click.option("--cv-threshold", type=float, default=0.10, show_default=True, help="Warn when std/mean latency exceeds this.")

@@ -65,9 +65,9 @@ def make_int8(fp32: Path, out: Path, *, target: str, calib: str, samples: int, m
               data_dir: Path | None = None) -> Variant:
     name = f"int8-{target}"
     try:
-        from resnet_deploy.precision import quantize_int8  # type: ignore[attr-defined]
+        from resnet_deploy.precision.int8 import quantize_int8
     except ImportError as exc:
-        return Variant(name, None, _missing("resnet_deploy.precision.quantize_int8", exc))
+        return Variant(name, None, _missing("resnet_deploy.precision.int8", exc))
     start = time.perf_counter()
     kwargs: dict[str, Any] = {"calib": calib, "samples": samples, "method": method, "target": target}
     if data_dir is not None:

@@ -1,0 +1,258 @@
+"""`run_pipeline(PipelineConfig)`: train -> export -> validate -> FP16/INT8 -> accuracy ->
+TensorRT engines -> bench -> one Markdown and HTML report, all under one output folder.
+
+Each stage calls the library function that its own CLI command calls; this module only
+chains them, records what each produced (or why it was skipped) and writes the report.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from resnet_deploy.artifacts import atomic_write_text
+from resnet_deploy.errors import CheckFailedError, InvalidInputError
+from resnet_deploy.pipeline.steps import SkipStep, StepLog
+from resnet_deploy.pipeline.variants import Variant, build_variants
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PipelineConfig:
+    """What `resnet-deploy pipeline` runs. `quick` shrinks every stage for a smoke run:
+    fewer epochs and samples, and a short benchmark."""
+
+    model: str = "resnet20"
+    dataset: str = "digits"
+    out: Path = Path("runs/pipeline")
+    epochs: int | None = None
+    quick: bool = False
+    data_dir: Path | None = None
+    batch_sizes: list[int] | None = None
+    bench_duration_s: float | None = None
+    bench_warmup: str | None = None
+    calib_samples: int | None = None
+    eval_limit: int | None = None
+    train_limit: int | None = None
+    threads: int | None = None
+    seed: int = 0
+    max_drop: float | None = None  # accuracy drop (top-1 points) that fails the run; None: report only
+    train_options: dict[str, Any] = field(default_factory=dict)
+
+    def resolved(self) -> PipelineConfig:
+        """Fill the defaults that depend on `quick`."""
+        c = PipelineConfig(**{k: v for k, v in asdict(self).items()})
+        c.out = Path(self.out)
+        if c.epochs is None:
+            c.epochs = 2 if c.quick else 8
+        if c.batch_sizes is None:
+            c.batch_sizes = [1, 8] if c.quick else [1, 8, 32]
+        if c.bench_duration_s is None:
+            c.bench_duration_s = 0.3 if c.quick else 1.5
+        if c.bench_warmup is None:
+            c.bench_warmup = "3" if c.quick else "0.3s"
+        if c.calib_samples is None:
+            c.calib_samples = 32 if c.quick else 256
+        if c.epochs < 1:
+            raise InvalidInputError(f"--epochs must be at least 1, got {c.epochs}")
+        return c
+
+
+@dataclass
+class PipelineResult:
+    config: PipelineConfig
+    steps: list[dict[str, Any]]
+    report_md: Path
+    report_html: Path
+    results_json: Path
+    failed: list[str]
+
+    @property
+    def exit_code(self) -> int:
+        return 1 if self.failed else 0
+
+
+def _train(cfg: PipelineConfig, steps: StepLog, ctx: dict[str, Any]) -> None:
+    with steps.step("train", f"train {cfg.model} on {cfg.dataset} for {cfg.epochs} epoch(s)") as record:
+        try:
+            from resnet_deploy.train import TrainConfig, train  # type: ignore[attr-defined]
+        except ImportError as exc:
+            raise SkipStep(f"training is not available in this build ({exc})") from exc
+        options: dict[str, Any] = {"model": cfg.model, "dataset": cfg.dataset, "epochs": cfg.epochs,
+                                   "out": cfg.out / "train", "seed": cfg.seed}
+        if cfg.data_dir is not None:
+            options["data_dir"] = cfg.data_dir
+        if cfg.train_limit is not None:
+            options["limit"] = cfg.train_limit
+        options.update(cfg.train_options)
+        result = train(TrainConfig(**options))
+        checkpoint = Path(result.checkpoint)
+        ctx["checkpoint"] = checkpoint
+        record.artifacts.append(str(checkpoint))
+        summary = result.to_dict() if hasattr(result, "to_dict") else {}
+        record.summary = {k: v for k, v in summary.items() if not isinstance(v, (list, dict))}
+
+
+def _export(cfg: PipelineConfig, steps: StepLog, ctx: dict[str, Any]) -> None:
+    if "checkpoint" not in ctx:
+        steps.skip("export", "needs the trained checkpoint (training did not run)")
+        return
+    with steps.step("export", "export to ONNX (FP32, dynamic batch)") as record:
+        from resnet_deploy.export import export_onnx
+
+        result = export_onnx(cfg.out / "model.onnx", checkpoint=ctx["checkpoint"])
+        ctx["onnx"] = result.path
+        record.artifacts.append(str(result.path))
+        meta = result.metadata
+        record.summary = {"opset": meta.get("opset"), "input": meta.get("input_spec", {}).get("height"),
+                          "ops": sum((meta.get("op_histogram") or {}).values()), "seconds": round(result.seconds, 1)}
+
+
+def _validate(cfg: PipelineConfig, steps: StepLog, ctx: dict[str, Any]) -> None:
+    if "onnx" not in ctx:
+        steps.skip("validate", "needs the exported ONNX model")
+        return
+    with steps.step("validate", "validate onnxruntime against PyTorch") as record:
+        from resnet_deploy.export.validate import validate_onnx
+
+        report = validate_onnx(ctx["onnx"], checkpoint=ctx["checkpoint"], dataset=cfg.dataset, data_dir=cfg.data_dir,
+                               limit=cfg.eval_limit or (64 if cfg.quick else 256), threads=cfg.threads)
+        data = report.to_dict()
+        ctx["validation"] = data
+        worst = max((c["max_abs"] for b in data["batches"] for c in b["outputs"].values() if "max_abs" in c), default=None)
+        record.summary = {"passed": report.passed, "batches": [b["batch_size"] for b in data["batches"]],
+                          "max_abs_diff": worst, "onnxruntime_top1": data["batches"][0].get("accuracy") if data["batches"] else None}
+        if not report.passed:
+            raise CheckFailedError("onnxruntime disagrees with PyTorch: " + "; ".join(report.failures()[:3]))
+
+
+def _precision(cfg: PipelineConfig, steps: StepLog, ctx: dict[str, Any]) -> None:
+    if "onnx" not in ctx:
+        steps.skip("precision", "needs the exported ONNX model")
+        ctx["variants"] = {}
+        return
+    with steps.step("precision", "FP16 conversion and INT8 calibration (tensorrt and cpu layouts)") as record:
+        variants = build_variants(ctx["onnx"], cfg.out, calib=cfg.dataset, samples=cfg.calib_samples or 256,
+                                  method="max", data_dir=cfg.data_dir, stem="model")
+        ctx["variants"] = variants
+        record.summary = {name: (v.path.name if v.path else f"skipped: {v.reason}") for name, v in variants.items()}
+        record.artifacts += [str(v.path) for v in variants.values() if v.path and v.name != "fp32"]
+        if not any(v.ok for n, v in variants.items() if n != "fp32"):
+            raise SkipStep("no variant could be made: " + "; ".join(f"{n}: {v.reason}" for n, v in variants.items() if not v.ok))
+
+
+def _accuracy(cfg: PipelineConfig, steps: StepLog, ctx: dict[str, Any]) -> None:
+    variants: dict[str, Variant] = ctx.get("variants", {})
+    others = [v for n, v in variants.items() if n != "fp32" and v.ok]
+    if not others:
+        steps.skip("accuracy", "no FP16/INT8 model to compare with FP32")
+        return
+    with steps.step("accuracy", f"accuracy of {', '.join(v.name for v in others)} against FP32") as record:
+        try:
+            from resnet_deploy.precision.accuracy import evaluate_accuracy
+        except ImportError as exc:
+            raise SkipStep(f"accuracy evaluation is not available in this build ({exc})") from exc
+        report = evaluate_accuracy([v.path for v in others if v.path], dataset=cfg.dataset, reference=variants["fp32"].path,  # type: ignore[arg-type]
+                                   data_dir=cfg.data_dir, limit=cfg.eval_limit or (200 if cfg.quick else None),
+                                   max_drop=cfg.max_drop, threads=cfg.threads)
+        ctx["accuracy"] = report.to_dict()
+        record.summary = {"samples": report.samples, "fp32_top1": report.reference.top1,
+                          **{Path(m.model).name: f"top-1 {m.top1:.2f}% (drop {m.drop:+.2f})" for m in report.models}}
+        if not report:
+            raise CheckFailedError("; ".join(report.failures))
+
+
+def _tensorrt(cfg: PipelineConfig, steps: StepLog, ctx: dict[str, Any]) -> None:
+    from resnet_deploy.optional import tensorrt_module
+
+    ctx["plans"] = {}
+    if tensorrt_module() is None:
+        steps.skip("tensorrt", "TensorRT: not installed (pip install 'resnet-deploy[tensorrt]' on a CUDA machine)")
+        return
+    variants: dict[str, Variant] = ctx.get("variants", {})
+    sources = {n: variants[n] for n in ("fp16", "int8-tensorrt") if n in variants and variants[n].ok}
+    if not sources:
+        steps.skip("tensorrt", "no FP16 or INT8 (tensorrt layout) ONNX model to build from")
+        return
+    with steps.step("tensorrt", f"build TensorRT engines ({', '.join(sources)})") as record:
+        try:
+            from resnet_deploy.tensorrt import build_engine  # type: ignore[attr-defined]
+        except ImportError as exc:
+            raise SkipStep(f"the TensorRT builder is not available in this build ({exc})") from exc
+        top = max(cfg.batch_sizes or [32])
+        for name, variant in sources.items():
+            plan = cfg.out / f"model.{name}.plan"
+            build_engine(variant.path, plan, min_batch=1, opt_batch=top, max_batch=top)
+            ctx["plans"][name] = plan
+            record.artifacts.append(str(plan))
+
+
+def _bench(cfg: PipelineConfig, steps: StepLog, ctx: dict[str, Any]) -> None:
+    from resnet_deploy.bench import BackendSpec, BenchConfig, Warmup, run_benchmark
+    from resnet_deploy.bench.runners import available_backends
+
+    variants: dict[str, Variant] = ctx.get("variants", {})
+    if not variants and "checkpoint" not in ctx:
+        steps.skip("bench", "nothing to benchmark: no checkpoint and no ONNX model")
+        return
+    with steps.step("bench", "benchmark every available backend") as record:
+        status = available_backends()
+        skipped = {b: why for b, why in status.items() if why}
+        specs: list[BackendSpec] = []
+        if "checkpoint" in ctx and status.get("torch") is None:
+            specs.append(BackendSpec("torch", artifact=ctx["checkpoint"], label="torch fp32"))
+        onnx_choices = {"ort-cpu": ("fp32", "fp16", "int8-cpu", "int8-tensorrt"), "openvino": ("fp32", "fp16", "int8-cpu"),
+                        "ort-cuda": ("fp32", "fp16", "int8-tensorrt"), "ort-trt": ("fp32", "fp16", "int8-tensorrt")}
+        for backend, names in onnx_choices.items():
+            if status.get(backend) is not None:
+                continue
+            for name in names:
+                if name in variants and variants[name].ok:
+                    specs.append(BackendSpec(backend, artifact=variants[name].path, label=f"{backend} {name}"))
+        for name, plan in ctx.get("plans", {}).items():
+            specs.append(BackendSpec("tensorrt", artifact=plan, label=f"tensorrt {name}"))
+        if not specs:
+            raise SkipStep("no backend available")
+        config = BenchConfig(specs, batch_sizes=cfg.batch_sizes, warmup=Warmup.parse(cfg.bench_warmup),
+                             duration_s=cfg.bench_duration_s, iterations=None, min_iterations=5, threads=cfg.threads)
+        report = run_benchmark(config, progress=lambda m: steps.progress(f"      timing {m}"), skip_unavailable=True)
+        data = report.to_dict()
+        data["unavailable_backends"] = skipped
+        ctx["bench"] = data
+        from resnet_deploy.bench import report as rep
+
+        files = rep.save(data, json_path=cfg.out / "bench.json", csv_path=cfg.out / "bench.csv",
+                         plot_dir=cfg.out, plot_prefix="bench_")
+        record.artifacts += [str(f) for f in files]
+        record.summary = {"backends": len(specs), "batch_sizes": cfg.batch_sizes}
+
+
+def run_pipeline(config: PipelineConfig, *, progress: Callable[[str], None] | None = None) -> PipelineResult:
+    """Run every stage that can run here and write report.md, report.html and pipeline.json into `config.out`."""
+    from resnet_deploy.pipeline.report import write_reports
+
+    cfg = config.resolved()
+    if cfg.out.exists() and not cfg.out.is_dir():
+        raise InvalidInputError(f"--out '{cfg.out}' exists and is not a folder")
+    cfg.out.mkdir(parents=True, exist_ok=True)
+    started = _dt.datetime.now(_dt.timezone.utc)
+    steps = StepLog(progress)
+    ctx: dict[str, Any] = {}
+    for stage in (_train, _export, _validate, _precision, _accuracy, _tensorrt, _bench):
+        stage(cfg, steps, ctx)
+    data = {"kind": "pipeline-report", "created": started.isoformat(timespec="seconds"),
+            "seconds": (_dt.datetime.now(_dt.timezone.utc) - started).total_seconds(),
+            "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
+            "steps": steps.to_list(), "validation": ctx.get("validation"), "accuracy": ctx.get("accuracy"),
+            "variants": {n: v.to_dict() for n, v in ctx.get("variants", {}).items()},
+            "bench": ctx.get("bench")}
+    results_json = atomic_write_text(cfg.out / "pipeline.json", json.dumps(data, indent=2, default=str) + "\n")
+    md, html = write_reports(data, cfg.out)
+    failed = [f"{s.name}: {s.reason}" for s in steps.failed]
+    return PipelineResult(cfg, steps.to_list(), md, html, results_json, failed)
