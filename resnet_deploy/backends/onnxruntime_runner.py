@@ -36,6 +36,21 @@ def _ort() -> Any:
     return import_optional("onnxruntime", "the onnxruntime runner")
 
 
+def provider_list(provider: str, options: dict[str, Any] | None = None) -> list[str | tuple[str, dict[str, Any]]]:
+    """onnxruntime's providers argument for a short name (cpu, cuda, tensorrt, openvino) or a
+    full provider name; refuses one this onnxruntime build lacks. A non-CPU provider gets
+    the CPU provider as fallback for the nodes it cannot run."""
+    ort = _ort()
+    full = PROVIDERS.get(provider, provider)
+    available = ort.get_available_providers()
+    if full not in available:
+        raise InvalidInputError(f"onnxruntime provider {provider!r} ({full}) is not available here; "
+                                f"available: {', '.join(available)}")
+    if full == "CPUExecutionProvider":
+        return [(full, options)] if options else [full]
+    return [(full, options or {}), "CPUExecutionProvider"]
+
+
 def _dim(value: Any) -> int | str | None:
     return value if isinstance(value, (int, str)) else None
 
@@ -64,17 +79,8 @@ class OnnxRuntimeRunner(Runner):
 
     # -- what subclasses override ---------------------------------------------------------
     def _providers(self) -> list[str | tuple[str, dict[str, Any]]]:
-        """The execution providers for the session, most preferred first. The CPU runner
-        allows only the CPU provider (or another one the installed onnxruntime has, by name)."""
-        ort = _ort()
-        full = PROVIDERS.get(self.provider, self.provider)
-        available = ort.get_available_providers()
-        if full not in available:
-            raise InvalidInputError(f"onnxruntime provider {self.provider!r} ({full}) is not available here; "
-                                    f"available: {', '.join(available)}")
-        if full == "CPUExecutionProvider":
-            return [(full, self.provider_options)] if self.provider_options else [full]
-        return [(full, self.provider_options), "CPUExecutionProvider"]
+        """The execution providers for the session, most preferred first (see provider_list)."""
+        return provider_list(self.provider, self.provider_options)
 
     def _make_session_options(self) -> Any:
         ort = _ort()

@@ -41,6 +41,7 @@ EXPORTERS = ("dynamo", "torchscript")
 DEFAULT_OPSET = 18  # read by TensorRT 10/11, onnxruntime >= 1.14 and OpenVINO; the dynamo exporter's native floor
 DYNAMO_MIN_OPSET = 18  # below this the dynamo exporter silently keeps 18
 TORCHSCRIPT_OPSET_RANGE = (9, 20)
+UNTRAINED_SEED = 0  # torch seed for the weights of an untrained export
 INPUT_NAME = "input"
 LOGITS_NAME = "logits"
 
@@ -111,8 +112,19 @@ def stage_names(model: nn.Module) -> list[str]:
     return [f"stage{i + 1}" for i in range(count)]
 
 
+def build_untrained(name: str, **kwargs: Any) -> nn.Module:
+    """The untrained network an export without --checkpoint holds. A fixed seed makes its
+    weights reproducible, so `validate` can rebuild the same reference without a checkpoint
+    (with the same torch version); the global RNG is left untouched."""
+    from resnet_deploy.models import build_model
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(UNTRAINED_SEED)
+        return build_model(name, **kwargs).eval()
+
+
 def _load_source(model: str | None, checkpoint: str | os.PathLike[str] | None) -> _Source:
-    from resnet_deploy.models import build_model, get_entry
+    from resnet_deploy.models import get_entry
 
     if checkpoint is not None:
         from resnet_deploy.train.checkpoint import load_checkpoint
@@ -128,7 +140,7 @@ def _load_source(model: str | None, checkpoint: str | os.PathLike[str] | None) -
     entry = get_entry(model)
     log.warning("exporting an UNTRAINED %s (no --checkpoint): fine for speed work, useless for accuracy; "
                 "the model's metadata says trained=false", entry.name)
-    net = build_model(entry.name)
+    net = build_untrained(entry.name)
     kwargs: dict[str, Any] = {}
     first_conv = next(m for m in net.modules() if isinstance(m, nn.Conv2d))
     spec = default_input_spec(first_conv.in_channels, entry.input_size, entry.default_classes)
@@ -227,13 +239,14 @@ def export_onnx(output: str | os.PathLike[str], *, model: str | None = None,
         architecture=source.name, model_kwargs=source.kwargs, input_spec=spec, trained=source.trained,
         checkpoint_sha256=source.sha256, checkpoint=source.checkpoint, precision="fp32", opset=opset,
         exporter=exporter, batch=batch, features=features, input_names=[INPUT_NAME], output_names=output_names,
-        versions=versions))
+        versions=versions, init_seed=None if source.trained else UNTRAINED_SEED))
     graph = optimize.check_strict(graph)
     files = save_onnx_model(graph, output)
     sidecar = new_sidecar(
         "onnx", output, precision="fp32", architecture=source.name, model_kwargs=source.kwargs,
-        trained=source.trained, source={"kind": "checkpoint" if source.checkpoint else "untrained",
-                                        "path": source.checkpoint, "sha256": source.sha256},
+        trained=source.trained, init_seed=None if source.trained else UNTRAINED_SEED,
+        source={"kind": "checkpoint" if source.checkpoint else "untrained", "path": source.checkpoint,
+                "sha256": source.sha256},
         input_spec=spec.to_dict(), opset=opset, exporter=exporter, batch=batch, features=features,
         io={"inputs": [INPUT_NAME], "outputs": output_names}, simplified=simplify, folded_batchnorms=folded,
         remaining_batchnorms=remaining_bn, op_histogram=optimize.op_histogram(graph),

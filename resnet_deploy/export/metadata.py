@@ -23,13 +23,15 @@ JSON_KEYS = ("input_spec", "model_kwargs", "class_names", "mean", "std", "input_
 def metadata_props(*, architecture: str, model_kwargs: dict[str, Any], input_spec: InputSpec, trained: bool,
                    checkpoint_sha256: str | None, checkpoint: str | None, precision: str, opset: int,
                    exporter: str, batch: str | int, features: bool, input_names: list[str],
-                   output_names: list[str], versions: dict[str, str]) -> dict[str, str]:
+                   output_names: list[str], versions: dict[str, str],
+                   init_seed: int | None = None) -> dict[str, str]:
     """The string key/value pairs export_onnx stores in the model."""
     return {
         "producer": "resnet-deploy",
         "architecture": architecture,
         "model_kwargs": json.dumps(model_kwargs, sort_keys=True),
         "trained": "true" if trained else "false",
+        "init_seed": "" if init_seed is None else str(init_seed),
         "checkpoint_sha256": checkpoint_sha256 or "",
         "checkpoint": checkpoint or "",
         "precision": precision,
@@ -103,6 +105,8 @@ def describe_metadata(model: onnx.ModelProto) -> dict[str, Any]:
         "precision": detect_precision(model).precision,
         "recorded_precision": raw.get("precision") or None,
         "trained": raw.get("trained") == "true" if "trained" in raw else None,
+        "init_seed": int(raw["init_seed"]) if raw.get("init_seed", "").isdigit() else None,
+        "torch_version": raw.get("torch_version") or None,
         "checkpoint_sha256": raw.get("checkpoint_sha256") or None,
         "checkpoint": raw.get("checkpoint") or None,
         "opset": next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None),
