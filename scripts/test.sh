@@ -7,6 +7,10 @@ cd "$ROOT"
 EXTRAS=dev source scripts/setup_env.sh
 # Reference implementations used only by tests, installed without their CUDA dependencies.
 python -m pip install -q --no-deps "torchvision==0.28.0"
+# TensorRT's Python API as type stubs (never a runtime dependency), mended so mypy reads them:
+# `mypy resnet_deploy` then type-checks the TensorRT builder and runner without TensorRT.
+python -m pip install -q --no-deps "tensorrt-stubs==10.13.0.35.1"
+python scripts/mend_tensorrt_stubs.py
 
 echo "== ruff"; ruff check .
 echo "== mypy"; mypy resnet_deploy
