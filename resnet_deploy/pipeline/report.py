@@ -22,6 +22,12 @@ def _num(value: Any, digits: int = 3) -> str:
     return "" if value is None else str(value)
 
 
+def _inputs_text(inputs: dict[str, Any]) -> str:
+    if inputs.get("kind") == "dataset":
+        return f"{inputs.get('samples', '?')} images of the {inputs.get('dataset')} {inputs.get('split', '')} split"
+    return f"{inputs.get('samples', '?')} {inputs.get('kind', 'random')} inputs"
+
+
 def render_markdown(data: dict[str, Any]) -> str:
     cfg = data["config"]
     out = [f"# resnet-deploy pipeline: {cfg['model']} on {cfg['dataset']}", "",
@@ -46,8 +52,8 @@ def render_markdown(data: dict[str, Any]) -> str:
     validation = data.get("validation")
     if validation:
         out += ["## Validation: onnxruntime against PyTorch", "",
-                f"{'Passed' if validation['passed'] else 'FAILED'} on {validation['inputs'].get('source', 'inputs')}"
-                f" ({validation['inputs'].get('samples', '?')} samples, provider {validation['provider']}).", ""]
+                f"{'Passed' if validation['passed'] else 'FAILED'} on {_inputs_text(validation['inputs'])}, "
+                f"provider {validation['provider']}.", ""]
         body = []
         for batch in validation["batches"]:
             for name, c in batch["outputs"].items():

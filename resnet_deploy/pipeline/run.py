@@ -43,6 +43,7 @@ class PipelineConfig:
     threads: int | None = None
     seed: int = 0
     max_drop: float | None = None  # accuracy drop (top-1 points) that fails the run; None: report only
+    checkpoint: Path | None = None  # start from this checkpoint instead of training
     train_options: dict[str, Any] = field(default_factory=dict)
 
     def resolved(self) -> PipelineConfig:
@@ -79,6 +80,12 @@ class PipelineResult:
 
 
 def _train(cfg: PipelineConfig, steps: StepLog, ctx: dict[str, Any]) -> None:
+    if cfg.checkpoint is not None:
+        from resnet_deploy.artifacts import require_file
+
+        ctx["checkpoint"] = require_file(cfg.checkpoint, "checkpoint")
+        steps.skip("train", f"started from the given checkpoint {cfg.checkpoint}")
+        return
     with steps.step("train", f"train {cfg.model} on {cfg.dataset} for {cfg.epochs} epoch(s)") as record:
         try:
             from resnet_deploy.train import TrainConfig, train  # type: ignore[attr-defined]
