@@ -1,0 +1,40 @@
+"""benchmarks/: the GPU peak table lookup and the README generator (tables come from results files)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks import update_readme
+from benchmarks.run_suite import peak_tflops
+from resnet_deploy.bench import BackendSpec, BenchConfig, Warmup, run_benchmark
+from tests.bench.helpers import FakeRunner
+
+
+def test_peak_table_prefers_the_most_specific_name() -> None:
+    assert peak_tflops("NVIDIA H100 80GB HBM3") == 989.4
+    assert peak_tflops("NVIDIA H100 PCIe") == 756.0
+    assert peak_tflops("NVIDIA H200") == 989.4
+    assert peak_tflops("NVIDIA L4") == 121.0
+    assert peak_tflops("Some Future GPU") is None
+
+
+def test_readme_tables_are_generated_from_results(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    config = BenchConfig([BackendSpec("ort-cpu", label="fake fp32")], batch_sizes=[1, 2], iterations=3,
+                         duration_s=None, warmup=Warmup(iterations=0))
+    data = run_benchmark(config, runner_factory=lambda spec, cfg: FakeRunner(limits=(1, None))).to_dict()
+    device = tmp_path / "results" / "cpu-2core"
+    device.mkdir(parents=True)
+    (device / "cpu_comparison_resnet50.json").write_text(json.dumps(data))
+    readme = tmp_path / "README.md"
+    readme.write_text(f"# B\n\n{update_readme.START}\nold text\n{update_readme.END}\ntail\n")
+    monkeypatch.setattr(update_readme, "ROOT", tmp_path)
+    assert update_readme.main([]) == 0
+    text = readme.read_text()
+    assert "old text" not in text and text.endswith("tail\n")
+    assert "### cpu-2core" in text and "#### cpu_comparison_resnet50" in text
+    row = data["backends"][0]["results"][1]
+    assert f"| fake fp32 | 2 | {row['latency_ms']['median']:.2f} |" in text
+    assert "Machine: CPU " in text
