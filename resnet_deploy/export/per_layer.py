@@ -139,7 +139,7 @@ def torch_layers(model: nn.Module, x: torch.Tensor) -> list[_TorchLayer]:
 
 
 # -- ONNX side -------------------------------------------------------------------------------
-def _weight_of(node: onnx.NodeProto, inits: dict[str, onnx.TensorProto],
+def resolve_weight(node: onnx.NodeProto, inits: dict[str, onnx.TensorProto],
                producers: dict[str, onnx.NodeProto]) -> np.ndarray | None:
     """The float weight a compute node uses, through Cast/Identity and DequantizeLinear."""
     if len(node.input) < 2:
@@ -183,7 +183,7 @@ def match_layers(model: onnx.ModelProto, layers: list[_TorchLayer]) -> tuple[lis
     for node in model.graph.node:
         if node.op_type not in COMPUTE_OPS:
             continue
-        weight = _weight_of(node, inits, producers)
+        weight = resolve_weight(node, inits, producers)
         label = node.name or node.output[0]
         if weight is None:
             unmatched.append(f"{label} (weight is not a constant)")
