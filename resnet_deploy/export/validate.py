@@ -135,7 +135,7 @@ def validation_inputs(spec: InputSpec, *, dataset: str | None, data_dir: str | o
         from resnet_deploy.data import eval_arrays
 
         x, labels = eval_arrays(dataset, data_dir=data_dir, split="val", limit=limit, input_size=spec.height)
-        x = np.ascontiguousarray(x, dtype=np.float32)
+        x = np.array(x, dtype=np.float32)  # a writable copy: eval_arrays caches its arrays
         if tuple(x.shape[1:]) != (spec.channels, spec.height, spec.width):
             raise InvalidInputError(f"dataset {dataset} gives images of shape {tuple(x.shape[1:])}, the model expects "
                                     f"{(spec.channels, spec.height, spec.width)}")
