@@ -24,6 +24,13 @@ def _num(value: float | None, digits: int = 2) -> str:
     return "" if value is None else f"{value:.{digits}f}" if value < 1000 else f"{value:.0f}"
 
 
+def _short(warning: str) -> str:
+    """"run too short to trust: 5 samples over 2.0 s (...)" -> "too short: 5 samples over 2.0 s"."""
+    head, _, rest = warning.partition(":")
+    detail = rest.split("(")[0].strip().rstrip(";")
+    return f"{'too short' if 'short' in head else 'unstable'}: {detail}"
+
+
 def bench_table(data: dict[str, Any]) -> str:
     body = []
     for backend in data["backends"]:
@@ -32,7 +39,7 @@ def bench_table(data: dict[str, Any]) -> str:
         for r in backend["results"]:
             lat = r["latency_ms"]
             body.append([backend["label"], r["batch"], _num(lat["median"]), _num(lat.get("p99")),
-                         _num(r["throughput_ips"], 1), "; ".join(r.get("warnings", [])[:1])])
+                         _num(r["throughput_ips"], 1), "; ".join(_short(w) for w in r.get("warnings", []))])
     return markdown_table(["backend", "batch", "median ms", "p99 ms", "img/s", "warning"], body)
 
 
