@@ -1,0 +1,51 @@
+"""TensorRT engines: build a plan from ONNX, check it, inspect it, run it.
+
+    from resnet_deploy.tensorrt import build_engine, Engine
+    result = build_engine("model.fp16.onnx", "r50_fp16.plan", min_batch=1, opt_batch=32, max_batch=256)
+    with Engine.load("r50_fp16.plan") as engine:
+        logits = engine(images)
+
+One code path for TensorRT 10.x and 11.x (strongly typed networks; precision from the ONNX
+graph). TensorRT itself is imported only when a build or a run starts; without it those
+raise MissingDependencyError (exit 3), while the sidecar checks, the profile rules and the
+inspector-report parsing work anywhere.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from resnet_deploy.tensorrt.builder import BuildResult, build_engine
+    from resnet_deploy.tensorrt.engine import Engine, InferRequest
+    from resnet_deploy.tensorrt.inspect_plan import format_plan_report, plan_report
+    from resnet_deploy.tensorrt.inspector import (
+        EngineReport,
+        PrecisionCheck,
+        check_layer_precision,
+        parse_engine_information,
+    )
+    from resnet_deploy.tensorrt.plan_meta import Compatibility, check_compatibility, load_plan_meta
+    from resnet_deploy.tensorrt.profiles import TensorProfile, build_profile
+
+_LAZY = {
+    "BuildResult": "builder", "build_engine": "builder",
+    "Engine": "engine", "InferRequest": "engine",
+    "format_plan_report": "inspect_plan", "plan_report": "inspect_plan",
+    "EngineReport": "inspector", "PrecisionCheck": "inspector", "check_layer_precision": "inspector",
+    "parse_engine_information": "inspector",
+    "Compatibility": "plan_meta", "check_compatibility": "plan_meta", "load_plan_meta": "plan_meta",
+    "TensorProfile": "profiles", "build_profile": "profiles",
+}
+
+__all__ = ["BuildResult", "Compatibility", "Engine", "EngineReport", "InferRequest", "PrecisionCheck", "TensorProfile",
+           "build_engine", "build_profile", "check_compatibility", "check_layer_precision", "format_plan_report",
+           "load_plan_meta", "parse_engine_information", "plan_report"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"resnet_deploy.tensorrt.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'resnet_deploy.tensorrt' has no attribute {name!r}")

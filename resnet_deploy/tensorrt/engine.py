@@ -1,0 +1,404 @@
+"""Run a plan from Python: `Engine.load(path)`, `engine(batch) -> logits`, `engine.infer_async`.
+
+    engine = Engine.load("r50_fp16.plan", contexts=2)   # sidecar checked before deserializing
+    logits = engine(images)                             # numpy in, numpy out (or torch CUDA in/out)
+    request = engine.infer_async({"input": images})     # returns at once
+    logits = request.wait()["logits"]
+    engine.close()
+
+Design (what NVIDIA's samples leave to the reader):
+- The sidecar is checked against the installed TensorRT and the present GPU before
+  deserializing: a mismatch is one line (exit 2), not a deserialization crash.
+- Each execution context lives in a slot with its own CUDA stream, preallocated device
+  buffers sized for the profile's maximum shapes, pinned host buffers, and (optionally) one
+  captured CUDA graph per batch size. Buffers are named by tensor, never by position.
+- Thread safety: slots sit in a pool; a call takes one, so N threads run N batches at once
+  on N streams (contexts=N). Contexts are never shared between threads.
+- torch CUDA tensors are used in place (zero copy): their data pointers become the I/O
+  addresses, on torch's current stream.
+- Everything is freed in close() (also via `with`), even when one free fails.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from resnet_deploy.backends.base import TensorInfo
+from resnet_deploy.errors import ArtifactError, CheckFailedError, InvalidInputError
+from resnet_deploy.optional import require_tensorrt
+from resnet_deploy.tensorrt._trt import CapturingLogger, dims_list, last_error, trt
+from resnet_deploy.tensorrt.builder import TRT_DTYPE_NAMES
+from resnet_deploy.tensorrt.plan_meta import load_plan_meta, require_compatible
+
+log = logging.getLogger(__name__)
+
+
+def _numpy_dtype(dtype: trt.DataType) -> np.dtype[Any]:
+    name = TRT_DTYPE_NAMES.get(getattr(dtype, "name", str(dtype)).split(".")[-1], "")
+    try:
+        return np.dtype(name)
+    except TypeError:
+        raise InvalidInputError(f"tensor type {dtype} has no numpy equivalent; pass torch CUDA tensors instead") from None
+
+
+def _volume(shape: tuple[int, ...] | list[int]) -> int:
+    return int(np.prod(shape)) if len(shape) else 1
+
+
+class _Slot:
+    """One execution context + its stream, buffers and CUDA graphs; used by one thread at a time."""
+
+    def __init__(self, engine: Engine, index: int) -> None:
+        from resnet_deploy.backends import cuda_util as cu
+
+        self._cu = cu
+        self.engine = engine
+        self.index = index
+        self._resources: list[Any] = []
+        self.context: trt.IExecutionContext | None = None
+        try:
+            self.stream = cu.CudaStream()
+            self._resources.append(self.stream)
+            context = engine.trt_engine.create_execution_context()
+            if context is None:
+                raise CheckFailedError(f"TensorRT could not create execution context {index}: {last_error(engine.logger)}")
+            self.context = context
+            if not context.set_optimization_profile_async(0, self.stream.handle):
+                raise CheckFailedError(f"TensorRT refused optimization profile 0: {last_error(engine.logger)}")
+            self.stream.synchronize()
+            # Size every buffer for the profile's largest shapes, once.
+            for info in engine.inputs:
+                context.set_input_shape(info.name, tuple(engine.profile[info.name][2]))
+            self.device: dict[str, Any] = {}
+            self.host: dict[str, Any] = {}
+            for info in [*engine.inputs, *engine.outputs]:
+                nbytes = _volume(dims_list(context.get_tensor_shape(info.name))) * info.dtype.itemsize
+                self.device[info.name] = cu.DeviceBuffer(nbytes)
+                self._resources.append(self.device[info.name])
+                self.host[info.name] = cu.PinnedBuffer(nbytes)
+                self._resources.append(self.host[info.name])
+                if not context.set_tensor_address(info.name, self.device[info.name].ptr):
+                    raise CheckFailedError(f"TensorRT refused the address of tensor '{info.name}'")
+        except BaseException:
+            self.close()
+            raise
+        self.graphs: dict[tuple[tuple[int, ...], ...], Any] = {}
+        self.shapes: dict[str, tuple[int, ...]] = {}
+        self.output_shapes: dict[str, tuple[int, ...]] = {}
+
+    # -- the steps, also used by TensorRTRunner's DeviceTimingHooks ------------------------
+    def stage(self, feeds: Mapping[str, np.ndarray]) -> None:
+        """Copy host arrays into the pinned input buffers and set the input shapes."""
+        assert self.context is not None
+        self.engine.check_feeds(feeds)
+        for info in self.engine.inputs:
+            array = np.ascontiguousarray(feeds[info.name])
+            self.host[info.name].view(info.dtype, array.shape)[...] = array
+            self._set_shape(info.name, tuple(array.shape))
+        self._update_output_shapes()
+
+    def _set_shape(self, name: str, shape: tuple[int, ...]) -> None:
+        assert self.context is not None
+        if self.shapes.get(name) != shape:
+            if not self.context.set_input_shape(name, shape):
+                low, _, high = self.engine.profile[name]
+                raise InvalidInputError(f"input '{name}' shape {shape} is outside the plan's profile {low}..{high}")
+            self.shapes[name] = shape
+
+    def _update_output_shapes(self) -> None:
+        assert self.context is not None
+        self.output_shapes = {info.name: tuple(dims_list(self.context.get_tensor_shape(info.name)))
+                              for info in self.engine.outputs}
+
+    def enqueue_h2d(self) -> None:
+        for info in self.engine.inputs:
+            nbytes = _volume(self.shapes[info.name]) * info.dtype.itemsize
+            self._cu.memcpy_htod_async(self.device[info.name].ptr, self.host[info.name].ptr, nbytes, self.stream)
+
+    def enqueue_compute(self) -> None:
+        assert self.context is not None
+        if self.engine.cuda_graphs:
+            key = tuple(self.shapes[i.name] for i in self.engine.inputs)
+            graph = self.graphs.get(key)
+            if graph is None:
+                self._execute()  # one plain run first: TensorRT finishes shape-dependent setup outside the capture
+                graph = self._cu.CudaGraph(self.stream, self._execute)
+                self.graphs[key] = graph
+                self._resources.append(graph)
+                log.info("captured a CUDA graph for shapes %s", key)
+            graph.launch(self.stream)
+        else:
+            self._execute()
+
+    def _execute(self) -> None:
+        assert self.context is not None
+        if not self.context.execute_async_v3(self.stream.handle):
+            raise CheckFailedError(f"TensorRT execute_async_v3 failed: {last_error(self.engine.logger)}")
+
+    def enqueue_d2h(self) -> None:
+        for info in self.engine.outputs:
+            nbytes = _volume(self.output_shapes[info.name]) * info.dtype.itemsize
+            self._cu.memcpy_dtoh_async(self.host[info.name].ptr, self.device[info.name].ptr, nbytes, self.stream)
+
+    def fetch(self) -> dict[str, np.ndarray]:
+        """Copies of the host outputs (call after the stream finished)."""
+        return {info.name: self.host[info.name].view(info.dtype, self.output_shapes[info.name]).copy()
+                for info in self.engine.outputs}
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        self.stage(feeds)
+        self.enqueue_h2d()
+        self.enqueue_compute()
+        self.enqueue_d2h()
+        self.stream.synchronize()
+        return self.fetch()
+
+    def run_torch(self, feeds: Mapping[str, Any]) -> dict[str, Any]:
+        """Zero copy: the caller's CUDA tensors are the I/O buffers, on torch's current stream."""
+        import torch
+
+        assert self.context is not None
+        tensors = {name: t.contiguous() for name, t in feeds.items()}
+        self.engine.check_shapes({name: tuple(t.shape) for name, t in tensors.items()})
+        for info in self.engine.inputs:
+            tensor = tensors[info.name]
+            if tensor.device.type != "cuda" or tensor.dtype != _torch_dtype(info.dtype):
+                raise InvalidInputError(f"input '{info.name}' must be a CUDA {info.dtype} tensor, got {tensor.dtype} on {tensor.device}")
+            self._set_shape(info.name, tuple(tensor.shape))
+            self.context.set_tensor_address(info.name, int(tensor.data_ptr()))
+        self._update_output_shapes()
+        device = next(iter(tensors.values())).device
+        outputs = {info.name: torch.empty(self.output_shapes[info.name], dtype=_torch_dtype(info.dtype), device=device)
+                   for info in self.engine.outputs}
+        try:
+            for name, tensor in outputs.items():
+                self.context.set_tensor_address(name, int(tensor.data_ptr()))
+            stream = torch.cuda.current_stream(device).cuda_stream
+            if not self.context.execute_async_v3(stream):
+                raise CheckFailedError(f"TensorRT execute_async_v3 failed: {last_error(self.engine.logger)}")
+            # Stream-ordered on the caller's current stream: later torch work sees the outputs.
+        finally:
+            for info in [*self.engine.inputs, *self.engine.outputs]:  # back to the slot's own buffers
+                self.context.set_tensor_address(info.name, self.device[info.name].ptr)
+            self.shapes.clear()
+        return outputs
+
+    def close(self) -> None:
+        self.graphs = {}
+        self.context = None  # TensorRT frees a context when its last reference goes
+        self._cu.close_all(self._resources)
+
+
+def _torch_dtype(dtype: np.dtype[Any]) -> Any:
+    import torch
+
+    return {"float32": torch.float32, "float16": torch.float16, "int8": torch.int8, "int32": torch.int32,
+            "int64": torch.int64, "bool": torch.bool, "uint8": torch.uint8}[np.dtype(dtype).name]
+
+
+class InferRequest:
+    """An inference in flight on one slot's stream; `wait()` returns the outputs and frees the slot."""
+
+    def __init__(self, engine: Engine, slot: _Slot) -> None:
+        self._engine = engine
+        self._slot: _Slot | None = slot
+        self._result: dict[str, np.ndarray] | None = None
+
+    def done(self) -> bool:
+        if self._slot is None:
+            return True
+        from resnet_deploy.backends.cuda_util import cudart
+
+        err = cudart().cudaStreamQuery(self._slot.stream.raw)
+        code = int(getattr(err[0] if isinstance(err, tuple) else err, "value", 0) or 0)
+        return code == 0
+
+    def wait(self) -> dict[str, np.ndarray]:
+        if self._slot is not None:
+            slot, self._slot = self._slot, None
+            try:
+                slot.stream.synchronize()
+                self._result = slot.fetch()
+            finally:
+                self._engine._release(slot)
+        assert self._result is not None
+        return self._result
+
+
+class Engine:
+    """A loaded plan with a pool of execution contexts. Use Engine.load()."""
+
+    def __init__(self, path: Path, meta: dict[str, Any], runtime: trt.Runtime, trt_engine: trt.ICudaEngine,
+                 logger: trt.ILogger, *, contexts: int, cuda_graphs: bool, device: int, warnings: tuple[str, ...]) -> None:
+        self.path = path
+        self.meta = meta
+        self.runtime = runtime
+        self.trt_engine = trt_engine
+        self.logger = logger
+        self.cuda_graphs = cuda_graphs
+        self.device = device
+        self.warnings = warnings
+        self.inputs: list[TensorInfo] = []
+        self.outputs: list[TensorInfo] = []
+        self.profile: dict[str, tuple[tuple[int, ...], tuple[int, ...], tuple[int, ...]]] = {}
+        for index in range(trt_engine.num_io_tensors):
+            name = trt_engine.get_tensor_name(index)
+            shape = tuple(d if d >= 0 else None for d in dims_list(trt_engine.get_tensor_shape(name)))
+            info = TensorInfo(name, shape, _numpy_dtype(trt_engine.get_tensor_dtype(name)))
+            if trt_engine.get_tensor_mode(name) == trt.TensorIOMode.INPUT:
+                self.inputs.append(info)
+                low, opt, high = trt_engine.get_tensor_profile_shape(name, 0)
+                self.profile[name] = (tuple(dims_list(low)), tuple(dims_list(opt)), tuple(dims_list(high)))
+            else:
+                self.outputs.append(info)
+        self._lock = threading.Lock()
+        self._slots: list[_Slot] = []
+        self._free: queue.Queue[_Slot] = queue.Queue()
+        self._closed = False
+        try:
+            for index in range(contexts):
+                slot = _Slot(self, index)
+                self._slots.append(slot)
+                self._free.put(slot)
+        except BaseException:
+            self.close()
+            raise
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, contexts: int = 1, cuda_graphs: bool = False,
+             device: int = 0) -> Engine:
+        """Check the plan and its sidecar, then TensorRT and the GPU, then deserialize.
+
+        Exit 2 (ArtifactError): missing/corrupt plan or sidecar, a plan built for another
+        TensorRT version or GPU. Exit 3: TensorRT, cuda-python or a GPU missing.
+        """
+        if contexts < 1:
+            raise InvalidInputError(f"contexts must be at least 1, got {contexts}")
+        path = Path(path)
+        meta = load_plan_meta(path)
+        trt_module = require_tensorrt("running a TensorRT plan")
+        from resnet_deploy.backends.cuda_util import cuda_call, cudart, gpu_properties
+
+        gpu = gpu_properties(device)
+        warnings = require_compatible(meta, path, tensorrt_version=str(trt_module.__version__), gpu_name=gpu.name,
+                                      gpu_cc=gpu.compute_capability)
+        for warning in warnings:
+            log.warning("%s: %s", path, warning)
+        cuda_call(cudart().cudaSetDevice(device), "cudaSetDevice")
+        logger = CapturingLogger()
+        runtime = trt.Runtime(logger)
+        if meta.get("version_compatible"):
+            runtime.engine_host_code_allowed = True  # needed for the lean runtime such plans embed
+        trt_engine = runtime.deserialize_cuda_engine(path.read_bytes())
+        if trt_engine is None:
+            raise ArtifactError(f"TensorRT could not deserialize plan '{path}': {last_error(logger)}")
+        return cls(path, meta, runtime, trt_engine, logger, contexts=contexts, cuda_graphs=cuda_graphs, device=device,
+                   warnings=warnings)
+
+    # -- checks ----------------------------------------------------------------------------
+    def batch_limits(self) -> tuple[int, int]:
+        low, _, high = self.profile[self.inputs[0].name]
+        return (low[0], high[0])
+
+    def check_shapes(self, shapes: Mapping[str, tuple[int, ...]]) -> int:
+        """Refuse wrong names and shapes outside the profile (exit 2, with the range). Returns the batch."""
+        expected = [i.name for i in self.inputs]
+        if sorted(shapes) != sorted(expected):
+            raise InvalidInputError(f"plan '{self.path.name}' takes inputs {expected}, got {sorted(shapes)}")
+        batch = 0
+        for name, shape in shapes.items():
+            low, _, high = self.profile[name]
+            if len(shape) != len(low):
+                raise InvalidInputError(f"input '{name}' must have {len(low)} dimensions, got shape {shape}")
+            if not all(lo <= s <= hi for lo, s, hi in zip(low, shape, high, strict=True)):
+                if shape[1:] == low[1:] == high[1:]:
+                    raise InvalidInputError(f"batch {shape[0]} is outside the plan's profile: it accepts batch "
+                                            f"{low[0]}..{high[0]}; rebuild with --min-batch/--max-batch to cover it")
+                raise InvalidInputError(f"input '{name}' shape {shape} is outside the plan's profile {low}..{high}")
+            batch = shape[0]
+        return batch
+
+    def check_feeds(self, feeds: Mapping[str, np.ndarray]) -> int:
+        for info in self.inputs:
+            array = feeds.get(info.name)
+            if array is not None and np.asarray(array).dtype != info.dtype:
+                raise InvalidInputError(f"input '{info.name}' must be {info.dtype}, got {np.asarray(array).dtype}")
+        return self.check_shapes({name: tuple(np.shape(array)) for name, array in feeds.items()})
+
+    # -- running ---------------------------------------------------------------------------
+    def _acquire(self) -> _Slot:
+        if self._closed:
+            raise InvalidInputError(f"engine '{self.path.name}' is closed")
+        return self._free.get()
+
+    def _release(self, slot: _Slot) -> None:
+        self._free.put(slot)
+
+    def infer(self, feeds: Mapping[str, Any]) -> dict[str, Any]:
+        """Run one batch: numpy arrays in -> numpy arrays out; torch CUDA tensors in -> out."""
+        slot = self._acquire()
+        try:
+            if feeds and _is_torch_cuda(next(iter(feeds.values()))):
+                return slot.run_torch(feeds)
+            return slot.run(feeds)
+        finally:
+            self._release(slot)
+
+    def __call__(self, batch: Any) -> Any:
+        """`engine(images) -> logits` for single-input models (a dict for several outputs is
+        `engine.infer`); also accepts a mapping and returns the first output."""
+        feeds = batch if isinstance(batch, Mapping) else {self.inputs[0].name: batch}
+        return self.infer(feeds)[self.outputs[0].name]
+
+    def infer_async(self, feeds: Mapping[str, np.ndarray]) -> InferRequest:
+        """Enqueue one batch (host arrays) on a free slot's stream and return at once; blocks
+        only when every context is busy. `request.wait()` gives the outputs."""
+        slot = self._acquire()
+        try:
+            slot.stage(feeds)
+            slot.enqueue_h2d()
+            slot.enqueue_compute()
+            slot.enqueue_d2h()
+        except BaseException:
+            self._release(slot)
+            raise
+        return InferRequest(self, slot)
+
+    def describe(self) -> dict[str, Any]:
+        return {"plan": str(self.path), "tensorrt_version": self.meta.get("tensorrt_version"),
+                "precision": self.meta.get("precision"), "gpu": self.meta.get("gpu"), "contexts": len(self._slots),
+                "cuda_graphs": self.cuda_graphs, "batch_limits": list(self.batch_limits()),
+                "warnings": list(self.warnings)}
+
+    def close(self) -> None:
+        """Free every slot (streams, buffers, graphs, contexts), then the engine."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+        slots, self._slots = self._slots, []
+        try:
+            from resnet_deploy.backends.cuda_util import close_all
+
+            close_all(list(slots))
+        finally:
+            self.trt_engine = None  # type: ignore[assignment]
+            self.runtime = None  # type: ignore[assignment]
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _is_torch_cuda(value: Any) -> bool:
+    return type(value).__module__.startswith("torch") and getattr(getattr(value, "device", None), "type", "") == "cuda"
