@@ -174,7 +174,12 @@ def _measure_backend(spec: BackendSpec, config: BenchConfig, factory: RunnerFact
             if progress:
                 progress(f"{spec.name}: batch {batch}")
             if use_events:
-                measurement = measure_gpu(hooks, feeds, warmup=config.warmup, iterations=config.iterations,
+                # torch runners enqueue through torch's caching allocator: time (and capture
+                # graphs) with torch's own events so a capture goes through torch.cuda.graph.
+                from resnet_deploy.bench.cuda_events import cuda_event_api
+
+                events = cuda_event_api(prefer="torch" if spec.backend.startswith("torch") else None)
+                measurement = measure_gpu(hooks, feeds, events=events, warmup=config.warmup, iterations=config.iterations,
                                           duration_s=config.duration_s, min_iterations=config.min_iterations,
                                           no_data_transfers=config.no_data_transfers, cuda_graph=config.cuda_graph)
             else:
