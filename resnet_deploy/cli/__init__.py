@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "export": ("resnet_deploy.cli.export_cmd", "export", "Export a ResNet (checkpoint or untrained) to a single-file ONNX model."),
     "validate": ("resnet_deploy.cli.validate_cmd", "validate", "Compare an ONNX model with its PyTorch source under onnxruntime."),
     "inspect": ("resnet_deploy.cli.inspect_cmd", "inspect", "Opset, I/O, ops, params, MACs, metadata of an ONNX model or plan."),
+    "build": ("resnet_deploy.cli.build_cmd", "build", "TensorRT plan (+ sidecar, per-layer precision check) from an ONNX model."),
     "quantize": ("resnet_deploy.cli.quantize_cmd", "quantize", "FP16 or INT8 (Q/DQ, calibrated) ONNX model from an FP32 one."),
     "accuracy": ("resnet_deploy.cli.accuracy_cmd", "accuracy", "Top-1/top-5 of FP16/INT8 models vs their FP32 reference on real data."),
     "bench": ("resnet_deploy.cli.bench_cmd", "bench", "Latency percentiles and throughput per batch size, several backends side by side."),
