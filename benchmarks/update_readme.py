@@ -8,6 +8,7 @@ typed by hand. run_suite.py calls this at the end; run it alone after copying re
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ def _num(value: float | None, digits: int = 2) -> str:
 def _short(warning: str) -> str:
     """"run too short to trust: 5 samples over 2.0 s (...)" -> "too short: 5 samples over 2.0 s"."""
     head, _, rest = warning.partition(":")
-    detail = rest.split("(")[0].strip().rstrip(";")
+    detail = re.sub(r" \([^)]*\)", "", rest).strip()
     return f"{'too short' if 'short' in head else 'unstable'}: {detail}"
 
 

@@ -106,9 +106,13 @@ def trust_warnings(summary: LatencySummary, measured_seconds: float, *,
                    min_seconds: float = MIN_MEASURED_SECONDS) -> list[str]:
     """The reasons not to trust a run (empty when there are none), as trtexec warns."""
     warnings = []
-    if summary.samples < min_samples or measured_seconds < min_seconds:
-        warnings.append(f"run too short to trust: {summary.samples} samples over {measured_seconds:.2f} s "
-                        f"(want at least {min_samples} samples and {min_seconds:g} s; raise --iterations or --duration)")
+    short = []
+    if summary.samples < min_samples:
+        short.append(f"{summary.samples} samples (want at least {min_samples}; raise --iterations)")
+    if measured_seconds < min_seconds:
+        short.append(f"{measured_seconds:.2f} s measured (want at least {min_seconds:g} s; raise --duration)")
+    if short:
+        warnings.append("run too short to trust: " + " and ".join(short))
     if summary.cv > cv_threshold:
         warnings.append(f"latency unstable: coefficient of variation {summary.cv:.1%} is over {cv_threshold:.0%} "
                         "(other load on the machine, clock changes or thermal throttling)")
