@@ -130,10 +130,7 @@ def open_runner(spec: BackendSpec, *, threads: int | None = None, input_size: tu
         cls = _load("resnet_deploy.backends.onnxruntime_runner", "OnnxRuntimeRunner", spec.backend)
         return _construct(cls, spec.artifact, options, provider="cpu", threads=threads)
     if spec.backend in ("ort-cuda", "ort-trt"):
-        module = importlib.import_module("resnet_deploy.backends.onnxruntime_gpu") if _has("resnet_deploy.backends.onnxruntime_gpu") else None
-        if module is None:
-            raise MissingDependencyError(f"backend '{spec.backend}' is not available in this build of resnet-deploy")
-        cls = getattr(module, "OnnxRuntimeGpuRunner", None) or module.OnnxRuntimeCudaRunner
+        cls = _load("resnet_deploy.backends.onnxruntime_gpu", "OnnxRuntimeGpuRunner", spec.backend)
         provider = "cuda" if spec.backend == "ort-cuda" else "tensorrt"
         return _construct(cls, spec.artifact, options, provider=provider)
     if spec.backend == "openvino":
@@ -144,7 +141,3 @@ def open_runner(spec: BackendSpec, *, threads: int | None = None, input_size: tu
         cls = _load("resnet_deploy.backends.tensorrt_runner", "TensorRTRunner", spec.backend)
         return _construct(cls, spec.artifact, options)
     raise InvalidInputError(f"unknown backend {spec.backend!r}; valid: {', '.join(BACKENDS)}")
-
-
-def _has(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
