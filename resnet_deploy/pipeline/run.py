@@ -214,6 +214,11 @@ def _bench(cfg: PipelineConfig, steps: StepLog, ctx: dict[str, Any]) -> None:
         specs: list[BackendSpec] = []
         if "checkpoint" in ctx and status.get("torch") is None:
             specs.append(BackendSpec("torch", artifact=ctx["checkpoint"], label="torch fp32"))
+            if status.get("torch-cudagraph") is None:  # a CUDA device is visible
+                specs += [BackendSpec("torch", artifact=ctx["checkpoint"], label="torch cuda fp16 channels_last",
+                                      options={"device": "cuda", "precision": "fp16", "channels_last": True}),
+                          BackendSpec("torch-cudagraph", artifact=ctx["checkpoint"], label="torch cuda graph fp16",
+                                      options={"precision": "fp16", "channels_last": True})]
         onnx_choices = {"ort-cpu": ("fp32", "fp16", "int8-cpu", "int8-tensorrt"), "openvino": ("fp32", "fp16", "int8-cpu"),
                         "ort-cuda": ("fp32", "fp16", "int8-tensorrt"), "ort-trt": ("fp32", "fp16", "int8-tensorrt")}
         for backend, names in onnx_choices.items():
