@@ -195,6 +195,7 @@ def _tensorrt(cfg: PipelineConfig, steps: StepLog, ctx: dict[str, Any]) -> None:
         top = max(cfg.batch_sizes or [32])
         for name, variant in sources.items():
             plan = cfg.out / f"model.{name}.plan"
+            assert variant.path is not None  # sources holds only variants that were made
             build_engine(variant.path, plan, min_batch=1, opt_batch=top, max_batch=top)
             ctx["plans"][name] = plan
             record.artifacts.append(str(plan))
