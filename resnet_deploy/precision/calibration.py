@@ -34,7 +34,8 @@ log = logging.getLogger(__name__)
 METHODS = ("max", "entropy", "percentile")
 DATASETS = ("digits", "mnist", "cifar10", "cifar100", "imagefolder")
 PERCENTILE = 99.99  # NVIDIA's pytorch-quantization default for CNN activations
-CACHE_VERSION = 1
+HISTOGRAM_BINS = 2048  # as TensorRT's entropy calibrator
+CACHE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -142,7 +143,7 @@ class _Reader:
 
 
 def cache_key(model_sha256: str, data: CalibrationData, method: str) -> str:
-    text = json.dumps([CACHE_VERSION, model_sha256, data.sha256, data.samples, method, PERCENTILE])
+    text = json.dumps([CACHE_VERSION, model_sha256, data.sha256, data.samples, method, PERCENTILE, HISTOGRAM_BINS])
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -165,7 +166,13 @@ def _calibrate(source: SourceModel, data: CalibrationData, method: str, batch_si
 
     methods = {"max": CalibrationMethod.MinMax, "entropy": CalibrationMethod.Entropy,
                "percentile": CalibrationMethod.Percentile}
-    extra: dict[str, Any] = {"percentile": PERCENTILE} if method == "percentile" else {}
+    extra: dict[str, Any] = {}
+    if method == "percentile":
+        extra = {"percentile": PERCENTILE, "num_bins": HISTOGRAM_BINS}
+    elif method == "entropy":
+        # onnxruntime's default (128 bins for 128 quantized bins) leaves the KL search nothing
+        # to choose, so the threshold is always the maximum; TensorRT's calibrator uses 2048.
+        extra = {"num_bins": HISTOGRAM_BINS, "num_quantized_bins": 128}
     batch = source.input_shape[0] or batch_size
     op_types = sorted({n.op_type for n in source.model.graph.node})
     chatter = io.StringIO()
