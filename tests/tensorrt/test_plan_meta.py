@@ -56,7 +56,7 @@ def test_check_compatibility_collects_problems() -> None:
     bad = check_compatibility(plan_meta(), tensorrt_version="11.0.0.2", gpu_name="Tesla T4", gpu_cc="7.5")
     assert not bad and len(bad.problems) == 2
     assert not check_compatibility({"kind": "plan"}, tensorrt_version="10.13.0.35", gpu_name=A6000[0], gpu_cc=A6000[1])
-    with pytest.raises(ArtifactError, match="r50.plan': the plan was built with TensorRT 10.13.0.35"):
+    with pytest.raises(ArtifactError, match=r"r50\.plan': the plan was built with TensorRT 10\.13\.0\.35"):
         require_compatible(plan_meta(), "r50.plan", tensorrt_version="10.14.1.48", gpu_name=A6000[0], gpu_cc=A6000[1])
     warnings = require_compatible(plan_meta(), "r50.plan", tensorrt_version="10.13.0.35",
                                   gpu_name="NVIDIA GeForce RTX 3090", gpu_cc="8.6")

@@ -44,7 +44,7 @@ def test_batch_range_from_flags_and_defaults() -> None:
 def test_fixed_batch_pins_the_profile() -> None:
     profile = build_profile({"input": (8, 3, 32, 32)})["input"]
     assert profile.min == profile.opt == profile.max == (8, 3, 32, 32)
-    with pytest.raises(InvalidInputError, match="fixed at 8.*--max-batch 256"):
+    with pytest.raises(InvalidInputError, match=r"fixed at 8.*--max-batch 256"):
         build_profile({"input": (8, 3, 32, 32)}, max_batch=256)
 
 
