@@ -83,3 +83,24 @@ def test_bad_requests(r18_dynamo: Path, tmp_path: Path) -> None:
     onnx.save(model, foreign)
     with pytest.raises(InvalidInputError, match="--checkpoint"):
         validate_onnx(foreign, random=2)
+
+
+def test_backbone_export_validates_every_stage(tmp_path: Path) -> None:
+    from resnet_deploy.export import export_onnx
+
+    path = tmp_path / "backbone.onnx"
+    export_onnx(path, model="resnet20", features=True, exporter="torchscript")
+    report = validate_onnx(path, random=3, batch_sizes=(1, 2))
+    assert report, report.failures()
+    assert sorted(report.batches[0].outputs) == ["c0", "c1", "c2"]
+
+
+def test_fp16_model_pairs_layers_through_casts(r18_dynamo: Path, tmp_path: Path) -> None:
+    fp16 = pytest.importorskip("resnet_deploy.precision.fp16", reason="FP16 conversion not present")
+    path = tmp_path / "r18.fp16.onnx"
+    fp16.convert_fp16(r18_dynamo, path)
+    report = validate_onnx(path, random=2, batch_sizes=(2,), per_layer=True)
+    assert report.precision == "fp16" and report.tolerance == Tolerance.for_precision("fp16")
+    assert report, report.failures()
+    assert report.per_layer is not None and len(report.per_layer.layers) == 21
+    assert all(layer.weight_distance < 1e-2 for layer in report.per_layer.layers)
