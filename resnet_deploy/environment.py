@@ -58,12 +58,28 @@ def gpu_info() -> list[dict[str, Any]]:
                 gpus.append({"index": index, "name": props.name,
                              "compute_capability": f"{props.major}.{props.minor}",
                              "memory_gib": round(props.total_memory / 2**30, 1)})
+    if not gpus:  # a CPU torch next to TensorRT: ask cuda-python (the TensorRT runtime's own view)
+        gpus = _cuda_python_gpus()
     driver = nvidia_driver_version()
     for gpu in gpus:
         gpu["driver"] = driver
     if not gpus and driver is not None:
-        gpus.append({"name": _nvidia_smi_query("name"), "driver": driver})
+        gpus.append({"name": _nvidia_smi_query("name"), "compute_capability": _nvidia_smi_query("compute_cap"),
+                     "driver": driver})
     return gpus
+
+
+def _cuda_python_gpus() -> list[dict[str, Any]]:
+    """GPUs as cuda-python sees them (name, compute capability, memory), or [] without it."""
+    if not (is_installed("cuda") or is_installed("cuda.bindings")):
+        return []
+    try:
+        from resnet_deploy.backends.cuda_util import cuda_call, cudart, gpu_properties
+
+        count = int(cuda_call(cudart().cudaGetDeviceCount(), "cudaGetDeviceCount"))
+        return [gpu_properties(index).to_dict() for index in range(count)]
+    except Exception:  # no GPU or a broken driver must not break `info`
+        return []
 
 
 def _nvidia_smi_query(field: str) -> str | None:
