@@ -82,6 +82,7 @@ class TensorRTRunner(Runner):
         self.check_feeds(feeds)
         slot = self._require()[1]
         slot.stage(feeds)
+        slot.warm_up()  # shape-dependent setup now, not inside the timed loop or a graph capture
         if device_resident:
             slot.enqueue_h2d()
             slot.stream.synchronize()

@@ -244,6 +244,10 @@ def build_engine(onnx_path: str | os.PathLike[str], output: str | os.PathLike[st
 
     trt_module = require_tensorrt("resnet-deploy build")
     gpu = gpu_properties(device)
+    if device != 0:  # TensorRT builds on the CUDA runtime's current device
+        from resnet_deploy.backends.cuda_util import cuda_call, cudart
+
+        cuda_call(cudart().cudaSetDevice(device), "cudaSetDevice")
     version = str(trt_module.__version__)
 
     built_from, step = _precision_step(source, graph_precision, precision, calib, calib_samples)

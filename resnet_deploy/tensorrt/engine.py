@@ -92,6 +92,7 @@ class _Slot:
             raise
         self.graphs: dict[tuple[tuple[int, ...], ...], Any] = {}
         self.shapes: dict[str, tuple[int, ...]] = {}
+        self.shape_changed = False
         self.output_shapes: dict[str, tuple[int, ...]] = {}
 
     # -- the steps, also used by TensorRTRunner's DeviceTimingHooks ------------------------
@@ -112,6 +113,15 @@ class _Slot:
                 low, _, high = self.engine.profile[name]
                 raise InvalidInputError(f"input '{name}' shape {shape} is outside the plan's profile {low}..{high}")
             self.shapes[name] = shape
+            self.shape_changed = True
+
+    def warm_up(self) -> None:
+        """One untimed run after a shape change: TensorRT does its shape-dependent setup in the
+        first enqueue, which must not land inside a timed loop or a CUDA graph capture."""
+        if self.shape_changed:
+            self._execute()
+            self.stream.synchronize()
+            self.shape_changed = False
 
     def _update_output_shapes(self) -> None:
         assert self.context is not None
@@ -129,7 +139,8 @@ class _Slot:
             key = tuple(self.shapes[i.name] for i in self.engine.inputs)
             graph = self.graphs.get(key)
             if graph is None:
-                self._execute()  # one plain run first: TensorRT finishes shape-dependent setup outside the capture
+                self.shape_changed = True
+                self.warm_up()  # TensorRT finishes shape-dependent setup outside the capture
                 graph = self._cu.CudaGraph(self.stream, self._execute)
                 self.graphs[key] = graph
                 self._resources.append(graph)
@@ -337,7 +348,12 @@ class Engine:
     def _acquire(self) -> _Slot:
         if self._closed:
             raise InvalidInputError(f"engine '{self.path.name}' is closed")
-        return self._free.get()
+        slot = self._free.get()
+        if self.device != 0:  # the CUDA runtime's current device is per thread
+            from resnet_deploy.backends.cuda_util import cuda_call, cudart
+
+            cuda_call(cudart().cudaSetDevice(self.device), "cudaSetDevice")
+        return slot
 
     def _release(self, slot: _Slot) -> None:
         self._free.put(slot)
