@@ -37,7 +37,7 @@ def save_plots(data: dict[str, Any], out_dir: str | os.PathLike[str], prefix: st
     from matplotlib.lines import Line2D
 
     fig, ax = plt.subplots(figsize=(9, 4.8))
-    styles = ["-", "--", ":", "-."]
+    styles: list[Any] = ["-", "--", ":", "-."]
     for index, backend in enumerate(backends):
         batches = [r["batch"] for r in backend["results"]]
         color = f"C{index % 10}"
@@ -46,11 +46,11 @@ def save_plots(data: dict[str, Any], out_dir: str | os.PathLike[str], prefix: st
             ax.plot(batches, values, linestyle=styles[n % len(styles)], marker="o", markersize=3, color=color)
     _style(ax, "latency per batch (ms)", "Latency percentiles vs batch size", legend=False)
     ax.set_yscale("log")
-    colours = ax.legend([Line2D([], [], color=f"C{i % 10}") for i in range(len(backends))],
-                        [b["label"] for b in backends], fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    colours = ax.legend(handles=[Line2D([], [], color=f"C{i % 10}") for i in range(len(backends))],
+                        labels=[b["label"] for b in backends], fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.add_artist(colours)
-    ax.legend([Line2D([], [], color="black", linestyle=styles[n % len(styles)]) for n in range(len(keys))], keys,
-              fontsize=7, loc="lower left", bbox_to_anchor=(1.01, 0.0))
+    ax.legend(handles=[Line2D([], [], color="black", linestyle=styles[n % len(styles)]) for n in range(len(keys))],
+              labels=keys, fontsize=7, loc="lower left", bbox_to_anchor=(1.01, 0.0))
     fig.subplots_adjust(left=0.08, right=0.74, top=0.92, bottom=0.11)  # room for the legends on the right
     written.append(atomic_write_with(out / f"{prefix}latency.png", lambda p: fig.savefig(p, format="png", dpi=110)))
     plt.close(fig)
@@ -58,10 +58,10 @@ def save_plots(data: dict[str, Any], out_dir: str | os.PathLike[str], prefix: st
 
 
 def _style(ax: Any, ylabel: str, title: str, legend: bool = True) -> None:
-    from matplotlib.ticker import ScalarFormatter
+    from matplotlib.ticker import FuncFormatter
 
     ax.set_xscale("log", base=2)
-    ax.xaxis.set_major_formatter(ScalarFormatter())  # 1, 2, 4, ... rather than 2^0, 2^1, ...
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: f"{x:g}"))  # 1, 2, 4, ... not 2^0, 2^1, ...
     ax.set_xlabel("batch size")
     ax.set_ylabel(ylabel)
     ax.set_title(title)
