@@ -237,8 +237,10 @@ def validate_onnx(model_path: str | os.PathLike[str], *, checkpoint: str | os.Pa
     if per_layer:
         from resnet_deploy.export.per_layer import compare_layers
 
-        layer_report = compare_layers(onnx_model, torch_model, x[:PER_LAYER_SAMPLES] if high is None else x[:low],
-                                      provider=provider, tolerance=tolerance)
+        sample = x[:PER_LAYER_SAMPLES] if high is None else x[:low]
+        if len(sample) < low:
+            raise InvalidInputError(f"--per-layer on a fixed-batch model needs at least {low} inputs, got {len(x)}")
+        layer_report = compare_layers(onnx_model, torch_model, sample, provider=provider, tolerance=tolerance)
     report = ValidationReport(str(model_path), provider, precision, tolerance, reference,
                               {**inputs, "providers": providers}, batches, torch_accuracy, layer_report, notes)
     log.info("validation of %s: %s", model_path, "passed" if report else "FAILED")

@@ -142,3 +142,14 @@ def test_bad_arguments(tmp_path: Path, kwargs: dict[str, object], message: str) 
     with pytest.raises(InvalidInputError, match=message):
         export_onnx(tmp_path / "m.onnx", **arguments)  # type: ignore[arg-type]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_resnet50_small_input_exports_and_validates(tmp_path: Path) -> None:
+    from resnet_deploy.export import validate_onnx
+
+    path = tmp_path / "r50.onnx"
+    export_onnx(path, model="resnet50", input_size=32, exporter="torchscript")
+    model = _check_contract(path)
+    assert sum(n.op_type == "Conv" for n in model.graph.node) == 53
+    report = validate_onnx(path, random=3, batch_sizes=(1, 2))
+    assert report, report.failures()
