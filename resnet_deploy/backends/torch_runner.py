@@ -241,12 +241,14 @@ class TorchRunner(Runner):
         batch size is captured now (on first use), so the timed loop only replays it."""
         self._require_cuda()
         batch = self.check_feeds(feeds)
+        self._stream.synchronize()  # nothing in flight may still read the buffers replaced here
         array = np.ascontiguousarray(feeds[INPUT_NAME])
         self._host_in = torch.from_numpy(array).pin_memory()
         if self.mode == "cudagraph":
             self._dev_in, self._dev_out = self._graph_for(batch)[1:]
         else:
-            self._dev_in = torch.empty(array.shape, dtype=torch.float32, device=self.torch_device)
+            with torch.cuda.stream(self._stream):  # allocated on the stream that uses it
+                self._dev_in = torch.empty(array.shape, dtype=torch.float32, device=self.torch_device)
             self._dev_out = None
         self._host_out = torch.empty((batch, self._num_classes), dtype=torch.float32).pin_memory()
         if device_resident:
