@@ -1,0 +1,44 @@
+"""`resnet-deploy eval CHECKPOINT --dataset ...`: top-1/top-5, per-class accuracy, confusion PNG."""
+
+from __future__ import annotations
+
+import click
+
+from resnet_deploy.cli.output import echo_json, format_table
+
+
+@click.command("eval")
+@click.argument("checkpoint", type=click.Path())
+@click.option("--dataset", default="digits", show_default=True, help="digits, mnist, cifar10, cifar100 or imagefolder.")
+@click.option("--data-dir", type=click.Path(), default=None, help="Folder with the dataset files (all but digits).")
+@click.option("--split", type=click.Choice(["val", "train", "test"]), default="val", show_default=True)
+@click.option("--model", "model_name", default=None, help="Refuse the checkpoint unless it holds this architecture.")
+@click.option("--batch-size", type=int, default=256, show_default=True)
+@click.option("--limit", type=int, default=None, help="Evaluate only the first N samples.")
+@click.option("--confusion-png", type=click.Path(), default=None,
+              help="Write the confusion matrix here [default: <checkpoint>.confusion.png].")
+@click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def eval_(checkpoint: str, dataset: str, data_dir: str | None, split: str, model_name: str | None, batch_size: int,
+          limit: int | None, confusion_png: str | None, device: str, as_json: bool) -> None:
+    """Evaluate a checkpoint on a dataset split.
+
+    Example: resnet-deploy eval runs/r20/best.safetensors --dataset digits
+    """
+    from resnet_deploy.train.evaluate import evaluate_checkpoint
+
+    png = confusion_png or f"{checkpoint}.confusion.png"
+    result = evaluate_checkpoint(checkpoint, dataset, data_dir, split=split, expected_model=model_name,
+                                 batch_size=batch_size, limit=limit, confusion_png=png, device=device)
+    if as_json:
+        echo_json(result.to_dict())
+        return
+    click.echo(f"{result.model_name} on {result.dataset}/{result.split}: {result.count} images, "
+               f"top-1 {100 * result.top1:.2f}%, top-5 {100 * result.top5:.2f}%, loss {result.loss:.4f}")
+    if len(result.per_class) <= 30:
+        rows = [[name, f"{100 * acc:.2f}"] for name, acc in result.per_class.items()]
+        click.echo(format_table(["class", "accuracy %"], rows))
+    click.echo(f"confusion matrix: {result.confusion_png}")
+
+
+eval_cmd = eval_

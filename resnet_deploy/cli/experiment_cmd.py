@@ -1,0 +1,53 @@
+"""`resnet-deploy experiment degradation`: the paper's plain-vs-residual experiment."""
+
+from __future__ import annotations
+
+import click
+
+from resnet_deploy.cli.output import echo_json, format_table
+
+
+@click.group("experiment")
+def experiment() -> None:
+    """Experiments from the ResNet paper."""
+
+
+@experiment.command("degradation")
+@click.option("--depths", default="20,56", show_default=True, help="Comma-separated CIFAR depths (6n+2).")
+@click.option("--dataset", default="digits", show_default=True)
+@click.option("--data-dir", type=click.Path(), default=None)
+@click.option("--epochs", type=int, default=15, show_default=True)
+@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--lr", type=float, default=None, help="Peak learning rate [default: 0.1 x batch-size / 64].")
+@click.option("--schedule", type=click.Choice(["cosine", "multistep", "constant"]), default="cosine", show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--train-limit", type=int, default=None, help="Use only the first N training samples.")
+@click.option("--val-limit", type=int, default=None, help="Use only the first N validation samples.")
+@click.option("--out", type=click.Path(), default="runs/degradation", show_default=True)
+@click.option("--overwrite", is_flag=True, help="Retrain runs that already exist under --out.")
+@click.option("--json", "as_json", is_flag=True)
+def degradation(depths: str, dataset: str, data_dir: str | None, epochs: int, batch_size: int, lr: float | None,
+                schedule: str, seed: int, train_limit: int | None, val_limit: int | None, out: str, overwrite: bool,
+                as_json: bool) -> None:
+    """Train plain and residual nets at each depth with the same recipe; plot training and
+    validation error per epoch side by side (out/degradation.png) and record out/degradation.json."""
+    from resnet_deploy.errors import InvalidInputError
+    from resnet_deploy.train.config import TrainConfig
+    from resnet_deploy.train.experiment import run_degradation
+
+    try:
+        depth_list = tuple(int(d) for d in depths.split(",") if d.strip())
+    except ValueError:
+        raise InvalidInputError(f"--depths takes comma-separated integers like 20,56, got {depths!r}") from None
+    if not depth_list:
+        raise InvalidInputError("--depths is empty")
+    base = TrainConfig(dataset=dataset, data_dir=data_dir, epochs=epochs, batch_size=batch_size, lr=lr,
+                       schedule=schedule, seed=seed, train_limit=train_limit, val_limit=val_limit, overwrite=overwrite)
+    report = run_degradation(out, depths=depth_list, base=base)
+    if as_json:
+        echo_json({k: v for k, v in report.items() if k != "history"})
+        return
+    rows = [[name, r["depth"], "yes" if r["residual"] else "no", f"{100 * r['final_train_error']:.2f}",
+             f"{100 * r['final_val_error']:.2f}"] for name, r in report["results"].items()]
+    click.echo(format_table(["model", "depth", "residual", "train error %", "val error %"], rows))
+    click.echo(f"figure: {report['figure']}")

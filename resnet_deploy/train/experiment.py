@@ -1,0 +1,51 @@
+"""The degradation experiment (He et al. 2015, Figures 1 and 6): plain and residual nets of
+the same depths trained with the same recipe. Deeper plain nets train *worse* (higher
+training error), residual nets do not; the figure shows training (dashed) and validation
+(solid) error per epoch, plain on the left, residual on the right."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+from resnet_deploy.artifacts import atomic_write_text, new_sidecar
+from resnet_deploy.train.config import TrainConfig
+
+log = logging.getLogger(__name__)
+
+
+def run_degradation(out: str | os.PathLike[str], *, depths: tuple[int, ...] = (20, 56),
+                    base: TrainConfig | None = None, progress: bool = False) -> dict[str, Any]:
+    """Train plain{d} and resnet{d} for each depth with `base`'s recipe (model and out are
+    replaced) into out/<name>/, then write out/degradation.png and out/degradation.json."""
+    from resnet_deploy.train.loop import train
+    from resnet_deploy.train.plots import plot_degradation
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    base = base or TrainConfig()
+    histories: dict[str, list[dict[str, Any]]] = {}
+    finals: dict[str, Any] = {}
+    for depth in depths:
+        for family in ("plain", "resnet"):
+            name = f"{family}{depth}"
+            config = dataclasses.replace(base, model=name, out=out / name, model_kwargs=dict(base.model_kwargs))
+            log.info("degradation: training %s", name)
+            result = train(config, progress=progress)
+            histories[name] = result.history
+            last = result.history[-1]
+            finals[name] = {"depth": depth, "residual": family == "resnet",
+                            "final_train_error": 1 - last["train_top1"], "final_val_error": 1 - last["val_top1"],
+                            "best_val_error": 1 - result.best_val_top1, "seconds": round(result.seconds, 2),
+                            "checkpoint": str(result.best_checkpoint)}
+    png = plot_degradation(histories, out / "degradation.png",
+                           f"plain vs residual on {base.dataset}, {base.epochs} epochs")
+    report = new_sidecar("report", None, experiment="degradation", dataset=base.dataset, depths=list(depths),
+                         recipe={k: v for k, v in base.to_dict().items() if k not in ("model", "out")},
+                         results=finals, history=histories, figure=str(png))
+    atomic_write_text(out / "degradation.json", json.dumps(report, indent=2, default=str) + "\n")
+    return report

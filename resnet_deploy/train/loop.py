@@ -1,0 +1,508 @@
+"""The training loop: `train(TrainConfig) -> TrainResult`.
+
+One epoch = shuffle (DistributedSampler, seeded by seed + epoch), SGD steps with a per-step
+LR schedule, then evaluation on the validation split. After every epoch rank 0 writes,
+each atomically: `last.safetensors` (+ sidecar), `best.safetensors` when validation top-1
+improved, `train_state.pt` (raw weights, optimizer, scheduler, scaler, EMA, RNG states,
+history; read back with weights_only=True), `metrics.jsonl` and `curves.png`.
+
+A run killed at any point resumes (`resume=True`) from the last completed epoch. Because
+augmentation is drawn per (seed, epoch, sample) and the shuffle per (seed, epoch), a resumed
+run on the CPU in deterministic mode ends with exactly the weights of an uninterrupted one.
+A non-finite loss stops the run with CheckFailedError (exit 1) before anything of the bad
+epoch is written, so `last`/`best` stay the last good ones.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import logging
+import math
+import os
+import random
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data.distributed import DistributedSampler
+
+from resnet_deploy.artifacts import (
+    atomic_write_text,
+    atomic_write_with,
+    new_sidecar,
+    read_sidecar,
+    verify_sha256,
+    write_sidecar,
+)
+from resnet_deploy.errors import ArtifactError, CheckFailedError, InvalidInputError
+from resnet_deploy.train import distributed
+from resnet_deploy.train.checkpoint import init_from, save_checkpoint, unwrap_model
+from resnet_deploy.train.config import TrainConfig
+
+log = logging.getLogger(__name__)
+
+LAST = "last.safetensors"
+BEST = "best.safetensors"
+STATE = "train_state.pt"
+METRICS = "metrics.jsonl"
+CURVES = "curves.png"
+
+
+@dataclass
+class TrainResult:
+    out_dir: Path
+    last_checkpoint: Path
+    best_checkpoint: Path
+    history: list[dict[str, Any]]
+    best_epoch: int
+    best_val_top1: float
+    seconds: float                 # wall time of this call (data loading and evaluation included)
+    train_images_per_second: float  # training images per second over the epochs run by this call
+    epochs_run: int                # epochs trained by this call (fewer than epochs when resumed)
+    resumed_from_epoch: int | None
+    metrics_path: Path
+    curves_path: Path | None
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        final = self.history[-1] if self.history else {}
+        return {"out_dir": str(self.out_dir), "last_checkpoint": str(self.last_checkpoint),
+                "best_checkpoint": str(self.best_checkpoint), "best_epoch": self.best_epoch,
+                "best_val_top1": self.best_val_top1, "final": final, "seconds": round(self.seconds, 3),
+                "train_images_per_second": round(self.train_images_per_second, 1), "epochs_run": self.epochs_run,
+                "resumed_from_epoch": self.resumed_from_epoch, "metrics": str(self.metrics_path),
+                "curves": None if self.curves_path is None else str(self.curves_path), "config": self.config}
+
+
+class ModelEma:
+    """Exponential moving average of the weights (buffers copied), with the usual warm-up
+    min(decay, (1 + step) / (10 + step)) so early averages are not dominated by the init."""
+
+    def __init__(self, model: nn.Module, decay: float) -> None:
+        self.module = copy.deepcopy(unwrap_model(model)).eval()
+        for p in self.module.parameters():
+            p.requires_grad_(False)
+        self.decay = decay
+        self.updates = 0
+
+    @torch.no_grad()
+    def update(self, model: nn.Module) -> None:
+        self.updates += 1
+        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        source = unwrap_model(model).state_dict()
+        for name, value in self.module.state_dict().items():
+            if value.dtype.is_floating_point:
+                value.mul_(d).add_(source[name].detach(), alpha=1 - d)
+            else:
+                value.copy_(source[name])
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"module": self.module.state_dict(), "updates": self.updates}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.module.load_state_dict(state["module"])
+        self.updates = int(state["updates"])
+
+
+def lr_factor(step: int, *, total_steps: int, warmup_steps: int, schedule: str,
+              milestones: tuple[float, ...], gamma: float) -> float:
+    """Multiplier of the base LR after `step` optimizer steps: linear warm-up, then cosine to
+    zero, the paper's step decay at fractions of the run, or constant."""
+    if warmup_steps > 0 and step < warmup_steps:
+        return (step + 1) / warmup_steps
+    if schedule == "cosine":
+        span = max(1, total_steps - warmup_steps)
+        progress = min(1.0, (step - warmup_steps) / span)
+        return 0.5 * (1 + math.cos(math.pi * progress))
+    if schedule == "multistep":
+        return float(gamma ** sum(step >= round(m * total_steps) for m in milestones))
+    return 1.0
+
+
+def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Weight decay on conv/linear weights only: BN scales/shifts and biases (ndim <= 1) are
+    excluded, as decaying them only hurts."""
+    decay: list[nn.Parameter] = []
+    no_decay: list[nn.Parameter] = []
+    for _, p in unwrap_model(model).named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.ndim <= 1 else decay).append(p)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+def make_criterion(config: TrainConfig) -> nn.Module:
+    return nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
+
+
+def set_determinism(config: TrainConfig) -> None:
+    random.seed(config.seed)
+    np.random.seed(config.seed % 2**32)
+    torch.manual_seed(config.seed)
+    if config.deterministic:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+    else:
+        torch.backends.cudnn.benchmark = True
+
+
+def _rng_state() -> dict[str, Any]:
+    np_state: Any = np.random.get_state()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"key": torch.from_numpy(np.asarray(np_state[1], dtype=np.int64)), "pos": int(np_state[2]),
+                  "has_gauss": int(np_state[3]), "gauss": float(np_state[4])},
+        "python": list(random.getstate()[1]),
+        "python_version": random.getstate()[0],
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["key"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    random.setstate((state["python_version"], tuple(state["python"]), None))
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _base_dataset(dataset: Dataset[Any]) -> Any:
+    return dataset.dataset if isinstance(dataset, Subset) else dataset
+
+
+def _limit(dataset: Dataset[Any], limit: int | None) -> Dataset[Any]:
+    if limit is None or limit >= len(dataset):  # type: ignore[arg-type]
+        return dataset
+    return Subset(dataset, range(limit))
+
+
+def _autocast(config: TrainConfig, device: torch.device) -> contextlib.AbstractContextManager[Any]:
+    if config.amp == "off":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if config.amp == "bf16" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+@dataclass
+class _Run:
+    """Everything one training run holds, so the epoch functions take one argument."""
+
+    config: TrainConfig
+    ctx: distributed.DistContext
+    model: nn.Module                 # DDP-wrapped when distributed
+    net: nn.Module                   # the bare network
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    scaler: torch.amp.GradScaler
+    ema: ModelEma | None
+    criterion: nn.Module
+    train_loader: DataLoader[Any]
+    val_loader: DataLoader[Any]
+    train_base: Any
+    sampler: DistributedSampler[Any]
+    model_kwargs: dict[str, Any]
+    info: Any
+    out: Path
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_val_top1: float = -1.0
+    best_epoch: int = 0
+    start_epoch: int = 0
+    start_epoch_done: int = 0
+
+
+def _progress(iterable: Any, enabled: bool, desc: str, total: int) -> Any:
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, desc=desc, total=total, leave=False, dynamic_ncols=True)
+
+
+def _train_epoch(run: _Run, epoch: int, progress: bool) -> dict[str, float]:
+    config, device = run.config, run.ctx.device
+    run.model.train()
+    run.sampler.set_epoch(epoch)
+    run.train_base.set_epoch(epoch, config.seed)
+    loss_sum, correct, seen = 0.0, 0.0, 0
+    start = time.perf_counter()
+    bar = _progress(run.train_loader, progress and run.ctx.is_main, f"epoch {epoch + 1}/{config.epochs}", len(run.train_loader))
+    for step, (images, labels) in enumerate(bar):
+        images = images.to(device, non_blocking=True)
+        labels = labels.to(device, non_blocking=True)
+        if config.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with _autocast(config, device):
+            logits = run.model(images)
+            loss = run.criterion(logits.float(), labels)
+        if not torch.isfinite(loss):
+            last = run.out / LAST
+            kept = f"the last good checkpoint is '{last}' (epoch {run.start_epoch_done})" if last.exists() else "no checkpoint was written yet"
+            raise CheckFailedError(f"training stopped: loss became {float(loss)} at epoch {epoch + 1} step {step + 1} "
+                                   f"(lr {run.optimizer.param_groups[0]['lr']:.4g}); {kept}; lower --lr or set --grad-clip")
+        run.optimizer.zero_grad(set_to_none=True)
+        run.scaler.scale(loss).backward()
+        if config.grad_clip is not None:
+            run.scaler.unscale_(run.optimizer)
+            nn.utils.clip_grad_norm_(run.model.parameters(), config.grad_clip)
+        run.scaler.step(run.optimizer)
+        run.scaler.update()
+        run.scheduler.step()
+        if run.ema is not None:
+            run.ema.update(run.model)
+        batch = labels.shape[0]
+        loss_sum += float(loss.detach()) * batch
+        correct += float((logits.detach().argmax(1) == labels).sum())
+        seen += batch
+        if bar is not run.train_loader and step % 5 == 0:
+            rate = seen * run.ctx.world_size / max(1e-9, time.perf_counter() - start)
+            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", img_s=f"{rate:.0f}")
+    seconds = time.perf_counter() - start
+    total_loss, total_correct, total_seen = distributed.all_reduce_sum(run.ctx, [loss_sum, correct, float(seen)])
+    return {"train_loss": total_loss / max(1.0, total_seen), "train_top1": total_correct / max(1.0, total_seen),
+            "train_seconds": seconds, "train_images_per_s": total_seen / max(1e-9, seconds)}
+
+
+@torch.no_grad()
+def evaluate_model(model: nn.Module, loader: DataLoader[Any], device: torch.device, *, amp: str = "off",
+                   channels_last: bool = False, criterion: nn.Module | None = None,
+                   num_classes: int | None = None) -> dict[str, Any]:
+    """Loss, top-1 and top-5 over a loader (this rank's share); with `num_classes`, also the
+    confusion matrix (rows true, columns predicted)."""
+    model.eval()
+    criterion = criterion or nn.CrossEntropyLoss()
+    loss_sum, top1, top5, seen = 0.0, 0.0, 0.0, 0
+    matrix = torch.zeros((num_classes, num_classes), dtype=torch.int64) if num_classes else None
+    config = TrainConfig(amp=amp)
+    for images, labels in loader:
+        images, labels = images.to(device), labels.to(device)
+        if channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with _autocast(config, device):
+            logits = model(images).float()
+        loss_sum += float(criterion(logits, labels)) * labels.shape[0]
+        k = min(5, logits.shape[1])
+        topk = logits.topk(k, dim=1).indices
+        top1 += float((topk[:, 0] == labels).sum())
+        top5 += float((topk == labels[:, None]).any(dim=1).sum())
+        seen += labels.shape[0]
+        if matrix is not None and num_classes:
+            flat = labels.cpu() * num_classes + topk[:, 0].cpu()
+            matrix += torch.bincount(flat, minlength=num_classes * num_classes).view(num_classes, num_classes)
+    result: dict[str, Any] = {"loss_sum": loss_sum, "top1_count": top1, "top5_count": top5, "count": seen}
+    if matrix is not None:
+        result["confusion"] = matrix
+    return result
+
+
+def _validate(run: _Run) -> dict[str, float]:
+    net = run.ema.module if run.ema is not None else run.model
+    stats = evaluate_model(net, run.val_loader, run.ctx.device, amp=run.config.amp,
+                           channels_last=run.config.channels_last, criterion=nn.CrossEntropyLoss())
+    loss_sum, top1, top5, count = distributed.all_reduce_sum(
+        run.ctx, [stats["loss_sum"], stats["top1_count"], stats["top5_count"], float(stats["count"])])
+    count = max(1.0, count)
+    return {"val_loss": loss_sum / count, "val_top1": top1 / count, "val_top5": top5 / count}
+
+
+def _state_dict(run: _Run, epoch: int) -> dict[str, Any]:
+    return {"format": 1, "epoch": epoch, "model": {k: v.detach().cpu() for k, v in run.net.state_dict().items()},
+            "optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict(),
+            "scaler": run.scaler.state_dict(), "ema": None if run.ema is None else run.ema.state_dict(),
+            "rng": _rng_state(), "history": run.history, "best_val_top1": run.best_val_top1,
+            "best_epoch": run.best_epoch, "config": run.config.to_dict(), "world_size": run.ctx.world_size}
+
+
+def _write_epoch(run: _Run, epoch: int, improved: bool) -> None:
+    """Rank 0: last (and best) checkpoint, training state, metrics and curves, each atomic."""
+    config, record = run.config, run.history[-1]
+    weights = run.ema.module if run.ema is not None else run.net
+    metrics = {k: record[k] for k in ("val_top1", "val_top5", "val_loss", "train_loss", "train_top1")}
+    common = dict(model_name=config.model, model_kwargs=run.model_kwargs, input_spec=run.info.input_spec,
+                  dataset=config.dataset, epoch=epoch, metrics=metrics,
+                  extra={"training": {"epochs": config.epochs, "batch_size": config.batch_size,
+                                      "lr": config.effective_lr(), "schedule": config.schedule,
+                                      "seed": config.seed, "ema": config.ema, "world_size": run.ctx.world_size}})
+    save_checkpoint(run.out / LAST, weights, **common)  # type: ignore[arg-type]
+    if improved:
+        save_checkpoint(run.out / BEST, weights, **common)  # type: ignore[arg-type]
+    state_path = run.out / STATE
+    state = _state_dict(run, epoch)
+    atomic_write_with(state_path, lambda tmp: torch.save(state, tmp))
+    write_sidecar(state_path, new_sidecar("training-state", state_path, epoch=epoch, model=config.model,
+                                          dataset=config.dataset))
+    atomic_write_text(run.out / METRICS, "".join(json.dumps(h) + "\n" for h in run.history))
+    if config.plot:
+        from resnet_deploy.train.plots import plot_curves
+
+        plot_curves(run.history, run.out / CURVES, f"{config.model} on {config.dataset}")
+
+
+def load_train_state(path: Path) -> dict[str, Any]:
+    """The training state, checked against its sidecar and read with weights_only=True."""
+    meta = read_sidecar(path, kind="training-state")
+    assert meta is not None
+    verify_sha256(path, meta)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a corrupt file raises several types
+        raise ArtifactError(f"training state '{path}' cannot be read ({type(exc).__name__}); delete it to start over") from exc
+    if not isinstance(state, dict) or state.get("format") != 1:
+        raise ArtifactError(f"'{path}' is not a resnet-deploy training state")
+    return state
+
+
+def _prepare_out(config: TrainConfig, ctx: distributed.DistContext) -> tuple[Path, dict[str, Any] | None]:
+    out = Path(config.out)
+    state_path = out / STATE
+    if state_path.exists() and not (config.resume or config.overwrite):
+        raise InvalidInputError(f"'{out}' already holds a training run; pass --resume to continue it, "
+                                f"--overwrite to start over, or choose another --out")
+    if ctx.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+    distributed.barrier(ctx)
+    if not config.resume:
+        return out, None
+    if not state_path.exists():
+        log.warning("--resume: no %s in %s yet; starting from epoch 1", STATE, out)
+        return out, None
+    state = load_train_state(state_path)
+    saved = state.get("config", {})
+    for key in ("model", "dataset"):
+        if saved.get(key) != getattr(config, key):
+            raise ArtifactError(f"--resume: '{state_path}' is a {saved.get('model')} run on {saved.get('dataset')}, "
+                                f"not {config.model} on {config.dataset}; use the same --model/--dataset or another --out")
+    return out, state
+
+
+def _build(config: TrainConfig, ctx: distributed.DistContext, out: Path) -> _Run:
+    from resnet_deploy.data import load_dataset
+    from resnet_deploy.models import build_model, get_entry
+
+    config.model = get_entry(config.model).name
+    train_set, info = load_dataset(config.dataset, "train", config.data_dir, augment=config.augment,
+                                   input_size=config.input_size)
+    val_set, _ = load_dataset(config.dataset, "val", config.data_dir, augment=False, input_size=config.input_size)
+    train_base = train_set
+    train_set, val_set = _limit(train_set, config.train_limit), _limit(val_set, config.val_limit)
+    if config.batch_size % ctx.world_size:
+        raise InvalidInputError(f"--batch-size {config.batch_size} must divide by the number of processes ({ctx.world_size})")
+    per_rank = config.batch_size // ctx.world_size
+    sampler: DistributedSampler[Any] = DistributedSampler(train_set, num_replicas=ctx.world_size, rank=ctx.rank,
+                                                          shuffle=True, seed=config.seed)
+    shard = len(sampler)
+    pin = ctx.device.type == "cuda"
+    train_loader = DataLoader(train_set, batch_size=per_rank, sampler=sampler, num_workers=config.workers,
+                              pin_memory=pin, drop_last=shard > per_rank)
+    val_shard = Subset(val_set, range(ctx.rank, len(val_set), ctx.world_size))  # type: ignore[arg-type]
+    val_loader = DataLoader(val_shard, batch_size=max(per_rank, 128), shuffle=False, num_workers=config.workers,
+                            pin_memory=pin)
+
+    model_kwargs = {**config.model_kwargs, "num_classes": info.num_classes, "in_channels": info.input_spec.channels}
+    torch.manual_seed(config.seed)
+    net = build_model(config.model, **model_kwargs)
+    if config.init_from is not None:
+        init_from(net, config.init_from, skip_mismatched=config.init_skip_mismatched)
+    net = net.to(ctx.device)
+    if config.channels_last:
+        net = net.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+    model: nn.Module = net
+    if ctx.enabled:
+        from torch.nn.parallel import DistributedDataParallel
+
+        model = DistributedDataParallel(net, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+    optimizer = torch.optim.SGD(param_groups(net, config.weight_decay), lr=config.effective_lr(),
+                                momentum=config.momentum, nesterov=config.nesterov and config.momentum > 0)
+    steps = max(1, len(train_loader))
+    total, warmup = steps * config.epochs, round(config.warmup_epochs * steps)
+
+    def factor(step: int) -> float:
+        return lr_factor(step, total_steps=total, warmup_steps=warmup, schedule=config.schedule,
+                         milestones=tuple(config.milestones), gamma=config.gamma)
+
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    if config.amp == "fp16" and ctx.device.type != "cuda":
+        raise InvalidInputError("--amp fp16 needs a CUDA device; use --amp bf16 or --amp off on the CPU")
+    scaler = torch.amp.GradScaler(ctx.device.type, enabled=config.amp == "fp16")
+    ema = ModelEma(net, config.ema) if config.ema else None
+    return _Run(config, ctx, model, net, optimizer, scheduler, scaler, ema, make_criterion(config), train_loader,
+                val_loader, train_base, sampler, model_kwargs, info, out)
+
+
+def _restore(run: _Run, state: dict[str, Any]) -> None:
+    run.net.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scheduler.load_state_dict(state["scheduler"])
+    run.scaler.load_state_dict(state["scaler"])
+    if run.ema is not None and state.get("ema"):
+        run.ema.load_state_dict(state["ema"])
+    _set_rng_state(state["rng"])
+    run.history = list(state["history"])
+    run.best_val_top1 = float(state["best_val_top1"])
+    run.best_epoch = int(state["best_epoch"])
+    run.start_epoch = int(state["epoch"])
+
+
+def train(config: TrainConfig, progress: bool = True) -> TrainResult:
+    """Train `config.model` on `config.dataset`, writing checkpoints under `config.out`.
+    Works the same under torchrun (DDP; only rank 0 writes). Raises InvalidInputError for bad
+    settings or data, ArtifactError for an unusable resume state, CheckFailedError for a NaN loss."""
+    config.validate()
+    wall = time.perf_counter()
+    ctx = distributed.setup(config.device)
+    try:
+        if ctx.enabled and ctx.device.type == "cpu":
+            torch.set_num_threads(max(1, (os.cpu_count() or 1) // ctx.world_size))
+        set_determinism(config)
+        out, state = _prepare_out(config, ctx)
+        run = _build(config, ctx, out)
+        if state is not None:
+            _restore(run, state)
+            log.info("resuming %s from epoch %d", out, run.start_epoch)
+        return _loop(run, progress, wall, state is not None)
+    finally:
+        distributed.teardown(ctx)
+
+
+def _loop(run: _Run, progress: bool, wall: float, resumed: bool) -> TrainResult:
+    config = run.config
+    images, train_seconds = 0.0, 0.0
+    run.start_epoch_done = run.start_epoch
+    for epoch in range(run.start_epoch, config.epochs):
+        lr = run.optimizer.param_groups[0]["lr"]
+        train_stats = _train_epoch(run, epoch, progress)
+        val_stats = _validate(run)
+        record = {"epoch": epoch + 1, "lr": lr, **train_stats, **val_stats}
+        run.history.append(record)
+        improved = record["val_top1"] > run.best_val_top1
+        if improved:
+            run.best_val_top1, run.best_epoch = record["val_top1"], epoch + 1
+        images += train_stats["train_images_per_s"] * train_stats["train_seconds"]
+        train_seconds += train_stats["train_seconds"]
+        if run.ctx.is_main:
+            _write_epoch(run, epoch + 1, improved)
+        distributed.barrier(run.ctx)
+        run.start_epoch_done = epoch + 1
+        log.info("epoch %d/%d: train loss %.4f top-1 %.4f | val loss %.4f top-1 %.4f top-5 %.4f | %.0f img/s",
+                 epoch + 1, config.epochs, record["train_loss"], record["train_top1"], record["val_loss"],
+                 record["val_top1"], record["val_top5"], record["train_images_per_s"])
+    return TrainResult(out_dir=run.out, last_checkpoint=run.out / LAST, best_checkpoint=run.out / BEST,
+                       history=run.history, best_epoch=run.best_epoch, best_val_top1=run.best_val_top1,
+                       seconds=time.perf_counter() - wall,
+                       train_images_per_second=images / train_seconds if train_seconds else 0.0,
+                       epochs_run=config.epochs - (run.start_epoch if resumed else 0),
+                       resumed_from_epoch=run.start_epoch if resumed else None,
+                       metrics_path=run.out / METRICS, curves_path=run.out / CURVES if config.plot else None,
+                       config=config.to_dict())
+
