@@ -16,7 +16,7 @@ pytest.importorskip("onnxruntime")
 
 def _has_training() -> bool:
     try:
-        from resnet_deploy.train import TrainConfig, train  # type: ignore[attr-defined]  # noqa: F401
+        from resnet_deploy.train import TrainConfig, train  # noqa: F401
     except ImportError:
         return False
     return True
@@ -40,7 +40,7 @@ def test_pipeline_tiny_end_to_end(tmp_path: Path) -> None:
             "--threads", "1"]
     trains = _has_training()
     if trains:
-        args += ["--epochs", "1"]
+        args += ["--epochs", "1", "--train-limit", "96"]
     else:  # training is not in this build: start from a checkpoint, and the report must say so
         args += ["--checkpoint", str(_untrained_checkpoint(tmp_path / "r20.safetensors"))]
     result = CliRunner().invoke(cli, args)
@@ -55,6 +55,8 @@ def test_pipeline_tiny_end_to_end(tmp_path: Path) -> None:
                  "bench.json", "bench_throughput.png", "bench_latency.png"):
         assert (out / name).is_file(), name
     assert "## Accuracy against FP32" in report and "## Benchmark" in report
+    if trains:
+        assert "## Training" in report and (out / "train" / "best.safetensors").is_file()
     assert "![throughput](bench_throughput.png)" in report
     labels = {b["label"] for b in data["bench"]["backends"] if b["results"]}
     assert {"ort-cpu fp32", "ort-cpu int8-cpu"} <= labels

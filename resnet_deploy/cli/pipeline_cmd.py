@@ -17,6 +17,7 @@ from resnet_deploy.cli.output import echo_json
               help="Output folder: checkpoint, ONNX models, plans, bench results, report.md/report.html.")
 @click.option("--checkpoint", type=click.Path(path_type=Path), help="Start from this checkpoint instead of training.")
 @click.option("--epochs", type=int, help="Training epochs [default: 8; --quick: 2].")
+@click.option("--train-limit", type=int, help="Train on the first N training images only (smoke runs).")
 @click.option("--quick", is_flag=True, help="A smoke run: 2 epochs, fewer samples, a short benchmark.")
 @click.option("--batch-sizes", help="Benchmark batch sizes [default: 1,8,32; --quick: 1,8].")
 @click.option("--bench-duration", type=float, help="Measured seconds per benchmark point [default: 1.5; --quick: 0.3].")
@@ -25,7 +26,7 @@ from resnet_deploy.cli.output import echo_json
 @click.option("--max-drop", type=float, help="Fail (exit 1) when a variant's top-1 drops more than this many points.")
 @click.option("--threads", type=int, help="CPU threads for onnxruntime/OpenVINO/torch.")
 @click.option("--json", "as_json", is_flag=True, help="Print the step summary as JSON.")
-def pipeline(model: str, dataset: str, data_dir: Path | None, out: Path, checkpoint: Path | None, epochs: int | None, quick: bool,
+def pipeline(model: str, dataset: str, data_dir: Path | None, out: Path, checkpoint: Path | None, epochs: int | None, train_limit: int | None, quick: bool,
              batch_sizes: str | None, bench_duration: float | None, calib_samples: int | None, eval_limit: int | None,
              max_drop: float | None, threads: int | None, as_json: bool) -> None:
     """Train -> export -> validate -> FP16/INT8 -> accuracy -> TensorRT engines -> bench -> report.
@@ -39,7 +40,7 @@ def pipeline(model: str, dataset: str, data_dir: Path | None, out: Path, checkpo
     from resnet_deploy.errors import CheckFailedError
     from resnet_deploy.pipeline import PipelineConfig, run_pipeline
 
-    config = PipelineConfig(model=model, dataset=dataset, data_dir=data_dir, out=out, checkpoint=checkpoint, epochs=epochs, quick=quick,
+    config = PipelineConfig(model=model, dataset=dataset, data_dir=data_dir, out=out, checkpoint=checkpoint, epochs=epochs, train_limit=train_limit, quick=quick,
                             batch_sizes=parse_batch_sizes(batch_sizes), bench_duration_s=bench_duration,
                             calib_samples=calib_samples, eval_limit=eval_limit, max_drop=max_drop, threads=threads)
     progress = None if as_json else (lambda message: click.echo(message, err=True))

@@ -22,6 +22,11 @@ def _num(value: Any, digits: int = 3) -> str:
     return "" if value is None else str(value)
 
 
+def _pct(fraction: float) -> str:
+    """Training metrics are fractions (0.825); show them as percent."""
+    return f"{fraction * 100:.2f}%"
+
+
 def _inputs_text(inputs: dict[str, Any]) -> str:
     if inputs.get("kind") == "dataset":
         return f"{inputs.get('samples', '?')} images of the {inputs.get('dataset')} {inputs.get('split', '')} split"
@@ -49,6 +54,19 @@ def render_markdown(data: dict[str, Any]) -> str:
         if bench:
             out += [f"- backend {b}: {why}" for b, why in bench.get("unavailable_backends", {}).items()]
         out.append("")
+    train = data.get("train")
+    if train:
+        final = train.get("final") or {}
+        out += ["## Training", "",
+                f"{train['epochs_run']} epoch(s) in {train['seconds']:.0f} s ({train['train_images_per_second']:.0f} images/s); "
+                f"best validation top-1 {_pct(train['best_val_top1'])} at epoch {train['best_epoch']}; checkpoint "
+                f"`{Path(train['best_checkpoint']).name}`.", ""]
+        if final:
+            out += [markdown_table(list(final), [[_num(v) for v in final.values()]]), ""]
+        if train.get("curves"):
+            curves = Path(train["curves"])
+            rel = curves.relative_to(Path(cfg["out"])) if curves.is_relative_to(Path(cfg["out"])) else curves
+            out += [f"![training curves]({rel.as_posix()})", ""]
     validation = data.get("validation")
     if validation:
         out += ["## Validation: onnxruntime against PyTorch", "",

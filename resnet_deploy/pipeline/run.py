@@ -88,22 +88,22 @@ def _train(cfg: PipelineConfig, steps: StepLog, ctx: dict[str, Any]) -> None:
         return
     with steps.step("train", f"train {cfg.model} on {cfg.dataset} for {cfg.epochs} epoch(s)") as record:
         try:
-            from resnet_deploy.train import TrainConfig, train  # type: ignore[attr-defined]
+            from resnet_deploy.train import TrainConfig, train
         except ImportError as exc:
             raise SkipStep(f"training is not available in this build ({exc})") from exc
+        # overwrite: a pipeline re-run into the same --out trains again from scratch.
         options: dict[str, Any] = {"model": cfg.model, "dataset": cfg.dataset, "epochs": cfg.epochs,
-                                   "out": cfg.out / "train", "seed": cfg.seed}
-        if cfg.data_dir is not None:
-            options["data_dir"] = cfg.data_dir
-        if cfg.train_limit is not None:
-            options["limit"] = cfg.train_limit
+                                   "out": cfg.out / "train", "seed": cfg.seed, "data_dir": cfg.data_dir,
+                                   "train_limit": cfg.train_limit, "overwrite": True}
         options.update(cfg.train_options)
-        result = train(TrainConfig(**options))
-        checkpoint = Path(result.checkpoint)
+        result = train(TrainConfig(**options), progress=steps.interactive)
+        checkpoint = Path(result.best_checkpoint)
         ctx["checkpoint"] = checkpoint
+        data = result.to_dict()
+        ctx["train"] = data
         record.artifacts.append(str(checkpoint))
-        summary = result.to_dict() if hasattr(result, "to_dict") else {}
-        record.summary = {k: v for k, v in summary.items() if not isinstance(v, (list, dict))}
+        record.summary = {"best val top-1 %": round(100 * data["best_val_top1"], 2), "best epoch": data["best_epoch"],
+                          "epochs": data["epochs_run"], "train img/s": data["train_images_per_second"]}
 
 
 def _export(cfg: PipelineConfig, steps: StepLog, ctx: dict[str, Any]) -> None:
@@ -262,7 +262,7 @@ def run_pipeline(config: PipelineConfig, *, progress: Callable[[str], None] | No
     data = {"kind": "pipeline-report", "created": started.isoformat(timespec="seconds"),
             "seconds": (_dt.datetime.now(_dt.timezone.utc) - started).total_seconds(),
             "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
-            "steps": steps.to_list(), "validation": ctx.get("validation"), "accuracy": ctx.get("accuracy"),
+            "steps": steps.to_list(), "train": ctx.get("train"), "validation": ctx.get("validation"), "accuracy": ctx.get("accuracy"),
             "variants": {n: v.to_dict() for n, v in ctx.get("variants", {}).items()},
             "bench": ctx.get("bench")}
     results_json = atomic_write_text(cfg.out / "pipeline.json", json.dumps(data, indent=2, default=str) + "\n")

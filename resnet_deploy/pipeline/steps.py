@@ -44,6 +44,7 @@ class StepLog:
     def __init__(self, progress: Callable[[str], None] | None = None) -> None:
         self.steps: list[StepRecord] = []
         self.progress = progress or (lambda message: None)
+        self.interactive = progress is not None  # show progress bars inside long steps
 
     def skip(self, name: str, reason: str) -> StepRecord:
         record = StepRecord(name, "skipped", reason)
