@@ -167,3 +167,174 @@ def make_fake_trt(*, inspector_json: str, parse_ok: bool = True, build_ok: bool 
                                                          SAME_COMPUTE_CAPABILITY=_Enum("SAME_COMPUTE_CAPABILITY")),
         LayerInformationFormat=types.SimpleNamespace(JSON=_Enum("JSON")),
     )
+
+
+# -- the runtime side: a fake engine that computes on host memory posing as device memory ------
+OK = types.SimpleNamespace(value=0, name="cudaSuccess")
+
+
+class FakeCudart:
+    """cuda-python's runtime API over host memory: cudaMalloc hands out real (host) addresses,
+    copies are memmoves, and work captured into a graph is replayed on launch."""
+
+    cudaStreamNonBlocking = 1
+    cudaMemcpyKind = types.SimpleNamespace(cudaMemcpyHostToDevice=1, cudaMemcpyDeviceToHost=2, cudaMemcpyDeviceToDevice=3)
+    cudaStreamCaptureMode = types.SimpleNamespace(cudaStreamCaptureModeThreadLocal=0)
+
+    def __init__(self) -> None:
+        import ctypes
+
+        self._ctypes = ctypes
+        self.memory: dict[int, Any] = {}
+        self.streams: dict[int, list[Any] | None] = {}  # handle -> capture list while capturing
+        self._next_stream = 100
+
+    def _alloc(self, nbytes: int) -> tuple[Any, int]:
+        buffer = self._ctypes.create_string_buffer(nbytes)
+        address = self._ctypes.addressof(buffer)
+        self.memory[address] = buffer
+        return OK, address
+
+    def cudaMalloc(self, nbytes: int) -> tuple[Any, int]:
+        return self._alloc(nbytes)
+
+    def cudaMallocHost(self, nbytes: int) -> tuple[Any, int]:
+        return self._alloc(nbytes)
+
+    def cudaFree(self, ptr: int) -> tuple[Any]:
+        del self.memory[ptr]
+        return (OK,)
+
+    cudaFreeHost = cudaFree
+
+    def cudaStreamCreateWithFlags(self, flags: int) -> tuple[Any, int]:
+        self._next_stream += 1
+        self.streams[self._next_stream] = None
+        return OK, self._next_stream
+
+    def cudaStreamDestroy(self, stream: int) -> tuple[Any]:
+        del self.streams[int(stream)]
+        return (OK,)
+
+    def cudaStreamSynchronize(self, stream: int) -> tuple[Any]:
+        return (OK,)
+
+    def cudaStreamQuery(self, stream: int) -> tuple[Any]:
+        return (OK,)
+
+    def cudaSetDevice(self, device: int) -> tuple[Any]:
+        return (OK,)
+
+    def run_or_capture(self, stream: int, work: Any) -> None:
+        captured = self.streams[int(stream)]
+        if captured is None:
+            work()
+        else:
+            captured.append(work)
+
+    def cudaMemcpyAsync(self, dst: int, src: int, nbytes: int, kind: int, stream: int) -> tuple[Any]:
+        self.run_or_capture(stream, lambda: self._ctypes.memmove(dst, src, nbytes))
+        return (OK,)
+
+    def cudaStreamBeginCapture(self, stream: int, mode: int) -> tuple[Any]:
+        self.streams[int(stream)] = []
+        return (OK,)
+
+    def cudaStreamEndCapture(self, stream: int) -> tuple[Any, list[Any]]:
+        work, self.streams[int(stream)] = self.streams[int(stream)], None
+        return OK, work or []
+
+    def cudaGraphInstantiate(self, graph: list[Any], flags: int) -> tuple[Any, list[Any]]:
+        return OK, list(graph)
+
+    def cudaGraphLaunch(self, graph_exec: list[Any], stream: int) -> tuple[Any]:
+        for work in graph_exec:
+            self.run_or_capture(stream, work)
+        return (OK,)
+
+    def cudaGraphExecDestroy(self, graph_exec: Any) -> tuple[Any]:
+        return (OK,)
+
+    cudaGraphDestroy = cudaGraphExecDestroy
+
+
+def make_fake_runtime_trt(cudart: FakeCudart, *, profile: tuple[list[int], list[int], list[int]],
+                          classes: int = 5) -> types.SimpleNamespace:
+    """A TensorRT whose engine computes logits[b, k] = sum(input[b]) * (k + 1) in float32."""
+    import numpy as np
+
+    fake = make_fake_trt(inspector_json="{}")
+    low, opt, high = profile
+
+    class Context:
+        def __init__(self) -> None:
+            self.shapes: dict[str, list[int]] = {}
+            self.addresses: dict[str, int] = {}
+            self.executions = 0
+
+        def set_optimization_profile_async(self, index: int, stream: int) -> bool:
+            return index == 0
+
+        def set_input_shape(self, name: str, shape: Any) -> bool:
+            shape = list(shape)
+            if len(shape) != len(low) or not all(a <= s <= b for a, s, b in zip(low, shape, high, strict=True)):
+                return False
+            self.shapes[name] = shape
+            return True
+
+        def get_tensor_shape(self, name: str) -> list[int]:
+            return self.shapes["input"] if name == "input" else [self.shapes["input"][0], classes]
+
+        def set_tensor_address(self, name: str, address: int) -> bool:
+            self.addresses[name] = address
+            return True
+
+        def execute_async_v3(self, stream: int) -> bool:
+            shape = list(self.shapes["input"])
+            src, dst = self.addresses["input"], self.addresses["logits"]
+
+            def work() -> None:
+                count = int(np.prod(shape))
+                x = np.ctypeslib.as_array((cudart._ctypes.c_float * count).from_address(src)).reshape(shape)
+                out = np.ctypeslib.as_array((cudart._ctypes.c_float * (shape[0] * classes)).from_address(dst))
+                sums = x.reshape(shape[0], -1).sum(axis=1, dtype=np.float32)
+                out[:] = (sums[:, None] * np.arange(1, classes + 1, dtype=np.float32)).ravel()
+                self.executions += 1
+
+            cudart.run_or_capture(stream, work)
+            return True
+
+    class Engine:
+        num_io_tensors = 2
+        contexts: list[Context] = []
+
+        def get_tensor_name(self, index: int) -> str:
+            return ["input", "logits"][index]
+
+        def get_tensor_mode(self, name: str) -> Any:
+            return fake.TensorIOMode.INPUT if name == "input" else fake.TensorIOMode.OUTPUT
+
+        def get_tensor_dtype(self, name: str) -> Any:
+            return types.SimpleNamespace(name="FLOAT")
+
+        def get_tensor_shape(self, name: str) -> list[int]:
+            return [-1, *low[1:]] if name == "input" else [-1, classes]
+
+        def get_tensor_profile_shape(self, name: str, index: int) -> list[list[int]]:
+            return [low, opt, high]
+
+        def create_execution_context(self) -> Context:
+            context = Context()
+            self.contexts.append(context)
+            return context
+
+    class Runtime:
+        def __init__(self, logger: Any) -> None:
+            self.engine_host_code_allowed = False
+
+        def deserialize_cuda_engine(self, data: bytes) -> Engine:
+            fake.calls["engine"] = Engine()
+            return fake.calls["engine"]
+
+    fake.Runtime = Runtime
+    return fake
