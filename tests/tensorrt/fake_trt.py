@@ -306,7 +306,9 @@ def make_fake_runtime_trt(cudart: FakeCudart, *, profile: tuple[list[int], list[
 
     class Engine:
         num_io_tensors = 2
-        contexts: list[Context] = []
+
+        def __init__(self) -> None:
+            self.contexts: list[Context] = []
 
         def get_tensor_name(self, index: int) -> str:
             return ["input", "logits"][index]

@@ -77,7 +77,7 @@ def test_threads_share_a_pool_of_contexts(fake: Any) -> None:
 
 
 def test_cuda_graphs_replay_with_fresh_inputs(fake: Any) -> None:
-    plan, _, trt = fake
+    plan, _, _ = fake
     with Engine.load(plan, cuda_graphs=True) as engine:
         first, second = _batch(4, seed=1), _batch(4, seed=2)
         np.testing.assert_allclose(engine(first), _expected(first), rtol=1e-5)
