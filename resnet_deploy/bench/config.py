@@ -106,6 +106,7 @@ class BenchConfig:
     memory_budget_bytes: int = 1 << 30
     max_iteration_seconds: float = 5.0
     seed: int = 0
+    keep_samples: bool = True  # store every per-iteration latency in the result
 
     def __post_init__(self) -> None:
         if not self.backends:

@@ -122,6 +122,8 @@ def summarize_measurement(measurement: Measurement, batch: int, config: BenchCon
             warnings.append(f"throughput may be bound by enqueue time ({enqueue:.3f} ms enqueue vs {compute:.3f} ms "
                             "compute); try --cuda-graph or a larger batch")
     row["warnings"] = warnings
+    if config.keep_samples:  # per-iteration latencies, in order, for re-analysis later
+        row["samples_ms"] = [round(v, 6) for v in measurement.latency_ms]
     return row
 
 

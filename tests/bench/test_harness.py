@@ -58,6 +58,7 @@ def test_result_fields_and_iterations() -> None:
     assert {"min", "mean", "median", "p50", "p99", "max", "std", "cv"} <= set(row["latency_ms"])
     assert row["throughput_ips"] == pytest.approx(2 * 7 / row["measured_s"])
     assert row["timer"] == "perf_counter_ns"
+    assert len(row["samples_ms"]) == 7 and min(row["samples_ms"]) == pytest.approx(row["latency_ms"]["min"], abs=1e-6)
     assert any("too short" in w for w in row["warnings"])
     assert data["environment"]["cpu"]["model"]
     assert data["kind"] == "bench"
