@@ -15,7 +15,7 @@ Design (what NVIDIA's samples leave to the reader):
 - Thread safety: slots sit in a pool; a call takes one, so N threads run N batches at once
   on N streams (contexts=N). Contexts are never shared between threads.
 - torch CUDA tensors are used in place (zero copy): their data pointers become the I/O
-  addresses, on torch's current stream.
+  addresses; the slot's stream is ordered after and before torch's current stream.
 - Everything is freed in close() (also via `with`), even when one free fails.
 """
 
@@ -173,7 +173,12 @@ class _Slot:
         return self.fetch()
 
     def run_torch(self, feeds: Mapping[str, Any]) -> dict[str, Any]:
-        """Zero copy: the caller's CUDA tensors are the I/O buffers, on torch's current stream."""
+        """Zero copy: the caller's CUDA tensors are the I/O buffers.
+
+        The work runs on this slot's stream, ordered after the caller's current stream (so the
+        inputs are ready) and before it (so the outputs are ready for whatever the caller does
+        next); the context's next use is on the same slot stream, so it never overlaps.
+        """
         import torch
 
         assert self.context is not None
@@ -183,23 +188,28 @@ class _Slot:
             tensor = tensors[info.name]
             if tensor.device.type != "cuda" or tensor.dtype != _torch_dtype(info.dtype):
                 raise InvalidInputError(f"input '{info.name}' must be a CUDA {info.dtype} tensor, got {tensor.dtype} on {tensor.device}")
-            self._set_shape(info.name, tuple(tensor.shape))
-            self.context.set_tensor_address(info.name, int(tensor.data_ptr()))
-        self._update_output_shapes()
         device = next(iter(tensors.values())).device
-        outputs = {info.name: torch.empty(self.output_shapes[info.name], dtype=_torch_dtype(info.dtype), device=device)
-                   for info in self.engine.outputs}
+        caller = torch.cuda.current_stream(device)
+        own = torch.cuda.ExternalStream(self.stream.handle, device=device)
+        outputs: dict[str, Any] = {}
         try:
+            for info in self.engine.inputs:
+                self._set_shape(info.name, tuple(tensors[info.name].shape))
+                self.context.set_tensor_address(info.name, int(tensors[info.name].data_ptr()))
+            self._update_output_shapes()
+            outputs = {info.name: torch.empty(self.output_shapes[info.name], dtype=_torch_dtype(info.dtype), device=device)
+                       for info in self.engine.outputs}
             for name, tensor in outputs.items():
                 self.context.set_tensor_address(name, int(tensor.data_ptr()))
-            stream = torch.cuda.current_stream(device).cuda_stream
-            if not self.context.execute_async_v3(stream):
+            own.wait_stream(caller)
+            if not self.context.execute_async_v3(self.stream.handle):
                 raise CheckFailedError(f"TensorRT execute_async_v3 failed: {last_error(self.engine.logger)}")
-            # Stream-ordered on the caller's current stream: later torch work sees the outputs.
+            for tensor in [*tensors.values(), *outputs.values()]:
+                tensor.record_stream(own)  # the allocator must not reuse them before the slot stream is done
+            caller.wait_stream(own)
         finally:
             for info in [*self.engine.inputs, *self.engine.outputs]:  # back to the slot's own buffers
                 self.context.set_tensor_address(info.name, self.device[info.name].ptr)
-            self.shapes.clear()
         return outputs
 
     def close(self) -> None:
