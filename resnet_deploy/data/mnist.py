@@ -38,7 +38,7 @@ def read_idx(path: Path, ndim: int) -> np.ndarray:
                                 f"(magic {raw[:4].hex()}, expected 000008{ndim:02x})")
     shape = struct.unpack(f">{ndim}I", raw[4:4 + 4 * ndim])
     count = int(np.prod(shape))
-    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)
+    data = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim).copy()
     if data.size != count:
         raise InvalidInputError(f"MNIST file '{path}' holds {data.size} bytes of data, its header says {count}: truncated or corrupt")
     return data.reshape(shape)
