@@ -24,7 +24,7 @@ def experiment() -> None:
 @click.option("--train-limit", type=int, default=None, help="Use only the first N training samples.")
 @click.option("--val-limit", type=int, default=None, help="Use only the first N validation samples.")
 @click.option("--out", type=click.Path(), default="runs/degradation", show_default=True)
-@click.option("--overwrite", is_flag=True, help="Retrain runs that already exist under --out.")
+@click.option("--overwrite", is_flag=True, help="Retrain runs that already exist under --out (default: resume them).")
 @click.option("--json", "as_json", is_flag=True)
 def degradation(depths: str, dataset: str, data_dir: str | None, epochs: int, batch_size: int, lr: float | None,
                 schedule: str, seed: int, train_limit: int | None, val_limit: int | None, out: str, overwrite: bool,
@@ -42,7 +42,8 @@ def degradation(depths: str, dataset: str, data_dir: str | None, epochs: int, ba
     if not depth_list:
         raise InvalidInputError("--depths is empty")
     base = TrainConfig(dataset=dataset, data_dir=data_dir, epochs=epochs, batch_size=batch_size, lr=lr,
-                       schedule=schedule, seed=seed, train_limit=train_limit, val_limit=val_limit, overwrite=overwrite)
+                       schedule=schedule, seed=seed, train_limit=train_limit, val_limit=val_limit, overwrite=overwrite,
+                       resume=not overwrite)  # a rerun continues (or skips) the runs already there
     report = run_degradation(out, depths=depth_list, base=base)
     if as_json:
         echo_json({k: v for k, v in report.items() if k != "history"})

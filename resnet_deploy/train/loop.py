@@ -249,7 +249,7 @@ def _train_epoch(run: _Run, epoch: int, progress: bool) -> dict[str, float]:
         if not torch.isfinite(loss):
             last = run.out / LAST
             kept = f"the last good checkpoint is '{last}' (epoch {run.start_epoch_done})" if last.exists() else "no checkpoint was written yet"
-            raise CheckFailedError(f"training stopped: loss became {float(loss)} at epoch {epoch + 1} step {step + 1} "
+            raise CheckFailedError(f"training stopped: loss became {float(loss.detach())} at epoch {epoch + 1} step {step + 1} "
                                    f"(lr {run.optimizer.param_groups[0]['lr']:.4g}); {kept}; lower --lr or set --grad-clip")
         run.optimizer.zero_grad(set_to_none=True)
         run.scaler.scale(loss).backward()
