@@ -16,11 +16,11 @@ from resnet_deploy.cli.output import echo_json
 @click.option("--out", type=click.Path(path_type=Path), default=Path("runs/pipeline"), show_default=True,
               help="Output folder: checkpoint, ONNX models, plans, bench results, report.md/report.html.")
 @click.option("--checkpoint", type=click.Path(path_type=Path), help="Start from this checkpoint instead of training.")
-@click.option("--epochs", type=int, help="Training epochs [default: 8; --quick: 2].")
+@click.option("--epochs", type=int, help="Training epochs [default: 5; --quick: 2].")
 @click.option("--train-limit", type=int, help="Train on the first N training images only (smoke runs).")
 @click.option("--quick", is_flag=True, help="A smoke run: 2 epochs, fewer samples, a short benchmark.")
 @click.option("--batch-sizes", help="Benchmark batch sizes [default: 1,8,32; --quick: 1,8].")
-@click.option("--bench-duration", type=float, help="Measured seconds per benchmark point [default: 1.5; --quick: 0.3].")
+@click.option("--bench-duration", type=float, help="Measured seconds per benchmark point [default: 1.0; --quick: 0.3].")
 @click.option("--calib-samples", type=int, help="INT8 calibration images [default: 256; --quick: 32].")
 @click.option("--eval-limit", type=int, help="Evaluate accuracy on at most this many images.")
 @click.option("--max-drop", type=float, help="Fail (exit 1) when a variant's top-1 drops more than this many points.")

@@ -51,11 +51,11 @@ class PipelineConfig:
         c = PipelineConfig(**{k: v for k, v in asdict(self).items()})
         c.out = Path(self.out)
         if c.epochs is None:
-            c.epochs = 2 if c.quick else 8
+            c.epochs = 2 if c.quick else 5
         if c.batch_sizes is None:
             c.batch_sizes = [1, 8] if c.quick else [1, 8, 32]
         if c.bench_duration_s is None:
-            c.bench_duration_s = 0.3 if c.quick else 1.5
+            c.bench_duration_s = 0.3 if c.quick else 1.0
         if c.bench_warmup is None:
             c.bench_warmup = "3" if c.quick else "0.3s"
         if c.calib_samples is None:
