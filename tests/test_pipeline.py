@@ -73,3 +73,39 @@ def test_pipeline_refuses_a_file_as_output(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["pipeline", "--out", str(target), "--quick"])
     assert result.exit_code == 2
     assert "is not a folder" in result.output
+
+
+def test_step_log_records_done_skipped_failed_and_check_failed() -> None:
+    from resnet_deploy.errors import ArtifactError, CheckFailedError
+    from resnet_deploy.pipeline.steps import SkipStep, StepLog
+
+    messages: list[str] = []
+    steps = StepLog(messages.append)
+    with steps.step("a", "first"):
+        pass
+    with steps.step("b", "second"):
+        raise SkipStep("TensorRT: not installed")
+    with steps.step("c", "third"):
+        raise ArtifactError("bad plan")
+    with steps.step("d", "fourth"):
+        raise CheckFailedError("drop 3 points")
+    steps.skip("e", "needs c")
+    assert [(s["name"], s["status"], s["reason"]) for s in steps.to_list()] == [
+        ("a", "done", None), ("b", "skipped", "TensorRT: not installed"), ("c", "failed", "bad plan"),
+        ("d", "check-failed", "drop 3 points"), ("e", "skipped", "needs c")]
+    assert [s.name for s in steps.failed] == ["c", "d"]
+    assert any("CHECK FAILED" in m for m in messages)
+    with pytest.raises(RuntimeError), steps.step("f", "a bug keeps its traceback"):
+        raise RuntimeError("bug")
+
+
+def test_report_html_renders_the_markdown_it_is_made_from() -> None:
+    from resnet_deploy.pipeline.report import markdown_to_html
+
+    page = markdown_to_html("# Title\n\nText with `code` & <tag>.\n\n| a | b |\n|---|---:|\n| 1 | 2 |\n\n- one\n- two\n\n"
+                            "![plot](bench_throughput.png)\n", "t")
+    assert "<h1>Title</h1>" in page
+    assert "<p>Text with <code>code</code> &amp; &lt;tag&gt;.</p>" in page
+    assert "<thead><tr><th>a</th><th>b</th></tr></thead><tbody><tr><td>1</td><td>2</td></tr></tbody>" in page
+    assert "<ul><li>one</li><li>two</li></ul>" in page
+    assert '<img alt="plot" src="bench_throughput.png">' in page
