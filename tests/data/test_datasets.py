@@ -65,7 +65,7 @@ def test_mnist_bad_input_is_one_clear_line(mnist_dir: Path, tmp_path: Path) -> N
     with pytest.raises(InvalidInputError, match="needs --data-dir"):
         load_dataset("mnist", "train")
     (mnist_dir / "t10k-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x01" + b"\x00" * 40)  # 1-dim: a labels file
-    with pytest.raises(InvalidInputError, match="t10k-images-idx3-ubyte.*not an IDX ubyte file with 3 dimensions"):
+    with pytest.raises(InvalidInputError, match=r"t10k-images-idx3-ubyte.*not an IDX ubyte file with 3 dimensions"):
         load_dataset("mnist", "val", mnist_dir)
     write_idx(mnist_dir / "t10k-images-idx3-ubyte", np.zeros((20, 28, 28)), False)
     raw = (mnist_dir / "t10k-images-idx3-ubyte").read_bytes()
@@ -96,7 +96,7 @@ def test_cifar_refuses_wrong_files_and_code_in_pickles(tmp_path: Path) -> None:
     root = write_cifar(tmp_path, "cifar10")
     batch = root / "cifar-10-batches-py" / "test_batch"
     batch.write_bytes(b"not a pickle")
-    with pytest.raises(InvalidInputError, match="test_batch.*not a CIFAR python pickle batch"):
+    with pytest.raises(InvalidInputError, match=r"test_batch.*not a CIFAR python pickle batch"):
         load_dataset("cifar10", "val", root)
 
     class Evil:
@@ -104,7 +104,7 @@ def test_cifar_refuses_wrong_files_and_code_in_pickles(tmp_path: Path) -> None:
             return (print, ("pwned",))
 
     batch.write_bytes(pickle.dumps({b"data": Evil()}))
-    with pytest.raises(InvalidInputError, match="refusing to load builtins.print"):
+    with pytest.raises(InvalidInputError, match=r"refusing to load builtins.print"):
         load_dataset("cifar10", "val", root)
 
 
@@ -131,7 +131,7 @@ def test_imagefolder_bad_input(tmp_path: Path) -> None:
     (root / "val" / "bird").rmdir()
     (root / "val" / "cat" / "0.png").write_bytes(b"garbage")
     val, _ = load_dataset("imagefolder", "val", root)
-    with pytest.raises(InvalidInputError, match="0.png' is not a readable JPEG/PNG"):
+    with pytest.raises(InvalidInputError, match=r"0.png' is not a readable JPEG/PNG"):
         val[0]
 
 

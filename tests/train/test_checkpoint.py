@@ -73,7 +73,7 @@ def test_weights_that_do_not_fit_the_architecture(tmp_path: Path) -> None:
     meta = json.loads(sidecar.read_text())
     meta["architecture"]["name"] = "resnet32"
     sidecar.write_text(json.dumps(meta))
-    with pytest.raises(ArtifactError, match="does not fit resnet32: missing keys: layer1.3"):
+    with pytest.raises(ArtifactError, match=r"does not fit resnet32: missing keys: layer1.3"):
         load_checkpoint(path)
     with pytest.raises(InvalidInputError, match="must include in_channels"):
         save_checkpoint(tmp_path / "b.safetensors", build_model("resnet20"), model_name="resnet20",

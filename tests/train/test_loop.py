@@ -95,5 +95,5 @@ def test_init_from_and_data_errors(tiny: Any, tmp_path: Path) -> None:
     torch.save(build_model("resnet20", num_classes=10, in_channels=3).state_dict(), pth)
     with pytest.raises(InvalidInputError, match=r"shape mismatches: conv1.weight \(16, 3, 3, 3\) vs \(16, 1, 3, 3\)"):
         train(tiny("init", init_from=pth), progress=False)
-    with pytest.raises(InvalidInputError, match="mnist folder|MNIST folder '.*nowhere' does not exist"):
+    with pytest.raises(InvalidInputError, match=r"mnist folder|MNIST folder '.*nowhere' does not exist"):
         train(tiny("mnist", dataset="mnist", data_dir=tmp_path / "nowhere"), progress=False)

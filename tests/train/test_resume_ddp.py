@@ -37,8 +37,8 @@ KILL_SCRIPT = textwrap.dedent("""
             return inner(logits, labels)
         return step
     loop.make_criterion = criterion
-    loop.train(tiny_config(out, resume=resume, **%r), progress=False)
-""" % SETTINGS)
+    loop.train(tiny_config(out, resume=resume, **SETTINGS), progress=False)
+""").replace("SETTINGS", repr(SETTINGS))
 
 
 def _env() -> dict[str, str]:
