@@ -57,7 +57,7 @@ def save_result(data: dict[str, Any], out_dir: Path, stem: str, title: str, plot
     rep.save(data, json_path=out_dir / f"{stem}.json", csv_path=out_dir / f"{stem}.csv")
     (out_dir / f"{stem}.md").write_text(rep.render_markdown(data, title=title), encoding="utf-8")
     if plots:
-        rep.save(data, plot_dir=out_dir, plot_prefix=f"{stem}_")
+        rep.save(data, plot_dir=out_dir, plot_prefix=f"{stem}_", plot_title=title)
     log.info("wrote %s/%s.{json,csv,md}", out_dir, stem)
 
 

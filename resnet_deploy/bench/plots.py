@@ -10,7 +10,7 @@ from typing import Any
 from resnet_deploy.artifacts import atomic_write_with
 
 
-def save_plots(data: dict[str, Any], out_dir: str | os.PathLike[str], prefix: str = "") -> list[Path]:
+def save_plots(data: dict[str, Any], out_dir: str | os.PathLike[str], prefix: str = "", title: str | None = None) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -27,7 +27,7 @@ def save_plots(data: dict[str, Any], out_dir: str | os.PathLike[str], prefix: st
     for backend in backends:
         batches = [r["batch"] for r in backend["results"]]
         ax.plot(batches, [r["throughput_ips"] for r in backend["results"]], marker="o", label=backend["label"])
-    _style(ax, "throughput (images/s)", "Throughput vs batch size")
+    _style(ax, "throughput (images/s)", f"{title}: throughput vs batch size" if title else "Throughput vs batch size")
     fig.tight_layout()
     written.append(atomic_write_with(out / f"{prefix}throughput.png", lambda p: fig.savefig(p, format="png", dpi=110, bbox_inches="tight")))
     plt.close(fig)
@@ -44,7 +44,8 @@ def save_plots(data: dict[str, Any], out_dir: str | os.PathLike[str], prefix: st
         for n, key in enumerate(keys):
             values = [r["latency_ms"].get(key) for r in backend["results"]]
             ax.plot(batches, values, linestyle=styles[n % len(styles)], marker="o", markersize=3, color=color)
-    _style(ax, "latency per batch (ms)", "Latency percentiles vs batch size", legend=False)
+    _style(ax, "latency per batch (ms)", f"{title}: latency vs batch size" if title else "Latency percentiles vs batch size",
+           legend=False)
     ax.set_yscale("log")
     colours = ax.legend(handles=[Line2D([], [], color=f"C{i % 10}") for i in range(len(backends))],
                         labels=[b["label"] for b in backends], fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))

@@ -126,7 +126,7 @@ def render_markdown(data: dict[str, Any], title: str | None = "Benchmark") -> st
 
 def save(data: dict[str, Any], *, json_path: str | os.PathLike[str] | None = None,
          csv_path: str | os.PathLike[str] | None = None, markdown_path: str | os.PathLike[str] | None = None,
-         plot_dir: str | os.PathLike[str] | None = None, plot_prefix: str = "") -> list[Path]:
+         plot_dir: str | os.PathLike[str] | None = None, plot_prefix: str = "", plot_title: str | None = None) -> list[Path]:
     """Write each requested output atomically; returns the files written."""
     written: list[Path] = []
     if json_path:
@@ -139,5 +139,5 @@ def save(data: dict[str, Any], *, json_path: str | os.PathLike[str] | None = Non
         from resnet_deploy.bench.plots import save_plots
 
         check_output_dir(Path(plot_dir) / "x")
-        written.extend(save_plots(data, plot_dir, prefix=plot_prefix))
+        written.extend(save_plots(data, plot_dir, prefix=plot_prefix, title=plot_title))
     return written
