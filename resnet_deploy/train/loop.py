@@ -78,7 +78,8 @@ class TrainResult:
                 "best_val_top1": self.best_val_top1, "final": final, "seconds": round(self.seconds, 3),
                 "train_images_per_second": round(self.train_images_per_second, 1), "epochs_run": self.epochs_run,
                 "resumed_from_epoch": self.resumed_from_epoch, "metrics": str(self.metrics_path),
-                "curves": None if self.curves_path is None else str(self.curves_path), "config": self.config}
+                "curves": None if self.curves_path is None else str(self.curves_path), "config": self.config,
+                "history": self.history}
 
 
 class ModelEma:
