@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 from resnet_deploy.train.loop import train
 
 REPO = Path(__file__).resolve().parents[2]
-SETTINGS = dict(epochs=3, train_limit=96, batch_size=32, deterministic=True, seed=3)  # 3 steps per epoch
+SETTINGS = dict(epochs=3, train_limit=64, val_limit=32, input_size=8, batch_size=32, deterministic=True, seed=3)  # 2 steps/epoch
 
 KILL_SCRIPT = textwrap.dedent("""
     import os, signal, sys, torch
@@ -49,11 +49,11 @@ def _env() -> dict[str, str]:
 
 def test_sigkill_mid_epoch_then_resume_gives_the_same_weights(tmp_path: Path, tiny: Any) -> None:
     out = tmp_path / "killed"
-    killed = subprocess.run([sys.executable, "-c", KILL_SCRIPT, "8", str(out), "0"], env=_env(), cwd=REPO,
+    killed = subprocess.run([sys.executable, "-c", KILL_SCRIPT, "6", str(out), "0"], env=_env(), cwd=REPO,
                             capture_output=True, text=True, timeout=120)
     assert killed.returncode == -9, killed.stderr[-2000:]
     state = torch.load(out / "train_state.pt", weights_only=True)
-    assert state["epoch"] == 2  # killed in epoch 3, after epoch 2 was saved
+    assert state["epoch"] == 2  # killed at step 2 of epoch 3, after epoch 2 was saved
     resumed = subprocess.run([sys.executable, "-c", KILL_SCRIPT, "0", str(out), "1"], env=_env(), cwd=REPO,
                              capture_output=True, text=True, timeout=120)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
