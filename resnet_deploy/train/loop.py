@@ -462,6 +462,9 @@ def train(config: TrainConfig, progress: bool = True) -> TrainResult:
     config.validate()
     wall = time.perf_counter()
     ctx = distributed.setup(config.device)
+    # Determinism flags are process-global: put them back so a caller's later work is unaffected.
+    saved_flags = (torch.are_deterministic_algorithms_enabled(), torch.is_deterministic_algorithms_warn_only_enabled(),
+                   torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
     try:
         if ctx.enabled and ctx.device.type == "cpu":
             torch.set_num_threads(max(1, (os.cpu_count() or 1) // ctx.world_size))
@@ -473,6 +476,8 @@ def train(config: TrainConfig, progress: bool = True) -> TrainResult:
             log.info("resuming %s from epoch %d", out, run.start_epoch)
         return _loop(run, progress, wall, state is not None)
     finally:
+        torch.use_deterministic_algorithms(saved_flags[0], warn_only=saved_flags[1])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved_flags[2], saved_flags[3]
         distributed.teardown(ctx)
 
 
