@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import textwrap
@@ -47,6 +48,20 @@ def _env() -> dict[str, str]:
     return env
 
 
+def _run_group(cmd: list[str], env: dict[str, str], timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run in its own process group and kill the whole group on timeout, so a hung rank
+    never outlives the test."""
+    popen = subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             start_new_session=True)
+    try:
+        out, err = popen.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(popen.pid, signal.SIGKILL)
+        out, err = popen.communicate()
+        pytest.fail(f"torchrun did not finish in {timeout} s: {err[-2000:]}")
+    return subprocess.CompletedProcess(cmd, popen.returncode, out, err)
+
+
 def test_sigkill_mid_epoch_then_resume_gives_the_same_weights(tmp_path: Path, tiny: Any) -> None:
     out = tmp_path / "killed"
     killed = subprocess.run([sys.executable, "-c", KILL_SCRIPT, "6", str(out), "0"], env=_env(), cwd=REPO,
@@ -83,7 +98,7 @@ def test_torchrun_two_processes_ddp(tmp_path: Path) -> None:
            "--device", "cpu", "--out", str(out), "--no-progress", "--json"]
     env = _env()
     env.pop("PYTEST_XDIST_WORKER", None)
-    proc = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True, timeout=180)
+    proc = _run_group(cmd, env, timeout=180)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.count('"best_checkpoint"') == 1  # only rank 0 reports
     report = json.loads(proc.stdout[proc.stdout.index("{"):])
