@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -37,9 +39,12 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="train_digits_") as work:
         cmd = [sys.executable, "-m", "resnet_deploy", "train", "--model", args.model, "--dataset", "digits",
                "--out", str(Path(work) / "run"), "--no-progress", "--json", *args.extra]
+        load_before = os.getloadavg()
         start = time.perf_counter()
         proc = subprocess.run(cmd, capture_output=True, text=True)
         wall = time.perf_counter() - start
+        load_after = os.getloadavg()
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
         if proc.returncode != 0:
             print(proc.stderr[-3000:], file=sys.stderr)
             return proc.returncode
@@ -53,6 +58,10 @@ def main() -> int:
         "final_val_top1": final["val_top1"], "best_val_top1": report["best_val_top1"], "best_epoch": report["best_epoch"],
         "wall_seconds": round(wall, 2), "train_seconds": round(report["seconds"], 2),
         "train_images_per_second": report["train_images_per_second"],
+        # CPU seconds of the command and the 1-minute load average around it: a load well above
+        # the core count means other work shared the CPU and the wall time is pessimistic.
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
+        "load_average_1min": {"before": round(load_before[0], 2), "after": round(load_after[0], 2)},
         "passes": final["val_top1"] >= TARGET_TOP1 and wall < TARGET_SECONDS,
         "target": {"val_top1": TARGET_TOP1, "wall_seconds": TARGET_SECONDS},
         "history": [{k: h[k] for k in ("epoch", "train_loss", "train_top1", "val_loss", "val_top1")} for h in report.get("history", [])],
@@ -66,6 +75,8 @@ def main() -> int:
           "|---|---|---|---|---|---|---|",
           f"| {args.model} | {data['epochs']} | {100 * data['final_val_top1']:.2f}% | {100 * data['best_val_top1']:.2f}% "
           f"| {data['wall_seconds']:.1f} | {data['train_images_per_second']:.0f} | {'pass' if data['passes'] else 'FAIL'} |",
+          "", f"CPU time {data['cpu_seconds']:.0f} s; 1-minute load average {data['load_average_1min']['before']:.1f} "
+          f"before, {data['load_average_1min']['after']:.1f} after (a load above the core count means a shared CPU).",
           "", f"Machine: {cpu.get('model', env.get('cpu_model', '?'))}, {cpu.get('logical_cores', '?')} cores; "
           f"torch {env.get('torch', {}).get('version', '?') if isinstance(env.get('torch'), dict) else env.get('torch')}.", ""]
     (out_dir / f"{stem}.md").write_text("\n".join(md), encoding="utf-8")
