@@ -28,11 +28,11 @@ log = logging.getLogger("benchmarks.quantize_accuracy")
 FP16_BAR, INT8_BAR = 0.2, 1.0
 # Training recipe per model (resnet_deploy.train.TrainConfig fields): genuinely trained models
 # on 2 CPU cores. ResNet-50 (ImageNet layout at 32x32) starts with its residual branches
-# zeroed (zero_init_residual) and uses batch 16 (lr 0.025 by linear scaling) for more steps
-# per epoch: digits has only 1437 training images.
+# zeroed (zero_init_residual) and a lower learning rate: at 0.1 its BatchNorm statistics
+# lag far behind the weights in the first epochs.
 RECIPES: dict[str, dict[str, Any]] = {
     "resnet20": {"epochs": 15},
-    "resnet50": {"epochs": 8, "batch_size": 16, "model_kwargs": {"zero_init_residual": True}},
+    "resnet50": {"epochs": 6, "base_lr": 0.05, "model_kwargs": {"zero_init_residual": True}},
 }
 
 
