@@ -14,4 +14,4 @@ python scripts/mend_tensorrt_stubs.py
 
 echo "== ruff"; ruff check .
 echo "== mypy"; mypy resnet_deploy
-echo "== pytest"; python -m pytest -q "$@"
+echo "== pytest"; python -m pytest -q -n 2 "$@"
