@@ -32,7 +32,7 @@ FP16_BAR, INT8_BAR = 0.2, 1.0
 # lag far behind the weights in the first epochs.
 RECIPES: dict[str, dict[str, Any]] = {
     "resnet20": {"epochs": 15},
-    "resnet50": {"epochs": 6, "base_lr": 0.05, "model_kwargs": {"zero_init_residual": True}},
+    "resnet50": {"epochs": 15, "base_lr": 0.05, "model_kwargs": {"zero_init_residual": True}},
 }
 
 
