@@ -88,14 +88,6 @@ def require_fp32(source: SourceModel, what: str) -> None:
         raise InvalidInputError(f"'{source.path}' is already an FP16 model; {what} needs the FP32 model it came from")
 
 
-def set_props(model: onnx.ModelProto, props: dict[str, str]) -> None:
-    """Update metadata_props in place (keys not in `props` are kept)."""
-    existing = {p.key: p.value for p in model.metadata_props}
-    existing.update(props)
-    del model.metadata_props[:]
-    for key, value in existing.items():
-        entry = model.metadata_props.add()
-        entry.key, entry.value = key, value
 
 
 def output_sidecar(output: Path, source: SourceModel, precision: str, **fields: Any) -> Path:

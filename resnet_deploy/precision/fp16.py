@@ -30,12 +30,12 @@ from onnx import numpy_helper
 
 from resnet_deploy.artifacts import atomic_path
 from resnet_deploy.errors import InvalidInputError
+from resnet_deploy.export.metadata import set_metadata
 from resnet_deploy.precision._model import (
     default_output,
     load_source,
     output_sidecar,
     require_fp32,
-    set_props,
     topological_sort,
 )
 from resnet_deploy.precision.result import QuantizeResult
@@ -127,7 +127,7 @@ def convert_fp16(input_path: str | os.PathLike[str], output_path: str | os.PathL
     topological_sort(converted)
     fp32_nodes = sorted(set(kept) | set(kept_by_op))
     io_dtype = "float32" if keep_io_types else "float16"
-    set_props(converted, {"precision": "fp16", "fp16_io_dtype": io_dtype, "fp16_fp32_nodes": ",".join(fp32_nodes),
+    set_metadata(converted, {"precision": "fp16", "fp16_io_dtype": io_dtype, "fp16_fp32_nodes": ",".join(fp32_nodes),
                           "source_sha256": source.sha256})
     with atomic_path(output) as tmp:
         onnx.save(converted, str(tmp))

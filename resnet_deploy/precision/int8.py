@@ -27,13 +27,13 @@ import onnx
 
 from resnet_deploy.artifacts import atomic_path
 from resnet_deploy.errors import InvalidInputError
+from resnet_deploy.export.metadata import set_metadata
 from resnet_deploy.precision._model import (
     SourceModel,
     default_output,
     load_source,
     output_sidecar,
     require_fp32,
-    set_props,
 )
 from resnet_deploy.precision.calibration import METHODS, load_calibration_data, tensor_ranges
 from resnet_deploy.precision.qdq import check_tensorrt_placement, insert_qdq_tensorrt
@@ -131,7 +131,7 @@ def quantize_int8(input_path: str | os.PathLike[str], output_path: str | os.Path
         else:
             _quantize_cpu(source, ranges, method, tmp, cpu_format)
             model = onnx.load(str(tmp))
-        set_props(model, {"precision": "int8", "int8_target": target, "calibration_method": method,
+        set_metadata(model, {"precision": "int8", "int8_target": target, "calibration_method": method,
                           "calibration_samples": str(data.samples), "calibration_data": data.source,
                           "source_sha256": source.sha256})
         onnx.save(model, str(tmp))
