@@ -71,6 +71,15 @@ def section(device: Path) -> list[str]:
                                    [[r["model"], r["backend"], r["batch"], f"{r['mean_ms']:.2f} ± {r['sd_ms']:.2f}",
                                      f"{r['steps']} after {r['burn_in']} burn-in"] for r in rows]), ""]
             out += [f"- {n}" for n in data.get("notes", [])] + [""]
+    # The other scripts (training, export/validate, quantize accuracy and speed) write their own
+    # Markdown report beside their JSON: include it as written, headings moved under this device.
+    rendered = {p.stem for p in files if json.loads(p.read_text(encoding="utf-8")).get("kind") in ("bench", "forward-timing")}
+    for report in sorted(device.glob("*.md")):
+        if report.stem in rendered:
+            continue
+        body = [("###" + line) if line.startswith("#") else line
+                for line in report.read_text(encoding="utf-8").splitlines()]
+        out += [*body, "", f"- source: `{report.relative_to(ROOT)}`", ""]
     return out
 
 
