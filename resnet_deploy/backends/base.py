@@ -126,6 +126,36 @@ class Runner(abc.ABC):
         return int(batch)
 
 
+class StaticIORunner(Runner):
+    """Base for runners whose I/O tensors are fixed once activated (an onnxruntime session, a
+    compiled OpenVINO model): `_activate` fills `_inputs`/`_outputs`, `_deactivate` empties them,
+    and the accessors and batch limits follow from that."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._inputs: list[TensorInfo] = []
+        self._outputs: list[TensorInfo] = []
+
+    def _require_active(self) -> None:
+        if not self._inputs:
+            raise InvalidInputError(f"{self.name}: activate the runner first (use it as a context manager)")
+
+    def inputs(self) -> list[TensorInfo]:
+        self._require_active()
+        return list(self._inputs)
+
+    def outputs(self) -> list[TensorInfo]:
+        self._require_active()
+        return list(self._outputs)
+
+    def batch_limits(self) -> tuple[int, int | None]:
+        """A fixed batch axis pins the batch; a dynamic one accepts any."""
+        if self._inputs and not self._inputs[0].is_dynamic(0):
+            fixed = int(self._inputs[0].shape[0])  # type: ignore[arg-type]
+            return (fixed, fixed)
+        return (1, None)
+
+
 def _shape_text(shape: tuple[int | str | None, ...]) -> str:
     return "(" + ", ".join("N" if not isinstance(d, int) or d < 0 else str(d) for d in shape) + ")"
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from resnet_deploy.backends.base import Runner, TensorInfo
+from resnet_deploy.backends.base import StaticIORunner, TensorInfo
 from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.optional import import_optional
 
@@ -55,7 +55,7 @@ def _dim(value: Any) -> int | str | None:
     return value if isinstance(value, (int, str)) else None
 
 
-class OnnxRuntimeRunner(Runner):
+class OnnxRuntimeRunner(StaticIORunner):
     """Runs an ONNX model with onnxruntime. `provider` is a short name (cpu, cuda, tensorrt,
     openvino) or a full onnxruntime provider name; `threads` sets intra-op threads (None:
     onnxruntime's default, one per physical core)."""
@@ -74,8 +74,6 @@ class OnnxRuntimeRunner(Runner):
         if threads is not None and threads < 1:
             raise InvalidInputError(f"threads must be a positive integer, got {threads}")
         self.session: Any = None
-        self._inputs: list[TensorInfo] = []
-        self._outputs: list[TensorInfo] = []
 
     # -- what subclasses override ---------------------------------------------------------
     def _providers(self) -> list[str | tuple[str, dict[str, Any]]]:
@@ -111,24 +109,6 @@ class OnnxRuntimeRunner(Runner):
         self._inputs, self._outputs = [], []
 
     # -- inference -------------------------------------------------------------------------
-    def _require_active(self) -> None:
-        if self.session is None:
-            raise InvalidInputError(f"{self.name}: activate the runner first (use it as a context manager)")
-
-    def inputs(self) -> list[TensorInfo]:
-        self._require_active()
-        return list(self._inputs)
-
-    def outputs(self) -> list[TensorInfo]:
-        self._require_active()
-        return list(self._outputs)
-
-    def batch_limits(self) -> tuple[int, int | None]:
-        if self._inputs and not self._inputs[0].is_dynamic(0):
-            fixed = int(self._inputs[0].shape[0])  # type: ignore[arg-type]
-            return (fixed, fixed)
-        return (1, None)
-
     def infer(self, feeds: Mapping[str, np.ndarray], output_names: list[str] | None = None) -> dict[str, np.ndarray]:
         """Run on host arrays; `output_names` picks a subset of outputs (all by default)."""
         self._require_active()

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from resnet_deploy.backends.base import Runner, TensorInfo
+from resnet_deploy.backends.base import StaticIORunner, TensorInfo
 from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.optional import import_optional
 
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 HINTS = {"latency": "LATENCY", "throughput": "THROUGHPUT"}
 
 
-class OpenVinoRunner(Runner):
+class OpenVinoRunner(StaticIORunner):
     """Runs an ONNX model with OpenVINO. `device` is an OpenVINO device name ("CPU", "GPU",
     "AUTO"); `threads` caps inference threads (None: OpenVINO's choice); `hint` is OpenVINO's
     performance hint; `inference_precision` ("f32", "bf16", "f16" or None for the plugin's
@@ -50,8 +50,6 @@ class OpenVinoRunner(Runner):
         self.inference_precision = inference_precision
         self._compiled: Any = None
         self._request: Any = None
-        self._inputs: list[TensorInfo] = []
-        self._outputs: list[TensorInfo] = []
         self._output_names: list[str] = []
 
     def _config(self) -> dict[str, Any]:
@@ -84,24 +82,6 @@ class OpenVinoRunner(Runner):
         self._request = None
         self._compiled = None
         self._inputs, self._outputs, self._output_names = [], [], []
-
-    def _require_active(self) -> None:
-        if self._compiled is None:
-            raise InvalidInputError(f"{self.name}: activate the runner first (use it as a context manager)")
-
-    def inputs(self) -> list[TensorInfo]:
-        self._require_active()
-        return list(self._inputs)
-
-    def outputs(self) -> list[TensorInfo]:
-        self._require_active()
-        return list(self._outputs)
-
-    def batch_limits(self) -> tuple[int, int | None]:
-        if self._inputs and not self._inputs[0].is_dynamic(0):
-            fixed = int(self._inputs[0].shape[0])  # type: ignore[arg-type]
-            return (fixed, fixed)
-        return (1, None)
 
     def infer(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         self._require_active()
