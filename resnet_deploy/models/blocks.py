@@ -121,3 +121,24 @@ class Backbone(nn.Module):
 
 def flatten_logits(x: Tensor) -> Tensor:
     return torch.flatten(x, 1)
+
+
+class StagedClassifier(nn.Module):
+    """The forward path every family shares: stages, then global pooling and the linear head.
+    Subclasses define `forward_stages`, `avgpool` and `fc` (the names are the checkpoint format)."""
+
+    avgpool: nn.Module
+    fc: nn.Module
+
+    def forward_stages(self, x: Tensor) -> list[Tensor]:
+        raise NotImplementedError
+
+    def forward_features(self, x: Tensor) -> Tensor:
+        """The last stage's feature map."""
+        return self.forward_stages(x)[-1]
+
+    def forward_head(self, x: Tensor) -> Tensor:
+        return self.fc(flatten_logits(self.avgpool(x)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.forward_head(self.forward_features(x))

@@ -14,7 +14,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from resnet_deploy.models.blocks import conv1x1, conv3x3, flatten_logits, init_weights
+from resnet_deploy.models.blocks import StagedClassifier, conv1x1, conv3x3, init_weights
 from resnet_deploy.models.registry import register_model
 
 CIFAR_DEPTHS = (20, 32, 44, 56, 110, 1202)
@@ -70,7 +70,7 @@ class CifarBasicBlock(nn.Module):
         return self.relu(out)
 
 
-class CifarResNet(nn.Module):
+class CifarResNet(StagedClassifier):
     """The 6n+2-layer network for 32x32 images; `shortcut="none"` gives the plain net."""
 
     stage_strides = (1, 2, 4)
@@ -115,14 +115,6 @@ class CifarResNet(nn.Module):
         c3 = self.layer3(c2)
         return [c1, c2, c3]
 
-    def forward_features(self, x: Tensor) -> Tensor:
-        return self.forward_stages(x)[-1]
-
-    def forward_head(self, x: Tensor) -> Tensor:
-        return self.fc(flatten_logits(self.avgpool(x)))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.forward_head(self.forward_features(x))
 
 
 def _register_depth(depth: int) -> None:

@@ -12,8 +12,8 @@ from resnet_deploy.models.blocks import (
     BasicBlock,
     Bottleneck,
     NormLayer,
+    StagedClassifier,
     conv1x1,
-    flatten_logits,
     init_weights,
 )
 from resnet_deploy.models.registry import register_model
@@ -21,7 +21,7 @@ from resnet_deploy.models.registry import register_model
 Block = type[BasicBlock] | type[Bottleneck]
 
 
-class ResNet(nn.Module):
+class ResNet(StagedClassifier):
     """Stem (7x7/2 conv, max-pool), four stages of residual blocks, global pool, linear head."""
 
     stage_strides = (4, 8, 16, 32)
@@ -83,15 +83,6 @@ class ResNet(nn.Module):
         c5 = self.layer4(c4)
         return [c2, c3, c4, c5]
 
-    def forward_features(self, x: Tensor) -> Tensor:
-        """The last stage's feature map (N, C, H/32, W/32)."""
-        return self.forward_stages(x)[-1]
-
-    def forward_head(self, x: Tensor) -> Tensor:
-        return self.fc(flatten_logits(self.avgpool(x)))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.forward_head(self.forward_features(x))
 
 
 def _resnet(block: Block, layers: list[int], **kwargs: object) -> ResNet:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from resnet_deploy.models.blocks import conv1x1, conv3x3, flatten_logits, init_weights
+from resnet_deploy.models.blocks import StagedClassifier, conv1x1, conv3x3, init_weights
 from resnet_deploy.models.registry import register_model
 
 
@@ -61,7 +61,7 @@ class PreActBottleneck(nn.Module):
 PreActBlock = type[PreActBasicBlock] | type[PreActBottleneck]
 
 
-class PreActResNet(nn.Module):
+class PreActResNet(StagedClassifier):
     stage_strides = (4, 8, 16, 32)
 
     def __init__(self, block: PreActBlock, layers: list[int], num_classes: int = 1000, *,
@@ -105,14 +105,6 @@ class PreActResNet(nn.Module):
         c5 = self.relu(self.final_bn(self.layer4(c4)))
         return [c2, c3, c4, c5]
 
-    def forward_features(self, x: Tensor) -> Tensor:
-        return self.forward_stages(x)[-1]
-
-    def forward_head(self, x: Tensor) -> Tensor:
-        return self.fc(flatten_logits(self.avgpool(x)))
-
-    def forward(self, x: Tensor) -> Tensor:
-        return self.forward_head(self.forward_features(x))
 
 
 _PREACT_DEPTHS: dict[int, tuple[PreActBlock, list[int]]] = {
