@@ -143,9 +143,12 @@ def verify_sha256(artifact: str | os.PathLike[str], meta: dict[str, Any]) -> Non
         raise ArtifactError(f"'{artifact}' does not match the sha256 in its sidecar: the file is truncated, corrupt or was replaced")
 
 
-def require_file(path: str | os.PathLike[str], what: str) -> Path:
-    """A clear error for a missing input file, before any library trips over it."""
+def require_file(path: str | os.PathLike[str], what: str, *, if_empty: str | None = None) -> Path:
+    """A clear error for a missing input file, before any library trips over it; with
+    `if_empty` (what to do about it), an empty file is refused too."""
     path = Path(path)
     if not path.is_file():
-        raise InvalidInputError(f"{what} '{path}' does not exist or is not a file")
+        raise ArtifactError(f"{what} '{path}' does not exist or is not a file")
+    if if_empty is not None and path.stat().st_size == 0:
+        raise ArtifactError(f"{what} '{path}' is empty; {if_empty}")
     return path

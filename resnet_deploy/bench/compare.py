@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
 from typing import Any
 
+from resnet_deploy.artifacts import require_file
 from resnet_deploy.errors import InvalidInputError
 
 
 def load_result(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A saved benchmark JSON, checked to be one (one clear error otherwise)."""
-    path = Path(path)
-    if not path.is_file():
-        raise InvalidInputError(f"benchmark result '{path}' does not exist or is not a file")
+    path = require_file(path, "benchmark result")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

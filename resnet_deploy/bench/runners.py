@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
+from resnet_deploy.artifacts import require_file
 from resnet_deploy.backends.base import BACKENDS, Runner
 from resnet_deploy.bench.config import BackendSpec
 from resnet_deploy.errors import InvalidInputError, MissingDependencyError
@@ -118,8 +118,8 @@ def _construct(cls: Callable[..., Runner], source: Any, options: dict[str, Any],
 def open_runner(spec: BackendSpec, *, threads: int | None = None, input_size: tuple[int, int] | None = None) -> Runner:
     """A runner for `spec`, not yet activated. Checks the artifact exists and the runtime is installed."""
     check_backend_available(spec.backend)
-    if spec.artifact is not None and not Path(spec.artifact).is_file():
-        raise InvalidInputError(f"{ARTIFACT_KIND[spec.backend]} '{spec.artifact}' does not exist or is not a file")
+    if spec.artifact is not None:
+        require_file(spec.artifact, ARTIFACT_KIND[spec.backend])
     if spec.backend.startswith("torch"):
         return _torch_runner(spec, threads, input_size)
     if spec.artifact is None:

@@ -21,7 +21,7 @@ from pathlib import Path
 import onnx
 from onnx import TensorProto
 
-from resnet_deploy.artifacts import check_output_dir, read_sidecar, verify_sha256
+from resnet_deploy.artifacts import check_output_dir, read_sidecar, require_file, verify_sha256
 from resnet_deploy.errors import ArtifactError
 
 log = logging.getLogger(__name__)
@@ -68,11 +68,7 @@ def load_onnx_model(path: str | os.PathLike[str], *, load_external_data: bool = 
     """Load an ONNX model, refusing a missing, truncated, non-ONNX or incomplete file with
     one ArtifactError line. A sidecar (`model.onnx.json`), when present, must match the
     file's sha256. `check` runs onnx.checker (not the slower full shape inference)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ArtifactError(f"ONNX model '{path}' does not exist or is not a file")
-    if path.stat().st_size == 0:
-        raise ArtifactError(f"ONNX model '{path}' is empty; re-export it")
+    path = require_file(path, "ONNX model", if_empty="re-export it")
     sidecar = read_sidecar(path, required=False)
     if sidecar is not None and sidecar.get("kind") in ("onnx", None):
         verify_sha256(path, sidecar)

@@ -87,10 +87,8 @@ def _train(cfg: PipelineConfig, steps: StepLog, ctx: dict[str, Any]) -> None:
         steps.skip("train", f"started from the given checkpoint {cfg.checkpoint}")
         return
     with steps.step("train", f"train {cfg.model} on {cfg.dataset} for {cfg.epochs} epoch(s)") as record:
-        try:
-            from resnet_deploy.train import TrainConfig, train
-        except ImportError as exc:
-            raise SkipStep(f"training is not available in this build ({exc})") from exc
+        from resnet_deploy.train import TrainConfig, train
+
         # overwrite: a pipeline re-run into the same --out trains again from scratch.
         options: dict[str, Any] = {"model": cfg.model, "dataset": cfg.dataset, "epochs": cfg.epochs,
                                    "out": cfg.out / "train", "seed": cfg.seed, "data_dir": cfg.data_dir,
@@ -161,10 +159,8 @@ def _accuracy(cfg: PipelineConfig, steps: StepLog, ctx: dict[str, Any]) -> None:
         steps.skip("accuracy", "no FP16/INT8 model to compare with FP32")
         return
     with steps.step("accuracy", f"accuracy of {', '.join(v.name for v in others)} against FP32") as record:
-        try:
-            from resnet_deploy.precision.accuracy import evaluate_accuracy
-        except ImportError as exc:
-            raise SkipStep(f"accuracy evaluation is not available in this build ({exc})") from exc
+        from resnet_deploy.precision.accuracy import evaluate_accuracy
+
         report = evaluate_accuracy([v.path for v in others if v.path], dataset=cfg.dataset, reference=variants["fp32"].path,  # type: ignore[arg-type]
                                    data_dir=cfg.data_dir, limit=cfg.eval_limit or (200 if cfg.quick else None),
                                    max_drop=cfg.max_drop, threads=cfg.threads)
@@ -188,10 +184,8 @@ def _tensorrt(cfg: PipelineConfig, steps: StepLog, ctx: dict[str, Any]) -> None:
         steps.skip("tensorrt", "no FP16 or INT8 (tensorrt layout) ONNX model to build from")
         return
     with steps.step("tensorrt", f"build TensorRT engines ({', '.join(sources)})") as record:
-        try:
-            from resnet_deploy.tensorrt import build_engine  # type: ignore[attr-defined]
-        except ImportError as exc:
-            raise SkipStep(f"the TensorRT builder is not available in this build ({exc})") from exc
+        from resnet_deploy.tensorrt import build_engine
+
         top = max(cfg.batch_sizes or [32])
         for name, variant in sources.items():
             plan = cfg.out / f"model.{name}.plan"

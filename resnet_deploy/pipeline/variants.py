@@ -43,15 +43,9 @@ class Variant:
                 "seconds": round(self.seconds, 2), "details": self.details}
 
 
-def _missing(module: str, exc: ImportError) -> str:
-    return f"{module} is not available in this build ({exc})"
-
-
 def make_fp16(fp32: Path, out: Path) -> Variant:
-    try:
-        from resnet_deploy.precision.fp16 import convert_fp16
-    except ImportError as exc:
-        return Variant("fp16", None, _missing("resnet_deploy.precision.fp16", exc))
+    from resnet_deploy.precision.fp16 import convert_fp16
+
     start = time.perf_counter()
     try:
         result = convert_fp16(fp32, out)
@@ -64,10 +58,8 @@ def make_fp16(fp32: Path, out: Path) -> Variant:
 def make_int8(fp32: Path, out: Path, *, target: str, calib: str, samples: int, method: str = "entropy",
               data_dir: Path | None = None) -> Variant:
     name = f"int8-{target}"
-    try:
-        from resnet_deploy.precision.int8 import quantize_int8
-    except ImportError as exc:
-        return Variant(name, None, _missing("resnet_deploy.precision.int8", exc))
+    from resnet_deploy.precision.int8 import quantize_int8
+
     start = time.perf_counter()
     kwargs: dict[str, Any] = {"calib": calib, "samples": samples, "method": method, "target": target}
     if data_dir is not None:

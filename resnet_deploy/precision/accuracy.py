@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from resnet_deploy.artifacts import read_sidecar, sha256_file, write_sidecar
+from resnet_deploy.artifacts import read_sidecar, require_file, sha256_file, write_sidecar
 from resnet_deploy.compare import compare_outputs
 from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.precision.detect import detect_precision
@@ -74,9 +74,7 @@ def load_eval_data(dataset: str, *, data_dir: str | os.PathLike[str] | None, lim
     """The validation split of a dataset (evaluation transform), or an .npz file holding
     `x` (float32 NCHW, normalized) and `labels` (int)."""
     if dataset.endswith(".npz"):
-        path = Path(dataset)
-        if not path.is_file():
-            raise InvalidInputError(f"evaluation data '{path}' does not exist or is not a file")
+        path = require_file(dataset, "evaluation data")
         with np.load(path, allow_pickle=False) as data:
             if "x" not in data or "labels" not in data:
                 raise InvalidInputError(f"'{path}' must hold arrays 'x' and 'labels', it has {sorted(data.keys())}")

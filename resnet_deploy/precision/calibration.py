@@ -25,7 +25,13 @@ from typing import Any
 
 import numpy as np
 
-from resnet_deploy.artifacts import atomic_write_text, new_sidecar, sidecar_path, write_sidecar
+from resnet_deploy.artifacts import (
+    atomic_write_text,
+    new_sidecar,
+    require_file,
+    sidecar_path,
+    write_sidecar,
+)
 from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.precision._model import SourceModel
 
@@ -93,9 +99,7 @@ def load_calibration_data(calib: str, source: SourceModel, *, samples: int, data
     if samples < 1:
         raise InvalidInputError(f"--calib-samples must be positive, got {samples}")
     if calib.endswith(".npy") or Path(calib).suffix == ".npy":
-        path = Path(calib)
-        if not path.is_file():
-            raise InvalidInputError(f"calibration array '{path}' does not exist or is not a file")
+        path = require_file(calib, "calibration array")
         try:
             array = np.load(path, mmap_mode="r", allow_pickle=False)
         except (ValueError, OSError) as exc:

@@ -19,10 +19,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from resnet_deploy.artifacts import read_sidecar, sidecar_path, verify_sha256
+from resnet_deploy.artifacts import read_sidecar, require_file, sidecar_path, verify_sha256
 from resnet_deploy.errors import ArtifactError
 from resnet_deploy.tensorrt._trt import parse_version
 
@@ -133,11 +132,7 @@ def load_plan_meta(path: str | os.PathLike[str], *, verify: bool = True) -> dict
     ArtifactError (exit 2), one line, for a missing plan, a missing/corrupt/wrong-kind
     sidecar, a sidecar without the plan fields, or a plan whose bytes changed.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise ArtifactError(f"plan '{path}' does not exist or is not a file")
-    if path.stat().st_size == 0:
-        raise ArtifactError(f"plan '{path}' is empty; rebuild it with resnet-deploy build")
+    path = require_file(path, "plan", if_empty="rebuild it with resnet-deploy build")
     meta = read_sidecar(path, kind=PLAN_KIND)
     assert meta is not None
     missing = [key for key in _REQUIRED if key not in meta]

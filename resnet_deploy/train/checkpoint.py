@@ -26,6 +26,7 @@ from resnet_deploy.artifacts import (
     atomic_write_with,
     new_sidecar,
     read_sidecar,
+    require_file,
     sha256_file,
     write_sidecar,
 )
@@ -117,9 +118,7 @@ def load_checkpoint(path: str | os.PathLike[str], expected_model: str | None = N
     """
     from resnet_deploy.models import build_model, get_entry
 
-    path = Path(path)
-    if not path.is_file():
-        raise ArtifactError(f"checkpoint '{path}' does not exist or is not a file")
+    path = require_file(path, "checkpoint")
     meta = read_sidecar(path, kind=CHECKPOINT_KIND)
     assert meta is not None
     arch = meta.get("architecture")
@@ -171,9 +170,7 @@ def load_foreign_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Ten
     """A state dict from a torchvision-style `.pth`/`.pt` (torch.load weights_only=True), or a
     `.safetensors` file. Wrappers ({"state_dict": ...}, {"model": ...}) and DDP's `module.`
     prefix are removed."""
-    path = Path(path)
-    if not path.is_file():
-        raise InvalidInputError(f"--init-from file '{path}' does not exist or is not a file")
+    path = require_file(path, "--init-from file")
     if path.suffix == ".safetensors":
         return _read_safetensors(path)
     try:

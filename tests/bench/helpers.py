@@ -42,40 +42,6 @@ def tiny_onnx(path: Path, *, channels: int = 3, size: int = 32, width: int = 8,
     return path
 
 
-class OrtSessionRunner(Runner):
-    """The thinnest possible Runner over an onnxruntime session (for the trust check when the
-    project's own OnnxRuntimeRunner is not importable)."""
-
-    name = "ort-cpu"
-
-    def __init__(self, path: Path, threads: int = 1) -> None:
-        super().__init__()
-        self.path, self.threads = path, threads
-        self.session: Any = None
-
-    def _activate(self) -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self.threads
-        options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(self.path), options, providers=["CPUExecutionProvider"])
-
-    def _deactivate(self) -> None:
-        self.session = None
-
-    def inputs(self) -> list[TensorInfo]:
-        return [TensorInfo(i.name, tuple(d if isinstance(d, int) else None for d in i.shape), np.dtype(np.float32))
-                for i in self.session.get_inputs()]
-
-    def outputs(self) -> list[TensorInfo]:
-        return [TensorInfo(o.name, tuple(o.shape), np.dtype(np.float32)) for o in self.session.get_outputs()]
-
-    def infer(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        names = [o.name for o in self.session.get_outputs()]
-        return dict(zip(names, self.session.run(None, dict(feeds)), strict=True))
-
-
 class FakeRunner(Runner):
     """A runner with fixed batch limits and a fixed (or zero) sleep per infer."""
 

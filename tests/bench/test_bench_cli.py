@@ -12,7 +12,6 @@ from resnet_deploy.cli import cli
 from tests.bench.helpers import tiny_onnx
 
 pytest.importorskip("onnxruntime")
-pytest.importorskip("resnet_deploy.backends.onnxruntime_runner", reason="the onnxruntime runner is not in this build")
 
 FAST = ["--warmup", "2", "--iterations", "5"]
 
@@ -56,7 +55,6 @@ def test_bench_json_and_compare(model: Path, tmp_path: Path) -> None:
 
 
 def test_side_by_side_backends(model: Path, tmp_path: Path) -> None:
-    pytest.importorskip("resnet_deploy.backends.openvino_runner", reason="the OpenVINO runner is not in this build")
     pytest.importorskip("openvino")
     result = CliRunner().invoke(cli, ["bench", "--onnx", str(model), "--backend", "ort-cpu", "--backend", "openvino",
                                       "--batch-sizes", "2", *FAST, "--json"])

@@ -16,16 +16,14 @@ import numpy as np
 import pytest
 
 from resnet_deploy.bench import BackendSpec, BenchConfig, Warmup, run_benchmark
-from tests.bench.helpers import OrtSessionRunner, tiny_onnx
+from tests.bench.helpers import tiny_onnx
 
 ort = pytest.importorskip("onnxruntime")
 
 
 def _project_runner(path: Path) -> Any:
-    try:
-        from resnet_deploy.backends.onnxruntime_runner import OnnxRuntimeRunner
-    except ImportError:  # the project's runner is not in this build: the thinnest Runner stands in
-        return OrtSessionRunner(path, threads=1)
+    from resnet_deploy.backends.onnxruntime_runner import OnnxRuntimeRunner
+
     return OnnxRuntimeRunner(path, provider="cpu", threads=1)
 
 
