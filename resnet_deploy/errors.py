@@ -4,17 +4,26 @@ Library code raises these for problems a user can fix (bad input, a failed check
 optional dependency); the CLI turns them into one line and the exit code below. Anything
 else is a bug and keeps its traceback.
 
-Exit codes (DESIGN.md): 0 done, 1 a check failed, 2 bad input or usage, 3 a missing optional
-dependency or device.
+Exit codes: 0 done, 1 a check failed, 2 bad input or usage, 3 a missing optional dependency
+or device, 130 interrupted (SIGINT), 143 terminated (SIGTERM).
+
+Library messages name the *parameter* (`samples`, `batch_sizes`), never a CLI flag: the
+library is also called from Python. An error may say which parameter it is about
+(`param="samples"`); the CLI then names the flag that set it (`--calib-samples`).
 """
 
 from __future__ import annotations
 
 
 class ResnetDeployError(Exception):
-    """Base class: a problem the user can act on. `exit_code` is what the CLI returns."""
+    """Base class: a problem the user can act on. `exit_code` is what the CLI returns;
+    `param` (optional) is the library parameter the problem is about."""
 
     exit_code = 2
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
 
 
 class InvalidInputError(ResnetDeployError, ValueError):

@@ -1,0 +1,103 @@
+"""The one rendering layer: tables for people (rich), Markdown tables and HTML (markdown-it-py).
+
+Every table the project prints or writes goes through `Column` + `render_table` (terminal)
+or `markdown_table` (reports), so numbers are right-aligned with one precision per column
+and every column has a name. Values stay numbers until here: callers pass floats and ints,
+and the column's `format` decides how they read.
+
+Why rich: it aligns and sizes columns, and the same library draws the progress display;
+markdown-it-py (which rich already depends on) turns report Markdown into HTML.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+Formatter = str | Callable[[Any], str] | None
+
+
+@dataclass(frozen=True)
+class Column:
+    """A named column. `format` is a format spec for numbers (".2f", ".1%", ",d") or a
+    callable; `align` defaults to right for numbers and left for text."""
+
+    title: str
+    format: Formatter = None
+    align: Literal["left", "right"] | None = None
+
+    def cell(self, value: Any) -> str:
+        if value is None:
+            return "-"
+        if isinstance(value, float) and math.isnan(value):
+            return "nan"
+        if callable(self.format):
+            return str(self.format(value))
+        if self.format and _is_number(value):
+            return format(value, self.format)
+        return str(value)
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _columns(columns: Sequence[Column | str]) -> list[Column]:
+    return [c if isinstance(c, Column) else Column(c) for c in columns]
+
+
+def _alignments(columns: list[Column], rows: Sequence[Sequence[Any]]) -> list[str]:
+    aligns = []
+    for i, column in enumerate(columns):
+        if column.align is not None:
+            aligns.append(column.align)
+            continue
+        values = [row[i] for row in rows if row[i] is not None]
+        aligns.append("right" if values and all(_is_number(v) for v in values) else "left")
+    return aligns
+
+
+def render_table(columns: Sequence[Column | str], rows: Sequence[Sequence[Any]], *, title: str | None = None,
+                 width: int = 240) -> str:
+    """A plain-text table (no colour, no box characters beyond a header rule)."""
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    cols = _columns(columns)
+    table = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left", show_edge=False, pad_edge=False)
+    for column, align in zip(cols, _alignments(cols, rows), strict=True):
+        table.add_column(column.title, justify=align, no_wrap=True)  # type: ignore[arg-type]
+    for row in rows:
+        table.add_row(*(column.cell(value) for column, value in zip(cols, row, strict=True)))
+    buffer = io.StringIO()
+    Console(file=buffer, width=width, color_system=None, force_terminal=False, soft_wrap=True).print(table)
+    return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()).strip("\n")
+
+
+def markdown_table(columns: Sequence[Column | str], rows: Sequence[Sequence[Any]]) -> str:
+    """The same table as GitHub Markdown, with the same cell formatting and alignment."""
+    cols = _columns(columns)
+    aligns = _alignments(cols, rows)
+    head = "| " + " | ".join(c.title for c in cols) + " |"
+    rule = "|" + "|".join("---:" if a == "right" else "---" for a in aligns) + "|"
+    body = ["| " + " | ".join(c.cell(v).replace("|", "\\|") for c, v in zip(cols, row, strict=True)) + " |"
+            for row in rows]
+    return "\n".join([head, rule, *body])
+
+
+def markdown_to_html(markdown: str, *, title: str) -> str:
+    """A standalone HTML page from Markdown (tables enabled), rendered by markdown-it-py."""
+    import html
+
+    from markdown_it import MarkdownIt
+
+    body = MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown)
+    style = ("body{font-family:system-ui,sans-serif;max-width:72rem;margin:2rem auto;padding:0 1rem}"
+             "table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:.25rem .5rem}"
+             "td{font-variant-numeric:tabular-nums}code{background:#f4f4f4}")
+    return (f"<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
+            f"<style>{style}</style></head>\n<body>\n{body}</body></html>\n")
