@@ -50,7 +50,7 @@ def _columns(columns: Sequence[Column | str]) -> list[Column]:
 
 
 def _alignments(columns: list[Column], rows: Sequence[Sequence[Any]]) -> list[str]:
-    aligns = []
+    aligns: list[str] = []
     for i, column in enumerate(columns):
         if column.align is not None:
             aligns.append(column.align)
