@@ -1,79 +1,398 @@
-"""Atomic writes, sidecar metadata and hashes: the contract every artifact follows.
+"""Writing files so that nothing is lost: atomic writes, crash-consistent artifact + sidecar
+pairs, the output guard, hashes.
 
-Every artifact (checkpoint, ONNX model, plan, report) is written to a temporary file in the
-same folder and moved into place with os.replace, so a crash or a failed check never leaves
-a half-written file under the final name. Beside it sits a sidecar, `<artifact>.json`
-(`best.safetensors.json`, `model.onnx.json`, `r50_fp16.plan.json`), that says what the
-artifact is and where it came from. Readers check the sidecar first and refuse a mismatch.
+Every file is written to a temporary file in the same folder (`.NAME.PID.RANDOM.tmp`),
+flushed to disk, and moved into place with one `os.replace`, so a crash never leaves a
+half-written file under the final name. Temporaries are created with mode 0666 and the
+process umask applies, exactly as for a plain `open()` (0644 under umask 022).
+
+An artifact (checkpoint, ONNX model, plan, calibration cache, training state) has a sidecar,
+`<artifact>.json`, that says what it is, where it came from and the sha256 of its bytes. Two
+files cannot be replaced in one step, so `write_artifact` commits them in an order that
+readers understand (the git/SQLite lesson: one commit point, and a reader that knows the
+protocol):
+
+1. the new artifact is written completely to a temporary file and flushed;
+2. the new sidecar replaces the old one; it carries the old sidecar under "previous";
+3. the temporary artifact replaces the old artifact: this rename is the commit point.
+
+A kill between 2 and 3 leaves the old artifact beside a sidecar whose "previous" entry still
+describes it; `artifact_meta` returns whichever record matches the bytes on disk, so a reader
+sees the complete old version or the complete new one, never a mix. A test stops the writer
+after every step through `set_fault_hook` and checks exactly that.
+
+Temporaries left by a killed process are removed by the next write to the same folder (their
+name carries the writer's PID, and only dead writers' files are removed). `guard_outputs`
+refuses, before any work, an output that resolves to an input or an input's sidecar, and an
+output whose folder is missing, not a folder, or not writable.
 """
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import datetime as _dt
+import errno
 import hashlib
 import json
+import logging
 import os
 import platform
-import tempfile
-from collections.abc import Callable, Iterator
+import re
+import secrets
+import shutil
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel, ConfigDict
 
 from resnet_deploy import __version__
 from resnet_deploy.errors import ArtifactError, InvalidInputError
 
+log = logging.getLogger(__name__)
+
 SIDECAR_SUFFIX = ".json"
+PathLike = str | os.PathLike[str]
+
+# Errors that mean "this output cannot be written here" (a user's problem, not a bug).
+WRITE_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT, errno.EEXIST,
+                errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG, errno.ENOENT}
+# What libraries that do their own I/O (safetensors, torch, protobuf) say instead of raising OSError.
+_WRITE_FAILURE_TEXT = re.compile(r"no space left on device|file too large|disk quota exceeded|read-only file system|"
+                                 r"permission denied|os error (28|27|30|13|122)\b", re.IGNORECASE)
+_TEMP_PATTERN = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[0-9a-f]{8}\.tmp$")
 
 
-def sidecar_path(artifact: str | os.PathLike[str]) -> Path:
+# -- fault injection (tests stop the writer after each step of a commit) ------------------
+_fault_hook: Callable[[str], None] | None = None
+
+
+def set_fault_hook(hook: Callable[[str], None] | None) -> Callable[[str], None] | None:
+    """Install `hook(step)` called after each step of every write; returns the previous one.
+    Tests use it to kill the writer at a chosen step (or to list the steps)."""
+    global _fault_hook
+    previous, _fault_hook = _fault_hook, hook
+    return previous
+
+
+def _step(name: str) -> None:
+    if _fault_hook is not None:
+        _fault_hook(name)
+
+
+# -- paths -------------------------------------------------------------------------------
+def sidecar_path(artifact: PathLike) -> Path:
     """`model.onnx` -> `model.onnx.json`: appended, so `x.onnx` and `x.plan` never collide."""
     path = Path(artifact)
     return path.with_name(path.name + SIDECAR_SUFFIX)
 
 
-def check_output_dir(path: str | os.PathLike[str]) -> Path:
-    """Refuse an output path whose folder does not exist (one clear line, before any work)."""
+def _resolved(path: PathLike) -> Path:
+    return Path(os.path.realpath(path))
+
+
+def check_output_dir(path: PathLike) -> Path:
+    """Refuse an output file whose folder does not exist, is not a folder or is not
+    writable, or that is itself a folder (one clear line, before any work)."""
     path = Path(path)
     parent = path.parent if str(path.parent) else Path(".")
+    if not parent.exists():
+        raise InvalidInputError(f"output folder '{parent}' does not exist; create it or choose another output")
     if not parent.is_dir():
-        raise InvalidInputError(f"output folder '{parent}' does not exist; create it or choose another --output")
+        raise InvalidInputError(f"cannot write '{path}': '{parent}' is a file, not a folder")
+    if path.is_dir():
+        raise InvalidInputError(f"cannot write '{path}': it is a folder; give a file name")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InvalidInputError(f"cannot write '{path}': the folder '{parent}' is not writable")
     return path
 
 
+def check_output_folder(path: PathLike) -> Path:
+    """Refuse an output folder that is a file, or that cannot be created or written."""
+    path = Path(path)
+    if path.exists():
+        if not path.is_dir():
+            raise InvalidInputError(f"output folder '{path}' is not a folder (it is a file); give a folder")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise InvalidInputError(f"output folder '{path}' is not writable")
+        return path
+    ancestor = path.parent
+    while not ancestor.exists() and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise InvalidInputError(f"cannot create output folder '{path}': '{ancestor}' is a file")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise InvalidInputError(f"cannot create output folder '{path}': '{ancestor}' is not writable")
+    return path
+
+
+# -- the output guard ----------------------------------------------------------------------
+_protected: contextvars.ContextVar[dict[Path, Path] | None] = contextvars.ContextVar("resnet_deploy_protected",
+                                                                                    default=None)
+
+
+def _input_files(inputs: Iterable[PathLike | None]) -> dict[Path, Path]:
+    """resolved path -> the input it belongs to, for every input file and its sidecar."""
+    files: dict[Path, Path] = {}
+    for item in inputs:
+        if item is None:
+            continue
+        path = Path(item)
+        for candidate in (path, sidecar_path(path)):
+            files.setdefault(_resolved(candidate), path)
+    return files
+
+
+def guard_outputs(*, inputs: Iterable[PathLike | None] = (), outputs: Iterable[PathLike | None] = (),
+                  output_dirs: Iterable[PathLike | None] = ()) -> None:
+    """Before any work: refuse an output file (or its sidecar) that resolves, symlinks
+    included, to an input or an input's sidecar, and outputs that cannot be written.
+    InvalidInputError (exit 2) naming both paths."""
+    protected = {**(_protected.get() or {}), **_input_files(inputs)}
+    for item in outputs:
+        if item is None:
+            continue
+        out = Path(item)
+        check_output_dir(out)
+        for candidate in (out, sidecar_path(out)):
+            source = protected.get(_resolved(candidate))
+            if source is not None:
+                what = "is" if candidate == out else "has a sidecar that is"
+                raise InvalidInputError(f"output '{out}' {what} the input '{source}' (or its sidecar): writing it "
+                                        "would overwrite an input; choose another output")
+    for item in output_dirs:
+        if item is not None:
+            folder = check_output_folder(item)
+            source = protected.get(_resolved(folder))
+            if source is not None:
+                raise InvalidInputError(f"output folder '{folder}' is the input '{source}'")
+
+
 @contextlib.contextmanager
-def atomic_path(final: str | os.PathLike[str]) -> Iterator[Path]:
-    """Yield a temporary path beside `final`; move it over `final` only if the block succeeds."""
+def protect_inputs(inputs: Iterable[PathLike | None]) -> Iterator[None]:
+    """While the block runs, no write through this module may replace one of `inputs` or
+    their sidecars (the net under outputs that are derived, not given)."""
+    token = _protected.set({**(_protected.get() or {}), **_input_files(inputs)})
+    try:
+        yield
+    finally:
+        _protected.reset(token)
+
+
+def _refuse_protected(final: Path) -> None:
+    source = (_protected.get() or {}).get(_resolved(final))
+    if source is not None:
+        raise InvalidInputError(f"refusing to write '{final}': it is the input '{source}' (or its sidecar), and "
+                                "inputs are never overwritten; choose another output")
+
+
+def _missing_chain(folder: Path) -> list[Path]:
+    """`folder` and its ancestors that do not exist yet, deepest first."""
+    chain = []
+    probe = folder
+    while not probe.exists() and probe != probe.parent:
+        chain.append(probe)
+        probe = probe.parent
+    return chain
+
+
+@contextlib.contextmanager
+def folders_removed_on_failure(folders: Iterable[PathLike | None]) -> Iterator[None]:
+    """If the block fails, remove those of `folders` (and their parents) that did not exist
+    when it started and are still empty: a failed command leaves no empty folder behind."""
+    chains = [_missing_chain(Path(folder)) for folder in folders if folder is not None]
+    try:
+        yield
+    except BaseException:
+        for chain in chains:
+            for folder in chain:
+                try:
+                    folder.rmdir()
+                except OSError:
+                    break
+        raise
+
+
+# -- write errors as user errors -------------------------------------------------------------
+def write_error(path: PathLike, exc: BaseException) -> ArtifactError:
+    """One line for an output that could not be written (disk full, file-size limit,
+    read-only or unwritable folder, ...), naming the path and the cause."""
+    if isinstance(exc, OSError):
+        name = errno.errorcode.get(exc.errno or 0, "") if exc.errno != errno.EIO else ""
+        cause = f"{exc.strerror or exc}" + (f" ({name})" if name else "")
+    else:
+        cause = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return ArtifactError(f"cannot write '{path}': {cause}; nothing was written")
+
+
+def _diagnose(tmp: Path, exc: BaseException) -> OSError | None:
+    """The file-system refusal behind `exc`, raised while writing `tmp`, or None when it is
+    something else (a bug keeps its traceback). Libraries that do their own I/O (torch,
+    safetensors) raise RuntimeError with their own text, so that text is read, and a full
+    disk or the process's file-size limit are checked directly."""
+    if isinstance(exc, OSError):
+        return exc if exc.errno in WRITE_ERRNOS else None
+    if not isinstance(exc, Exception):
+        return None
+    match = _WRITE_FAILURE_TEXT.search(str(exc))
+    if match is not None:
+        return OSError(errno.EIO, match.group(0))
+    with contextlib.suppress(OSError):
+        stat = os.statvfs(tmp.parent)
+        if stat.f_bavail * stat.f_frsize < (1 << 16):
+            return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    with contextlib.suppress(ImportError, OSError, ValueError):
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_FSIZE)
+        if soft != resource.RLIM_INFINITY and tmp.exists() and tmp.stat().st_size >= soft - (1 << 16):
+            return OSError(errno.EFBIG, os.strerror(errno.EFBIG) + ": the process's file-size limit")
+    return None
+
+
+# -- temporaries ---------------------------------------------------------------------------------
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temps(folder: PathLike) -> list[Path]:
+    """Remove this module's temporaries in `folder` whose writer process is gone (a SIGKILL
+    or power loss mid-write); returns what was removed. Live writers' files are kept."""
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(folder):
+            match = _TEMP_PATTERN.match(entry.name)
+            if match is None or _pid_alive(int(match["pid"])):
+                continue
+            path = Path(entry.path)
+            with contextlib.suppress(OSError):
+                if entry.is_dir(follow_symlinks=False):
+                    shutil.rmtree(path)
+                else:
+                    path.unlink()
+                removed.append(path)
+    if removed:
+        log.info("removed %d stale temporary file(s) in %s", len(removed), folder)
+    return removed
+
+
+def temp_name(final: PathLike) -> Path:
+    """`.NAME.PID.RANDOM.tmp` beside `final`: hidden, unique, and recognisably ours."""
+    final = Path(final)
+    return final.with_name(f".{final.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+
+
+def _create_temp(final: Path) -> tuple[Path, int]:
+    """An empty temporary beside `final`, created 0666 & ~umask; returns it and its mode."""
+    tmp = temp_name(final)
+    fd = os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
+    try:
+        mode = os.fstat(fd).st_mode & 0o777
+    finally:
+        os.close(fd)
+    return tmp, mode
+
+
+def _fsync_path(path: Path) -> None:
+    """Flush a file (or, for a folder, its entries) to disk; best effort where unsupported."""
+    flags = os.O_RDONLY | (getattr(os, "O_DIRECTORY", 0) if path.is_dir() else 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.EBADF, errno.ENOTSUP):
+            raise
+    finally:
+        os.close(fd)
+
+
+def _prepare(final: PathLike) -> Path:
     final = check_output_dir(final)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    _refuse_protected(final)
+    remove_stale_temps(final.parent)
+    return final
+
+
+@contextlib.contextmanager
+def temp_folder(final: PathLike) -> Iterator[Path]:
+    """A temporary folder beside `final` (for writers that produce several files, e.g. ONNX
+    with external data), removed when the block ends. Named like the temporary files."""
+    final = _prepare(final)
+    folder = temp_name(final)
+    try:
+        folder.mkdir()
+    except OSError as exc:
+        raise write_error(final, exc) from exc
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def commit_file(tmp: Path, final: Path, mode: int | None = None) -> None:
+    """Flush `tmp`, give it the umask's mode and move it over `final` (one atomic step)."""
+    if mode is not None:
+        os.chmod(tmp, mode)
+    _fsync_path(tmp)
+    os.replace(tmp, final)
+    _fsync_path(final.parent if str(final.parent) else Path("."))
+
+
+@contextlib.contextmanager
+def atomic_path(final: PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `final`; move it over `final` only if the block succeeds.
+    A file-system refusal (disk full, read-only, ...) becomes one ArtifactError line; on any
+    failure (Ctrl-C and SIGTERM included) the temporary is removed and `final` is untouched."""
+    final = _prepare(final)
+    try:
+        tmp, mode = _create_temp(final)
+    except OSError as exc:
+        raise write_error(final, exc) from exc
     try:
         yield tmp
-        os.replace(tmp, final)
-    finally:
-        if tmp.exists():
+        _step("temp-written")
+        commit_file(tmp, final, mode)
+        _step("committed")
+    except BaseException as exc:
+        cause = _diagnose(tmp, exc)
+        with contextlib.suppress(OSError):
             tmp.unlink()
+        if cause is not None and not isinstance(exc, ArtifactError):
+            raise write_error(final, cause) from exc
+        raise
 
 
-def atomic_write_bytes(final: str | os.PathLike[str], data: bytes) -> Path:
+def atomic_write_bytes(final: PathLike, data: bytes) -> Path:
     with atomic_path(final) as tmp:
         tmp.write_bytes(data)
     return Path(final)
 
 
-def atomic_write_text(final: str | os.PathLike[str], text: str) -> Path:
+def atomic_write_text(final: PathLike, text: str) -> Path:
     return atomic_write_bytes(final, text.encode("utf-8"))
 
 
-def atomic_write_with(final: str | os.PathLike[str], writer: Callable[[Path], Any]) -> Path:
+def atomic_write_with(final: PathLike, writer: Callable[[Path], Any]) -> Path:
     """Let `writer(tmp_path)` produce the file (e.g. onnx.save, safetensors.save_file)."""
     with atomic_path(final) as tmp:
         writer(tmp)
     return Path(final)
 
 
-def sha256_file(path: str | os.PathLike[str], chunk_size: int = 1 << 20) -> str:
+# -- hashes and sidecars --------------------------------------------------------------------------
+def sha256_file(path: PathLike, chunk_size: int = 1 << 20) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(chunk_size), b""):
@@ -92,7 +411,21 @@ def library_versions() -> dict[str, str]:
     return versions
 
 
-def new_sidecar(kind: str, artifact: str | os.PathLike[str] | None = None, **fields: Any) -> dict[str, Any]:
+class Sidecar(BaseModel):
+    """The fields every sidecar has; each kind adds its own (kept as extra fields here and
+    checked by that kind's reader)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    kind: str
+    toolkit_version: str | None = None
+    created: str | None = None
+    sha256: str | None = None
+    library_versions: dict[str, str] = {}
+    previous: dict[str, Any] | None = None
+
+
+def new_sidecar(kind: str, artifact: PathLike | None = None, **fields: Any) -> dict[str, Any]:
     """The fields every sidecar has; callers add architecture, input_spec, precision, ...
 
     `kind` is one of: checkpoint, training-state, onnx, plan, calibration-cache, bench, report.
@@ -109,46 +442,130 @@ def new_sidecar(kind: str, artifact: str | os.PathLike[str] | None = None, **fie
     return meta
 
 
-def write_sidecar(artifact: str | os.PathLike[str], meta: dict[str, Any]) -> Path:
-    """Write `<artifact>.json` atomically; fills in the artifact's sha256 when it exists."""
+def _sidecar_text(meta: dict[str, Any]) -> str:
+    return json.dumps(meta, indent=2, sort_keys=False, default=str) + "\n"
+
+
+def write_sidecar(artifact: PathLike, meta: dict[str, Any]) -> Path:
+    """Replace `<artifact>.json` atomically, describing the artifact as it is now (its sha256
+    is filled in). For a sidecar-only update of an existing artifact; a new artifact and its
+    sidecar are written together with `write_artifact`."""
     meta = dict(meta)
-    if "sha256" not in meta and Path(artifact).exists():
+    meta.pop("previous", None)
+    if Path(artifact).exists():
         meta["sha256"] = sha256_file(artifact)
-    return atomic_write_text(sidecar_path(artifact), json.dumps(meta, indent=2, sort_keys=False, default=str) + "\n")
+    return atomic_write_text(sidecar_path(artifact), _sidecar_text(meta))
 
 
-def read_sidecar(artifact: str | os.PathLike[str], *, required: bool = True, kind: str | None = None) -> dict[str, Any] | None:
-    """Read and check `<artifact>.json`. A missing (when required), unreadable or wrong-kind
-    sidecar is an ArtifactError naming the file."""
+def _current_record(final: Path) -> dict[str, Any] | None:
+    """The sidecar record that matches `final`'s bytes now (None if there is none)."""
+    if not final.is_file():
+        return None
+    with contextlib.suppress(ArtifactError, OSError):
+        return artifact_meta(final)
+    return None
+
+
+def write_artifact(final: PathLike, writer: Callable[[Path], Any],
+                   meta: dict[str, Any] | Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
+    """Write an artifact and its sidecar crash-consistently (the protocol in the module
+    docstring). `writer(tmp)` produces the artifact; `meta` is the sidecar, or a function of
+    the written temporary that returns it (for fields read back from the file). Returns the
+    sidecar as written (with sha256)."""
+    final = Path(final)
+    _refuse_protected(sidecar_path(final))
+    with atomic_path(final) as tmp:
+        writer(tmp)
+        _fsync_path(tmp)
+        record = dict(meta(tmp) if callable(meta) else meta)
+        record.pop("previous", None)
+        record["sha256"] = sha256_file(tmp)
+        _step("artifact-written")
+        previous = _current_record(final)
+        if previous is not None and previous.get("sha256") != record["sha256"]:
+            previous.pop("previous", None)
+            record["previous"] = previous
+        atomic_write_text(sidecar_path(final), _sidecar_text(record))
+        _step("sidecar-committed")
+    _step("artifact-committed")
+    return record
+
+
+def read_sidecar(artifact: PathLike, *, required: bool = True, kind: str | None = None) -> dict[str, Any] | None:
+    """Read `<artifact>.json` as written (not checked against the artifact's bytes: see
+    `artifact_meta`). A missing (when required), unreadable, invalid or wrong-kind sidecar is
+    an ArtifactError naming the file."""
+    from resnet_deploy.jsonfile import parse_json
+
     path = sidecar_path(artifact)
     if not path.exists():
         if required:
-            raise ArtifactError(f"'{artifact}' has no sidecar '{path.name}' beside it; it was not written by resnet-deploy or was moved without it")
+            raise ArtifactError(f"'{artifact}' has no sidecar '{path.name}' beside it; it was not written by resnet-deploy "
+                                "or was moved without it")
         return None
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ArtifactError(f"sidecar '{path}' is not valid JSON ({exc}); rebuild the artifact") from exc
-    if not isinstance(meta, dict):
-        raise ArtifactError(f"sidecar '{path}' is not a JSON object; rebuild the artifact")
+        text = path.read_bytes()
+    except OSError as exc:
+        raise ArtifactError(f"cannot read sidecar '{path}': {exc.strerror or exc}") from exc
+    meta = parse_json(text, Sidecar, what=f"sidecar '{path}'").model_dump()
     if kind is not None and meta.get("kind") != kind:
         raise ArtifactError(f"'{artifact}' is a {meta.get('kind', 'unknown')!r} artifact, expected {kind!r}")
     return meta
 
 
-def verify_sha256(artifact: str | os.PathLike[str], meta: dict[str, Any]) -> None:
-    """Refuse an artifact whose bytes no longer match its sidecar (truncated, edited, swapped)."""
+def artifact_meta(artifact: PathLike, *, kind: str | None = None, required: bool = True) -> dict[str, Any] | None:
+    """The sidecar record that describes the artifact's bytes: the current one, or after an
+    interrupted commit the previous one. Refuses (ArtifactError) an artifact that matches
+    neither: truncated, edited or swapped."""
+    meta = read_sidecar(artifact, required=required, kind=kind)
+    if meta is None:
+        return None
     expected = meta.get("sha256")
-    if expected and sha256_file(artifact) != expected:
-        raise ArtifactError(f"'{artifact}' does not match the sha256 in its sidecar: the file is truncated, corrupt or was replaced")
+    if not expected:
+        return meta
+    digest = sha256_file(artifact)
+    if digest == expected:
+        return meta
+    previous = meta.get("previous")
+    if isinstance(previous, dict) and previous.get("sha256") == digest:
+        log.info("%s: an interrupted write left the previous version in place; using its metadata", artifact)
+        return dict(previous)
+    raise ArtifactError(f"'{artifact}' does not match the sha256 in its sidecar: the file is truncated, corrupt or was "
+                        "replaced without its sidecar")
 
 
-def require_file(path: str | os.PathLike[str], what: str, *, if_empty: str | None = None) -> Path:
+def verify_sha256(artifact: PathLike, meta: dict[str, Any]) -> None:
+    """Refuse an artifact whose bytes match neither the sidecar record nor its previous one."""
+    expected = meta.get("sha256")
+    if not expected:
+        return
+    digest = sha256_file(artifact)
+    previous = meta.get("previous")
+    if digest != expected and not (isinstance(previous, dict) and previous.get("sha256") == digest):
+        raise ArtifactError(f"'{artifact}' does not match the sha256 in its sidecar: the file is truncated, corrupt or was "
+                            "replaced without its sidecar")
+
+
+def require_file(path: PathLike, what: str, *, if_empty: str | None = None) -> Path:
     """A clear error for a missing input file, before any library trips over it; with
     `if_empty` (what to do about it), an empty file is refused too."""
     path = Path(path)
     if not path.is_file():
         raise ArtifactError(f"{what} '{path}' does not exist or is not a file")
+    if not os.access(path, os.R_OK):
+        raise ArtifactError(f"{what} '{path}' is not readable")
     if if_empty is not None and path.stat().st_size == 0:
         raise ArtifactError(f"{what} '{path}' is empty; {if_empty}")
     return path
+
+
+def relative_to_artifact(path: PathLike, artifact: PathLike) -> str:
+    """How a sidecar records another file: relative to the artifact's own folder, so the
+    pair can be moved together and read from any working directory."""
+    return os.path.relpath(os.path.abspath(path), os.path.abspath(Path(artifact).parent))
+
+
+def resolve_recorded(recorded: str, artifact: PathLike) -> Path:
+    """A path a sidecar recorded, resolved against the artifact's folder (absolute paths stay)."""
+    path = Path(recorded)
+    return path if path.is_absolute() else Path(artifact).parent / path

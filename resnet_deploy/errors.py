@@ -7,9 +7,10 @@ else is a bug and keeps its traceback.
 Exit codes: 0 done, 1 a check failed, 2 bad input or usage, 3 a missing optional dependency
 or device, 130 interrupted (SIGINT), 143 terminated (SIGTERM).
 
-Library messages name the *parameter* (`samples`, `batch_sizes`), never a CLI flag: the
-library is also called from Python. An error may say which parameter it is about
-(`param="samples"`); the CLI then names the flag that set it (`--calib-samples`).
+Library messages name the *parameter*, in backticks (`samples`, `batch_sizes`), never a CLI
+flag: the library is also called from Python. The CLI shows each backticked parameter as
+the flag that sets it (`--calib-samples`), and an error may say which parameter it is about
+(`param="samples"`) so the CLI can name that flag first.
 """
 
 from __future__ import annotations
@@ -46,3 +47,9 @@ class MissingDependencyError(ResnetDeployError, ImportError):
     """An optional package or a device is not present (exit 3)."""
 
     exit_code = 3
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived. Raised by the CLI's signal handler so the stack unwinds exactly as for
+    Ctrl-C (KeyboardInterrupt): every `finally` runs and temporaries are removed. A
+    BaseException, so `except Exception` blocks cannot swallow it."""

@@ -40,6 +40,9 @@ def parse_json(data: str | bytes, model: type[Model], *, what: str) -> Model:
     try:
         return model.model_validate_json(data)
     except ValidationError as exc:
+        first = exc.errors(include_url=False)[0]
+        if first["type"] == "json_invalid":
+            raise ArtifactError(f"{what} is not valid JSON ({first['msg']}); rebuild or restore it") from exc
         raise ArtifactError(f"{what} is not valid: {first_problem(exc)}") from exc
 
 

@@ -4,22 +4,31 @@ Subcommands live one per module in this package and are imported only when invok
 `resnet-deploy --help` works on a machine without TensorRT, CUDA or OpenVINO. An ImportError
 inside a subcommand's module is a real error and is never turned into "No such command".
 
-User errors (ResnetDeployError) become one line and the exit code the error carries; with
-`--debug` (or RESNET_DEPLOY_DEBUG=1) the traceback is shown instead. Anything else is a bug
-and keeps its traceback.
+Every failure a user can cause is one line on stderr and an exit code: a ResnetDeployError
+its own (1 a check failed, 2 bad input, 3 missing dependency), a usage error 2, an output the
+file system refuses (disk full, read-only, ...) 2, Ctrl-C 130 and SIGTERM 143 (both unwind
+the stack first, so temporaries are removed). With `--debug` (or RESNET_DEPLOY_DEBUG=1) the
+traceback is shown instead. Anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import importlib
 import logging
 import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import click
 
 from resnet_deploy import __version__
-from resnet_deploy.errors import ResnetDeployError
+from resnet_deploy.artifacts import WRITE_ERRNOS, write_error
+from resnet_deploy.errors import ResnetDeployError, Terminated
 
 # name -> (module, attribute, one-line help shown in `resnet-deploy --help`)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -40,17 +49,33 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
 }
 
 
-def register_command(name: str, module: str, attribute: str, short_help: str) -> None:
-    """Add a lazily-loaded subcommand (used by this package's own command table)."""
-    COMMANDS[name] = (module, attribute, short_help)
-
-
 class _UserError(click.ClickException):
-    """A ResnetDeployError shown as one line with its own exit code."""
+    """A one-line error with its own exit code."""
 
-    def __init__(self, error: ResnetDeployError) -> None:
-        super().__init__(str(error))
-        self.exit_code = error.exit_code  # type: ignore[misc]
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code  # type: ignore[misc]
+
+
+def _one_line(text: str) -> str:
+    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+
+
+@contextlib.contextmanager
+def _sigterm_raises() -> Iterator[None]:
+    """While a command runs, SIGTERM raises Terminated (so cleanup runs, then exit 143)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class LazyGroup(click.Group):
@@ -76,12 +101,43 @@ class LazyGroup(click.Group):
                 formatter.write_dl(rows)
 
     def invoke(self, ctx: click.Context) -> Any:
+        debug = ctx.params.get("debug") or os.environ.get("RESNET_DEPLOY_DEBUG") == "1"
         try:
-            return super().invoke(ctx)
+            with _sigterm_raises():
+                return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise _UserError("interrupted (SIGINT); nothing half-written was left behind", 130) from None
+        except Terminated:
+            raise _UserError("terminated (SIGTERM); nothing half-written was left behind", 143) from None
         except ResnetDeployError as error:
-            if ctx.params.get("debug") or os.environ.get("RESNET_DEPLOY_DEBUG") == "1":
+            if debug:
                 raise
-            raise _UserError(error) from error
+            raise _UserError(_one_line(str(error)), error.exit_code) from error
+        except OSError as error:
+            if debug or error.errno not in WRITE_ERRNOS | {errno.ENOENT, errno.EIO}:
+                raise
+            path = error.filename or "a file"
+            raise _UserError(_one_line(str(write_error(path, error)).replace("cannot write", "cannot access")),
+                             2) from error
+
+    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, **extra: Any) -> Any:
+        """Click's standalone mode prints usage errors over three lines and turns Ctrl-C into
+        exit 1; here every error is one line and keeps its own exit code."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.ClickException as error:
+            hint = ""
+            if isinstance(error, click.UsageError) and error.ctx is not None:
+                hint = f" (see '{error.ctx.command_path} --help')"
+            click.echo(f"Error: {_one_line(error.format_message())}{hint}", err=True)
+            sys.exit(error.exit_code)
+        except click.Abort:
+            click.echo("Error: aborted", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -7,17 +7,18 @@ from pathlib import Path
 import click
 
 from resnet_deploy.cli.output import echo_json, format_table
+from resnet_deploy.cli.params import FiniteFloat, InputPath, command
 
 
-@click.command("accuracy")
-@click.argument("models", nargs=-1, required=True, type=click.Path(path_type=Path))
+@command("accuracy")
+@click.argument("models", nargs=-1, required=True, type=InputPath())
 @click.option("--dataset", required=True,
               help="digits, mnist, cifar10, cifar100, imagefolder (validation split), or an .npz with x and labels.")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="Dataset folder (mnist, cifar, imagefolder).")
-@click.option("--reference", type=click.Path(path_type=Path), required=True, help="The FP32 ONNX model to compare against.")
-@click.option("--limit", type=int, default=None, help="Evaluate only the first N validation images.")
-@click.option("--max-drop", type=float, default=None, help="Fail (exit 1) when a model's top-1 drops more than this many points.")
-@click.option("--threads", type=int, default=None, help="onnxruntime intra-op threads.")
+@click.option("--data-dir", type=InputPath(), default=None, help="Dataset folder (mnist, cifar, imagefolder).")
+@click.option("--reference", type=InputPath(), required=True, help="The FP32 ONNX model to compare against.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate only the first N validation images.")
+@click.option("--max-drop", type=FiniteFloat(min=0), default=None, help="Fail (exit 1) when a model's top-1 drops more than this many points.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="onnxruntime intra-op threads.")
 @click.option("--no-record", is_flag=True, help="Do not write the figures into the models' sidecars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def accuracy(models: tuple[Path, ...], dataset: str, data_dir: Path | None, reference: Path, limit: int | None,

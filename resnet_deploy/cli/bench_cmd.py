@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from resnet_deploy.cli.output import echo_json
+from resnet_deploy.cli.params import FiniteFloat, InputPath, OutputFile, OutputFolder, command
 
 _ONNX_BACKENDS = ("ort-cpu", "ort-cuda", "ort-trt", "openvino")
 _TORCH_BACKENDS = ("torch", "torch-compile", "torch-cudagraph")
@@ -57,20 +58,20 @@ def build_specs(engine: Path | None, onnx: Path | None, checkpoint: Path | None,
     return specs
 
 
-@click.command("bench")
-@click.option("--engine", type=click.Path(path_type=Path), help="TensorRT plan (backend tensorrt).")
-@click.option("--onnx", type=click.Path(path_type=Path), help="ONNX model (backends ort-cpu, ort-cuda, ort-trt, openvino).")
-@click.option("--checkpoint", type=click.Path(path_type=Path), help="Checkpoint (.safetensors) for torch backends.")
+@command("bench")
+@click.option("--engine", type=InputPath(), help="TensorRT plan (backend tensorrt).")
+@click.option("--onnx", type=InputPath(), help="ONNX model (backends ort-cpu, ort-cuda, ort-trt, openvino).")
+@click.option("--checkpoint", type=InputPath(), help="Checkpoint (.safetensors) for torch backends.")
 @click.option("--model", help="Registry model name for torch backends without a checkpoint (e.g. resnet50).")
 @click.option("--backend", "backends", multiple=True,
               type=click.Choice(["torch", "torch-compile", "torch-cudagraph", "ort-cpu", "ort-cuda", "ort-trt", "tensorrt", "openvino"]),
               help="Backend to time; repeat to compare several side by side in one run.")
 @click.option("--batch-sizes", help="e.g. 1,8,32 or 1-256 (powers of two). Default: powers of two within the artifact's profile.")
 @click.option("--warmup", default="0.5s", show_default=True, help="Warm-up per batch size: iterations (10) or seconds (2s).")
-@click.option("--iterations", type=int, help="Measured iterations per batch size (with --duration: both must be met).")
-@click.option("--duration", type=float, help="Measured seconds per batch size [default: 3 when --iterations is not given].")
-@click.option("--threads", type=int, help="Intra-op threads for CPU backends.")
-@click.option("--streams", type=int, default=1, show_default=True, help="Concurrent contexts/streams (GPU backends).")
+@click.option("--iterations", type=click.IntRange(min=1), help="Measured iterations per batch size (with --duration: both must be met).")
+@click.option("--duration", type=FiniteFloat(min=0, min_open=True), help="Measured seconds per batch size [default: 3 when --iterations is not given].")
+@click.option("--threads", type=click.IntRange(min=1), help="Intra-op threads for CPU backends.")
+@click.option("--streams", type=click.IntRange(min=1), default=1, show_default=True, help="Concurrent contexts/streams (GPU backends).")
 @click.option("--cuda-graph", is_flag=True, help="Launch the compute as a captured CUDA graph (GPU backends).")
 @click.option("--no-data-transfers", is_flag=True, help="Device-resident inputs: no H2D/D2H copies in the timed loop.")
 @click.option("--percentiles", default="90,95,99", show_default=True, help="Latency percentiles to report.")
@@ -78,13 +79,13 @@ def build_specs(engine: Path | None, onnx: Path | None, checkpoint: Path | None,
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), help="Torch backends: run in this precision (autocast).")
 @click.option("--channels-last", is_flag=True, help="Torch backends: channels_last memory format.")
 @click.option("--device", "torch_device", help="Torch backends: cpu or cuda[:N].")
-@click.option("--cv-threshold", type=float, default=0.10, show_default=True, help="Warn when std/mean latency exceeds this.")
+@click.option("--cv-threshold", type=FiniteFloat(min=0, min_open=True), default=0.10, show_default=True, help="Warn when std/mean latency exceeds this.")
 @click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON for programs.")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), help="Write bench.json, .csv, .md and PNG plots into this folder.")
-@click.option("--save-json", type=click.Path(path_type=Path), help="Write the JSON result to this file.")
-@click.option("--csv", "csv_path", type=click.Path(path_type=Path), help="Write a CSV (one row per backend and batch).")
-@click.option("--markdown", "md_path", type=click.Path(path_type=Path), help="Write a Markdown table.")
-@click.option("--plots", "plot_dir", type=click.Path(path_type=Path), help="Write throughput.png and latency.png here.")
+@click.option("--out", "out_dir", type=OutputFolder(), help="Write bench.json, .csv, .md and PNG plots into this folder.")
+@click.option("--save-json", type=OutputFile(), help="Write the JSON result to this file.")
+@click.option("--csv", "csv_path", type=OutputFile(), help="Write a CSV (one row per backend and batch).")
+@click.option("--markdown", "md_path", type=OutputFile(), help="Write a Markdown table.")
+@click.option("--plots", "plot_dir", type=OutputFolder(), help="Write throughput.png and latency.png here.")
 def bench(engine: Path | None, onnx: Path | None, checkpoint: Path | None, model: str | None,
           backends: tuple[str, ...], batch_sizes: str | None, warmup: str, iterations: int | None,
           duration: float | None, threads: int | None, streams: int, cuda_graph: bool,

@@ -7,11 +7,12 @@ from pathlib import Path
 import click
 
 from resnet_deploy.cli.output import echo_json
+from resnet_deploy.cli.params import InputPath, command
 
 
-@click.command("bench-compare")
-@click.argument("baseline", type=click.Path(path_type=Path))
-@click.argument("candidate", type=click.Path(path_type=Path))
+@command("bench-compare")
+@click.argument("baseline", type=InputPath())
+@click.argument("candidate", type=InputPath())
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for programs.")
 def bench_compare(baseline: Path, candidate: Path, as_json: bool) -> None:
     """Median latency and throughput of CANDIDATE against BASELINE (two `bench --save-json` files)."""

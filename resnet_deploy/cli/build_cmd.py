@@ -7,28 +7,29 @@ from pathlib import Path
 import click
 
 from resnet_deploy.cli.output import echo_json
+from resnet_deploy.cli.params import InputPath, OutputFile, command
 
 
-@click.command("build")
-@click.argument("onnx_path", metavar="MODEL.onnx", type=click.Path(path_type=Path))
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="The plan to write (e.g. r50_fp16.plan).")
-@click.option("--min-batch", type=int, default=1, show_default=True, help="Smallest batch the plan accepts.")
-@click.option("--opt-batch", type=int, help="Batch TensorRT tunes for [default: 32, within the range].")
-@click.option("--max-batch", type=int, help="Largest batch the plan accepts [default: 256].")
+@command("build", param_aliases={"samples": "calib_samples"})
+@click.argument("onnx_path", metavar="MODEL.onnx", type=InputPath())
+@click.option("-o", "--output", type=OutputFile(), required=True, help="The plan to write (e.g. r50_fp16.plan).")
+@click.option("--min-batch", type=click.IntRange(min=1), default=1, show_default=True, help="Smallest batch the plan accepts.")
+@click.option("--opt-batch", type=click.IntRange(min=1), help="Batch TensorRT tunes for [default: 32, within the range].")
+@click.option("--max-batch", type=click.IntRange(min=1), help="Largest batch the plan accepts [default: 256].")
 @click.option("--shapes", help="Non-batch dims of dynamic inputs, e.g. input:3x224x224 (comma-separated for several).")
 @click.option("--workspace", help="Workspace memory pool limit: 4G, 512M, or MiB.")
 @click.option("--opt-level", type=click.IntRange(0, 5), help="Builder optimization level (TensorRT default 3).")
-@click.option("--timing-cache", type=click.Path(path_type=Path), help="Timing cache file, loaded and saved so rebuilds are fast.")
+@click.option("--timing-cache", type=click.Path(path_type=Path, dir_okay=False), help="Timing cache file, loaded and saved so rebuilds are fast.")
 @click.option("--version-compatible", is_flag=True, help="Plan runs on later TensorRT versions too (embeds the lean runtime).")
 @click.option("--hardware-compatibility", type=click.Choice(["none", "ampere_plus", "same_compute_capability"]),
               help="Plan runs on other GPUs: ampere_plus (compute capability >= 8.0) or the same compute capability.")
 @click.option("--precision", type=click.Choice(["fp16", "int8"]),
               help="Convert an FP32 model first (FP16 conversion or INT8 Q/DQ); without it the graph's precision is used.")
 @click.option("--calib", help="INT8 calibration data for --precision int8: a dataset name or images.npy.")
-@click.option("--calib-samples", type=int, default=512, show_default=True, help="INT8 calibration images.")
+@click.option("--calib-samples", type=click.IntRange(min=1), default=512, show_default=True, help="INT8 calibration images.")
 @click.option("--no-precision-check", is_flag=True,
               help="Write the plan even when most convolutions did not get the model's precision.")
-@click.option("--device", type=int, default=0, show_default=True, help="GPU index to build on.")
+@click.option("--device", type=click.IntRange(min=0), default=0, show_default=True, help="GPU index to build on.")
 @click.option("--verbose", is_flag=True, help="Show TensorRT's verbose log.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def build(onnx_path: Path, output: Path, min_batch: int, opt_batch: int | None, max_batch: int | None,

@@ -5,17 +5,18 @@ from __future__ import annotations
 import click
 
 from resnet_deploy.cli.output import echo_json, format_table
+from resnet_deploy.cli.params import InputPath, OutputFile, command
 
 
-@click.command("eval")
-@click.argument("checkpoint", type=click.Path())
+@command("eval")
+@click.argument("checkpoint", type=InputPath())
 @click.option("--dataset", default="digits", show_default=True, help="digits, mnist, cifar10, cifar100 or imagefolder.")
-@click.option("--data-dir", type=click.Path(), default=None, help="Folder with the dataset files (all but digits).")
+@click.option("--data-dir", type=InputPath(), default=None, help="Folder with the dataset files (all but digits).")
 @click.option("--split", type=click.Choice(["val", "train", "test"]), default="val", show_default=True)
 @click.option("--model", "model_name", default=None, help="Refuse the checkpoint unless it holds this architecture.")
-@click.option("--batch-size", type=int, default=256, show_default=True)
-@click.option("--limit", type=int, default=None, help="Evaluate only the first N samples.")
-@click.option("--confusion-png", type=click.Path(), default=None,
+@click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate only the first N samples.")
+@click.option("--confusion-png", type=OutputFile(), default=None,
               help="Write the confusion matrix here [default: <checkpoint>.confusion.png].")
 @click.option("--device", default="cpu", show_default=True, help="cpu, cuda or cuda:N.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from resnet_deploy.cli.output import echo_json, format_table
+from resnet_deploy.cli.params import Command, FiniteFloat, InputPath, OutputFolder
 
 
 @click.group("experiment")
@@ -12,18 +13,18 @@ def experiment() -> None:
     """Experiments from the ResNet paper."""
 
 
-@experiment.command("degradation")
+@experiment.command("degradation", cls=Command)
 @click.option("--depths", default="20,56", show_default=True, help="Comma-separated CIFAR depths (6n+2).")
 @click.option("--dataset", default="digits", show_default=True)
-@click.option("--data-dir", type=click.Path(), default=None)
-@click.option("--epochs", type=int, default=15, show_default=True)
-@click.option("--batch-size", type=int, default=64, show_default=True)
-@click.option("--lr", type=float, default=None, help="Peak learning rate [default: 0.1 x batch-size / 64].")
+@click.option("--data-dir", type=InputPath(), default=None)
+@click.option("--epochs", type=click.IntRange(min=1), default=15, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
+@click.option("--lr", type=FiniteFloat(min=0, min_open=True), default=None, help="Peak learning rate [default: 0.1 x batch-size / 64].")
 @click.option("--schedule", type=click.Choice(["cosine", "multistep", "constant"]), default="cosine", show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--train-limit", type=int, default=None, help="Use only the first N training samples.")
-@click.option("--val-limit", type=int, default=None, help="Use only the first N validation samples.")
-@click.option("--out", type=click.Path(), default="runs/degradation", show_default=True)
+@click.option("--train-limit", type=click.IntRange(min=1), default=None, help="Use only the first N training samples.")
+@click.option("--val-limit", type=click.IntRange(min=1), default=None, help="Use only the first N validation samples.")
+@click.option("--out", type=OutputFolder(), default="runs/degradation", show_default=True)
 @click.option("--overwrite", is_flag=True, help="Retrain runs that already exist under --out (default: resume them).")
 @click.option("--json", "as_json", is_flag=True)
 def degradation(depths: str, dataset: str, data_dir: str | None, epochs: int, batch_size: int, lr: float | None,

@@ -7,20 +7,21 @@ from pathlib import Path
 import click
 
 from resnet_deploy.cli.output import echo_json, format_table
+from resnet_deploy.cli.params import InputPath, OutputFile, command
 
 
-@click.command("export")
-@click.option("--depth", type=int, default=None, help="ResNet depth (50 -> resnet50 in --family).")
+@command("export")
+@click.option("--depth", type=click.IntRange(min=1), default=None, help="ResNet depth (50 -> resnet50 in --family).")
 @click.option("--family", default="imagenet", show_default=True,
               help="Family for --depth: imagenet, resnext, wide, cifar, plain, preact.")
 @click.option("--model", "model_name", default=None, help="Registry name (resnet50, resnet20, ...); see `resnet-deploy models`.")
-@click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
+@click.option("--checkpoint", type=InputPath(), default=None,
               help="Trained checkpoint (.safetensors with its .json sidecar); without it the network is untrained.")
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+@click.option("-o", "--output", type=OutputFile(), default=None,
               help="Output file (default: <model>.onnx, or <model>_backbone.onnx with --features).")
-@click.option("--opset", type=int, default=None, help="ONNX opset (default 18; TorchScript exporter: 9..20).")
+@click.option("--opset", type=click.IntRange(min=1), default=None, help="ONNX opset (default 18; TorchScript exporter: 9..20).")
 @click.option("--batch", default="dynamic", show_default=True, help="'dynamic' or a fixed batch size.")
-@click.option("--input-size", type=int, default=None, help="Square input side in pixels (default: the model's or checkpoint's).")
+@click.option("--input-size", type=click.IntRange(min=1), default=None, help="Square input side in pixels (default: the model's or checkpoint's).")
 @click.option("--features", is_flag=True, help="Export the backbone: the stage outputs (c2..c5) instead of logits.")
 @click.option("--exporter", type=click.Choice(["dynamo", "torchscript"]), default="dynamo", show_default=True,
               help="torch.export-based exporter, or the legacy TorchScript one as a fallback.")

@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from resnet_deploy.cli.output import echo_json
+from resnet_deploy.cli.params import command
 
 
 def _present(value: Any, key: str = "version") -> str:
@@ -17,7 +18,7 @@ def _present(value: Any, key: str = "version") -> str:
     return str(value)
 
 
-@click.command("info")
+@command("info")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for programs.")
 def info(as_json: bool) -> None:
     """Show Python, torch (and whether CUDA is usable), ONNX, runtimes, CPU and GPU."""

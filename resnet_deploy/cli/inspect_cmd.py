@@ -7,12 +7,13 @@ from pathlib import Path
 import click
 
 from resnet_deploy.cli.output import echo_json
+from resnet_deploy.cli.params import InputPath, command
 
 PLAN_SUFFIXES = (".plan", ".engine")
 
 
-@click.command("inspect")
-@click.argument("path", type=click.Path(path_type=Path))
+@command("inspect")
+@click.argument("path", type=InputPath())
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def inspect(path: Path, as_json: bool) -> None:
     """Opset, inputs/outputs, op histogram, parameters, MACs, metadata and file size of PATH

@@ -7,9 +7,10 @@ from typing import Any
 import click
 
 from resnet_deploy.cli.output import echo_json, format_table
+from resnet_deploy.cli.params import command
 
 
-@click.command("models")
+@command("models")
 @click.option("--family", type=click.Choice(["imagenet", "resnext", "wide", "cifar", "plain", "preact"]),
               help="Only this family.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for programs.")

@@ -7,24 +7,25 @@ from pathlib import Path
 import click
 
 from resnet_deploy.cli.output import echo_json
+from resnet_deploy.cli.params import FiniteFloat, InputPath, OutputFolder, command
 
 
-@click.command("pipeline")
+@command("pipeline")
 @click.option("--model", default="resnet20", show_default=True, help="Registry model name.")
 @click.option("--dataset", default="digits", show_default=True, help="digits (bundled), mnist, cifar10, cifar100, imagefolder.")
-@click.option("--data-dir", type=click.Path(path_type=Path), help="Where the dataset lives (not needed for digits).")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("runs/pipeline"), show_default=True,
+@click.option("--data-dir", type=InputPath(), help="Where the dataset lives (not needed for digits).")
+@click.option("--out", type=OutputFolder(), default=Path("runs/pipeline"), show_default=True,
               help="Output folder: checkpoint, ONNX models, plans, bench results, report.md/report.html.")
-@click.option("--checkpoint", type=click.Path(path_type=Path), help="Start from this checkpoint instead of training.")
-@click.option("--epochs", type=int, help="Training epochs [default: 5; --quick: 2].")
-@click.option("--train-limit", type=int, help="Train on the first N training images only (smoke runs).")
+@click.option("--checkpoint", type=InputPath(), help="Start from this checkpoint instead of training.")
+@click.option("--epochs", type=click.IntRange(min=1), help="Training epochs [default: 5; --quick: 2].")
+@click.option("--train-limit", type=click.IntRange(min=1), help="Train on the first N training images only (smoke runs).")
 @click.option("--quick", is_flag=True, help="A smoke run: 2 epochs, fewer samples, a short benchmark.")
 @click.option("--batch-sizes", help="Benchmark batch sizes [default: 1,8,32; --quick: 1,8].")
-@click.option("--bench-duration", type=float, help="Measured seconds per benchmark point [default: 1.0; --quick: 0.3].")
-@click.option("--calib-samples", type=int, help="INT8 calibration images [default: 256; --quick: 32].")
-@click.option("--eval-limit", type=int, help="Evaluate accuracy on at most this many images.")
-@click.option("--max-drop", type=float, help="Fail (exit 1) when a variant's top-1 drops more than this many points.")
-@click.option("--threads", type=int, help="CPU threads for onnxruntime/OpenVINO/torch.")
+@click.option("--bench-duration", type=FiniteFloat(min=0, min_open=True), help="Measured seconds per benchmark point [default: 1.0; --quick: 0.3].")
+@click.option("--calib-samples", type=click.IntRange(min=1), help="INT8 calibration images [default: 256; --quick: 32].")
+@click.option("--eval-limit", type=click.IntRange(min=1), help="Evaluate accuracy on at most this many images.")
+@click.option("--max-drop", type=FiniteFloat(min=0), help="Fail (exit 1) when a variant's top-1 drops more than this many points.")
+@click.option("--threads", type=click.IntRange(min=1), help="CPU threads for onnxruntime/OpenVINO/torch.")
 @click.option("--json", "as_json", is_flag=True, help="Print the step summary as JSON.")
 def pipeline(model: str, dataset: str, data_dir: Path | None, out: Path, checkpoint: Path | None, epochs: int | None, train_limit: int | None, quick: bool,
              batch_sizes: str | None, bench_duration: float | None, calib_samples: int | None, eval_limit: int | None,

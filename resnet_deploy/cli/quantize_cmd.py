@@ -7,23 +7,24 @@ from pathlib import Path
 import click
 
 from resnet_deploy.cli.output import echo_json, format_table
+from resnet_deploy.cli.params import InputPath, OutputFile, command
 
 
-@click.command("quantize")
-@click.argument("model", type=click.Path(path_type=Path))
+@command("quantize", param_aliases={"samples": "calib_samples", "calib": "calib_data", "cache_path": "calib_cache", "output_path": "output"})
+@click.argument("model", type=InputPath())
 @click.option("--precision", type=click.Choice(["fp16", "int8"]), required=True, help="Target precision.")
-@click.option("-o", "--output", type=click.Path(path_type=Path), default=None,
+@click.option("-o", "--output", type=OutputFile(), default=None,
               help="Output model (default: MODEL with .fp16.onnx / .int8.onnx).")
 @click.option("--io-dtype", type=click.Choice(["fp32", "fp16"]), default="fp32", show_default=True,
               help="FP16 only: dtype of the graph's inputs and outputs.")
 @click.option("--calib-data", default=None,
               help="INT8: a dataset (digits, mnist, cifar10, cifar100, imagefolder) or a .npy of normalized NCHW float32 images.")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="Dataset folder (mnist, cifar, imagefolder).")
-@click.option("--calib-samples", type=int, default=512, show_default=True, help="INT8: calibration images (NVIDIA: >= 500 for CNNs).")
+@click.option("--data-dir", type=InputPath(), default=None, help="Dataset folder (mnist, cifar, imagefolder).")
+@click.option("--calib-samples", type=click.IntRange(min=1), default=512, show_default=True, help="INT8: calibration images (NVIDIA: >= 500 for CNNs).")
 @click.option("--method", default="max", show_default=True, help="INT8 calibration: max, entropy or percentile.")
 @click.option("--target", default="tensorrt", show_default=True,
               help="INT8 layout: tensorrt (signed symmetric, TensorRT Q/DQ placement) or cpu (uint8 activations).")
-@click.option("--calib-cache", type=click.Path(path_type=Path), default=None,
+@click.option("--calib-cache", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="INT8: calibration cache (default OUTPUT.calib.json); reused when model, data, method and samples match.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def quantize(model: Path, precision: str, output: Path | None, io_dtype: str, calib_data: str | None,

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from resnet_deploy.cli.output import echo_json, format_table
+from resnet_deploy.cli.params import FiniteFloat, InputPath, command
 
 
 def _batch_sizes(text: str) -> tuple[int, ...]:
@@ -25,20 +26,20 @@ def _num(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-@click.command("validate")
-@click.argument("model", type=click.Path(path_type=Path))
-@click.option("--checkpoint", type=click.Path(path_type=Path), default=None,
+@command("validate")
+@click.argument("model", type=InputPath())
+@click.option("--checkpoint", type=InputPath(), default=None,
               help="PyTorch reference weights (default: the checkpoint recorded in MODEL, or the seeded untrained network).")
 @click.option("--dataset", default=None, help="Validation images from a dataset (digits, mnist, cifar10, cifar100, imagefolder).")
-@click.option("--data-dir", type=click.Path(path_type=Path), default=None, help="Dataset folder.")
-@click.option("--limit", type=int, default=None, help="At most this many dataset images.")
-@click.option("--random", "random_count", type=int, default=None, help="N seeded random inputs (default 16 without --dataset).")
+@click.option("--data-dir", type=InputPath(), default=None, help="Dataset folder.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many dataset images.")
+@click.option("--random", "random_count", type=click.IntRange(min=1), default=None, help="N seeded random inputs (default 16 without --dataset).")
 @click.option("--provider", default="cpu", show_default=True, help="onnxruntime execution provider: cpu, cuda, tensorrt, openvino.")
 @click.option("--batch-sizes", default="1,8", show_default=True, help="Comma-separated batch sizes to run onnxruntime at.")
-@click.option("--atol", type=float, default=None, help="Absolute tolerance (default by precision: FP32 1e-4).")
-@click.option("--rtol", type=float, default=None, help="Relative tolerance (default by precision: FP32 1e-3).")
-@click.option("--min-cosine", type=float, default=None, help="Minimum cosine similarity (default by precision).")
-@click.option("--min-top1", type=float, default=None, help="Minimum top-1 agreement, 0..1 (default by precision: FP32 1.0).")
+@click.option("--atol", type=FiniteFloat(min=0), default=None, help="Absolute tolerance (default by precision: FP32 1e-4).")
+@click.option("--rtol", type=FiniteFloat(min=0), default=None, help="Relative tolerance (default by precision: FP32 1e-3).")
+@click.option("--min-cosine", type=FiniteFloat(min=-1, max=1), default=None, help="Minimum cosine similarity (default by precision).")
+@click.option("--min-top1", type=FiniteFloat(min=0, max=1), default=None, help="Minimum top-1 agreement, 0..1 (default by precision: FP32 1.0).")
 @click.option("--per-layer", is_flag=True, help="Also compare every Conv/Gemm output and report the first divergent layer.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def validate(model: Path, checkpoint: Path | None, dataset: str | None, data_dir: Path | None, limit: int | None,

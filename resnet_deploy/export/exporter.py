@@ -28,12 +28,18 @@ import onnx
 import torch
 from torch import nn
 
-from resnet_deploy.artifacts import check_output_dir, library_versions, new_sidecar, write_sidecar
+from resnet_deploy.artifacts import (
+    check_output_dir,
+    library_versions,
+    new_sidecar,
+    relative_to_artifact,
+)
 from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.export import optimize
 from resnet_deploy.export.loader import save_onnx_model
 from resnet_deploy.export.metadata import metadata_props, set_metadata
-from resnet_deploy.input_spec import InputSpec, default_input_spec
+from resnet_deploy.memory import forward_memory_bytes, require_memory
+from resnet_deploy.model_source import load_model_source
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +47,6 @@ EXPORTERS = ("dynamo", "torchscript")
 DEFAULT_OPSET = 18  # read by TensorRT 10/11, onnxruntime >= 1.14 and OpenVINO; the dynamo exporter's native floor
 DYNAMO_MIN_OPSET = 18  # below this the dynamo exporter silently keeps 18
 TORCHSCRIPT_OPSET_RANGE = (9, 20)
-UNTRAINED_SEED = 0  # torch seed for the weights of an untrained export
 INPUT_NAME = "input"
 LOGITS_NAME = "logits"
 
@@ -56,17 +61,6 @@ class ExportResult:
     def to_dict(self) -> dict[str, Any]:
         return {"path": str(self.path), "files": [str(f) for f in self.files], "seconds": self.seconds,
                 "metadata": self.metadata}
-
-
-@dataclass
-class _Source:
-    model: nn.Module
-    name: str
-    kwargs: dict[str, Any]
-    spec: InputSpec
-    trained: bool
-    checkpoint: str | None
-    sha256: str | None
 
 
 def parse_batch(batch: str | int) -> str | int:
@@ -110,41 +104,6 @@ def stage_names(model: nn.Module) -> list[str]:
     with torch.no_grad():
         count = len(model.forward_stages(torch.zeros(1, 3, 32, 32)))  # type: ignore[operator]
     return [f"stage{i + 1}" for i in range(count)]
-
-
-def build_untrained(name: str, **kwargs: Any) -> nn.Module:
-    """The untrained network an export without --checkpoint holds. A fixed seed makes its
-    weights reproducible, so `validate` can rebuild the same reference without a checkpoint
-    (with the same torch version); the global RNG is left untouched."""
-    from resnet_deploy.models import build_model
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(UNTRAINED_SEED)
-        return build_model(name, **kwargs).eval()
-
-
-def _load_source(model: str | None, checkpoint: str | os.PathLike[str] | None) -> _Source:
-    from resnet_deploy.models import get_entry
-
-    if checkpoint is not None:
-        from resnet_deploy.train.checkpoint import load_checkpoint
-
-        loaded = load_checkpoint(checkpoint, expected_model=model)
-        if model is not None and loaded.model_name != get_entry(model).name:
-            raise InvalidInputError(f"checkpoint '{checkpoint}' holds a {loaded.model_name}, not a {model}; "
-                                    f"drop --model/--depth or pass the matching checkpoint")
-        return _Source(loaded.model, loaded.model_name, dict(loaded.model_kwargs), loaded.input_spec, True,
-                       str(checkpoint), loaded.sha256)
-    if model is None:
-        raise InvalidInputError("give a model (--model resnet50 or --depth 50) or a --checkpoint")
-    entry = get_entry(model)
-    log.warning("exporting an UNTRAINED %s (no --checkpoint): fine for speed work, useless for accuracy; "
-                "the model's metadata says trained=false", entry.name)
-    net = build_untrained(entry.name)
-    kwargs: dict[str, Any] = {}
-    first_conv = next(m for m in net.modules() if isinstance(m, nn.Conv2d))
-    spec = default_input_spec(first_conv.in_channels, entry.input_size, entry.default_classes)
-    return _Source(net, entry.name, kwargs, spec, False, None, None)
 
 
 @contextlib.contextmanager
@@ -208,9 +167,17 @@ def export_onnx(output: str | os.PathLike[str], *, model: str | None = None,
     opset = check_opset(opset, exporter)
     batch = parse_batch(batch)
     if input_size is not None and int(input_size) < 8:
-        raise InvalidInputError(f"--input-size must be at least 8 pixels, got {input_size}")
-    source = _load_source(model, checkpoint)
-    spec = source.spec if input_size is None else source.spec.with_size(int(input_size), int(input_size))
+        raise InvalidInputError(f"`input_size` must be at least 8 pixels, got {input_size}", param="input_size")
+    source = load_model_source(model=model, checkpoint=checkpoint)
+    spec = source.input_spec if input_size is None else source.input_spec.with_size(int(input_size), int(input_size))
+    example_batch = 2 if batch == "dynamic" else int(batch)
+    require_memory(forward_memory_bytes(source.name, (example_batch, spec.channels, spec.height, spec.width),
+                                        **source.kwargs),
+                   f"exporting {source.name} at {spec.height}x{spec.width}", param="input_size")
+    recorded = None if source.path is None else relative_to_artifact(source.path, output)
+    if not source.trained:
+        log.warning("exporting an UNTRAINED %s (no checkpoint): fine for speed work, useless for accuracy; "
+                    "the model's metadata says trained=false", source.name)
     net = source.model.eval().float()
     output_names = [LOGITS_NAME]
     if features:
@@ -218,7 +185,6 @@ def export_onnx(output: str | os.PathLike[str], *, model: str | None = None,
             raise InvalidInputError(f"{source.name} has no stages to export as a backbone; drop --features")
         output_names = stage_names(net)
         net = _Features(net).eval()
-    example_batch = 2 if batch == "dynamic" else int(batch)
     example = torch.randn(example_batch, spec.channels, spec.height, spec.width)
     log.info("exporting %s with the %s exporter (opset %d, batch %s, input %dx%d)", source.name, exporter, opset,
              batch, spec.height, spec.width)
@@ -237,21 +203,19 @@ def export_onnx(output: str | os.PathLike[str], *, model: str | None = None,
     graph.doc_string = f"{source.name} ({'trained' if source.trained else 'UNTRAINED'}) exported by resnet-deploy"
     set_metadata(graph, metadata_props(
         architecture=source.name, model_kwargs=source.kwargs, input_spec=spec, trained=source.trained,
-        checkpoint_sha256=source.sha256, checkpoint=source.checkpoint, precision="fp32", opset=opset,
+        checkpoint_sha256=source.sha256, checkpoint=recorded, precision="fp32", opset=opset,
         exporter=exporter, batch=batch, features=features, input_names=[INPUT_NAME], output_names=output_names,
-        versions=versions, init_seed=None if source.trained else UNTRAINED_SEED))
+        versions=versions, init_seed=source.init_seed))
     graph = optimize.check_strict(graph)
-    files = save_onnx_model(graph, output)
     sidecar = new_sidecar(
-        "onnx", output, precision="fp32", architecture=source.name, model_kwargs=source.kwargs,
-        trained=source.trained, init_seed=None if source.trained else UNTRAINED_SEED,
-        source={"kind": "checkpoint" if source.checkpoint else "untrained", "path": source.checkpoint,
-                "sha256": source.sha256},
+        "onnx", None, precision="fp32", architecture=source.name, model_kwargs=source.kwargs,
+        trained=source.trained, init_seed=source.init_seed,
+        source={"kind": source.kind, "path": recorded, "sha256": source.sha256},
         input_spec=spec.to_dict(), opset=opset, exporter=exporter, batch=batch, features=features,
         io={"inputs": [INPUT_NAME], "outputs": output_names}, simplified=simplify, folded_batchnorms=folded,
-        remaining_batchnorms=remaining_bn, op_histogram=optimize.op_histogram(graph),
-        external_data=[str(f.name) for f in files[1:]])
-    write_sidecar(output, sidecar)
+        remaining_batchnorms=remaining_bn, op_histogram=optimize.op_histogram(graph), external_data=[])
+    files = save_onnx_model(graph, output, meta=sidecar)
+    sidecar["external_data"] = [f.name for f in files[1:]]
     seconds = time.perf_counter() - started
     log.info("wrote %s in %.1f s", output, seconds)
     return ExportResult(output, sidecar, tuple(files), seconds)

@@ -12,16 +12,27 @@ above it (the only case where a side file is needed), always atomically.
 from __future__ import annotations
 
 import contextlib
+import glob
 import logging
 import os
-import shutil
-import tempfile
+import re
+import secrets
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import onnx
 from onnx import TensorProto
 
-from resnet_deploy.artifacts import check_output_dir, read_sidecar, require_file, verify_sha256
+from resnet_deploy.artifacts import (
+    artifact_meta,
+    atomic_write_with,
+    check_output_dir,
+    commit_file,
+    require_file,
+    temp_folder,
+    write_artifact,
+)
 from resnet_deploy.errors import ArtifactError
 
 log = logging.getLogger(__name__)
@@ -29,6 +40,7 @@ log = logging.getLogger(__name__)
 # protobuf refuses to serialise a message of 2 GiB or more; stay a margin below it.
 PROTOBUF_LIMIT = 2**31 - 1
 EXTERNAL_DATA_THRESHOLD = PROTOBUF_LIMIT - 64 * 2**20
+_DATA_NAME = re.compile(r".+\.[0-9a-f]{8}\.data$")
 
 
 def _uses_external_data(model: onnx.ModelProto) -> list[TensorProto]:
@@ -69,9 +81,9 @@ def load_onnx_model(path: str | os.PathLike[str], *, load_external_data: bool = 
     one ArtifactError line. A sidecar (`model.onnx.json`), when present, must match the
     file's sha256. `check` runs onnx.checker (not the slower full shape inference)."""
     path = require_file(path, "ONNX model", if_empty="re-export it")
-    sidecar = read_sidecar(path, required=False)
-    if sidecar is not None and sidecar.get("kind") in ("onnx", None):
-        verify_sha256(path, sidecar)
+    sidecar_kind = artifact_meta(path, required=False)
+    if sidecar_kind is not None and sidecar_kind.get("kind") != "onnx":
+        raise ArtifactError(f"'{path}' is described by its sidecar as a {sidecar_kind.get('kind')!r}, not an ONNX model")
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf DecodeError, RuntimeError, ... : never a traceback for the user
@@ -114,40 +126,51 @@ def model_size_bytes(model: onnx.ModelProto) -> int:
         return sum(len(t.raw_data) for t in model.graph.initializer)
 
 
+def _remove_unreferenced_data(path: Path, keep: str | None) -> None:
+    """Remove external data files of earlier saves of `path` that the model no longer names."""
+    for candidate in path.parent.glob(f"{glob.escape(path.name)}*.data"):
+        if candidate.name != keep and (candidate.name == path.name + ".data" or _DATA_NAME.match(candidate.name)):
+            with contextlib.suppress(OSError):
+                candidate.unlink()
+
+
 def save_onnx_model(model: onnx.ModelProto, path: str | os.PathLike[str], *,
-                    external_data: bool | None = None) -> list[Path]:
+                    external_data: bool | None = None, meta: dict[str, Any] | None = None) -> list[Path]:
     """Write `model` atomically; returns the files written (the model, plus the data file
     when external data is used). `external_data=None` decides by size: a single file below
-    2 GB, `<name>.data` above it (logged, since it is one more file to carry)."""
+    2 GB, `<name>.<random>.data` above it (logged, since it is one more file to carry).
+    With `meta`, the sidecar is committed with the model (artifacts.write_artifact).
+
+    External data gets a new file name on every save, so until the model itself is replaced
+    the previous model still reads its own, unchanged weights (a crash in between leaves the
+    old pair intact); older data files are removed after the commit."""
     path = check_output_dir(path)
     if external_data is None:
         external_data = needs_external_data(model_size_bytes(model))
-    tmpdir = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
-    try:
-        tmp_model = tmpdir / path.name
-        if external_data:
-            location = path.name + ".data"
-            log.warning("writing the weights of %s (%.2f GB) to external data file %s: protobuf cannot hold "
-                        "2 GB in one file; keep both files together", path.name, model_size_bytes(model) / 1e9,
-                        location)
-            # save_model rewrites the tensors it externalises; keep the caller's model intact.
-            copy = onnx.ModelProto()
-            copy.CopyFrom(model)
-            onnx.save_model(copy, str(tmp_model), save_as_external_data=True, all_tensors_to_one_file=True,
-                            location=location, size_threshold=1024)
-            os.replace(tmpdir / location, path.parent / location)
-            os.replace(tmp_model, path)
-            return [path, path.parent / location]
-        # A single file: make sure no tensor still points at a side file.
+    if not external_data:
         if _uses_external_data(model):
             raise ArtifactError("model still references external data; load it with load_external_data=True first")
-        onnx.save_model(model, str(tmp_model))
-        os.replace(tmp_model, path)
-        stale = path.parent / (path.name + ".data")
-        if stale.exists():
-            # A leftover from an earlier export would be mistaken for this model's weights.
-            with contextlib.suppress(OSError):
-                stale.unlink()
+        _commit(path, lambda tmp: onnx.save_model(model, str(tmp)), meta)
+        _remove_unreferenced_data(path, keep=None)
         return [path]
-    finally:
-        shutil.rmtree(tmpdir, ignore_errors=True)
+    location = f"{path.name}.{secrets.token_hex(4)}.data"
+    log.warning("writing the weights of %s (%.2f GB) to external data file %s: protobuf cannot hold "
+                "2 GB in one file; keep both files together", path.name, model_size_bytes(model) / 1e9, location)
+    with temp_folder(path) as folder:
+        # save_model rewrites the tensors it externalises; keep the caller's model intact.
+        copy = onnx.ModelProto()
+        copy.CopyFrom(model)
+        onnx.save_model(copy, str(folder / path.name), save_as_external_data=True, all_tensors_to_one_file=True,
+                        location=location, size_threshold=1024)
+        commit_file(folder / location, path.parent / location)
+        _commit(path, lambda tmp: os.replace(folder / path.name, tmp),
+                None if meta is None else {**meta, "external_data": [location]})
+    _remove_unreferenced_data(path, keep=location)
+    return [path, path.parent / location]
+
+
+def _commit(path: Path, writer: Callable[[Path], Any], meta: dict[str, Any] | None) -> None:
+    if meta is None:
+        atomic_write_with(path, writer)
+    else:
+        write_artifact(path, writer, meta)

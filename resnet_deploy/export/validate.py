@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from resnet_deploy.artifacts import resolve_recorded
 from resnet_deploy.compare import OutputComparison, Tolerance, compare_outputs
 from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.export.per_layer import PerLayerReport
@@ -90,8 +91,9 @@ def reference_model(meta: dict[str, Any], checkpoint: str | os.PathLike[str] | N
                     notes: list[str]) -> tuple[nn.Module, dict[str, Any]]:
     """The PyTorch network to compare against, and a description of where it came from."""
     architecture = meta.get("architecture")
-    if checkpoint is None and meta.get("checkpoint") and Path(meta["checkpoint"]).is_file():
-        checkpoint = meta["checkpoint"]
+    recorded = resolve_recorded(meta["checkpoint"], meta["path"]) if meta.get("checkpoint") else None
+    if checkpoint is None and recorded is not None and recorded.is_file():
+        checkpoint = recorded
         notes.append(f"reference weights from the checkpoint recorded in the model: {checkpoint}")
     if checkpoint is not None:
         from resnet_deploy.train.checkpoint import load_checkpoint
@@ -111,7 +113,7 @@ def reference_model(meta: dict[str, Any], checkpoint: str | os.PathLike[str] | N
         raise InvalidInputError("the ONNX model does not say which architecture it is (not exported by resnet-deploy); "
                                 "pass --checkpoint")
     if meta.get("trained") is False and meta.get("init_seed") is not None:
-        from resnet_deploy.export.exporter import build_untrained
+        from resnet_deploy.model_source import build_untrained
 
         if meta.get("torch_version") and meta["torch_version"] != torch.__version__:
             notes.append(f"the model was exported with torch {meta['torch_version']}, this is {torch.__version__}: "

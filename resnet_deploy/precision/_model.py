@@ -15,7 +15,15 @@ from typing import Any
 
 import onnx
 
-from resnet_deploy.artifacts import new_sidecar, read_sidecar, sha256_file, write_sidecar
+from resnet_deploy.artifacts import (
+    guard_outputs,
+    new_sidecar,
+    read_sidecar,
+    relative_to_artifact,
+    sha256_file,
+    sidecar_path,
+    write_artifact,
+)
 from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.precision.detect import GraphPrecision, detect_precision
 
@@ -90,22 +98,42 @@ def require_fp32(source: SourceModel, what: str) -> None:
 
 
 
-def output_sidecar(output: Path, source: SourceModel, precision: str, **fields: Any) -> Path:
-    """Write the converted model's sidecar: what it is, where it came from, how it was made."""
+def output_meta(source: SourceModel, precision: str, **fields: Any) -> dict[str, Any]:
+    """The converted model's sidecar: what it is, where it came from, how it was made."""
     inherited = {k: v for k, v in (source.sidecar or {}).items()
                  if k in ("architecture", "model_kwargs", "input_spec", "trained", "checkpoint", "checkpoint_sha256",
                           "opset", "batch", "input_names", "output_names")}
-    meta = new_sidecar("onnx", output, **inherited)
+    meta = new_sidecar("onnx", None, **inherited)
     meta.update({
         "architecture": source.architecture,
         "input_spec": source.input_spec,
         "precision": precision,
-        "source": str(source.path),
+        "source": relative_to_artifact(source.path, source.path),
         "source_sha256": source.sha256,
         "source_precision": source.precision.precision,
     })
     meta.update(fields)
-    return write_sidecar(output, meta)
+    return meta
+
+
+def write_model(output: Path, model: onnx.ModelProto, meta: dict[str, Any]) -> Path:
+    """Save a converted model and its sidecar together (crash-consistent), checked by
+    onnx.checker before it replaces anything."""
+    def save(tmp: Path) -> None:
+        onnx.save(model, str(tmp))
+        onnx.checker.check_model(str(tmp))
+
+    meta = {**meta, "source": relative_to_artifact(meta["source"], output) if "source" in meta else None}
+    write_artifact(output, save, meta)
+    return sidecar_path(output)
+
+
+def prepare_output(source: SourceModel, output_path: str | os.PathLike[str] | None, precision: str) -> Path:
+    """The output path (default `model.<precision>.onnx` beside the input), refused when it
+    would replace the input or cannot be written."""
+    output = Path(output_path) if output_path is not None else default_output(source.path, precision)
+    guard_outputs(inputs=[source.path], outputs=[output])
+    return output
 
 
 def default_output(input_path: Path, precision: str) -> Path:

@@ -22,21 +22,19 @@ import logging
 import os
 import time
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 
 import numpy as np
 import onnx
 from onnx import numpy_helper
 
-from resnet_deploy.artifacts import atomic_path
-from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.export.metadata import set_metadata
 from resnet_deploy.precision._model import (
-    default_output,
     load_source,
-    output_sidecar,
+    output_meta,
+    prepare_output,
     require_fp32,
     topological_sort,
+    write_model,
 )
 from resnet_deploy.precision.result import QuantizeResult
 
@@ -106,9 +104,7 @@ def convert_fp16(input_path: str | os.PathLike[str], output_path: str | os.PathL
     start = time.perf_counter()
     source = load_source(input_path)
     require_fp32(source, "FP16 conversion")
-    output = Path(output_path) if output_path is not None else default_output(source.path, "fp16")
-    if output.resolve() == source.path.resolve():
-        raise InvalidInputError(f"output '{output}' would overwrite the FP32 model; choose another -o")
+    output = prepare_output(source, output_path, "fp16")
     model = onnx.ModelProto()
     model.CopyFrom(source.model)
     _name_nodes(model)
@@ -129,12 +125,9 @@ def convert_fp16(input_path: str | os.PathLike[str], output_path: str | os.PathL
     io_dtype = "float32" if keep_io_types else "float16"
     set_metadata(converted, {"precision": "fp16", "fp16_io_dtype": io_dtype, "fp16_fp32_nodes": ",".join(fp32_nodes),
                           "source_sha256": source.sha256})
-    with atomic_path(output) as tmp:
-        onnx.save(converted, str(tmp))
-        onnx.checker.check_model(str(tmp))
     seconds = time.perf_counter() - start
     details = {"io_dtype": io_dtype, "fp32_nodes": fp32_nodes, "fp32_rule": FP32_RULE,
                "converter": "onnxruntime.transformers.float16"}
-    sidecar = output_sidecar(output, source, "fp16", **details)
+    sidecar = write_model(output, converted, output_meta(source, "fp16", **details))
     log.info("FP16 model %s written (%d nodes kept FP32) in %.1f s", output, len(fp32_nodes), seconds)
     return QuantizeResult(output, sidecar, "fp16", source.path, source.sha256, seconds, details)

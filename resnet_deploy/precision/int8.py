@@ -25,15 +25,16 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from resnet_deploy.artifacts import atomic_path
+from resnet_deploy.artifacts import temp_folder
 from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.export.metadata import set_metadata
 from resnet_deploy.precision._model import (
     SourceModel,
-    default_output,
     load_source,
-    output_sidecar,
+    output_meta,
+    prepare_output,
     require_fp32,
+    write_model,
 )
 from resnet_deploy.precision.calibration import METHODS, load_calibration_data, tensor_ranges
 from resnet_deploy.precision.qdq import check_tensorrt_placement, insert_qdq_tensorrt
@@ -115,27 +116,23 @@ def quantize_int8(input_path: str | os.PathLike[str], output_path: str | os.Path
         raise InvalidInputError(f"calibration batch size must be positive, got {batch_size}")
     source = load_source(input_path)
     require_fp32(source, "INT8 quantization")
-    output = Path(output_path) if output_path is not None else default_output(source.path, "int8")
-    if output.resolve() == source.path.resolve():
-        raise InvalidInputError(f"output '{output}' would overwrite the FP32 model; choose another -o")
+    output = prepare_output(source, output_path, "int8")
     cache = Path(cache_path) if cache_path is not None else output.with_name(output.name + ".calib.json")
     data = load_calibration_data(calib, source, samples=samples, data_dir=data_dir)
     ranges, cache_hit = tensor_ranges(source, data, method=method, batch_size=batch_size, cache_path=cache)
 
-    with atomic_path(output) as tmp:
-        if target == "tensorrt":
-            model = insert_qdq_tensorrt(source.model, ranges)
-            placement = check_tensorrt_placement(model)
-            if not placement.ok:
-                raise InvalidInputError(f"Q/DQ placement check failed: {placement.problems[0]}")
-        else:
-            _quantize_cpu(source, ranges, method, tmp, cpu_format)
-            model = onnx.load(str(tmp))
-        set_metadata(model, {"precision": "int8", "int8_target": target, "calibration_method": method,
-                          "calibration_samples": str(data.samples), "calibration_data": data.source,
-                          "source_sha256": source.sha256})
-        onnx.save(model, str(tmp))
-        onnx.checker.check_model(str(tmp))
+    if target == "tensorrt":
+        model = insert_qdq_tensorrt(source.model, ranges)
+        placement = check_tensorrt_placement(model)
+        if not placement.ok:
+            raise InvalidInputError(f"Q/DQ placement check failed: {placement.problems[0]}")
+    else:
+        with temp_folder(output) as folder:
+            _quantize_cpu(source, ranges, method, folder / output.name, cpu_format)
+            model = onnx.load(str(folder / output.name))
+    set_metadata(model, {"precision": "int8", "int8_target": target, "calibration_method": method,
+                         "calibration_samples": str(data.samples), "calibration_data": data.source,
+                         "source_sha256": source.sha256})
     seconds = time.perf_counter() - start
     layout = ({"activations": "int8 symmetric per-tensor", "weights": "int8 symmetric per-channel",
                "qdq_on": "inputs of Conv/Gemm and both inputs of residual Add", "bias": "fp32"}
@@ -146,6 +143,6 @@ def quantize_int8(input_path: str | os.PathLike[str], output_path: str | os.Path
                                                  "data_sha256": data.sha256, "cache": str(cache),
                                                  "cache_hit": cache_hit},
                "layout": layout}
-    sidecar = output_sidecar(output, source, "int8", **details)
+    sidecar = write_model(output, model, output_meta(source, "int8", **details))
     log.info("INT8 (%s) model %s written in %.1f s", target, output, seconds)
     return QuantizeResult(output, sidecar, "int8", source.path, source.sha256, seconds, details)

@@ -12,6 +12,7 @@ Foreign `.pth` files (torchvision state dicts) load with `torch.load(weights_onl
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from collections.abc import Mapping
@@ -20,15 +21,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from pydantic import BaseModel, ConfigDict, ValidationError
 from torch import nn
 
 from resnet_deploy.artifacts import (
-    atomic_write_with,
+    artifact_meta,
     new_sidecar,
-    read_sidecar,
     require_file,
     sha256_file,
-    write_sidecar,
+    sidecar_path,
+    write_artifact,
 )
 from resnet_deploy.errors import ArtifactError, InvalidInputError
 from resnet_deploy.input_spec import InputSpec
@@ -36,6 +38,23 @@ from resnet_deploy.input_spec import InputSpec
 log = logging.getLogger(__name__)
 
 CHECKPOINT_KIND = "checkpoint"
+HEADER_KEY = "resnet_deploy"  # safetensors header entry holding the sidecar's JSON
+
+
+class _Architecture(BaseModel):
+    name: str
+    kwargs: dict[str, Any] = {}
+
+
+class CheckpointSidecar(BaseModel):
+    """What a checkpoint's sidecar must hold for the checkpoint to be rebuilt."""
+
+    model_config = ConfigDict(extra="allow")
+
+    kind: str
+    architecture: _Architecture
+    input_spec: dict[str, Any]
+    sha256: str | None = None
 
 
 @dataclass
@@ -81,9 +100,8 @@ def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, *, model_nam
         raise InvalidInputError(f"model_kwargs for {model_name} must include {', '.join(missing)}")
     path = Path(path)
     tensors = state_tensors(model)
-    atomic_write_with(path, lambda tmp: save_file(tensors, str(tmp), metadata={"format": "pt", "model": model_name}))
     meta = new_sidecar(
-        CHECKPOINT_KIND, path,
+        CHECKPOINT_KIND, None,
         architecture={"name": model_name, "kwargs": dict(model_kwargs)},
         num_classes=int(model_kwargs["num_classes"]),
         input_spec=input_spec.to_dict(),
@@ -94,7 +112,10 @@ def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, *, model_nam
     )
     if extra:
         meta.update(dict(extra))
-    write_sidecar(path, meta)
+    # The sidecar also travels inside the file (the safetensors header), so a checkpoint
+    # copied without its sidecar still loads.
+    header = {"format": "pt", "model": model_name, HEADER_KEY: json.dumps(meta, default=str)}
+    write_artifact(path, lambda tmp: save_file(tensors, str(tmp), metadata=header), meta)
     log.info("wrote checkpoint %s (epoch %s)", path, epoch)
     return path
 
@@ -119,22 +140,17 @@ def load_checkpoint(path: str | os.PathLike[str], expected_model: str | None = N
     from resnet_deploy.models import build_model, get_entry
 
     path = require_file(path, "checkpoint")
-    meta = read_sidecar(path, kind=CHECKPOINT_KIND)
-    assert meta is not None
-    arch = meta.get("architecture")
-    if not isinstance(arch, dict) or not isinstance(arch.get("name"), str) or not isinstance(arch.get("kwargs", {}), dict):
-        raise ArtifactError(f"sidecar of '{path}' has no valid 'architecture' entry; it was not written by resnet-deploy train")
-    name, kwargs = arch["name"], dict(arch.get("kwargs", {}))
+    meta = _checkpoint_meta(path)
+    name, kwargs = meta["architecture"]["name"], dict(meta["architecture"].get("kwargs", {}))
     if expected_model is not None:
         try:
             expected = get_entry(expected_model).name
         except InvalidInputError:
             expected = expected_model
         if expected != name:
-            raise ArtifactError(f"checkpoint '{path}' holds a {name}, not a {expected_model}; pass --model {name} or the matching checkpoint")
-    digest = sha256_file(path)
-    if meta.get("sha256") and meta["sha256"] != digest:
-        raise ArtifactError(f"checkpoint '{path}' does not match the sha256 in its sidecar: the file is truncated, corrupt or was replaced")
+            raise ArtifactError(f"checkpoint '{path}' holds a {name}, not a {expected_model}; name {name} or pass the "
+                                "matching checkpoint", param="model")
+    digest = meta.get("sha256") or sha256_file(path)
     try:
         spec = InputSpec.from_dict(meta["input_spec"])
     except (KeyError, TypeError, InvalidInputError) as exc:
@@ -149,6 +165,47 @@ def load_checkpoint(path: str | os.PathLike[str], expected_model: str | None = N
         raise ArtifactError(f"checkpoint '{path}' does not fit {name}: {_describe_keys(result.missing_keys, result.unexpected_keys)}")
     model.eval()
     return Checkpoint(model, name, kwargs, spec, meta, path, digest)
+
+
+def _checkpoint_meta(path: Path) -> dict[str, Any]:
+    """The sidecar record that matches the checkpoint's bytes (artifacts.artifact_meta), or,
+    when the sidecar is missing, the copy embedded in the safetensors header."""
+    from resnet_deploy.jsonfile import first_problem
+
+    if sidecar_path(path).exists():
+        meta = artifact_meta(path, kind=CHECKPOINT_KIND)
+        assert meta is not None
+    else:
+        meta = _header_meta(path)
+        meta["sha256"] = sha256_file(path)
+        log.info("checkpoint %s has no sidecar; using the metadata stored in its header", path)
+    try:
+        CheckpointSidecar.model_validate(meta)
+    except ValidationError as exc:
+        raise ArtifactError(f"sidecar of checkpoint '{path}' is not valid ({first_problem(exc)}); it was not written "
+                            "by resnet-deploy train") from exc
+    return meta
+
+
+def _header_meta(path: Path) -> dict[str, Any]:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            header = handle.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise ArtifactError(f"checkpoint '{path}' is not a readable safetensors file ({exc}); it is truncated or "
+                            "corrupt") from exc
+    if HEADER_KEY not in header:
+        raise ArtifactError(f"'{path}' has no sidecar '{sidecar_path(path).name}' and no resnet-deploy metadata in its "
+                            "header; it was not written by resnet-deploy train")
+    try:
+        meta = json.loads(header[HEADER_KEY])
+    except json.JSONDecodeError as exc:
+        raise ArtifactError(f"checkpoint '{path}' has unreadable metadata in its header ({exc})") from exc
+    if not isinstance(meta, dict) or meta.get("kind") != CHECKPOINT_KIND:
+        raise ArtifactError(f"'{path}' is not a resnet-deploy checkpoint")
+    return meta
 
 
 def _describe_keys(missing: list[str], unexpected: list[str], shapes: list[str] | None = None, limit: int = 12) -> str:

@@ -9,6 +9,7 @@ label smoothing 0.1, 15 epochs.
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -60,31 +61,46 @@ class TrainConfig:
         return self.lr if self.lr is not None else self.base_lr * self.batch_size / 64
 
     def validate(self) -> None:
-        def bad(message: str) -> InvalidInputError:
-            return InvalidInputError(message)
+        """Refuse values that cannot train (one InvalidInputError naming the parameter)."""
+        def bad(param: str, message: str) -> InvalidInputError:
+            return InvalidInputError(f"`{param}` {message}", param=param)
 
+        for name in ("lr", "momentum", "weight_decay", "gamma", "warmup_epochs", "label_smoothing", "grad_clip", "ema"):
+            value = getattr(self, name)
+            if value is not None and not math.isfinite(float(value)):
+                raise bad(name, f"must be a finite number, got {value}")
         if self.epochs < 1:
-            raise bad(f"--epochs must be at least 1, got {self.epochs}")
+            raise bad("epochs", f"must be at least 1, got {self.epochs}")
         if self.batch_size < 1:
-            raise bad(f"--batch-size must be at least 1, got {self.batch_size}")
+            raise bad("batch_size", f"must be at least 1, got {self.batch_size}")
         if self.effective_lr() <= 0:
-            raise bad(f"--lr must be positive, got {self.effective_lr()}")
+            raise bad("lr", f"must be positive, got {self.effective_lr()}")
+        if not 0 <= self.momentum <= 1:
+            raise bad("momentum", f"must be in [0, 1], got {self.momentum}")
+        if self.weight_decay < 0:
+            raise bad("weight_decay", f"must be >= 0, got {self.weight_decay}")
+        if self.gamma <= 0:
+            raise bad("gamma", f"must be positive, got {self.gamma}")
         if self.schedule not in SCHEDULES:
-            raise bad(f"unknown schedule {self.schedule!r}; valid: {', '.join(SCHEDULES)}")
+            raise bad("schedule", f"{self.schedule!r} is unknown; valid: {', '.join(SCHEDULES)}")
         if self.amp not in AMP_MODES:
-            raise bad(f"unknown --amp {self.amp!r}; valid: {', '.join(AMP_MODES)}")
+            raise bad("amp", f"{self.amp!r} is unknown; valid: {', '.join(AMP_MODES)}")
         if not 0 <= self.label_smoothing < 1:
-            raise bad(f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
+            raise bad("label_smoothing", f"must be in [0, 1), got {self.label_smoothing}")
         if self.ema is not None and not 0 < self.ema < 1:
-            raise bad(f"--ema decay must be in (0, 1), got {self.ema}")
+            raise bad("ema", f"decay must be in (0, 1), got {self.ema}")
         if self.grad_clip is not None and self.grad_clip <= 0:
-            raise bad(f"--grad-clip must be positive, got {self.grad_clip}")
+            raise bad("grad_clip", f"must be positive, got {self.grad_clip}")
         if self.warmup_epochs < 0 or self.warmup_epochs >= self.epochs + 1:
-            raise bad(f"--warmup-epochs must be in [0, epochs], got {self.warmup_epochs}")
+            raise bad("warmup_epochs", f"must be in [0, epochs], got {self.warmup_epochs}")
         if any(not 0 < m < 1 for m in self.milestones):
-            raise bad(f"milestones are fractions of the run in (0, 1), got {self.milestones}")
+            raise bad("milestones", f"are fractions of the run in (0, 1), got {self.milestones}")
         if self.workers < 0:
-            raise bad(f"--workers must be >= 0, got {self.workers}")
+            raise bad("workers", f"must be >= 0, got {self.workers}")
+        for name in ("train_limit", "val_limit", "input_size"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise bad(name, f"must be at least 1, got {value}")
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

@@ -34,12 +34,12 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from torch.utils.data.distributed import DistributedSampler
 
 from resnet_deploy.artifacts import (
+    artifact_meta,
     atomic_write_text,
-    atomic_write_with,
+    check_output_folder,
+    folders_removed_on_failure,
     new_sidecar,
-    read_sidecar,
-    verify_sha256,
-    write_sidecar,
+    write_artifact,
 )
 from resnet_deploy.errors import ArtifactError, CheckFailedError, InvalidInputError
 from resnet_deploy.train import distributed
@@ -183,10 +183,14 @@ def _base_dataset(dataset: Dataset[Any]) -> Any:
     return dataset.dataset if isinstance(dataset, Subset) else dataset
 
 
-def _limit(dataset: Dataset[Any], limit: int | None) -> Dataset[Any]:
-    if limit is None or limit >= len(dataset):  # type: ignore[arg-type]
-        return dataset
-    return Subset(dataset, range(limit))
+def _limit(dataset: Dataset[Any], limit: int | None, what: str) -> Dataset[Any]:
+    """The first `limit` samples; an empty result is bad input (nothing to train or judge on)."""
+    size = len(dataset)  # type: ignore[arg-type]
+    if limit is not None and limit < size:
+        dataset, size = Subset(dataset, range(limit)), limit
+    if size == 0:
+        raise InvalidInputError(f"the {what} split has no samples", param=f"{what}_limit")
+    return dataset
 
 
 def _autocast(config: TrainConfig, device: torch.device) -> contextlib.AbstractContextManager[Any]:
@@ -251,7 +255,7 @@ def _train_epoch(run: _Run, epoch: int, progress: bool) -> dict[str, float]:
             last = run.out / LAST
             kept = f"the last good checkpoint is '{last}' (epoch {run.start_epoch_done})" if last.exists() else "no checkpoint was written yet"
             raise CheckFailedError(f"training stopped: loss became {float(loss.detach())} at epoch {epoch + 1} step {step + 1} "
-                                   f"(lr {run.optimizer.param_groups[0]['lr']:.4g}); {kept}; lower --lr or set --grad-clip")
+                                   f"(lr {run.optimizer.param_groups[0]['lr']:.4g}); {kept}; lower `lr` or set `grad_clip`")
         run.optimizer.zero_grad(set_to_none=True)
         run.scaler.scale(loss).backward()
         if config.grad_clip is not None:
@@ -340,9 +344,8 @@ def _write_epoch(run: _Run, epoch: int, improved: bool) -> None:
         save_checkpoint(run.out / BEST, weights, **common)  # type: ignore[arg-type]
     state_path = run.out / STATE
     state = _state_dict(run, epoch)
-    atomic_write_with(state_path, lambda tmp: torch.save(state, tmp))
-    write_sidecar(state_path, new_sidecar("training-state", state_path, epoch=epoch, model=config.model,
-                                          dataset=config.dataset))
+    write_artifact(state_path, lambda tmp: torch.save(state, tmp),
+                   new_sidecar("training-state", None, epoch=epoch, model=config.model, dataset=config.dataset))
     atomic_write_text(run.out / METRICS, "".join(json.dumps(h) + "\n" for h in run.history))
     if config.plot:
         from resnet_deploy.train.plots import plot_curves
@@ -352,9 +355,7 @@ def _write_epoch(run: _Run, epoch: int, improved: bool) -> None:
 
 def load_train_state(path: Path) -> dict[str, Any]:
     """The training state, checked against its sidecar and read with weights_only=True."""
-    meta = read_sidecar(path, kind="training-state")
-    assert meta is not None
-    verify_sha256(path, meta)
+    artifact_meta(path, kind="training-state")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # a corrupt file raises several types
@@ -365,25 +366,26 @@ def load_train_state(path: Path) -> dict[str, Any]:
 
 
 def _prepare_out(config: TrainConfig, ctx: distributed.DistContext) -> tuple[Path, dict[str, Any] | None]:
-    out = Path(config.out)
+    out = check_output_folder(config.out)
     state_path = out / STATE
     if state_path.exists() and not (config.resume or config.overwrite):
-        raise InvalidInputError(f"'{out}' already holds a training run; pass --resume to continue it, "
-                                f"--overwrite to start over, or choose another --out")
+        raise InvalidInputError(f"'{out}' already holds a training run; set `resume` to continue it, "
+                                "`overwrite` to start over, or choose another `out` folder", param="out")
     if ctx.is_main:
         out.mkdir(parents=True, exist_ok=True)
     distributed.barrier(ctx)
     if not config.resume:
         return out, None
     if not state_path.exists():
-        log.warning("--resume: no %s in %s yet; starting from epoch 1", STATE, out)
+        log.warning("resume: no %s in %s yet; starting from epoch 1", STATE, out)
         return out, None
     state = load_train_state(state_path)
     saved = state.get("config", {})
     for key in ("model", "dataset"):
         if saved.get(key) != getattr(config, key):
-            raise ArtifactError(f"--resume: '{state_path}' is a {saved.get('model')} run on {saved.get('dataset')}, "
-                                f"not {config.model} on {config.dataset}; use the same --model/--dataset or another --out")
+            raise ArtifactError(f"cannot resume: '{state_path}' is a {saved.get('model')} run on {saved.get('dataset')}, "
+                                f"not {config.model} on {config.dataset}; use the same `model` and `dataset` or another "
+                                "`out` folder")
     return out, state
 
 
@@ -396,9 +398,10 @@ def _build(config: TrainConfig, ctx: distributed.DistContext, out: Path) -> _Run
                                    input_size=config.input_size)
     val_set, _ = load_dataset(config.dataset, "val", config.data_dir, augment=False, input_size=config.input_size)
     train_base = train_set
-    train_set, val_set = _limit(train_set, config.train_limit), _limit(val_set, config.val_limit)
+    train_set, val_set = _limit(train_set, config.train_limit, "train"), _limit(val_set, config.val_limit, "val")
     if config.batch_size % ctx.world_size:
-        raise InvalidInputError(f"--batch-size {config.batch_size} must divide by the number of processes ({ctx.world_size})")
+        raise InvalidInputError(f"`batch_size` {config.batch_size} must divide by the number of processes "
+                                f"({ctx.world_size})")
     per_rank = config.batch_size // ctx.world_size
     sampler: DistributedSampler[Any] = DistributedSampler(train_set, num_replicas=ctx.world_size, rank=ctx.rank,
                                                           shuffle=True, seed=config.seed)
@@ -434,7 +437,7 @@ def _build(config: TrainConfig, ctx: distributed.DistContext, out: Path) -> _Run
 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
     if config.amp == "fp16" and ctx.device.type != "cuda":
-        raise InvalidInputError("--amp fp16 needs a CUDA device; use --amp bf16 or --amp off on the CPU")
+        raise InvalidInputError("`amp` fp16 needs a CUDA device; use bf16 or off on the CPU")
     scaler = torch.amp.GradScaler(ctx.device.type, enabled=config.amp == "fp16")
     ema = ModelEma(net, config.ema) if config.ema else None
     return _Run(config, ctx, model, net, optimizer, scheduler, scaler, ema, make_criterion(config), train_loader,
@@ -469,12 +472,13 @@ def train(config: TrainConfig, progress: bool = True) -> TrainResult:
         if ctx.enabled and ctx.device.type == "cpu":
             torch.set_num_threads(max(1, (os.cpu_count() or 1) // ctx.world_size))
         set_determinism(config)
-        out, state = _prepare_out(config, ctx)
-        run = _build(config, ctx, out)
-        if state is not None:
-            _restore(run, state)
-            log.info("resuming %s from epoch %d", out, run.start_epoch)
-        return _loop(run, progress, wall, state is not None)
+        with folders_removed_on_failure([config.out]):
+            out, state = _prepare_out(config, ctx)
+            run = _build(config, ctx, out)
+            if state is not None:
+                _restore(run, state)
+                log.info("resuming %s from epoch %d", out, run.start_epoch)
+            return _loop(run, progress, wall, state is not None)
     finally:
         torch.use_deterministic_algorithms(saved_flags[0], warn_only=saved_flags[1])
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = saved_flags[2], saved_flags[3]

@@ -17,7 +17,7 @@ from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.export import export_onnx, load_onnx_model, read_onnx_metadata
 from resnet_deploy.export import exporter as exporter_module
 from resnet_deploy.export import loader as loader_module
-from resnet_deploy.export.exporter import build_untrained
+from resnet_deploy.model_source import UNTRAINED_SEED, build_untrained
 from resnet_deploy.input_spec import InputSpec
 
 
@@ -70,7 +70,7 @@ def test_outputs_match_torch_at_two_batch_sizes(exporter: str, tmp_path: Path) -
     path = tmp_path / "r20.onnx"
     export_onnx(path, model="resnet20", exporter=exporter)
     net = build_untrained("resnet20")
-    assert read_onnx_metadata(path)["init_seed"] == exporter_module.UNTRAINED_SEED
+    assert read_onnx_metadata(path)["init_seed"] == UNTRAINED_SEED
     for batch in (1, 5):
         x = np.random.default_rng(batch).standard_normal((batch, 3, 32, 32)).astype(np.float32)
         (logits,) = _run(path, x)
@@ -107,9 +107,10 @@ def test_no_simplify_still_folds_batchnorm(tmp_path: Path) -> None:
 def test_big_model_goes_to_external_data(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(loader_module, "EXTERNAL_DATA_THRESHOLD", 10_000)
     result = export_onnx(tmp_path / "big.onnx", model="resnet20", exporter="torchscript")
-    assert [f.name for f in result.files] == ["big.onnx", "big.onnx.data"]
-    assert result.metadata["external_data"] == ["big.onnx.data"]
-    assert (tmp_path / "big.onnx.data").stat().st_size > 100_000
+    model_file, data_file = result.files
+    assert model_file.name == "big.onnx" and data_file.name.startswith("big.onnx.") and data_file.suffix == ".data"
+    assert result.metadata["external_data"] == [data_file.name]
+    assert data_file.stat().st_size > 100_000
     (out,) = _run(tmp_path / "big.onnx", np.zeros((1, 3, 32, 32), np.float32))
     assert out.shape == (1, 10)
 
@@ -135,7 +136,7 @@ def test_unwritable_opset(tmp_path: Path, opset: int, exporter: str, message: st
 
 @pytest.mark.parametrize(("kwargs", "message"), [
     ({"batch": "many"}, "--batch"), ({"batch": 0}, "--batch"), ({"exporter": "onnx2"}, "unknown exporter"),
-    ({"model": "resnet7"}, "unknown model"), ({"model": None}, "give a model"), ({"input_size": 4}, "input-size"),
+    ({"model": "resnet7"}, "unknown model"), ({"model": None}, "give a model"), ({"input_size": 4}, "`input_size` must be at least 8"),
 ])
 def test_bad_arguments(tmp_path: Path, kwargs: dict[str, object], message: str) -> None:
     arguments: dict[str, object] = {"model": "resnet20"} | kwargs

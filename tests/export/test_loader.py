@@ -4,6 +4,7 @@ between one file and external data by size."""
 from __future__ import annotations
 
 import logging
+import re
 import shutil
 from pathlib import Path
 
@@ -68,14 +69,14 @@ def test_external_data_round_trip_and_missing_data(r20_onnx: Path, tmp_path: Pat
     model = load_onnx_model(r20_onnx)
     path = tmp_path / "ext.onnx"
     files = save_onnx_model(model, path, external_data=True)
-    assert files == [path, tmp_path / "ext.onnx.data"]
+    assert files[0] == path and re.fullmatch(r"ext\.onnx\.[0-9a-f]{8}\.data", files[1].name)
     loaded = load_onnx_model(path)
     assert len(loaded.graph.initializer) == len(model.graph.initializer)
     first = loaded.graph.initializer[0]
     np.testing.assert_array_equal(onnx.numpy_helper.to_array(first),
                                   onnx.numpy_helper.to_array(model.graph.initializer[0]))
 
-    data = tmp_path / "ext.onnx.data"
+    data = files[1]
     data.write_bytes(data.read_bytes()[:100])
     with pytest.raises(ArtifactError) as error:
         load_onnx_model(path)
@@ -89,10 +90,11 @@ def test_external_data_round_trip_and_missing_data(r20_onnx: Path, tmp_path: Pat
 def test_single_file_save_removes_a_stale_data_file(r20_onnx: Path, tmp_path: Path) -> None:
     model = load_onnx_model(r20_onnx)
     path = tmp_path / "m.onnx"
-    save_onnx_model(model, path, external_data=True)
-    assert (tmp_path / "m.onnx.data").exists()
+    first = save_onnx_model(model, path, external_data=True)[1]
+    second = save_onnx_model(model, path, external_data=True)[1]
+    assert second != first and not first.exists() and second.exists()  # a new name per save; the old one removed
     assert save_onnx_model(model, path) == [path]
-    assert not (tmp_path / "m.onnx.data").exists()
+    assert not second.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx"]  # no temp files left
     load_onnx_model(path)
 
@@ -112,6 +114,6 @@ def test_size_decides_external_data(r20_onnx: Path, tmp_path: Path, monkeypatch:
     monkeypatch.setattr(loader_module, "EXTERNAL_DATA_THRESHOLD", 1000)
     with caplog.at_level(logging.WARNING):
         files = save_onnx_model(model, tmp_path / "big.onnx")
-    assert [f.name for f in files] == ["big.onnx", "big.onnx.data"]
+    assert files[0].name == "big.onnx" and files[1].name.startswith("big.onnx.") and files[1].suffix == ".data"
     assert "external data" in caplog.text
     assert load_onnx_model(tmp_path / "big.onnx", check=False).graph.initializer[0].data_location == onnx.TensorProto.DEFAULT

@@ -62,8 +62,22 @@ def test_refusals_are_one_line(saved: tuple[Path, torch.nn.Module], tmp_path: Pa
     with pytest.raises(ArtifactError, match="not valid JSON"):
         load_checkpoint(path)
     sidecar.unlink()
-    with pytest.raises(ArtifactError, match="no sidecar"):
+    with pytest.raises(ArtifactError, match="truncated or corrupt"):  # the header copy cannot be read either
         load_checkpoint(path)
+    path.write_bytes(data)
+    Path(str(path) + ".json").write_text('{"kind": "checkpoint", "architecture": "garbage", "input_spec": {}}')
+    with pytest.raises(ArtifactError, match="architecture"):  # a hand-edited sidecar: one line, not a traceback
+        load_checkpoint(path)
+
+
+def test_a_checkpoint_without_its_sidecar_loads_from_its_header(saved: tuple[Path, torch.nn.Module]) -> None:
+    """The sidecar is a copy of what the safetensors header holds: losing it loses nothing."""
+    path, model = saved
+    Path(str(path) + ".json").unlink()
+    ckpt = load_checkpoint(path, expected_model="resnet20")
+    assert ckpt.input_spec == SPEC and ckpt.num_classes == 10 and ckpt.meta["epoch"] == 3
+    x = torch.randn(2, 1, 32, 32)
+    torch.testing.assert_close(ckpt.model(x), model.eval()(x))
 
 
 def test_weights_that_do_not_fit_the_architecture(tmp_path: Path) -> None:

@@ -51,7 +51,7 @@ def test_tiny_run_writes_checkpoints_metrics_and_curves(tiny: Any) -> None:
     assert ckpt.input_spec.height == 16 and ckpt.meta["dataset"] == "digits"
     assert load_checkpoint(result.best_checkpoint).meta["epoch"] == result.best_epoch
     assert not list(out.glob(".*.tmp"))  # atomic writes leave no temporaries
-    with pytest.raises(InvalidInputError, match="already holds a training run; pass --resume"):
+    with pytest.raises(InvalidInputError, match="already holds a training run; set `resume`"):
         train(config, progress=False)
 
 
