@@ -2,7 +2,12 @@
 
 A runner is a context manager: `activate()` loads the model and allocates, `infer()` runs
 tensors by name (`dict[str, np.ndarray]` in and out, never by position), `deactivate()` frees
-everything, also after an error. Loading an artifact is kept apart from running it.
+everything, also after an error. Loading an artifact is kept apart from running it. Calling
+`infer` on an inactive runner is a programming error (RuntimeError), not bad input.
+
+Threads: `infer` may be called from many threads at once on every runner; each runner's
+docstring says how it keeps that safe (onnxruntime sessions are thread-safe, OpenVINO gets
+one infer request per concurrent call, runners with shared device buffers serialize).
 
 GPU runners also implement `DeviceTimingHooks`, which lets the benchmark harness time like
 trtexec: it stages inputs once, then enqueues copies and compute on the runner's own CUDA
@@ -138,7 +143,7 @@ class StaticIORunner(Runner):
 
     def _require_active(self) -> None:
         if not self._inputs:
-            raise InvalidInputError(f"{self.name}: activate the runner first (use it as a context manager)")
+            raise RuntimeError(f"{self.name}: the runner is not active; use it as a context manager or call activate()")
 
     def inputs(self) -> list[TensorInfo]:
         self._require_active()

@@ -58,7 +58,10 @@ def _dim(value: Any) -> int | str | None:
 class OnnxRuntimeRunner(StaticIORunner):
     """Runs an ONNX model with onnxruntime. `provider` is a short name (cpu, cuda, tensorrt,
     openvino) or a full onnxruntime provider name; `threads` sets intra-op threads (None:
-    onnxruntime's default, one per physical core)."""
+    onnxruntime's default, one per physical core).
+
+    Thread-safe: onnxruntime documents `InferenceSession.run` as safe to call concurrently,
+    and this runner keeps no per-call state of its own."""
 
     name = "ort-cpu"
     device = "cpu"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import queue
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,12 @@ class OpenVinoRunner(StaticIORunner):
     """Runs an ONNX model with OpenVINO. `device` is an OpenVINO device name ("CPU", "GPU",
     "AUTO"); `threads` caps inference threads (None: OpenVINO's choice); `hint` is OpenVINO's
     performance hint; `inference_precision` ("f32", "bf16", "f16" or None for the plugin's
-    default) is the precision of the layers the graph leaves in float."""
+    default) is the precision of the layers the graph leaves in float.
+
+    Thread-safe: an OpenVINO infer request holds its input and output tensors, so two threads
+    sharing one overwrite each other's data (seen: wrong logits on most calls from 8 threads).
+    Each call borrows an idle request from a pool (creating one when all are busy) and gives
+    it back, so there are never more requests than concurrent callers, and memory stays flat."""
 
     name = "openvino"
     device = "cpu"
@@ -49,7 +55,7 @@ class OpenVinoRunner(StaticIORunner):
         self.hint = hint
         self.inference_precision = inference_precision
         self._compiled: Any = None
-        self._request: Any = None
+        self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._output_names: list[str] = []
 
     def _config(self) -> dict[str, Any]:
@@ -72,23 +78,30 @@ class OpenVinoRunner(StaticIORunner):
             raise InvalidInputError(f"OpenVINO device {self.ov_device!r} is not available; available: {', '.join(core.available_devices)}")
         model = core.read_model(str(self.model_path))
         self._compiled = core.compile_model(model, self.ov_device, self._config())
-        self._request = self._compiled.create_infer_request()
+        self._idle.put(self._compiled.create_infer_request())
         self._inputs = [_info(port, graph_names) for port in self._compiled.inputs]
         self._outputs = [_info(port, graph_names) for port in self._compiled.outputs]
         self._output_names = [info.name for info in self._outputs]
         log.info("OpenVINO compiled %s on %s with %s", self.model_path, self.ov_device, self._config())
 
     def _deactivate(self) -> None:
-        self._request = None
+        self._idle = queue.SimpleQueue()
         self._compiled = None
         self._inputs, self._outputs, self._output_names = [], [], []
 
     def infer(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         self._require_active()
         self.check_feeds(feeds)
-        self._request.infer({name: np.ascontiguousarray(array) for name, array in feeds.items()})
-        return {name: np.array(self._request.get_output_tensor(index).data, copy=True)
-                for index, name in enumerate(self._output_names)}
+        try:
+            request = self._idle.get_nowait()
+        except queue.Empty:
+            request = self._compiled.create_infer_request()
+        try:
+            request.infer({name: np.ascontiguousarray(array) for name, array in feeds.items()})
+            return {name: np.array(request.get_output_tensor(index).data, copy=True)
+                    for index, name in enumerate(self._output_names)}
+        finally:
+            self._idle.put(request)
 
     def describe(self) -> dict[str, Any]:
         info = super().describe()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -37,39 +38,24 @@ _BACKEND_FOR_MODE = {"eager": "torch", "compile": "torch-compile", "cudagraph": 
 
 def _resolve_source(source: str | os.PathLike[str] | nn.Module, input_size: int | tuple[int, int] | None,
                     num_classes: int | None, in_channels: int | None) -> tuple[nn.Module, str, InputSpec]:
-    """(model, model name, input spec) from a registry name, a checkpoint path or a module."""
-    from resnet_deploy.models import get_entry
+    """(model, model name, input spec) from a registry name (the seeded untrained network the
+    exporter uses too), a checkpoint path or a module."""
+    from resnet_deploy.model_source import load_model_source
 
     if isinstance(source, nn.Module):
         if input_size is None:
-            raise InvalidInputError("a TorchRunner built from an nn.Module needs input_size=(H, W)")
+            raise InvalidInputError("a TorchRunner built from an nn.Module needs `input_size` (H, W)", param="input_size")
         height, width = _size(input_size)
         spec = default_input_spec(in_channels or 3, height, num_classes or 1000).with_size(height, width)
         return source, type(source).__name__, spec
     text = os.fspath(source)
     path = Path(text)
     if path.suffix in (".safetensors", ".pth", ".pt") or path.exists():
-        if num_classes is not None or in_channels is not None:
-            raise InvalidInputError("num_classes/in_channels come from the checkpoint; don't pass them with one")
-        from resnet_deploy.train.checkpoint import load_checkpoint
-
-        loaded = load_checkpoint(path)
-        spec = loaded.input_spec
-        if input_size is not None:
-            spec = spec.with_size(*_size(input_size))
-        return loaded.model, loaded.model_name, spec
-    entry = get_entry(text)
-    kwargs: dict[str, Any] = {}
-    if num_classes is not None:
-        kwargs["num_classes"] = num_classes
-    if in_channels is not None:
-        kwargs["in_channels"] = in_channels
-    from resnet_deploy.models import build_model
-
-    model = build_model(entry.name, **kwargs)
-    height, width = _size(input_size) if input_size is not None else (entry.input_size, entry.input_size)
-    spec = default_input_spec(in_channels or 3, height, num_classes or entry.default_classes).with_size(height, width)
-    return model, entry.name, spec
+        loaded = load_model_source(checkpoint=path, num_classes=num_classes, in_channels=in_channels)
+    else:
+        loaded = load_model_source(model=text, num_classes=num_classes, in_channels=in_channels)
+    spec = loaded.input_spec if input_size is None else loaded.input_spec.with_size(*_size(input_size))
+    return loaded.model, loaded.name, spec
 
 
 def _size(value: int | tuple[int, int] | list[int]) -> tuple[int, int]:
@@ -99,6 +85,10 @@ class TorchRunner(Runner):
     CUDA only). `precision`: fp32, or fp16/bf16 autocast (fp16 needs CUDA). `channels_last`
     converts weights and inputs to NHWC memory format. `backend` may name the BACKENDS entry
     instead of `mode` (the benchmark harness passes both).
+
+    Thread-safe: an eager forward on the CPU under inference_mode shares nothing between
+    calls, so concurrent calls run in parallel. Compiled models and CUDA runs (one stream,
+    staged buffers, captured graphs) are serialized by a lock.
     """
 
     def __init__(self, source: str | os.PathLike[str] | nn.Module, *, mode: str = "eager", backend: str | None = None,
@@ -137,6 +127,7 @@ class TorchRunner(Runner):
         self._model: Any = None
         self._num_classes = 0
         # CUDA state (DeviceTimingHooks)
+        self._lock = threading.Lock()
         self._stream: Any = None
         self._graphs: dict[int, tuple[Any, Any, Any]] = {}  # batch -> (graph, static input, static output)
         self._host_in: Any = None
@@ -173,7 +164,7 @@ class TorchRunner(Runner):
 
     def _require_active(self) -> None:
         if self._model is None or self.input_spec is None:
-            raise InvalidInputError(f"{self.name}: activate the runner first (use it as a context manager)")
+            raise RuntimeError(f"{self.name}: the runner is not active; use it as a context manager or call activate()")
 
     # -- description -----------------------------------------------------------------------
     def inputs(self) -> list[TensorInfo]:
@@ -212,13 +203,17 @@ class TorchRunner(Runner):
         self._require_active()
         self.check_feeds(feeds)
         if self.device == "cuda":
-            self.stage(feeds)
-            self.enqueue_h2d()
-            self.enqueue_compute()
-            self.enqueue_d2h()
-            self.synchronize()
-            return self.fetch_outputs()
+            with self._lock:
+                self.stage(feeds)
+                self.enqueue_h2d()
+                self.enqueue_compute()
+                self.enqueue_d2h()
+                self.synchronize()
+                return self.fetch_outputs()
         x = torch.from_numpy(np.ascontiguousarray(feeds[INPUT_NAME]))
+        if self.mode == "compile":
+            with self._lock:
+                return {OUTPUT_NAME: self._forward(x).numpy().copy()}
         return {OUTPUT_NAME: self._forward(x).numpy().copy()}
 
     # -- DeviceTimingHooks (CUDA only) -----------------------------------------------------

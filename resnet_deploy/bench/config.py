@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -24,23 +25,30 @@ class Warmup:
 
     @classmethod
     def parse(cls, text: str | int | float | None) -> Warmup:
-        """`"10"` -> 10 iterations, `"2s"` / `"0.5s"` -> seconds, None -> 0.5 s."""
+        """`"10"` -> 10 iterations, `"2s"` / `"500ms"` -> seconds, None -> 0.5 s. Negative or
+        non-finite values are refused."""
         if text is None:
             return cls(seconds=0.5)
         if isinstance(text, (int, float)) and not isinstance(text, bool):
-            return cls(iterations=int(text))
+            text = str(int(text))
         raw = str(text).strip().lower()
         try:
             if raw.endswith("ms"):
-                return cls(seconds=float(raw[:-2]) / 1000.0)
-            if raw.endswith("s"):
-                return cls(seconds=float(raw[:-1]))
-            value = int(raw)
+                seconds = float(raw[:-2]) / 1000.0
+            elif raw.endswith("s"):
+                seconds = float(raw[:-1])
+            else:
+                iterations = int(raw)
+                if iterations < 0:
+                    raise ValueError(raw)
+                return cls(iterations=iterations)
         except ValueError:
-            raise InvalidInputError(f"--warmup takes iterations (10) or seconds (2s, 500ms), got {text!r}") from None
-        if value < 0:
-            raise InvalidInputError(f"--warmup must not be negative, got {text!r}")
-        return cls(iterations=value)
+            raise InvalidInputError(f"`warmup` takes iterations (10) or seconds (2s, 500ms) >= 0, got {text!r}",
+                                    param="warmup") from None
+        if not math.isfinite(seconds) or seconds < 0:
+            raise InvalidInputError(f"`warmup` takes iterations (10) or seconds (2s, 500ms) >= 0, got {text!r}",
+                                    param="warmup")
+        return cls(seconds=seconds)
 
     def describe(self) -> str:
         return f"{self.iterations} iterations" if self.iterations is not None else f"{self.seconds or 0:g} s"

@@ -33,7 +33,7 @@ class BasicBlock(nn.Module):
 
     def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None,
                  groups: int = 1, base_width: int = 64, dilation: int = 1,
-                 norm_layer: NormLayer | None = None, stride_in_1x1: bool = False) -> None:
+                 norm_layer: NormLayer | None = None) -> None:
         super().__init__()
         if groups != 1 or base_width != 64:
             raise ValueError(f"BasicBlock supports only groups=1 and width_per_group=64, got groups={groups}, width_per_group={base_width}")

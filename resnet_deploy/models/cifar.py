@@ -127,8 +127,10 @@ def _register_depth(depth: int) -> None:
 
     resnet.__doc__ = f"CIFAR ResNet-{depth} (shortcut option A by default; shortcut='B'/'C')."
     plain.__doc__ = f"Plain {depth}-layer CIFAR network: ResNet-{depth} without shortcuts."
-    register_model(f"resnet{depth}", family="cifar", depth=depth, block="basic", input_size=32)(resnet)
-    register_model(f"plain{depth}", family="plain", depth=depth, block="basic", input_size=32)(plain)
+    register_model(f"resnet{depth}", family="cifar", depth=depth, block="basic", input_size=32,
+                   model_class=CifarResNet)(resnet)
+    register_model(f"plain{depth}", family="plain", depth=depth, block="basic", input_size=32,
+                   model_class=CifarResNet)(plain)
 
 
 for _depth in CIFAR_DEPTHS:

@@ -6,6 +6,8 @@ with strict=True and give the same outputs.
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import Tensor, nn
 
 from resnet_deploy.models.blocks import (
@@ -34,6 +36,9 @@ class ResNet(StagedClassifier):
             raise ValueError(f"layers must be four positive block counts, got {layers}")
         if num_classes < 1 or in_channels < 1:
             raise ValueError(f"num_classes and in_channels must be positive, got {num_classes} and {in_channels}")
+        if stride_in_1x1 and block is not Bottleneck:
+            raise ValueError("stride_in_1x1 moves the stride of a Bottleneck block (ResNet-50 and deeper); "
+                             f"{block.__name__} has no 1x1 convolution")
         self._norm_layer = norm_layer or nn.BatchNorm2d
         self.inplanes = 64
         self.groups = groups
@@ -66,12 +71,13 @@ class ResNet(StagedClassifier):
         if stride != 1 or self.inplanes != planes * block.expansion:
             downsample = nn.Sequential(conv1x1(self.inplanes, planes * block.expansion, stride),
                                        self._norm_layer(planes * block.expansion))
+        extra: dict[str, Any] = {"stride_in_1x1": self.stride_in_1x1} if block is Bottleneck else {}
         layers = [block(self.inplanes, planes, stride, downsample, self.groups, self.base_width,
-                        norm_layer=self._norm_layer, stride_in_1x1=self.stride_in_1x1)]
+                        norm_layer=self._norm_layer, **extra)]
         self.inplanes = planes * block.expansion
         for _ in range(1, blocks):
             layers.append(block(self.inplanes, planes, groups=self.groups, base_width=self.base_width,
-                                norm_layer=self._norm_layer, stride_in_1x1=self.stride_in_1x1))
+                                norm_layer=self._norm_layer, **extra))
         return nn.Sequential(*layers)
 
     def forward_stages(self, x: Tensor) -> list[Tensor]:
@@ -89,46 +95,46 @@ def _resnet(block: Block, layers: list[int], **kwargs: object) -> ResNet:
     return ResNet(block, layers, **kwargs)  # type: ignore[arg-type]
 
 
-@register_model("resnet18", family="imagenet", depth=18, block="basic", input_size=224)
+@register_model("resnet18", family="imagenet", depth=18, block="basic", input_size=224, model_class=ResNet)
 def resnet18(**kwargs: object) -> ResNet:
     return _resnet(BasicBlock, [2, 2, 2, 2], **kwargs)
 
 
-@register_model("resnet34", family="imagenet", depth=34, block="basic", input_size=224)
+@register_model("resnet34", family="imagenet", depth=34, block="basic", input_size=224, model_class=ResNet)
 def resnet34(**kwargs: object) -> ResNet:
     return _resnet(BasicBlock, [3, 4, 6, 3], **kwargs)
 
 
-@register_model("resnet50", family="imagenet", depth=50, block="bottleneck", input_size=224)
+@register_model("resnet50", family="imagenet", depth=50, block="bottleneck", input_size=224, model_class=ResNet)
 def resnet50(**kwargs: object) -> ResNet:
     return _resnet(Bottleneck, [3, 4, 6, 3], **kwargs)
 
 
-@register_model("resnet101", family="imagenet", depth=101, block="bottleneck", input_size=224)
+@register_model("resnet101", family="imagenet", depth=101, block="bottleneck", input_size=224, model_class=ResNet)
 def resnet101(**kwargs: object) -> ResNet:
     return _resnet(Bottleneck, [3, 4, 23, 3], **kwargs)
 
 
-@register_model("resnet152", family="imagenet", depth=152, block="bottleneck", input_size=224)
+@register_model("resnet152", family="imagenet", depth=152, block="bottleneck", input_size=224, model_class=ResNet)
 def resnet152(**kwargs: object) -> ResNet:
     return _resnet(Bottleneck, [3, 8, 36, 3], **kwargs)
 
 
-@register_model("resnext50_32x4d", family="resnext", depth=50, block="bottleneck", input_size=224)
+@register_model("resnext50_32x4d", family="resnext", depth=50, block="bottleneck", input_size=224, model_class=ResNet)
 def resnext50_32x4d(**kwargs: object) -> ResNet:
     return _resnet(Bottleneck, [3, 4, 6, 3], groups=32, width_per_group=4, **kwargs)
 
 
-@register_model("resnext101_32x8d", family="resnext", depth=101, block="bottleneck", input_size=224)
+@register_model("resnext101_32x8d", family="resnext", depth=101, block="bottleneck", input_size=224, model_class=ResNet)
 def resnext101_32x8d(**kwargs: object) -> ResNet:
     return _resnet(Bottleneck, [3, 4, 23, 3], groups=32, width_per_group=8, **kwargs)
 
 
-@register_model("wide_resnet50_2", family="wide", depth=50, block="bottleneck", input_size=224)
+@register_model("wide_resnet50_2", family="wide", depth=50, block="bottleneck", input_size=224, model_class=ResNet)
 def wide_resnet50_2(**kwargs: object) -> ResNet:
     return _resnet(Bottleneck, [3, 4, 6, 3], width_per_group=64 * 2, **kwargs)
 
 
-@register_model("wide_resnet101_2", family="wide", depth=101, block="bottleneck", input_size=224)
+@register_model("wide_resnet101_2", family="wide", depth=101, block="bottleneck", input_size=224, model_class=ResNet)
 def wide_resnet101_2(**kwargs: object) -> ResNet:
     return _resnet(Bottleneck, [3, 4, 23, 3], width_per_group=64 * 2, **kwargs)

@@ -125,7 +125,8 @@ def _register(depth: int) -> None:
 
     builder.__doc__ = f"Pre-activation ResNet-{depth} (v2)."
     kind = "basic" if block is PreActBasicBlock else "bottleneck"
-    register_model(f"preact_resnet{depth}", family="preact", depth=depth, block=kind, input_size=224)(builder)
+    register_model(f"preact_resnet{depth}", family="preact", depth=depth, block=kind, input_size=224,
+                   model_class=PreActResNet)(builder)
 
 
 for _depth in _PREACT_DEPTHS:

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from resnet_deploy.artifacts import atomic_write_text
+from resnet_deploy.artifacts import atomic_write_text, check_output_folder
 from resnet_deploy.errors import CheckFailedError, InvalidInputError
 from resnet_deploy.pipeline.steps import SkipStep, StepLog
 from resnet_deploy.pipeline.variants import Variant, build_variants
@@ -60,9 +60,33 @@ class PipelineConfig:
             c.bench_warmup = "3" if c.quick else "0.3s"
         if c.calib_samples is None:
             c.calib_samples = 32 if c.quick else 256
-        if c.epochs < 1:
-            raise InvalidInputError(f"--epochs must be at least 1, got {c.epochs}")
+        c.check()
         return c
+
+    def check(self) -> None:
+        """Refuse bad settings up front (exit 2), before any stage runs or any report is written."""
+        from resnet_deploy.data import DATASETS
+        from resnet_deploy.models import get_entry
+
+        self.model = get_entry(self.model).name
+        if self.dataset not in DATASETS:
+            raise InvalidInputError(f"unknown dataset {self.dataset!r}; valid: {', '.join(DATASETS)}", param="dataset")
+        if self.dataset != "digits" and self.checkpoint is None and self.data_dir is None:
+            raise InvalidInputError(f"dataset {self.dataset} is read from disk: give its folder (`data_dir`)",
+                                    param="data_dir")
+        if self.data_dir is not None and not Path(self.data_dir).is_dir():
+            raise InvalidInputError(f"dataset folder '{self.data_dir}' does not exist", param="data_dir")
+        if self.checkpoint is not None and not Path(self.checkpoint).is_file():
+            raise InvalidInputError(f"checkpoint '{self.checkpoint}' does not exist", param="checkpoint")
+        for name in ("epochs", "calib_samples", "eval_limit", "train_limit", "threads"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise InvalidInputError(f"`{name}` must be at least 1, got {value}", param=name)
+        if self.bench_duration_s is not None and not self.bench_duration_s > 0:
+            raise InvalidInputError(f"`bench_duration_s` must be positive, got {self.bench_duration_s}",
+                                    param="bench_duration_s")
+        if self.max_drop is not None and not 0 <= self.max_drop < float("inf"):
+            raise InvalidInputError(f"`max_drop` must be a finite number >= 0, got {self.max_drop}", param="max_drop")
 
 
 @dataclass
@@ -245,8 +269,7 @@ def run_pipeline(config: PipelineConfig, *, progress: Callable[[str], None] | No
     from resnet_deploy.pipeline.report import write_reports
 
     cfg = config.resolved()
-    if cfg.out.exists() and not cfg.out.is_dir():
-        raise InvalidInputError(f"--out '{cfg.out}' exists and is not a folder")
+    check_output_folder(cfg.out)
     cfg.out.mkdir(parents=True, exist_ok=True)
     started = _dt.datetime.now(_dt.timezone.utc)
     steps = StepLog(progress)

@@ -66,7 +66,7 @@ def test_bad_file_and_inactive_use(tmp_path: Path, model_path: Path) -> None:
     path.write_bytes(b"not a model")
     with pytest.raises(ArtifactError):
         OnnxRuntimeRunner(path).activate()
-    with pytest.raises(InvalidInputError, match="activate"):
+    with pytest.raises(RuntimeError, match="not active"):  # a programming error, not bad input
         OnnxRuntimeRunner(model_path).inputs()
     with pytest.raises(InvalidInputError, match="threads"):
         OnnxRuntimeRunner(model_path, threads=0)
