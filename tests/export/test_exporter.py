@@ -17,8 +17,8 @@ from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.export import export_onnx, load_onnx_model, read_onnx_metadata
 from resnet_deploy.export import exporter as exporter_module
 from resnet_deploy.export import loader as loader_module
-from resnet_deploy.model_source import UNTRAINED_SEED, build_untrained
 from resnet_deploy.input_spec import InputSpec
+from resnet_deploy.model_source import UNTRAINED_SEED, build_untrained
 
 
 def _run(path: Path, x: np.ndarray) -> list[np.ndarray]:
