@@ -22,11 +22,12 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.suite_common import cuda_available, export_model, log, results_dir, write_json
+from resnet_deploy.backends.registry import available_backends
 from resnet_deploy.bench import BackendSpec
 from resnet_deploy.bench.config import Warmup
 from resnet_deploy.bench.harness import image_input, make_feeds
 from resnet_deploy.bench.report import machine_line, markdown_table
-from resnet_deploy.bench.runners import available_backends, open_runner
+from resnet_deploy.bench.runners import open_runner
 from resnet_deploy.bench.stats import mean_sd
 from resnet_deploy.bench.timing import measure_cpu
 from resnet_deploy.errors import ResnetDeployError

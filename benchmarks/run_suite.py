@@ -37,8 +37,8 @@ from benchmarks.suite_common import (
     save_result,
     write_json,
 )
+from resnet_deploy.backends.registry import available_backends
 from resnet_deploy.bench import BackendSpec, BenchConfig, Warmup, run_benchmark
-from resnet_deploy.bench.runners import available_backends
 
 MODELS = ("resnet18", "resnet50", "resnet101")
 CPU_BACKENDS = ("torch", "ort-cpu", "openvino")

@@ -8,20 +8,58 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from resnet_deploy.errors import MissingDependencyError
 
-# module name -> (pip extra, what to install by hand)
-_INSTALL_HINTS = {
-    "onnxruntime": ("cpu", "pip install onnxruntime  (or onnxruntime-gpu on a CUDA machine, never both)"),
-    "tensorrt": ("tensorrt", "pip install 'resnet-deploy[tensorrt]'  (TensorRT 10.x or 11.x)"),
-    "cuda": ("tensorrt", "pip install cuda-python"),
-    "cuda.bindings": ("tensorrt", "pip install cuda-python"),
-    "openvino": ("openvino", "pip install 'resnet-deploy[openvino]'"),
-    "pynvml": ("gpu", "pip install nvidia-ml-py"),
+# top-level module -> the pip extra of this package that provides it
+MODULE_EXTRAS = {"onnxruntime": "cpu", "tensorrt": "tensorrt", "cuda": "tensorrt", "openvino": "openvino",
+                 "pynvml": "gpu", "tritonclient": "serve"}
+# What else an extra needs besides pip packages.
+_EXTRA_NOTES = {
+    "gpu": "onnxruntime-gpu replaces onnxruntime (uninstall onnxruntime first, never both); needs an NVIDIA GPU "
+           "and driver",
+    "tensorrt": "needs an NVIDIA GPU and driver",
 }
+
+
+def _checkout_root() -> Path | None:
+    """The source checkout this copy runs from (an editable install), or None."""
+    root = Path(__file__).resolve().parent.parent
+    pyproject = root / "pyproject.toml"
+    try:
+        return root if pyproject.is_file() and 'name = "resnet-deploy"' in pyproject.read_text(encoding="utf-8") else None
+    except OSError:
+        return None
+
+
+def _extra_requirements(extra: str) -> list[str]:
+    """The requirements an extra adds, read from this package's own metadata."""
+    from importlib import metadata
+
+    try:
+        requires = metadata.requires("resnet-deploy") or []
+    except metadata.PackageNotFoundError:
+        return []
+    marker = f'extra == "{extra}"'
+    return [r.split(";")[0].strip() for r in requires if marker in r]
+
+
+def install_hint(extra: str, fallback: str = "") -> str:
+    """How to install what an extra provides, from where this copy of resnet-deploy is: the
+    packages themselves (always works), or the extra of this checkout (editable install);
+    plus what pip cannot install (a GPU, a driver)."""
+    requirements = _extra_requirements(extra) if extra else []
+    packages = " ".join(f"'{r}'" if any(c in r for c in "<>=!~") else r for r in requirements) or fallback
+    checkout = _checkout_root()
+    if checkout is not None and extra:
+        hint = f"install it: pip install -e '{checkout}[{extra}]'" + (f" (or: pip install {packages})" if packages else "")
+    else:
+        hint = f"install it: pip install {packages}" if packages else "install it with pip"
+    note = _EXTRA_NOTES.get(extra)
+    return f"{hint}; {note}" if note else hint
 
 
 def import_optional(name: str, purpose: str) -> Any:
@@ -29,8 +67,9 @@ def import_optional(name: str, purpose: str) -> Any:
     try:
         return importlib.import_module(name)
     except ImportError as exc:
-        _, hint = _INSTALL_HINTS.get(name.split(".")[0], ("", f"pip install {name}"))
-        raise MissingDependencyError(f"{purpose} needs the '{name}' package ({exc}); install it: {hint}") from exc
+        top = name.split(".")[0]
+        hint = install_hint(MODULE_EXTRAS.get(top, ""), fallback=top)
+        raise MissingDependencyError(f"{purpose} needs the '{name}' package ({exc}); {hint}") from exc
 
 
 def tensorrt_module() -> ModuleType | None:
@@ -53,8 +92,7 @@ def require_tensorrt(purpose: str) -> Any:
     """The TensorRT module, or MissingDependencyError (exit 3) naming the extra to install."""
     trt = tensorrt_module()
     if trt is None:
-        _, hint = _INSTALL_HINTS["tensorrt"]
-        raise MissingDependencyError(f"{purpose} needs TensorRT, which is not installed; install it: {hint}")
+        raise MissingDependencyError(f"{purpose} needs TensorRT, which is not installed; {install_hint('tensorrt')}")
     return trt
 
 

@@ -4,6 +4,7 @@ Each runner module imports its runtime lazily, inside activate(), so importing t
 never needs onnxruntime-gpu, TensorRT, cuda-python or OpenVINO.
 """
 
-from resnet_deploy.backends.base import BACKENDS, DeviceTimingHooks, Runner, TensorInfo
+from resnet_deploy.backends.base import DeviceTimingHooks, Runner, TensorInfo
+from resnet_deploy.backends.registry import BACKENDS, RunOptions, open_runner
 
-__all__ = ["BACKENDS", "DeviceTimingHooks", "Runner", "TensorInfo"]
+__all__ = ["BACKENDS", "DeviceTimingHooks", "RunOptions", "Runner", "TensorInfo", "open_runner"]

@@ -26,9 +26,6 @@ import numpy as np
 
 from resnet_deploy.errors import InvalidInputError
 
-# --backend names, shared by the CLI, the bench harness and the reports.
-BACKENDS = ("torch", "torch-compile", "torch-cudagraph", "ort-cpu", "ort-cuda", "ort-trt", "tensorrt", "openvino")
-
 
 @dataclass(frozen=True)
 class TensorInfo:
@@ -43,7 +40,7 @@ class TensorInfo:
 
 
 class Runner(abc.ABC):
-    """Base class. Subclasses set `name` (a BACKENDS entry) and `device` ("cpu" or "cuda")."""
+    """Base class. Subclasses set `name` (a backend of backends.registry) and `device` ("cpu" or "cuda")."""
 
     name: str = "runner"
     device: str = "cpu"

@@ -12,9 +12,6 @@ from typing import Any
 from resnet_deploy.bench.stats import DEFAULT_CV_THRESHOLD, DEFAULT_PERCENTILES
 from resnet_deploy.errors import InvalidInputError
 
-# Backends whose runners time on a CUDA stream; the others are CPU backends.
-GPU_BACKENDS = frozenset({"torch-cudagraph", "ort-cuda", "ort-trt", "tensorrt"})
-
 
 @dataclass(frozen=True)
 class Warmup:
@@ -79,7 +76,9 @@ class BackendSpec:
 
     @property
     def is_gpu(self) -> bool:
-        return self.backend in GPU_BACKENDS or str(self.options.get("device", "cpu")).startswith("cuda")
+        from resnet_deploy.backends.registry import get_backend
+
+        return get_backend(self.backend).device == "cuda" or str(self.options.get("device", "cpu")).startswith("cuda")
 
     def to_dict(self) -> dict[str, Any]:
         return {"backend": self.backend, "artifact": str(self.artifact) if self.artifact else None,

@@ -6,11 +6,9 @@ from pathlib import Path
 
 import click
 
+from resnet_deploy.backends.registry import backend_names
 from resnet_deploy.cli.output import echo_json
 from resnet_deploy.cli.params import FiniteFloat, InputPath, OutputFile, OutputFolder, command
-
-_ONNX_BACKENDS = ("ort-cpu", "ort-cuda", "ort-trt", "openvino")
-_TORCH_BACKENDS = ("torch", "torch-compile", "torch-cudagraph")
 
 
 def _input_size(text: str | None) -> tuple[int, int] | None:
@@ -33,6 +31,7 @@ def _input_size(text: str | None) -> tuple[int, int] | None:
 def build_specs(engine: Path | None, onnx: Path | None, checkpoint: Path | None, model: str | None,
                 backends: tuple[str, ...], options: dict[str, object]) -> list:
     """Pair each --backend with the artifact it runs (plan, ONNX model, checkpoint/model name)."""
+    from resnet_deploy.backends.registry import get_backend
     from resnet_deploy.bench import BackendSpec
     from resnet_deploy.errors import InvalidInputError
 
@@ -47,7 +46,7 @@ def build_specs(engine: Path | None, onnx: Path | None, checkpoint: Path | None,
             if engine is None:
                 raise InvalidInputError("--backend tensorrt needs --engine PLAN")
             specs.append(BackendSpec("tensorrt", artifact=engine))
-        elif backend in _ONNX_BACKENDS:
+        elif get_backend(backend).artifact == "onnx":
             if onnx is None:
                 raise InvalidInputError(f"--backend {backend} needs --onnx MODEL")
             specs.append(BackendSpec(backend, artifact=onnx))
@@ -64,7 +63,7 @@ def build_specs(engine: Path | None, onnx: Path | None, checkpoint: Path | None,
 @click.option("--checkpoint", type=InputPath(), help="Checkpoint (.safetensors) for torch backends.")
 @click.option("--model", help="Registry model name for torch backends without a checkpoint (e.g. resnet50).")
 @click.option("--backend", "backends", multiple=True,
-              type=click.Choice(["torch", "torch-compile", "torch-cudagraph", "ort-cpu", "ort-cuda", "ort-trt", "tensorrt", "openvino"]),
+              type=click.Choice(backend_names()),
               help="Backend to time; repeat to compare several side by side in one run.")
 @click.option("--batch-sizes", help="e.g. 1,8,32 or 1-256 (powers of two). Default: powers of two within the artifact's profile.")
 @click.option("--warmup", default="0.5s", show_default=True, help="Warm-up per batch size: iterations (10) or seconds (2s).")

@@ -220,8 +220,8 @@ def _tensorrt(cfg: PipelineConfig, steps: StepLog, ctx: dict[str, Any]) -> None:
 
 
 def _bench(cfg: PipelineConfig, steps: StepLog, ctx: dict[str, Any]) -> None:
+    from resnet_deploy.backends.registry import available_backends
     from resnet_deploy.bench import BackendSpec, BenchConfig, Warmup, run_benchmark
-    from resnet_deploy.bench.runners import available_backends
 
     variants: dict[str, Variant] = ctx.get("variants", {})
     if not variants and "checkpoint" not in ctx:
