@@ -342,7 +342,7 @@ class Engine:
             if not all(lo <= s <= hi for lo, s, hi in zip(low, shape, high, strict=True)):
                 if shape[1:] == low[1:] == high[1:]:
                     raise InvalidInputError(f"batch {shape[0]} is outside the plan's profile: it accepts batch "
-                                            f"{low[0]}..{high[0]}; rebuild with --min-batch/--max-batch to cover it")
+                                            f"{low[0]}..{high[0]}; rebuild it with a batch range that covers it")
                 raise InvalidInputError(f"input '{name}' shape {shape} is outside the plan's profile {low}..{high}")
             batch = shape[0]
         return batch

@@ -67,7 +67,7 @@ def version_problem(built: str, runtime: str, version_compatible: bool) -> str |
         if b[:3] != r[:3]:
             return (f"the plan was built with TensorRT {built} but TensorRT {runtime} is installed; plans run only "
                     f"on the TensorRT version that built them: rebuild it here (resnet-deploy build), or install "
-                    f"TensorRT {'.'.join(map(str, b[:3]))}, or build with --version-compatible")
+                    f"TensorRT {'.'.join(map(str, b[:3]))}, or build it version-compatible")
         return None
     if r < b:
         return (f"the plan was built with TensorRT {built}, newer than the installed {runtime}; a version-compatible "
@@ -96,7 +96,7 @@ def hardware_problem(built_gpu: dict[str, Any], gpu_name: str, gpu_cc: str, leve
     if built_cc != here:
         return (f"the plan was built for a {built_name} (compute capability {built_cc[0]}.{built_cc[1]}) but this GPU "
                 f"is a {gpu_name} ({gpu_cc}); plans run only on the compute capability they were built for: "
-                "rebuild it on this GPU (or build with --hardware-compatibility ampere_plus)"), None
+                "rebuild it on this GPU (or build it with hardware compatibility ampere_plus)"), None
     if level == "none" and built_name != gpu_name:
         return None, (f"the plan was built on a {built_name} and runs on a {gpu_name} (same compute capability "
                       f"{gpu_cc}); TensorRT allows it but tactics were tuned for the other GPU")
