@@ -198,6 +198,7 @@ class FakeCudart:
         self._ctypes = ctypes
         self.memory: dict[int, Any] = {}
         self.streams: dict[int, list[Any] | None] = {}  # handle -> capture list while capturing
+        self.synchronized: list[int] = []  # streams, in the order cudaStreamSynchronize saw them
         self._next_stream = 100
 
     def _alloc(self, nbytes: int) -> tuple[Any, int]:
@@ -228,6 +229,7 @@ class FakeCudart:
         return (OK,)
 
     def cudaStreamSynchronize(self, stream: int) -> tuple[Any]:
+        self.synchronized.append(int(stream))
         return (OK,)
 
     def cudaStreamQuery(self, stream: int) -> tuple[Any]:
@@ -270,8 +272,13 @@ class FakeCudart:
 
 
 def make_fake_runtime_trt(cudart: FakeCudart, *, profile: tuple[list[int], list[int], list[int]],
-                          classes: int = 5) -> types.SimpleNamespace:
-    """A TensorRT whose engine computes logits[b, k] = sum(input[b]) * (k + 1) in float32."""
+                          classes: int = 5, refuse_profile: bool = False,
+                          refuse_address: bool = False) -> types.SimpleNamespace:
+    """A TensorRT whose engine computes logits[b, k] = sum(input[b]) * (k + 1) in float32.
+
+    `refuse_profile`: set_optimization_profile_async raises RuntimeError, as the real bindings
+    do on failure (they never return False); `refuse_address`: set_tensor_address returns False.
+    """
     import numpy as np
 
     fake = make_fake_trt(inspector_json="{}")
@@ -284,7 +291,9 @@ def make_fake_runtime_trt(cudart: FakeCudart, *, profile: tuple[list[int], list[
             self.executions = 0
 
         def set_optimization_profile_async(self, index: int, stream: int) -> bool:
-            return index == 0
+            if refuse_profile or index != 0:
+                raise RuntimeError("Error in set optimization profile async.")
+            return True
 
         def set_input_shape(self, name: str, shape: Any) -> bool:
             shape = list(shape)
@@ -297,6 +306,8 @@ def make_fake_runtime_trt(cudart: FakeCudart, *, profile: tuple[list[int], list[
             return self.shapes["input"] if name == "input" else [self.shapes["input"][0], classes]
 
         def set_tensor_address(self, name: str, address: int) -> bool:
+            if refuse_address:
+                return False
             self.addresses[name] = address
             return True
 
