@@ -40,7 +40,7 @@ from resnet_deploy.errors import ArtifactError, CheckFailedError, InvalidInputEr
 from resnet_deploy.optional import require_tensorrt
 from resnet_deploy.tensorrt._trt import CapturingLogger, dims_list, last_error, trt
 from resnet_deploy.tensorrt.builder import TRT_DTYPE_NAMES
-from resnet_deploy.tensorrt.plan_meta import load_plan_meta, require_compatible
+from resnet_deploy.tensorrt.plan_meta import PlanSidecar, load_plan_meta, require_compatible
 
 log = logging.getLogger(__name__)
 
@@ -298,7 +298,7 @@ class InferRequest:
 class Engine:
     """A loaded plan with a pool of execution contexts. Use Engine.load()."""
 
-    def __init__(self, path: Path, meta: dict[str, Any], runtime: trt.Runtime, trt_engine: trt.ICudaEngine,
+    def __init__(self, path: Path, meta: PlanSidecar, runtime: trt.Runtime, trt_engine: trt.ICudaEngine,
                  logger: trt.ILogger, *, contexts: int, cuda_graphs: bool, device: int, warnings: tuple[str, ...]) -> None:
         self.path = path
         self.meta = meta
@@ -359,7 +359,7 @@ class Engine:
         cuda_call(cudart().cudaSetDevice(device), "cudaSetDevice")
         logger = CapturingLogger()
         runtime = trt.Runtime(logger)
-        if meta.get("version_compatible"):
+        if meta.version_compatible:
             runtime.engine_host_code_allowed = True  # needed for the lean runtime such plans embed
         trt_engine = runtime.deserialize_cuda_engine(path.read_bytes())
         if trt_engine is None:
@@ -481,8 +481,8 @@ class Engine:
         return InferRequest(self, slot)
 
     def describe(self) -> dict[str, Any]:
-        return {"plan": str(self.path), "tensorrt_version": self.meta.get("tensorrt_version"),
-                "precision": self.meta.get("precision"), "gpu": self.meta.get("gpu"), "contexts": len(self._slots),
+        return {"plan": str(self.path), "tensorrt_version": self.meta.tensorrt_version,
+                "precision": self.meta.precision, "gpu": self.meta.gpu.model_dump(), "contexts": len(self._slots),
                 "cuda_graphs": self.cuda_graphs, "batch_limits": list(self.batch_limits()),
                 "warnings": list(self.warnings)}
 

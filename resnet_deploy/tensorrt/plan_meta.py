@@ -18,16 +18,85 @@ Rules (TensorRT's engine-compatibility documentation):
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from resnet_deploy.artifacts import read_sidecar, require_file, sidecar_path, verify_sha256
 from resnet_deploy.errors import ArtifactError
+from resnet_deploy.jsonfile import first_problem
 from resnet_deploy.tensorrt._trt import parse_version
+from resnet_deploy.tensorrt.inspector import EngineRecord
 
 PLAN_KIND = "plan"
 HARDWARE_LEVELS = ("none", "same_compute_capability", "ampere_plus")
 _REQUIRED = ("tensorrt_version", "profile", "io_tensors", "precision")
+
+
+class GpuRecord(BaseModel):
+    """The GPU a plan was built on."""
+
+    model_config = ConfigDict(extra="allow")
+    index: int | None = None
+    name: str | None = None
+    compute_capability: str | None = None
+    memory_gib: float | None = None
+
+
+class ShapeRange(BaseModel):
+    """One input's optimization-profile shapes."""
+
+    min: list[int]
+    opt: list[int]
+    max: list[int]
+
+
+class IOTensorRecord(BaseModel):
+    name: str
+    mode: Literal["input", "output"]
+    dtype: str
+    shape: list[int]
+
+
+class PlanSidecar(BaseModel):
+    """`<plan>.json` as build_engine writes it. Fields this version does not model are kept
+    (`extra="allow"`), so a newer writer's additions survive; the ones the checks and the
+    report read are typed, so a hand-edited sidecar is refused at the door in one line."""
+
+    model_config = ConfigDict(extra="allow")
+    kind: str = PLAN_KIND
+    tensorrt_version: str
+    precision: str
+    profile: dict[str, ShapeRange]
+    io_tensors: list[IOTensorRecord]
+    gpu: GpuRecord = Field(default_factory=GpuRecord)
+    version_compatible: bool = False
+    hardware_compatibility: str | None = None
+    sha256: str | None = None
+    layers: EngineRecord | None = None
+    precision_check: dict[str, Any] | None = None
+    precision_step: dict[str, Any] | None = None
+    source_onnx: dict[str, Any] | None = None
+    architecture: str | None = None
+    input_spec: dict[str, Any] | None = None
+    build_seconds: float | None = None
+    created: str | None = None
+
+
+def parse_plan_sidecar(meta: Mapping[str, Any] | PlanSidecar, *, what: str = "the plan's sidecar") -> PlanSidecar:
+    """Validate a sidecar mapping: ArtifactError naming the first bad field (one line)."""
+    if isinstance(meta, PlanSidecar):
+        return meta
+    missing = [key for key in _REQUIRED if key not in meta]
+    if missing:
+        raise ArtifactError(f"{what} lacks {', '.join(missing)}; it was not written by resnet-deploy build: "
+                            "rebuild the plan")
+    try:
+        return PlanSidecar.model_validate(dict(meta))
+    except ValidationError as exc:
+        raise ArtifactError(f"{what} is not valid: {first_problem(exc)}; rebuild the plan") from exc
 
 
 @dataclass(frozen=True)
@@ -103,20 +172,21 @@ def hardware_problem(built_gpu: dict[str, Any], gpu_name: str, gpu_cc: str, leve
     return None, None
 
 
-def check_compatibility(meta: dict[str, Any], *, tensorrt_version: str, gpu_name: str, gpu_cc: str) -> Compatibility:
+def check_compatibility(meta: Mapping[str, Any] | PlanSidecar, *, tensorrt_version: str, gpu_name: str,
+                        gpu_cc: str) -> Compatibility:
     """Compare a plan sidecar with the installed TensorRT and the present GPU (pure)."""
+    try:
+        sidecar = parse_plan_sidecar(meta)
+    except ArtifactError as exc:
+        return Compatibility((str(exc),))
     problems: list[str] = []
     warnings: list[str] = []
-    missing = [key for key in _REQUIRED if key not in meta]
-    if missing:
-        return Compatibility((f"the plan's sidecar lacks {', '.join(missing)}; it was not written by resnet-deploy build: "
-                              "rebuild the plan",))
-    problem = version_problem(str(meta["tensorrt_version"]), tensorrt_version, bool(meta.get("version_compatible")))
+    problem = version_problem(sidecar.tensorrt_version, tensorrt_version, sidecar.version_compatible)
     if problem:
         problems.append(problem)
-    gpu: dict[str, Any] = meta["gpu"] if isinstance(meta.get("gpu"), dict) else {}
     try:
-        hw_problem, warning = hardware_problem(gpu, gpu_name, gpu_cc, str(meta.get("hardware_compatibility") or "none"))
+        hw_problem, warning = hardware_problem(sidecar.gpu.model_dump(), gpu_name, gpu_cc,
+                                               sidecar.hardware_compatibility or "none")
     except ArtifactError as exc:
         hw_problem, warning = str(exc), None
     if hw_problem:
@@ -126,26 +196,25 @@ def check_compatibility(meta: dict[str, Any], *, tensorrt_version: str, gpu_name
     return Compatibility(tuple(problems), tuple(warnings))
 
 
-def load_plan_meta(path: str | os.PathLike[str], *, verify: bool = True) -> dict[str, Any]:
-    """The sidecar of plan `path`, after checking the plan exists and matches its sha256.
+def load_plan_meta(path: str | os.PathLike[str], *, verify: bool = True) -> PlanSidecar:
+    """The sidecar of plan `path`, validated, after checking the plan exists and matches its sha256.
 
     ArtifactError (exit 2), one line, for a missing plan, a missing/corrupt/wrong-kind
-    sidecar, a sidecar without the plan fields, or a plan whose bytes changed.
+    sidecar, a sidecar without the plan fields or with a malformed one (a hand-edited
+    `"layers": "garbage"`), or a plan whose bytes changed.
     """
     path = require_file(path, "plan", if_empty="rebuild it with resnet-deploy build")
-    meta = read_sidecar(path, kind=PLAN_KIND)
-    assert meta is not None
-    missing = [key for key in _REQUIRED if key not in meta]
-    if missing:
-        raise ArtifactError(f"sidecar '{sidecar_path(path)}' lacks {', '.join(missing)}; rebuild the plan with resnet-deploy build")
+    raw = read_sidecar(path, kind=PLAN_KIND)
+    assert raw is not None
+    meta = parse_plan_sidecar(raw, what=f"sidecar '{sidecar_path(path)}'")
     if verify:
-        if not meta.get("sha256"):
+        if not meta.sha256:
             raise ArtifactError(f"sidecar '{sidecar_path(path)}' has no sha256 of the plan; rebuild the plan")
-        verify_sha256(path, meta)
+        verify_sha256(path, {"sha256": meta.sha256})
     return meta
 
 
-def require_compatible(meta: dict[str, Any], path: str | os.PathLike[str], *, tensorrt_version: str, gpu_name: str,
+def require_compatible(meta: Mapping[str, Any] | PlanSidecar, path: str | os.PathLike[str], *, tensorrt_version: str, gpu_name: str,
                        gpu_cc: str) -> tuple[str, ...]:
     """ArtifactError (exit 2) naming the first incompatibility; returns the warnings."""
     result = check_compatibility(meta, tensorrt_version=tensorrt_version, gpu_name=gpu_name, gpu_cc=gpu_cc)

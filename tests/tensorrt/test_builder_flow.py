@@ -46,11 +46,12 @@ def test_fp16_build_writes_plan_sidecar_and_timing_cache(tmp_path: Path, use_fak
     assert calls["timing_cache_in"] == b"earlier" and cache.read_bytes() == b"earlier+tuned"
     assert result.precision == "fp16" and result.check and result.plan.read_bytes().startswith(b"PLAN")
     meta = load_plan_meta(result.plan)  # sha256 matches, required fields present
-    assert meta["precision"] == "fp16" and meta["tensorrt_version"] == "10.13.0.35"
-    assert meta["gpu"]["compute_capability"] == "8.6" and meta["hardware_compatibility"] == "ampere_plus"
-    assert meta["io_tensors"][0] == {"name": "input", "mode": "input", "dtype": "float32", "shape": [-1, 3, 8, 8]}
-    assert meta["source_onnx"]["sha256"] and meta["layers"]["convolution_precision_counts"] == {"fp16": 2}
-    assert meta["profile"]["input"]["max"] == [16, 3, 8, 8]
+    assert meta.precision == "fp16" and meta.tensorrt_version == "10.13.0.35"
+    assert meta.gpu.compute_capability == "8.6" and meta.hardware_compatibility == "ampere_plus"
+    assert meta.io_tensors[0].model_dump() == {"name": "input", "mode": "input", "dtype": "float32", "shape": [-1, 3, 8, 8]}
+    assert meta.source_onnx and meta.source_onnx["sha256"]
+    assert meta.layers is not None and [layer.precision for layer in meta.layers.layers if layer.convolution] == ["fp16"] * 2
+    assert meta.profile["input"].max == [16, 3, 8, 8]
 
 
 def test_precision_fallback_is_refused_and_the_plan_not_written(tmp_path: Path, use_fake: Any) -> None:

@@ -65,7 +65,7 @@ def test_check_compatibility_collects_problems() -> None:
 
 def test_load_plan_meta_refuses_bad_artifacts(tmp_path: Path) -> None:
     plan = fake_plan(tmp_path)
-    assert load_plan_meta(plan)["precision"] == "fp16"
+    assert load_plan_meta(plan).precision == "fp16"
     with pytest.raises(ArtifactError, match="does not exist"):
         load_plan_meta(tmp_path / "missing.plan")
     plan.write_bytes(plan.read_bytes()[:100])  # truncated after the build
