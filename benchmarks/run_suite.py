@@ -43,21 +43,15 @@ from resnet_deploy.bench import BackendSpec, BenchConfig, Warmup, run_benchmark
 MODELS = ("resnet18", "resnet50", "resnet101")
 CPU_BACKENDS = ("torch", "ort-cpu", "openvino")
 GPU_BACKENDS = ("torch", "ort-cuda", "ort-trt", "tensorrt")
-# Dense FP16 tensor-core peak (TFLOP/s, without sparsity) by GPU name fragment, from NVIDIA's
-# data sheets. ResNet-50 at 224x224 is ~4.1 G MACs = 8.2 GFLOP per image.
-FP16_DENSE_PEAK_TFLOPS = {
-    "H200": 989.4, "H100 SXM": 989.4, "H100 80GB HBM3": 989.4, "H100 PCIe": 756.0, "H100 NVL": 835.5,
-    "A100": 312.0, "L40S": 362.05, "L4": 121.0, "A10G": 125.0, "A10": 125.0, "T4": 65.0, "V100": 125.0,
-    "RTX 4090": 165.2, "RTX 3090": 71.0,
-}
 RESNET50_GMACS = 4.1
 
 
 def peak_tflops(gpu_name: str) -> float | None:
-    for key in sorted(FP16_DENSE_PEAK_TFLOPS, key=len, reverse=True):
-        if key.lower() in gpu_name.lower():
-            return FP16_DENSE_PEAK_TFLOPS[key]
-    return None
+    """Dense FP16 tensor peak of the GPU (benchmarks/gpu_peaks.py, with its sources)."""
+    from benchmarks.gpu_peaks import fp16_peak
+
+    found = fp16_peak(gpu_name)
+    return found[0] if found else None
 
 
 def config(specs: list[BackendSpec], batches: list[int], args: argparse.Namespace, gpu: bool = False) -> BenchConfig:

@@ -31,6 +31,7 @@ def main() -> int:
     parser.add_argument("--no-channels-last", action="store_true")
     parser.add_argument("--warmup", type=int, default=15)
     parser.add_argument("--steps", type=int, default=50)
+    parser.add_argument("--out", type=Path, help="write the results here (default benchmarks/results/<gpu>/)")
     args = parser.parse_args()
     if not cuda_available():
         print("SKIPPED: no CUDA device (torch.cuda.is_available() is False); this benchmark measures GPU training "
@@ -75,7 +76,13 @@ def main() -> int:
     torch.cuda.synchronize()
     seconds = time.perf_counter() - start
     rate = args.batch * args.steps / seconds
-    out_dir, env = results_dir()
+    if args.out is not None:
+        from resnet_deploy.bench.telemetry import capture_environment
+
+        out_dir, env = args.out, capture_environment()
+        out_dir.mkdir(parents=True, exist_ok=True)
+    else:
+        out_dir, env = results_dir()
     data = {"benchmark": "train_resnet50_synthetic", "model": "resnet50", "input": [3, 224, 224],
             "batch": args.batch, "amp": args.amp, "channels_last": channels_last, "steps": args.steps,
             "warmup": args.warmup, "seconds": round(seconds, 3), "images_per_second": round(rate, 1),

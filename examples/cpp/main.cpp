@@ -4,8 +4,9 @@
 // the TensorRT this program links and the GPU it runs on BEFORE deserializing, runs one batch
 // (random inputs, or INPUT.bin: BATCH*C*H*W float32, already normalized) and prints the top-5
 // classes of each image. Written against the TensorRT 10.x/11.x C++ API (enqueueV3, named
-// tensors, no destroy()); exit codes as the Python CLI: 1 runtime failure, 2 bad input or
-// incompatible plan, 3 no GPU.
+// tensors, no destroy()); the plan is checked against the libnvinfer loaded at run time
+// (getInferLibVersion), every TensorRT object and call is checked. Exit codes as the Python
+// CLI: 1 runtime failure, 2 bad input or incompatible plan, 3 no GPU or a mismatched library.
 #include <NvInfer.h>
 #include <NvInferVersion.h>
 #include <cuda_runtime_api.h>
@@ -54,9 +55,11 @@ std::size_t element_size(nvinfer1::DataType t) {
     }
 }
 
+// The version of the libnvinfer loaded at run time (not the headers this was compiled with: a
+// plan must match the library that deserializes it). (major * 100 + minor) * 100 + patch.
 std::string runtime_version() {
-    return std::to_string(NV_TENSORRT_MAJOR) + "." + std::to_string(NV_TENSORRT_MINOR) + "." +
-           std::to_string(NV_TENSORRT_PATCH);
+    const int32_t v = getInferLibVersion();
+    return std::to_string(v / 10000) + "." + std::to_string((v / 100) % 100) + "." + std::to_string(v % 100);
 }
 
 }  // namespace
@@ -81,6 +84,13 @@ int main(int argc, char** argv) {
         return 2;
     }
 
+    // The loaded library must have the major version the headers describe (the ABI changes across
+    // majors); the plan is then checked against the loaded library's exact version below.
+    if (getInferLibVersion() / 10000 != NV_TENSORRT_MAJOR) {
+        std::cerr << "error: compiled against TensorRT " << NV_TENSORRT_MAJOR << ".x headers but libnvinfer "
+                  << runtime_version() << " was loaded; rebuild this program against the installed TensorRT\n";
+        return 3;
+    }
     int device = 0;
     CUDA_CHECK(cudaSetDevice(device));
     cudaDeviceProp prop{};
@@ -94,6 +104,10 @@ int main(int argc, char** argv) {
 
     Logger logger;
     std::unique_ptr<nvinfer1::IRuntime> runtime{nvinfer1::createInferRuntime(logger)};
+    if (!runtime) {
+        std::cerr << "error: TensorRT could not create a runtime (see its log above)\n";
+        return 1;
+    }
     if (sidecar.version_compatible) runtime->setEngineHostCodeAllowed(true);
     const std::string blob = plan_sidecar::read_file(plan_path);
     std::unique_ptr<nvinfer1::ICudaEngine> engine{runtime->deserializeCudaEngine(blob.data(), blob.size())};
@@ -103,6 +117,10 @@ int main(int argc, char** argv) {
     }
     // One context per thread in a service; this example runs one batch on one stream.
     std::unique_ptr<nvinfer1::IExecutionContext> context{engine->createExecutionContext()};
+    if (!context) {
+        std::cerr << "error: TensorRT could not create an execution context (out of GPU memory?)\n";
+        return 1;
+    }
     cudaStream_t stream;
     CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
     struct StreamGuard { cudaStream_t s; ~StreamGuard() { cudaStreamDestroy(s); } } stream_guard{stream};
@@ -130,7 +148,10 @@ int main(int argc, char** argv) {
         std::size_t count = 1;
         for (int d = 0; d < dims.nbDims; ++d) count *= static_cast<std::size_t>(dims.d[d]);
         CUDA_CHECK(cudaMalloc(&buffers[i].ptr, count * element_size(engine->getTensorDataType(name))));
-        context->setTensorAddress(name, buffers[i].ptr);
+        if (!context->setTensorAddress(name, buffers[i].ptr)) {
+            std::cerr << "error: TensorRT refused the address of tensor '" << name << "'\n";
+            return 1;
+        }
         if (engine->getTensorIOMode(name) == nvinfer1::TensorIOMode::kINPUT) {
             if (engine->getTensorDataType(name) != nvinfer1::DataType::kFLOAT) {
                 std::cerr << "error: this example feeds float32 inputs; '" << name << "' is another type\n";

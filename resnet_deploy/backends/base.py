@@ -167,9 +167,17 @@ class DeviceTimingHooks(Protocol):
     """What a GPU runner offers the benchmark harness (implemented by the TensorRT, onnxruntime
     CUDA/TensorRT-EP and torch CUDA runners).
 
-    The harness calls `stage` once per batch size, then per iteration records CUDA events on
-    `stream` around `enqueue_h2d`, `enqueue_compute` and `enqueue_d2h`. None of the enqueue
-    methods waits for the GPU, so iteration i+1 is enqueued while i runs (as trtexec does).
+    The harness calls `stage` once per batch size, then per iteration records CUDA events
+    around `enqueue_h2d` (on an input stream it passes), `enqueue_compute` (on `stream`) and
+    `enqueue_d2h` (on an output stream it passes), linked by events as trtexec does
+    (bench/timing.py). None of the enqueue methods waits for the GPU, so the next iteration's
+    copies overlap the current compute. Without a `stream` argument the copies go on the
+    runner's own stream.
+
+    Optional attributes the harness reads (bench/timing.py): `own_cuda_graph` (the runner
+    replays its own CUDA graphs: not captured again), `outer_cuda_graph_refusal` (why the
+    runtime cannot be captured from outside), `serialized_reason` (why its compute call
+    waits for the GPU, so iterations never overlap).
     """
 
     @property
@@ -182,11 +190,11 @@ class DeviceTimingHooks(Protocol):
         device_resident) upload them once so the timed loop has no host-to-device copies."""
         ...
 
-    def enqueue_h2d(self) -> None: ...
+    def enqueue_h2d(self, stream: int | None = None) -> None: ...
 
     def enqueue_compute(self) -> None: ...
 
-    def enqueue_d2h(self) -> None: ...
+    def enqueue_d2h(self, stream: int | None = None) -> None: ...
 
     def synchronize(self) -> None: ...
 

@@ -187,21 +187,26 @@ class PinnedBuffer:
             cuda_call(self._rt.cudaFreeHost(ptr), "cudaFreeHost")
 
 
-def memcpy_htod_async(dst: int, src: int, nbytes: int, stream: CudaStream) -> None:
+def _stream_handle(stream: CudaStream | int) -> Any:
+    """cuda-python takes a cudaStream_t or a plain integer handle (0 is the legacy default stream)."""
+    return stream.raw if isinstance(stream, CudaStream) else int(stream)
+
+
+def memcpy_htod_async(dst: int, src: int, nbytes: int, stream: CudaStream | int) -> None:
     rt = cudart()
-    cuda_call(rt.cudaMemcpyAsync(dst, src, nbytes, rt.cudaMemcpyKind.cudaMemcpyHostToDevice, stream.raw),
+    cuda_call(rt.cudaMemcpyAsync(dst, src, nbytes, rt.cudaMemcpyKind.cudaMemcpyHostToDevice, _stream_handle(stream)),
               "cudaMemcpyAsync (host to device)")
 
 
-def memcpy_dtoh_async(dst: int, src: int, nbytes: int, stream: CudaStream) -> None:
+def memcpy_dtoh_async(dst: int, src: int, nbytes: int, stream: CudaStream | int) -> None:
     rt = cudart()
-    cuda_call(rt.cudaMemcpyAsync(dst, src, nbytes, rt.cudaMemcpyKind.cudaMemcpyDeviceToHost, stream.raw),
+    cuda_call(rt.cudaMemcpyAsync(dst, src, nbytes, rt.cudaMemcpyKind.cudaMemcpyDeviceToHost, _stream_handle(stream)),
               "cudaMemcpyAsync (device to host)")
 
 
-def memcpy_dtod_async(dst: int, src: int, nbytes: int, stream: CudaStream) -> None:
+def memcpy_dtod_async(dst: int, src: int, nbytes: int, stream: CudaStream | int) -> None:
     rt = cudart()
-    cuda_call(rt.cudaMemcpyAsync(dst, src, nbytes, rt.cudaMemcpyKind.cudaMemcpyDeviceToDevice, stream.raw),
+    cuda_call(rt.cudaMemcpyAsync(dst, src, nbytes, rt.cudaMemcpyKind.cudaMemcpyDeviceToDevice, _stream_handle(stream)),
               "cudaMemcpyAsync (device to device)")
 
 
@@ -212,12 +217,14 @@ class CudaGraph:
         self._rt = rt = cudart()
         mode = rt.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal
         cuda_call(rt.cudaStreamBeginCapture(stream.raw, mode), "cudaStreamBeginCapture")
-        graph: Any = None
         try:
             enqueue()
-        finally:
-            # End the capture even when enqueue failed, so the stream is usable again.
-            graph = cuda_call(rt.cudaStreamEndCapture(stream.raw), "cudaStreamEndCapture")
+        except BaseException:
+            # End the capture so the stream is usable again, but never let its own failure (the
+            # capture was already invalidated) replace the error that explains what went wrong.
+            end_capture_after_error(rt.cudaStreamEndCapture(stream.raw), rt)
+            raise
+        graph: Any = cuda_call(rt.cudaStreamEndCapture(stream.raw), "cudaStreamEndCapture")
         self._graph: Any = graph
         try:
             self._exec: Any = cuda_call(rt.cudaGraphInstantiate(graph, 0), "cudaGraphInstantiate")
@@ -235,6 +242,21 @@ class CudaGraph:
         if self._graph is not None:
             graph, self._graph = self._graph, None
             cuda_call(self._rt.cudaGraphDestroy(graph), "cudaGraphDestroy")
+
+
+def end_capture_after_error(result: Any, rt: Any) -> None:
+    """After the captured work failed: destroy whatever graph cudaStreamEndCapture returned and
+    only log its error (cudaErrorStreamCaptureInvalidated and the like), so the caller re-raises
+    the original failure."""
+    err, *values = result if isinstance(result, tuple) else (result,)
+    if _error_code(err) != 0:
+        log.warning("cudaStreamEndCapture after a failed capture: %s", getattr(err, "name", err))
+        return
+    if values and values[0] is not None:
+        try:
+            cuda_call(rt.cudaGraphDestroy(values[0]), "cudaGraphDestroy")
+        except Exception as exc:
+            log.warning("freeing the graph of a failed capture: %s", exc)
 
 
 def close_all(resources: list[Any]) -> None:

@@ -6,19 +6,34 @@ GPU needs:
   no GPU, missing CUDA/TensorRT libraries) it silently falls back to the CPU, so the session's
   actual first provider is checked and a fallback is an exit-3 error, never a CPU timing
   reported as a GPU one;
-- I/O binding: inputs are copied to the GPU once and outputs are bound to GPU memory, so no
-  intermediate host round trips (`infer_device` keeps data on the GPU entirely);
+- I/O binding: `infer` binds the host inputs (onnxruntime copies them on its own stream) and
+  binds the outputs to GPU memory; `infer_device` keeps data on the GPU entirely;
 - DeviceTimingHooks: onnxruntime computes on this runner's own CUDA stream
-  (`user_compute_stream`), with copies from pinned buffers on the same stream and without
-  onnxruntime's end-of-run synchronization, so the harness times it like TensorRT.
+  (`user_compute_stream`), with copies from pinned buffers and without onnxruntime's
+  end-of-run synchronization, so the harness times it like TensorRT;
+- CUDA graphs: onnxruntime's own (`cuda_graph=True`: `enable_cuda_graph` for the CUDA EP,
+  `trt_cuda_graph_enable` for the TensorRT EP), one graph per batch size (`gpu_graph_id`).
+  An outer capture by the harness is refused (OUTER_CUDA_GRAPH_REFUSALS says why);
+- ort-trt with a dynamic batch: the TensorRT profile (`trt_profile_min/opt/max_shapes`) covers
+  the whole sweep (`expect_batch_sizes`), so the EP builds its engine once instead of again
+  each time the sweep grows past the shapes it has seen.
+
+Threads: `infer` is safe to call from many threads; the calls are serialized by a lock. Every
+call runs on the runner's one CUDA stream, so the GPU would run them one after the other
+anyway; the lock also keeps onnxruntime's TensorRT EP (one TensorRT context per session) and
+the shared stream free of interleaving. Use one runner per thread for concurrent streams.
 
 onnxruntime-gpu replaces onnxruntime (same module name): install exactly one of them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
+import logging
 import os
-from collections.abc import Mapping
+import threading
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,12 +42,67 @@ import numpy as np
 from resnet_deploy.backends.onnxruntime_runner import PROVIDERS, OnnxRuntimeRunner, _ort
 from resnet_deploy.errors import InvalidInputError, MissingDependencyError
 
+log = logging.getLogger(__name__)
+
 GPU_PROVIDERS = {"cuda": "ort-cuda", "tensorrt": "ort-trt"}
 _INSTALL = "pip install 'resnet-deploy[gpu]' (onnxruntime-gpu instead of onnxruntime: uninstall onnxruntime first, never both)"
+# Why the harness must not capture these runtimes into its own CUDA graph (bench/timing.py).
+OUTER_CUDA_GRAPH_REFUSALS = {
+    "ort-trt": ("onnxruntime's TensorRT EP synchronizes its stream inside every run (onnxruntime PR #19301), which "
+                "is illegal during a stream capture; use the runner option cuda_graph=True (onnxruntime's "
+                "trt_cuda_graph_enable) instead"),
+    "ort-cuda": ("onnxruntime's CUDA EP allocates from its memory arena and may synchronize inside a run, which a "
+                 "stream capture forbids; use the runner option cuda_graph=True (onnxruntime's enable_cuda_graph) "
+                 "instead"),
+}
+SERIALIZED_REASONS = {
+    "ort-trt": ("onnxruntime's TensorRT EP calls cudaStreamSynchronize inside each run (onnxruntime PR #19301; "
+                "disable_synchronize_execution_providers does not change it, issue #19094)"),
+}
 
 
 def _ort_dtype_name(dtype: np.dtype[Any]) -> Any:
     return np.dtype(dtype).type
+
+
+def trt_profile_options(input_shapes: Mapping[str, Sequence[Any]], batches: Sequence[int]) -> dict[str, str]:
+    """`trt_profile_min/opt/max_shapes` covering `batches` for inputs with a dynamic batch axis.
+
+    opt follows the builder's rule (32, clamped into the range). Empty when an input has
+    another dynamic axis (its sizes are unknown here) or a fixed batch axis.
+    """
+    from resnet_deploy.tensorrt.profiles import resolve_batch_range
+
+    if not batches:
+        return {}
+    low, opt, high = resolve_batch_range(None, min(batches), None, max(batches))
+    texts: dict[str, list[str]] = {"trt_profile_min_shapes": [], "trt_profile_opt_shapes": [],
+                                   "trt_profile_max_shapes": []}
+    for name, dims in input_shapes.items():
+        rest = list(dims[1:])
+        if not dims or isinstance(dims[0], int) or not all(isinstance(d, int) for d in rest):
+            return {}
+        for key, batch in (("trt_profile_min_shapes", low), ("trt_profile_opt_shapes", opt),
+                           ("trt_profile_max_shapes", high)):
+            texts[key].append(f"{name}:" + "x".join(str(d) for d in (batch, *rest)))
+    return {key: ",".join(parts) for key, parts in texts.items()}
+
+
+def _preload_cuda_libraries(ort: Any) -> None:
+    """Let onnxruntime-gpu find the CUDA/cuDNN libraries that pip installed (nvidia-* packages):
+    `onnxruntime.preload_dlls()` (onnxruntime >= 1.21), quietly; torch, when imported first,
+    has already loaded them."""
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is None:
+        return
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(printed):
+            preload()
+    except Exception as exc:  # a missing library shows up as the provider failing to start
+        log.info("onnxruntime.preload_dlls() failed: %s", exc)
+    if printed.getvalue().strip():
+        log.info("onnxruntime.preload_dlls(): %s", printed.getvalue().strip())
 
 
 class OnnxRuntimeGpuRunner(OnnxRuntimeRunner):
@@ -40,23 +110,45 @@ class OnnxRuntimeGpuRunner(OnnxRuntimeRunner):
 
     `trt_cache_dir` (ort-trt): where the TensorRT provider keeps engines and timing caches
     between runs (default `<model>.ort-trt-cache/` beside the model), so only the first
-    session pays TensorRT's build time.
+    session pays TensorRT's build time. `cuda_graph`: onnxruntime's own CUDA graphs
+    (enable_cuda_graph / trt_cuda_graph_enable). `profile_batches` (ort-trt): the batch sizes
+    the TensorRT profile must cover (the harness passes its sweep through
+    `expect_batch_sizes`); explicit `trt_profile_*` provider options win.
     """
 
     device = "cuda"
 
     def __init__(self, model_path: str | os.PathLike[str], *, provider: str = "cuda", device_id: int = 0,
                  threads: int | None = None, session_options: Any = None,
-                 provider_options: dict[str, Any] | None = None, trt_cache_dir: str | os.PathLike[str] | None = None) -> None:
+                 provider_options: dict[str, Any] | None = None, trt_cache_dir: str | os.PathLike[str] | None = None,
+                 cuda_graph: bool = False, profile_batches: Sequence[int] | None = None) -> None:
         if provider not in GPU_PROVIDERS:
-            raise InvalidInputError(f"GPU provider must be one of {', '.join(GPU_PROVIDERS)}, got {provider!r}")
+            raise InvalidInputError(f"GPU provider must be one of {', '.join(GPU_PROVIDERS)}, got {provider!r}",
+                                    param="provider")
         super().__init__(model_path, provider=provider, threads=threads, session_options=session_options,
                          provider_options=provider_options)
         self.name = GPU_PROVIDERS[provider]
         self.device_id = device_id
         self.trt_cache_dir = Path(trt_cache_dir) if trt_cache_dir else Path(str(model_path) + ".ort-trt-cache")
+        self.cuda_graph = cuda_graph
+        self.profile_batches = list(profile_batches) if profile_batches else []
         self._stream: Any = None
         self._timing: dict[str, Any] = {}
+        self._graph_ids: dict[tuple[int, ...], int] = {}  # input shape -> onnxruntime's gpu_graph_id
+        self._lock = threading.Lock()
+
+    @property
+    def outer_cuda_graph_refusal(self) -> str:
+        return OUTER_CUDA_GRAPH_REFUSALS[self.name]
+
+    @property
+    def serialized_reason(self) -> str | None:
+        return SERIALIZED_REASONS.get(self.name)
+
+    def expect_batch_sizes(self, batches: Sequence[int]) -> None:
+        """The batch sizes the benchmark will run, told before activation (ort-trt's profile)."""
+        if not self.profile_batches:
+            self.profile_batches = sorted(set(int(b) for b in batches))
 
     # -- providers -------------------------------------------------------------------------
     def _providers(self) -> list[str | tuple[str, dict[str, Any]]]:
@@ -68,6 +160,7 @@ class OnnxRuntimeGpuRunner(OnnxRuntimeRunner):
                                          f"({', '.join(available)}) lacks; install it: {_INSTALL}")
         from resnet_deploy.backends.cuda_util import CudaStream
 
+        _preload_cuda_libraries(ort)
         self._stream = CudaStream()  # onnxruntime computes on it (DeviceTimingHooks)
         cuda_options: dict[str, Any] = {"device_id": self.device_id, "user_compute_stream": str(self._stream.handle)}
         providers: list[str | tuple[str, dict[str, Any]]] = []
@@ -77,12 +170,33 @@ class OnnxRuntimeGpuRunner(OnnxRuntimeRunner):
                                            "trt_engine_cache_enable": True, "trt_timing_cache_enable": True,
                                            "trt_engine_cache_path": str(self.trt_cache_dir),
                                            "trt_timing_cache_path": str(self.trt_cache_dir)}
+            if self.cuda_graph:
+                trt_options["trt_cuda_graph_enable"] = True
+            if not any(key.startswith("trt_profile_") for key in self.provider_options):
+                trt_options.update(self._sweep_profile())
             trt_options.update(self.provider_options)
             providers.append((full, trt_options))
         else:
+            if self.cuda_graph:
+                cuda_options["enable_cuda_graph"] = True
             cuda_options.update(self.provider_options)
         providers += [("CUDAExecutionProvider", cuda_options), "CPUExecutionProvider"]
         return providers
+
+    def _sweep_profile(self) -> dict[str, str]:
+        """TensorRT profile options covering the expected batch sizes (empty without them)."""
+        if not self.profile_batches:
+            return {}
+        from resnet_deploy.export.loader import load_onnx_model
+        from resnet_deploy.tensorrt.profiles import onnx_input_shapes
+
+        shapes = onnx_input_shapes(load_onnx_model(self.model_path, load_external_data=False, check=False))
+        options = trt_profile_options(shapes, self.profile_batches)
+        if options:
+            log.info("ort-trt: TensorRT profile for batches %s: %s", self.profile_batches, options)
+        else:
+            log.info("ort-trt: no explicit TensorRT profile (fixed batch or other dynamic axes in %s)", shapes)
+        return options
 
     def _activate(self) -> None:
         try:
@@ -110,34 +224,47 @@ class OnnxRuntimeGpuRunner(OnnxRuntimeRunner):
 
     # -- inference with I/O binding ------------------------------------------------------
     def infer(self, feeds: Mapping[str, np.ndarray], output_names: list[str] | None = None) -> dict[str, np.ndarray]:
-        """Host arrays in and out; inputs are copied to the GPU once and outputs bound there."""
+        """Host arrays in and out; safe from many threads (the calls are serialized).
+
+        The inputs are bound as host arrays (onnxruntime copies them on its own stream, in
+        order with the run), the outputs are bound to GPU memory and copied back after the
+        run, which synchronizes (the default run options)."""
         self._require_active()
         self.check_feeds(feeds)
-        ort = _ort()
-        binding = self.session.io_binding()
-        for name, array in feeds.items():
-            binding.bind_ortvalue_input(name, ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(array), "cuda",
-                                                                                self.device_id))
-        names = output_names or [o.name for o in self._outputs]
-        for name in names:
-            binding.bind_output(name, "cuda", self.device_id)
-        self.session.run_with_iobinding(binding)
-        return dict(zip(names, binding.copy_outputs_to_cpu(), strict=True))
+        with self._lock:
+            binding = self.session.io_binding()
+            for name, array in feeds.items():
+                binding.bind_cpu_input(name, np.ascontiguousarray(array))
+            names = output_names or [o.name for o in self._outputs]
+            for name in names:
+                binding.bind_output(name, "cuda", self.device_id)
+            self.session.run_with_iobinding(binding, self._untimed_run_options())
+            return dict(zip(names, binding.copy_outputs_to_cpu(), strict=True))
+
+    def _untimed_run_options(self) -> Any:
+        """With onnxruntime's CUDA graphs on, a run outside the timing hooks must neither capture
+        nor replay a graph (its buffers are temporary): gpu_graph_id -1."""
+        if not self.cuda_graph:
+            return None
+        options = _ort().RunOptions()
+        options.add_run_config_entry("gpu_graph_id", "-1")
+        return options
 
     def infer_device(self, feeds: Mapping[str, Any]) -> dict[str, Any]:
         """OrtValues on the GPU in, OrtValues on the GPU out: no host copies at all."""
         self._require_active()
-        binding = self.session.io_binding()
-        for name, value in feeds.items():
-            binding.bind_ortvalue_input(name, value)
-        for output in self._outputs:
-            binding.bind_output(output.name, "cuda", self.device_id)
-        self.session.run_with_iobinding(binding)
-        return dict(zip([o.name for o in self._outputs], binding.get_outputs(), strict=True))
+        with self._lock:
+            binding = self.session.io_binding()
+            for name, value in feeds.items():
+                binding.bind_ortvalue_input(name, value)
+            for output in self._outputs:
+                binding.bind_output(output.name, "cuda", self.device_id)
+            self.session.run_with_iobinding(binding, self._untimed_run_options())
+            return dict(zip([o.name for o in self._outputs], binding.get_outputs(), strict=True))
 
     def describe(self) -> dict[str, Any]:
         info = super().describe()
-        info.update({"device_id": self.device_id, "io_binding": True})
+        info.update({"device_id": self.device_id, "io_binding": True, "cuda_graph": self.cuda_graph})
         if self.provider == "tensorrt":
             info["trt_cache_dir"] = str(self.trt_cache_dir)
         return info
@@ -182,6 +309,10 @@ class OnnxRuntimeGpuRunner(OnnxRuntimeRunner):
         run_options = ort.RunOptions()
         # Return from run() once the work is enqueued on our stream; the harness synchronizes.
         run_options.add_run_config_entry("disable_synchronize_execution_providers", "1")
+        if self.cuda_graph:  # onnxruntime captures one graph per id: one per batch size
+            key = tuple(int(d) for array in feeds.values() for d in np.shape(array))
+            graph_id = self._graph_ids.setdefault(key, len(self._graph_ids))
+            run_options.add_run_config_entry("gpu_graph_id", str(graph_id))
         self._timing = {"binding": binding, "inputs": inputs, "outputs": outputs, "run_options": run_options,
                         "resources": resources}
         if device_resident:
@@ -190,28 +321,29 @@ class OnnxRuntimeGpuRunner(OnnxRuntimeRunner):
 
     def _staged(self) -> dict[str, Any]:
         if not self._timing or self._stream is None:
-            raise InvalidInputError(f"{self.name}: call stage() before the enqueue hooks")
+            raise RuntimeError(f"{self.name}: call stage() before the enqueue hooks")
         return self._timing
 
-    def enqueue_h2d(self) -> None:
+    def enqueue_h2d(self, stream: int | None = None) -> None:
         from resnet_deploy.backends.cuda_util import memcpy_htod_async
 
         for device, host, nbytes in self._staged()["inputs"]:
-            memcpy_htod_async(device.data_ptr(), host.ptr, nbytes, self._stream)
+            memcpy_htod_async(device.data_ptr(), host.ptr, nbytes, self._stream if stream is None else stream)
 
     def enqueue_compute(self) -> None:
         staged = self._staged()
         self.session.run_with_iobinding(staged["binding"], staged["run_options"])
 
-    def enqueue_d2h(self) -> None:
+    def enqueue_d2h(self, stream: int | None = None) -> None:
         from resnet_deploy.backends.cuda_util import memcpy_dtoh_async
 
         for _, device, host, dtype, shape in self._staged()["outputs"]:
-            memcpy_dtoh_async(host.ptr, device.data_ptr(), int(np.prod(shape)) * np.dtype(dtype).itemsize, self._stream)
+            memcpy_dtoh_async(host.ptr, device.data_ptr(), int(np.prod(shape)) * np.dtype(dtype).itemsize,
+                              self._stream if stream is None else stream)
 
     def synchronize(self) -> None:
         if self._stream is None:
-            raise InvalidInputError(f"{self.name}: activate the runner first")
+            raise RuntimeError(f"{self.name}: activate the runner first")
         self._stream.synchronize()
 
     def fetch_outputs(self) -> dict[str, np.ndarray]:

@@ -7,6 +7,14 @@ timing) or a checkpoint (trained weights: for accuracy).
 
 On CUDA it implements DeviceTimingHooks on its own torch.cuda.Stream, so the benchmark harness
 times it with CUDA events exactly as it times TensorRT and onnxruntime's GPU providers.
+`stage()` runs warm-up forwards on that stream for each new batch size (cuBLAS/cuDNN set
+themselves up lazily, and torch.compile compiles, on the first call: none of that may happen
+inside a timed loop or a CUDA graph capture). torch-cudagraph replays its own graphs, so the
+harness does not capture it again (`own_cuda_graph`).
+
+Threads: on CPU, `infer` runs the module directly and is safe from many threads. On CUDA,
+`infer` goes through the runner's staging buffers and its one stream, so the calls are
+serialized by a lock (the GPU would run them one after the other on that stream anyway).
 """
 
 from __future__ import annotations
@@ -127,13 +135,20 @@ class TorchRunner(Runner):
         self._model: Any = None
         self._num_classes = 0
         # CUDA state (DeviceTimingHooks)
-        self._lock = threading.Lock()
         self._stream: Any = None
         self._graphs: dict[int, tuple[Any, Any, Any]] = {}  # batch -> (graph, static input, static output)
         self._host_in: Any = None
         self._host_out: Any = None
         self._dev_in: Any = None
         self._dev_out: Any = None
+        self._warm_batches: set[int] = set()  # batch sizes already run once on the stream
+        self._external: dict[int, Any] = {}  # stream handle -> torch.cuda.ExternalStream
+        self._lock = threading.Lock()
+
+    @property
+    def own_cuda_graph(self) -> bool:
+        """torch-cudagraph replays its own graph per batch size: never captured again from outside."""
+        return self.mode == "cudagraph"
 
     # -- lifecycle -------------------------------------------------------------------------
     def _activate(self) -> None:
@@ -158,6 +173,8 @@ class TorchRunner(Runner):
         if self._stream is not None:
             self._stream.synchronize()
         self._graphs.clear()
+        self._warm_batches.clear()
+        self._external.clear()
         self._model = None
         self._stream = None
         self._host_in = self._host_out = self._dev_in = self._dev_out = None
@@ -203,7 +220,7 @@ class TorchRunner(Runner):
         self._require_active()
         self.check_feeds(feeds)
         if self.device == "cuda":
-            with self._lock:
+            with self._lock:  # one set of staging buffers and one stream: one call at a time
                 self.stage(feeds)
                 self.enqueue_h2d()
                 self.enqueue_compute()
@@ -243,15 +260,30 @@ class TorchRunner(Runner):
             self._dev_in, self._dev_out = self._graph_for(batch)[1:]
         else:
             with torch.cuda.stream(self._stream):  # allocated on the stream that uses it
-                self._dev_in = torch.empty(array.shape, dtype=torch.float32, device=self.torch_device)
+                self._dev_in = torch.zeros(array.shape, dtype=torch.float32, device=self.torch_device)
             self._dev_out = None
+            self._warm_up(batch)
         self._host_out = torch.empty((batch, self._num_classes), dtype=torch.float32).pin_memory()
         if device_resident:
             self.enqueue_h2d()
             self.synchronize()
 
+    def _warm_up(self, batch: int, runs: int = 3) -> None:
+        """Forward passes on the runner's stream the first time a batch size is staged, so lazy
+        cuBLAS/cuDNN set-up, cuDNN's algorithm choice and torch.compile's compilation happen
+        now, never inside the timed loop or the harness's CUDA graph capture."""
+        if batch in self._warm_batches:
+            return
+        with torch.cuda.stream(self._stream):
+            for _ in range(runs):
+                self._forward(self._dev_in)
+        self._stream.synchronize()
+        self._warm_batches.add(batch)
+
     def _graph_for(self, batch: int) -> tuple[Any, Any, Any]:
         if batch not in self._graphs:
+            from resnet_deploy.bench.cuda_events import capture_graph
+
             assert self.input_spec is not None
             static_in = torch.zeros(self.input_spec.shape(batch), device=self.torch_device)  # type: ignore[arg-type]
             with torch.cuda.stream(self._stream):
@@ -259,15 +291,24 @@ class TorchRunner(Runner):
                     self._forward(static_in)
             self._stream.synchronize()
             graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph, stream=self._stream):
-                static_out = self._forward(static_in)
+            outputs: list[Any] = []
+            capture_graph(torch, graph, self._stream, lambda: outputs.append(self._forward(static_in)))
+            static_out = outputs[0]
             self._graphs[batch] = (graph, static_in, static_out)
             log.info("torch-cudagraph: captured a graph for batch %d", batch)
         return self._graphs[batch]
 
-    def enqueue_h2d(self) -> None:
+    def _on(self, stream: int | None) -> Any:
+        """The runner's stream, or the harness's input/output stream given by its handle."""
+        if stream is None:
+            return self._stream
+        if stream not in self._external:
+            self._external[stream] = torch.cuda.ExternalStream(stream, device=self.torch_device)
+        return self._external[stream]
+
+    def enqueue_h2d(self, stream: int | None = None) -> None:
         self._require_cuda()
-        with torch.cuda.stream(self._stream):
+        with torch.cuda.stream(self._on(stream)):
             self._dev_in.copy_(self._host_in, non_blocking=True)
 
     def enqueue_compute(self) -> None:
@@ -278,9 +319,12 @@ class TorchRunner(Runner):
             else:
                 self._dev_out = self._forward(self._dev_in)
 
-    def enqueue_d2h(self) -> None:
+    def enqueue_d2h(self, stream: int | None = None) -> None:
         self._require_cuda()
-        with torch.cuda.stream(self._stream):
+        target = self._on(stream)
+        if stream is not None:  # the allocator must not reuse the output before this copy has read it
+            self._dev_out.record_stream(target)
+        with torch.cuda.stream(target):
             self._host_out.copy_(self._dev_out, non_blocking=True)
 
     def synchronize(self) -> None:

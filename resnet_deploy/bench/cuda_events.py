@@ -1,4 +1,4 @@
-"""CUDA-event timing on a runner's own stream (given as the integer cudaStream_t handle).
+"""CUDA events and streams for the GPU timing loop (streams given as integer cudaStream_t handles).
 
 Two implementations of one small interface, chosen lazily: cuda-python's runtime bindings
 (what the TensorRT runner already uses) or torch.cuda.Event on a torch.cuda.ExternalStream
@@ -9,9 +9,12 @@ MissingDependencyError (exit 3) with one line.
 
 from __future__ import annotations
 
+import logging
 from typing import Any, Protocol
 
 from resnet_deploy.errors import MissingDependencyError
+
+log = logging.getLogger(__name__)
 
 
 class EventApi(Protocol):
@@ -28,6 +31,20 @@ class EventApi(Protocol):
     def elapsed_ms(self, start: Any, end: Any) -> float: ...
 
     def destroy(self, event: Any) -> None: ...
+
+    def create_stream(self) -> int:
+        """A new non-blocking stream (the input and output streams of trtexec's scheme)."""
+        ...
+
+    def destroy_stream(self, stream: int) -> None: ...
+
+    def wait(self, stream: int, event: Any) -> None:
+        """Make `stream` wait (on the GPU, not the host) until `event` has completed."""
+        ...
+
+    def stream_idle(self, stream: int) -> bool:
+        """Whether every piece of work enqueued on `stream` has finished (a non-blocking query)."""
+        ...
 
     def graph_capture(self, stream: int, enqueue: Any) -> Any:
         """Capture what `enqueue()` puts on `stream` into an instantiated CUDA graph."""
@@ -49,6 +66,22 @@ def _check(result: Any) -> Any:
     return values[0] if len(values) == 1 else tuple(values)
 
 
+CUDA_ERROR_NOT_READY = 600  # cudaErrorNotReady: a query found work still running
+
+
+def _code(result: Any) -> int:
+    err = result[0] if isinstance(result, tuple) else result
+    return int(getattr(err, "value", err) or 0)
+
+
+def raise_original(original: BaseException, cleanup_error: BaseException | None, what: str) -> None:
+    """Re-raise `original`; a failure of the cleanup after it (ending an invalidated capture)
+    is logged, never allowed to replace the error that explains what went wrong."""
+    if cleanup_error is not None:
+        log.warning("%s after a failed capture also failed: %s", what, cleanup_error)
+    raise original
+
+
 class CudartEvents:
     """cuda-python (`cuda.bindings.runtime`, or the older `cuda.cudart`)."""
 
@@ -56,6 +89,7 @@ class CudartEvents:
 
     def __init__(self, cudart: Any) -> None:
         self._rt = cudart
+        self._streams: dict[int, Any] = {}
 
     def create(self) -> Any:
         return _check(self._rt.cudaEventCreate())
@@ -72,14 +106,45 @@ class CudartEvents:
     def destroy(self, event: Any) -> None:
         _check(self._rt.cudaEventDestroy(event))
 
+    def create_stream(self) -> int:
+        stream = _check(self._rt.cudaStreamCreateWithFlags(self._rt.cudaStreamNonBlocking))
+        self._streams[int(stream)] = stream
+        return int(stream)
+
+    def destroy_stream(self, stream: int) -> None:
+        _check(self._rt.cudaStreamDestroy(self._streams.pop(stream, stream)))
+
+    def wait(self, stream: int, event: Any) -> None:
+        _check(self._rt.cudaStreamWaitEvent(stream, event, 0))
+
+    def stream_idle(self, stream: int) -> bool:
+        code = _code(self._rt.cudaStreamQuery(stream))
+        if code not in (0, CUDA_ERROR_NOT_READY):
+            raise RuntimeError(f"CUDA runtime error {code} from cudaStreamQuery")
+        return code == 0
+
     def graph_capture(self, stream: int, enqueue: Any) -> Any:
         rt = self._rt
         _check(rt.cudaStreamBeginCapture(stream, rt.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal))
         try:
             enqueue()
-        finally:
-            graph = _check(rt.cudaStreamEndCapture(stream))
-        graph_exec = _check(rt.cudaGraphInstantiate(graph, 0))
+        except BaseException as original:
+            # End the (now invalid) capture so the stream is usable again, but keep the error
+            # that says what failed: cudaStreamEndCapture's own error would hide it.
+            cleanup: BaseException | None = None
+            try:
+                graph = _check(rt.cudaStreamEndCapture(stream))
+                if graph is not None:
+                    _check(rt.cudaGraphDestroy(graph))
+            except BaseException as exc:
+                cleanup = exc
+            raise_original(original, cleanup, "cudaStreamEndCapture")
+        graph = _check(rt.cudaStreamEndCapture(stream))
+        try:
+            graph_exec = _check(rt.cudaGraphInstantiate(graph, 0))
+        except BaseException:
+            _check(rt.cudaGraphDestroy(graph))
+            raise
         return graph_exec, graph
 
     def graph_launch(self, graph: Any, stream: int) -> None:
@@ -119,10 +184,23 @@ class TorchEvents:
     def destroy(self, event: Any) -> None:
         del event
 
+    def create_stream(self) -> int:
+        stream = self._torch.cuda.Stream()
+        self._streams[int(stream.cuda_stream)] = stream
+        return int(stream.cuda_stream)
+
+    def destroy_stream(self, stream: int) -> None:
+        self._streams.pop(stream, None)  # torch frees its streams with the object
+
+    def wait(self, stream: int, event: Any) -> None:
+        self._stream(stream).wait_event(event)
+
+    def stream_idle(self, stream: int) -> bool:
+        return bool(self._stream(stream).query())
+
     def graph_capture(self, stream: int, enqueue: Any) -> Any:
         graph = self._torch.cuda.CUDAGraph()
-        with self._torch.cuda.graph(graph, stream=self._stream(stream)):
-            enqueue()
+        capture_graph(self._torch, graph, self._stream(stream), enqueue)
         return graph
 
     def graph_launch(self, graph: Any, stream: int) -> None:
@@ -131,6 +209,23 @@ class TorchEvents:
 
     def graph_destroy(self, graph: Any) -> None:
         graph.reset()
+
+
+def capture_graph(torch: Any, graph: Any, stream: Any, enqueue: Any) -> None:
+    """`with torch.cuda.graph(graph, stream=stream): enqueue()`, except that when `enqueue`
+    fails and ending the capture fails too, the first error is the one raised."""
+    failure: BaseException | None = None
+    try:
+        with torch.cuda.graph(graph, stream=stream):
+            try:
+                enqueue()
+            except BaseException as exc:
+                failure = exc
+                raise
+    except BaseException as exc:
+        if failure is not None and exc is not failure:
+            raise_original(failure, exc, "ending the torch CUDA graph capture")
+        raise
 
 
 def cuda_event_api(prefer: str | None = None) -> EventApi:

@@ -20,7 +20,13 @@ from resnet_deploy.bench.config import BackendSpec, BenchConfig, default_batch_s
 from resnet_deploy.bench.runners import open_runner
 from resnet_deploy.bench.stats import summarize, trust_warnings
 from resnet_deploy.bench.telemetry import artifact_record, capture_environment, gpu_telemetry
-from resnet_deploy.bench.timing import Measurement, measure_cpu, measure_gpu
+from resnet_deploy.bench.timing import (
+    Measurement,
+    measure_cpu,
+    measure_gpu,
+    outer_cuda_graph_refusal,
+    refuse_outer_cuda_graph,
+)
 from resnet_deploy.errors import InvalidInputError, MissingDependencyError
 
 log = logging.getLogger(__name__)
@@ -116,15 +122,32 @@ def summarize_measurement(measurement: Measurement, batch: int, config: BenchCon
             row[name] = summarize(values, config.percentiles).to_dict()
     warnings = trust_warnings(latency, measurement.wall_s, cv_threshold=config.cv_threshold)
     if measurement.enqueue_ms and measurement.compute_ms:
-        enqueue = sum(measurement.enqueue_ms) / len(measurement.enqueue_ms)
-        compute = sum(measurement.compute_ms) / len(measurement.compute_ms)
-        if enqueue >= 0.8 * compute:
-            warnings.append(f"throughput may be bound by enqueue time ({enqueue:.3f} ms enqueue vs {compute:.3f} ms "
-                            "compute); try --cuda-graph or a larger batch")
+        warnings += gpu_bound_warnings(measurement)
     row["warnings"] = warnings
     if config.keep_samples:  # per-iteration latencies, in order, for re-analysis later
         row["samples_ms"] = [round(v, 6) for v in measurement.latency_ms]
     return row
+
+
+def gpu_bound_warnings(measurement: Measurement) -> list[str]:
+    """trtexec's checks, on medians: enqueue time over 0.8x the compute time (launch-bound),
+    H2D or D2H at least the compute time (transfer-bound), and iterations that never overlapped."""
+    compute = float(np.median(measurement.compute_ms))
+    enqueue = float(np.median(measurement.enqueue_ms))
+    warnings = []
+    if enqueue > 0.8 * compute:
+        warnings.append(f"throughput may be bound by enqueue time (median {enqueue:.3f} ms enqueue vs {compute:.3f} ms "
+                        "compute): try cuda_graph or a larger batch")
+    for name, values in (("host-to-device", measurement.h2d_ms), ("device-to-host", measurement.d2h_ms)):
+        if values and float(np.median(values)) >= compute:
+            warnings.append(f"throughput may be bound by {name} copies (median {float(np.median(values)):.3f} ms vs "
+                            f"{compute:.3f} ms compute): try no_data_transfers to see the compute alone")
+    if measurement.iterations and measurement.idle_after_enqueue >= 0.9 * measurement.iterations:
+        warnings.append(f"ran serialized: the compute stream was already idle when the enqueue returned in "
+                        f"{measurement.idle_after_enqueue} of {measurement.iterations} iterations (the runtime waits "
+                        "for the GPU inside its call, or launching took longer than the GPU work), so two "
+                        "iterations were not in flight")
+    return warnings
 
 
 def _plan_batches(spec: BackendSpec, runner: Runner, config: BenchConfig, sample_bytes: int,
@@ -150,6 +173,10 @@ def _measure_backend(spec: BackendSpec, config: BenchConfig, factory: RunnerFact
                      progress: Progress | None) -> BackendResult:
     result = BackendResult(spec=spec, artifact=artifact_record(spec.artifact))
     runners = [factory(spec, config) for _ in range(config.streams if spec.is_gpu else 1)]
+    for runner in runners:  # a runner that builds per-shape state (ort-trt's profile) learns the sweep first
+        expect = getattr(runner, "expect_batch_sizes", None)
+        if callable(expect) and config.batch_sizes:
+            expect(list(config.batch_sizes))
     if config.streams > 1 and not spec.is_gpu:
         result.notes.append("--streams applies to GPU backends only; ran one context")
     try:
@@ -189,6 +216,7 @@ def _measure_backend(spec: BackendSpec, config: BenchConfig, factory: RunnerFact
                                           duration_s=config.duration_s, min_iterations=config.min_iterations)
             row = summarize_measurement(measurement, batch, config)
             result.results.append(row)
+            result.notes += [note for note in measurement.notes if note not in result.notes]
             log.info("%s batch %d: median %.3f ms, %.1f img/s", spec.name, batch,
                      row["latency_ms"]["median"], row["throughput_ips"])
             if is_default and row["latency_ms"]["mean"] / 1000.0 > config.max_iteration_seconds:
@@ -211,6 +239,8 @@ def run_benchmark(config: BenchConfig, *, progress: Progress | None = None,
     recorded as that backend's error. Requested batch sizes outside an artifact's profile
     are skipped with a note; when nothing is left to run at all, InvalidInputError (exit 2).
     """
+    if config.cuda_graph:  # before anything runs: one line, exit 2
+        refuse_outer_cuda_graph([(spec.name, outer_cuda_graph_refusal(spec.backend)) for spec in config.backends])
     factory = runner_factory or (lambda spec, cfg: open_runner(spec, threads=cfg.threads, input_size=cfg.input_size))
     telemetry: dict[str, Any] = {"before": gpu_telemetry()}
     environment = capture_environment()

@@ -43,14 +43,17 @@ def _fmt(value: Any) -> Any:
     return value
 
 
-def _table_columns(data: dict[str, Any], gpu_split: bool) -> list[tuple[str, str]]:
+def _table_columns(data: dict[str, Any], gpu_split: bool, flat: list[dict[str, Any]] | None = None) -> list[tuple[str, str]]:
     cols = [("backend", "backend"), ("batch", "batch"), ("samples", "n"), ("min_ms", "min ms"),
             ("mean_ms", "mean ms"), ("median_ms", "median ms")]
     cols += [(f"{k}_ms", f"{k} ms") for k in percentile_keys(data)]
     cols += [("max_ms", "max ms"), ("std_ms", "std ms"), ("throughput_ips", "img/s")]
     if gpu_split:
-        cols += [("h2d_mean_ms", "H2D ms"), ("compute_mean_ms", "compute ms"), ("d2h_mean_ms", "D2H ms"),
+        split = [("h2d_mean_ms", "H2D ms"), ("compute_mean_ms", "compute ms"), ("d2h_mean_ms", "D2H ms"),
                  ("enqueue_mean_ms", "enqueue ms")]
+        # no_data_transfers: no copies were timed, so no H2D/D2H columns
+        cols += [(key, title) for key, title in split
+                 if flat is None or key not in ("h2d_mean_ms", "d2h_mean_ms") or any(r[key] is not None for r in flat)]
     return cols
 
 
@@ -76,7 +79,7 @@ def render_table(data: dict[str, Any]) -> str:
 
     flat = rows(data)
     gpu_split = any(r["compute_mean_ms"] is not None for r in flat)
-    cols = _table_columns(data, gpu_split)
+    cols = _table_columns(data, gpu_split, flat)
     text = format_table([title for _, title in cols], [[_fmt(r[key]) for key, _ in cols] for r in flat])
     notes = _notes(data)
     return text + ("\n\n" + "\n".join(notes) if notes else "")
@@ -112,7 +115,7 @@ def machine_line(data: dict[str, Any]) -> str:
 def render_markdown(data: dict[str, Any], title: str | None = "Benchmark") -> str:
     flat = rows(data)
     gpu_split = any(r["compute_mean_ms"] is not None for r in flat)
-    cols = _table_columns(data, gpu_split)
+    cols = _table_columns(data, gpu_split, flat)
     out = [f"## {title}", ""] if title else []
     out += [f"Machine: {machine_line(data)}  ", f"Recorded {data.get('created', '?')}; warm-up "
             f"{data['config'].get('warmup')}, iterations {data['config'].get('iterations')}, duration "

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from resnet_deploy.tensorrt.builder import BuildResult, build_engine
-    from resnet_deploy.tensorrt.engine import Engine, InferRequest
+    from resnet_deploy.tensorrt.engine import Engine, ExecutionSlot, InferRequest
     from resnet_deploy.tensorrt.inspect_plan import format_plan_report, plan_report
     from resnet_deploy.tensorrt.inspector import (
         EngineReport,
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "BuildResult": "builder", "build_engine": "builder",
-    "Engine": "engine", "InferRequest": "engine",
+    "Engine": "engine", "ExecutionSlot": "engine", "InferRequest": "engine",
     "format_plan_report": "inspect_plan", "plan_report": "inspect_plan",
     "EngineReport": "inspector", "PrecisionCheck": "inspector", "check_layer_precision": "inspector",
     "parse_engine_information": "inspector",
@@ -38,7 +38,7 @@ _LAZY = {
     "TensorProfile": "profiles", "build_profile": "profiles",
 }
 
-__all__ = ["BuildResult", "Compatibility", "Engine", "EngineReport", "InferRequest", "PrecisionCheck", "TensorProfile",
+__all__ = ["BuildResult", "Compatibility", "Engine", "EngineReport", "ExecutionSlot", "InferRequest", "PrecisionCheck", "TensorProfile",
            "build_engine", "build_profile", "check_compatibility", "check_layer_precision", "format_plan_report",
            "load_plan_meta", "parse_engine_information", "plan_report"]
 

@@ -22,15 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from resnet_deploy.artifacts import (
-    atomic_path,
     atomic_write_bytes,
     atomic_write_text,
     check_output_dir,
+    guard_outputs,
     new_sidecar,
     require_file,
     sha256_file,
     sidecar_path,
-    write_sidecar,
+    write_artifact,
 )
 from resnet_deploy.errors import ArtifactError, CheckFailedError, InvalidInputError
 from resnet_deploy.optional import require_tensorrt
@@ -93,18 +93,18 @@ class BuildResult:
 
 
 def parse_size(value: int | str | None) -> int | None:
-    """`--workspace`: "4G", "512M", "64K", or a plain number of MiB (as trtexec) -> bytes."""
+    """`workspace`: "4G", "512M", "64K", or a plain number of MiB (as trtexec) -> bytes."""
     if value is None:
         return None
     if isinstance(value, int):
         return value << 20
     match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgKMG]?)(?:i?[bB])?\s*", str(value))
     if not match:
-        raise InvalidInputError(f"--workspace takes a size like 4G, 512M or 1024 (MiB), got {value!r}")
+        raise InvalidInputError(f"workspace takes a size like 4G, 512M or 1024 (MiB), got {value!r}", param="workspace")
     number, unit = float(match.group(1)), match.group(2).upper()
     size = int(number * {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "": 1 << 20}[unit])
     if size <= 0:
-        raise InvalidInputError(f"--workspace must be positive, got {value!r}")
+        raise InvalidInputError(f"workspace must be positive, got {value!r}", param="workspace")
     return size
 
 
@@ -144,18 +144,35 @@ def engine_information(engine: trt.ICudaEngine) -> str:
     return inspector.get_engine_information(trt.LayerInformationFormat.JSON)
 
 
-def _load_timing_cache(config: trt.IBuilderConfig, path: Path | None) -> tuple[trt.ITimingCache, str | None]:
-    """A timing cache from `path` (or an empty one); a cache from another GPU or TensorRT
-    version is not used (TensorRT refuses it), with a warning, and is replaced on save."""
+def _load_timing_cache(config: trt.IBuilderConfig, path: Path | None,
+                       logger: Any = None) -> tuple[trt.ITimingCache, str | None]:
+    """A timing cache from `path` (or an empty one), and a warning when the file could not be used.
+
+    A cache written by another TensorRT version or for another GPU is not fatal: TensorRT
+    either fails to deserialize it (`create_timing_cache` raises, or returns None) or refuses
+    to attach it (`set_timing_cache` returns False). Either way the build goes on with an
+    empty cache, with a warning, and the file is replaced on save (Polygraphy does the same).
+    """
     data = path.read_bytes() if path is not None and path.is_file() else b""
-    cache = config.create_timing_cache(data)
-    if config.set_timing_cache(cache, False):
-        if data:
-            log.info("reusing timing cache %s (%d bytes)", path, len(data))
-        return cache, None
+    problem: str | None = None
+    if data:
+        try:
+            cache = config.create_timing_cache(data)
+        except Exception as exc:  # the bindings raise for bytes they cannot deserialize
+            cache, problem = None, f"TensorRT cannot read it ({exc})"
+        if cache is None and problem is None:
+            problem = f"TensorRT cannot read it ({last_error(logger)})"
+        if cache is not None:
+            if config.set_timing_cache(cache, False):
+                log.info("reusing timing cache %s (%d bytes)", path, len(data))
+                return cache, None
+            problem = "it was made on another GPU or TensorRT version"
     fresh = config.create_timing_cache(b"")
-    config.set_timing_cache(fresh, False)
-    warning = f"timing cache '{path}' was made on another GPU or TensorRT version; starting a new one"
+    if fresh is None or not config.set_timing_cache(fresh, False):
+        raise CheckFailedError(f"TensorRT could not create an empty timing cache: {last_error(logger)}")
+    if problem is None:
+        return fresh, None
+    warning = f"timing cache '{path}' is not usable here: {problem}; starting an empty one (replaced on save)"
     log.warning(warning)
     return fresh, warning
 
@@ -165,10 +182,19 @@ def _save_timing_cache(config: trt.IBuilderConfig, path: Path) -> None:
     atomic_write_bytes(path, bytes(memoryview(serialized)))
 
 
-def _hardware_level(level: str) -> trt.HardwareCompatibilityLevel:
-    if level == "ampere_plus":
-        return trt.HardwareCompatibilityLevel.AMPERE_PLUS
-    return trt.HardwareCompatibilityLevel.SAME_COMPUTE_CAPABILITY
+# HardwareCompatibilityLevel.SAME_COMPUTE_CAPABILITY appeared in TensorRT 10.10 (AMPERE_PLUS in 8.6).
+SAME_CC_MIN_VERSION = "10.10"
+
+
+def _hardware_level(level: str, version: str) -> trt.HardwareCompatibilityLevel:
+    """The enum member for `level`; one exit-2 line when this TensorRT does not have it."""
+    name = "AMPERE_PLUS" if level == "ampere_plus" else "SAME_COMPUTE_CAPABILITY"
+    member = getattr(trt.HardwareCompatibilityLevel, name, None)
+    if member is None:
+        needs = SAME_CC_MIN_VERSION if name == "SAME_COMPUTE_CAPABILITY" else "8.6"
+        raise InvalidInputError(f"hardware_compatibility {level} needs TensorRT {needs} or later, but TensorRT {version} "
+                                "is installed; upgrade TensorRT or build without it", param="hardware_compatibility")
+    return member
 
 
 def _precision_step(onnx_path: Path, graph_precision: str, requested: str | None, calib: str | None,
@@ -178,8 +204,8 @@ def _precision_step(onnx_path: Path, graph_precision: str, requested: str | None
     if requested is None or requested == graph_precision:
         return onnx_path, None
     if graph_precision != "fp32":
-        raise InvalidInputError(f"--precision {requested}: '{onnx_path}' is already {graph_precision}; "
-                                f"give the FP32 model to convert it to {requested}")
+        raise InvalidInputError(f"precision {requested}: '{onnx_path}' is already {graph_precision}; "
+                                f"give the FP32 model to convert it to {requested}", param="precision")
     from resnet_deploy.precision import convert_fp16, quantize_int8
 
     log.warning("'%s' is FP32: running the %s precision step before the build", onnx_path, requested)
@@ -187,7 +213,8 @@ def _precision_step(onnx_path: Path, graph_precision: str, requested: str | None
         result = convert_fp16(onnx_path)
     else:
         if not calib:
-            raise InvalidInputError("--precision int8 on an FP32 model needs calibration data: --calib DATASET or images.npy")
+            raise InvalidInputError("precision int8 on an FP32 model needs calibration data (calib: a dataset name or "
+                                    "images.npy)", param="calib")
         result = quantize_int8(onnx_path, calib=calib, samples=calib_samples, target="tensorrt")
     step = {"ran": "convert_fp16" if requested == "fp16" else "quantize_int8", "from": str(onnx_path),
             "to": str(result.output), "details": result.to_dict()}
@@ -199,17 +226,17 @@ def validate_options(onnx_path: str | os.PathLike[str], output: str | os.PathLik
                      workspace: int | str | None) -> tuple[Path, Path, str, int | None]:
     """The checks that need neither TensorRT nor a GPU, run before anything else."""
     source = require_file(onnx_path, "ONNX model")
-    plan = check_output_dir(output)
-    if plan.resolve() == source.resolve():
-        raise InvalidInputError(f"output '{plan}' would overwrite the ONNX model; choose another -o")
+    plan = Path(output)
+    guard_outputs(inputs=[source], outputs=[plan])
     if opt_level is not None and not 0 <= opt_level <= MAX_OPT_LEVEL:
-        raise InvalidInputError(f"--opt-level must be between 0 and {MAX_OPT_LEVEL}, got {opt_level}")
+        raise InvalidInputError(f"opt_level must be between 0 and {MAX_OPT_LEVEL}, got {opt_level}", param="opt_level")
     if precision is not None and precision not in PRECISIONS:
-        raise InvalidInputError(f"--precision must be one of {', '.join(PRECISIONS)} (FP32 needs no flag), got {precision!r}")
+        raise InvalidInputError(f"precision must be one of {', '.join(PRECISIONS)} (an FP32 model needs none), got "
+                                f"{precision!r}", param="precision")
     try:
         level = normalize_hardware_level(hardware_compatibility)
     except ArtifactError as exc:
-        raise InvalidInputError(str(exc)) from None
+        raise InvalidInputError(str(exc), param="hardware_compatibility") from None
     return source, plan, level, parse_size(workspace)
 
 
@@ -249,6 +276,7 @@ def build_engine(onnx_path: str | os.PathLike[str], output: str | os.PathLike[st
 
         cuda_call(cudart().cudaSetDevice(device), "cudaSetDevice")
     version = str(trt_module.__version__)
+    hardware_level = _hardware_level(level, version) if level != "none" else None  # refused before any work
 
     built_from, step = _precision_step(source, graph_precision, precision, calib, calib_samples)
     if step is not None:
@@ -273,8 +301,8 @@ def build_engine(onnx_path: str | os.PathLike[str], output: str | os.PathLike[st
         config.builder_optimization_level = opt_level
     if version_compatible:
         config.set_flag(trt.BuilderFlag.VERSION_COMPATIBLE)
-    if level != "none":
-        config.hardware_compatibility_level = _hardware_level(level)
+    if hardware_level is not None:
+        config.hardware_compatibility_level = hardware_level
     optimization_profile = builder.create_optimization_profile()
     for name, tensor_profile in profile.items():
         optimization_profile.set_shape(name, trt.Dims(list(tensor_profile.min)), trt.Dims(list(tensor_profile.opt)),
@@ -285,7 +313,7 @@ def build_engine(onnx_path: str | os.PathLike[str], output: str | os.PathLike[st
     cache_path = Path(timing_cache) if timing_cache is not None else None
     if cache_path is not None:
         check_output_dir(cache_path)
-        _, cache_warning = _load_timing_cache(config, cache_path)
+        _, cache_warning = _load_timing_cache(config, cache_path, logger)
         if cache_warning:
             warnings.append(cache_warning)
 
@@ -336,10 +364,9 @@ def build_engine(onnx_path: str | os.PathLike[str], output: str | os.PathLike[st
         rejected = plan_path.with_name(plan_path.name + ".rejected.json")
         atomic_write_text(rejected, json.dumps(meta, indent=2, default=str) + "\n")
         raise CheckFailedError(f"{plan_path}: {check.message()}; the plan was not written (per-layer report: "
-                               f"{rejected}); fix the model's Q/DQ placement or FP16 conversion, or pass --no-precision-check")
-    with atomic_path(plan_path) as tmp:
-        tmp.write_bytes(plan_bytes)
-    write_sidecar(plan_path, meta)
+                               f"{rejected}); fix the model's Q/DQ placement or FP16 conversion, or build with "
+                               "check_precision off", param="check_precision")
+    write_artifact(plan_path, lambda tmp: tmp.write_bytes(plan_bytes), meta)
     log.info("wrote %s (%.1f MB) in %.1f s", plan_path, len(plan_bytes) / 1e6, build_seconds)
     return BuildResult(plan_path, sidecar_path(plan_path), graph_precision, built_from, profile, build_seconds, version,
                        gpu.to_dict(), report, check, step, cache_path, warnings)

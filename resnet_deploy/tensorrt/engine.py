@@ -12,20 +12,24 @@ Design (what NVIDIA's samples leave to the reader):
 - Each execution context lives in a slot with its own CUDA stream, preallocated device
   buffers sized for the profile's maximum shapes, pinned host buffers, and (optionally) one
   captured CUDA graph per batch size. Buffers are named by tensor, never by position.
-- Thread safety: slots sit in a pool; a call takes one, so N threads run N batches at once
-  on N streams (contexts=N). Contexts are never shared between threads.
+- Thread safety: slots sit in a pool; a call checks one out (`with engine.checkout() as
+  slot:` is the public form), so N threads run N batches at once on N streams (contexts=N).
+  A context is never used by two threads at once (TensorRT's IExecutionContext is not
+  thread-safe); a thread that finds every slot busy waits for one.
 - torch CUDA tensors are used in place (zero copy): their data pointers become the I/O
   addresses; the slot's stream is ordered after and before torch's current stream.
-- Everything is freed in close() (also via `with`), even when one free fails.
+- close() (also via `with`) refuses new work, waits until no thread is using a slot,
+  synchronizes every slot's stream (requests still in flight finish first), then frees
+  everything, even when one free fails.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
-import queue
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +40,7 @@ from resnet_deploy.errors import ArtifactError, CheckFailedError, InvalidInputEr
 from resnet_deploy.optional import require_tensorrt
 from resnet_deploy.tensorrt._trt import CapturingLogger, dims_list, last_error, trt
 from resnet_deploy.tensorrt.builder import TRT_DTYPE_NAMES
-from resnet_deploy.tensorrt.plan_meta import load_plan_meta, require_compatible
+from resnet_deploy.tensorrt.plan_meta import PlanSidecar, load_plan_meta, require_compatible
 
 log = logging.getLogger(__name__)
 
@@ -53,8 +57,13 @@ def _volume(shape: tuple[int, ...] | list[int]) -> int:
     return int(np.prod(shape)) if len(shape) else 1
 
 
-class _Slot:
-    """One execution context + its stream, buffers and CUDA graphs; used by one thread at a time."""
+class ExecutionSlot:
+    """One execution context + its stream, buffers and CUDA graphs; used by one thread at a time.
+
+    Get one with `Engine.checkout()`; the engine owns and frees it. Its steps (`stage`,
+    `enqueue_h2d`, `enqueue_compute`, `enqueue_d2h`, `fetch`) are what the TensorRT runner's
+    device timing hooks call; `run` and `run_torch` do a whole batch.
+    """
 
     def __init__(self, engine: Engine, index: int) -> None:
         from resnet_deploy.backends import cuda_util as cu
@@ -71,8 +80,11 @@ class _Slot:
             if context is None:
                 raise CheckFailedError(f"TensorRT could not create execution context {index}: {last_error(engine.logger)}")
             self.context = context
-            if not context.set_optimization_profile_async(0, self.stream.handle):
-                raise CheckFailedError(f"TensorRT refused optimization profile 0: {last_error(engine.logger)}")
+            try:  # the bindings raise RuntimeError when TensorRT refuses (they never return False)
+                context.set_optimization_profile_async(0, self.stream.handle)
+            except RuntimeError as exc:
+                raise CheckFailedError(f"TensorRT refused optimization profile 0 for execution context {index} of "
+                                       f"'{engine.path.name}': {last_error(engine.logger)} ({exc})") from exc
             self.stream.synchronize()
             # Size every buffer for the profile's largest shapes, once.
             for info in engine.inputs:
@@ -85,8 +97,7 @@ class _Slot:
                 self._resources.append(self.device[info.name])
                 self.host[info.name] = cu.PinnedBuffer(nbytes)
                 self._resources.append(self.host[info.name])
-                if not context.set_tensor_address(info.name, self.device[info.name].ptr):
-                    raise CheckFailedError(f"TensorRT refused the address of tensor '{info.name}'")
+                self._set_address(info.name, self.device[info.name].ptr)
         except BaseException:
             self.close()
             raise
@@ -128,10 +139,13 @@ class _Slot:
         self.output_shapes = {info.name: tuple(dims_list(self.context.get_tensor_shape(info.name)))
                               for info in self.engine.outputs}
 
-    def enqueue_h2d(self) -> None:
+    def enqueue_h2d(self, stream: int | None = None) -> None:
+        """Copy the staged inputs to the device on `stream` (default: the slot's own stream;
+        the benchmark passes its input stream, as trtexec does)."""
         for info in self.engine.inputs:
             nbytes = _volume(self.shapes[info.name]) * info.dtype.itemsize
-            self._cu.memcpy_htod_async(self.device[info.name].ptr, self.host[info.name].ptr, nbytes, self.stream)
+            self._cu.memcpy_htod_async(self.device[info.name].ptr, self.host[info.name].ptr, nbytes,
+                                       self.stream if stream is None else stream)
 
     def enqueue_compute(self) -> None:
         assert self.context is not None
@@ -154,10 +168,12 @@ class _Slot:
         if not self.context.execute_async_v3(self.stream.handle):
             raise CheckFailedError(f"TensorRT execute_async_v3 failed: {last_error(self.engine.logger)}")
 
-    def enqueue_d2h(self) -> None:
+    def enqueue_d2h(self, stream: int | None = None) -> None:
+        """Copy the outputs to the pinned host buffers on `stream` (default: the slot's own)."""
         for info in self.engine.outputs:
             nbytes = _volume(self.output_shapes[info.name]) * info.dtype.itemsize
-            self._cu.memcpy_dtoh_async(self.host[info.name].ptr, self.device[info.name].ptr, nbytes, self.stream)
+            self._cu.memcpy_dtoh_async(self.host[info.name].ptr, self.device[info.name].ptr, nbytes,
+                                       self.stream if stream is None else stream)
 
     def fetch(self) -> dict[str, np.ndarray]:
         """Copies of the host outputs (call after the stream finished)."""
@@ -195,12 +211,12 @@ class _Slot:
         try:
             for info in self.engine.inputs:
                 self._set_shape(info.name, tuple(tensors[info.name].shape))
-                self.context.set_tensor_address(info.name, int(tensors[info.name].data_ptr()))
+                self._set_address(info.name, int(tensors[info.name].data_ptr()))
             self._update_output_shapes()
             outputs = {info.name: torch.empty(self.output_shapes[info.name], dtype=_torch_dtype(info.dtype), device=device)
                        for info in self.engine.outputs}
             for name, tensor in outputs.items():
-                self.context.set_tensor_address(name, int(tensor.data_ptr()))
+                self._set_address(name, int(tensor.data_ptr()))
             own.wait_stream(caller)
             if not self.context.execute_async_v3(self.stream.handle):
                 raise CheckFailedError(f"TensorRT execute_async_v3 failed: {last_error(self.engine.logger)}")
@@ -209,13 +225,35 @@ class _Slot:
             caller.wait_stream(own)
         finally:
             for info in [*self.engine.inputs, *self.engine.outputs]:  # back to the slot's own buffers
-                self.context.set_tensor_address(info.name, self.device[info.name].ptr)
+                self._set_address(info.name, self.device[info.name].ptr)
         return outputs
 
+    def _set_address(self, name: str, address: int) -> None:
+        assert self.context is not None
+        if not self.context.set_tensor_address(name, address):
+            raise CheckFailedError(f"TensorRT refused address {address:#x} for tensor '{name}' (misaligned or null): "
+                                   f"{last_error(self.engine.logger)}")
+
     def close(self) -> None:
+        """Wait for the stream's work (an enqueued batch may still read these buffers), then
+        free the graphs, buffers, context and stream, even when one step fails."""
+        first: BaseException | None = None
+        stream = getattr(self, "stream", None)
+        if stream is not None and stream.raw is not None:
+            try:
+                stream.synchronize()
+            except BaseException as exc:  # still free what can be freed
+                log.error("synchronizing execution slot %d failed: %s", self.index, exc)
+                first = exc
         self.graphs = {}
         self.context = None  # TensorRT frees a context when its last reference goes
-        self._cu.close_all(self._resources)
+        resources, self._resources = self._resources, []
+        try:
+            self._cu.close_all(resources)
+        except BaseException as exc:
+            first = first or exc
+        if first is not None:
+            raise first
 
 
 def _torch_dtype(dtype: np.dtype[Any]) -> Any:
@@ -228,9 +266,9 @@ def _torch_dtype(dtype: np.dtype[Any]) -> Any:
 class InferRequest:
     """An inference in flight on one slot's stream; `wait()` returns the outputs and frees the slot."""
 
-    def __init__(self, engine: Engine, slot: _Slot) -> None:
+    def __init__(self, engine: Engine, slot: ExecutionSlot) -> None:
         self._engine = engine
-        self._slot: _Slot | None = slot
+        self._slot: ExecutionSlot | None = slot
         self._result: dict[str, np.ndarray] | None = None
 
     def done(self) -> bool:
@@ -243,13 +281,16 @@ class InferRequest:
         return code == 0
 
     def wait(self) -> dict[str, np.ndarray]:
+        """The outputs (host arrays), once the GPU finished. RuntimeError when the engine was
+        closed first: close() waited for the batch, but its outputs went with the buffers."""
         if self._slot is not None:
             slot, self._slot = self._slot, None
+            self._engine._claim_pending(slot)
             try:
                 slot.stream.synchronize()
                 self._result = slot.fetch()
             finally:
-                self._engine._release(slot)
+                self._engine._give_back(slot)
         assert self._result is not None
         return self._result
 
@@ -257,7 +298,7 @@ class InferRequest:
 class Engine:
     """A loaded plan with a pool of execution contexts. Use Engine.load()."""
 
-    def __init__(self, path: Path, meta: dict[str, Any], runtime: trt.Runtime, trt_engine: trt.ICudaEngine,
+    def __init__(self, path: Path, meta: PlanSidecar, runtime: trt.Runtime, trt_engine: trt.ICudaEngine,
                  logger: trt.ILogger, *, contexts: int, cuda_graphs: bool, device: int, warnings: tuple[str, ...]) -> None:
         self.path = path
         self.meta = meta
@@ -280,15 +321,17 @@ class Engine:
                 self.profile[name] = (tuple(dims_list(low)), tuple(dims_list(opt)), tuple(dims_list(high)))
             else:
                 self.outputs.append(info)
-        self._lock = threading.Lock()
-        self._slots: list[_Slot] = []
-        self._free: queue.Queue[_Slot] = queue.Queue()
+        self._cond = threading.Condition()
+        self._slots: list[ExecutionSlot] = []
+        self._free: list[ExecutionSlot] = []
+        self._users: dict[ExecutionSlot, int] = {}  # slot -> thread using it on the host
+        self._pending: set[ExecutionSlot] = set()  # slots whose batch an InferRequest still owns
         self._closed = False
         try:
             for index in range(contexts):
-                slot = _Slot(self, index)
+                slot = ExecutionSlot(self, index)
                 self._slots.append(slot)
-                self._free.put(slot)
+                self._free.append(slot)
         except BaseException:
             self.close()
             raise
@@ -316,7 +359,7 @@ class Engine:
         cuda_call(cudart().cudaSetDevice(device), "cudaSetDevice")
         logger = CapturingLogger()
         runtime = trt.Runtime(logger)
-        if meta.get("version_compatible"):
+        if meta.version_compatible:
             runtime.engine_host_code_allowed = True  # needed for the lean runtime such plans embed
         trt_engine = runtime.deserialize_cuda_engine(path.read_bytes())
         if trt_engine is None:
@@ -342,7 +385,7 @@ class Engine:
             if not all(lo <= s <= hi for lo, s, hi in zip(low, shape, high, strict=True)):
                 if shape[1:] == low[1:] == high[1:]:
                     raise InvalidInputError(f"batch {shape[0]} is outside the plan's profile: it accepts batch "
-                                            f"{low[0]}..{high[0]}; rebuild with --min-batch/--max-batch to cover it")
+                                            f"{low[0]}..{high[0]}; rebuild it with a batch range that covers it")
                 raise InvalidInputError(f"input '{name}' shape {shape} is outside the plan's profile {low}..{high}")
             batch = shape[0]
         return batch
@@ -354,29 +397,67 @@ class Engine:
                 raise InvalidInputError(f"input '{info.name}' must be {info.dtype}, got {np.asarray(array).dtype}")
         return self.check_shapes({name: tuple(np.shape(array)) for name, array in feeds.items()})
 
-    # -- running ---------------------------------------------------------------------------
-    def _acquire(self) -> _Slot:
-        if self._closed:
-            raise InvalidInputError(f"engine '{self.path.name}' is closed")
-        slot = self._free.get()
+    # -- the slot pool ---------------------------------------------------------------------
+    @contextlib.contextmanager
+    def checkout(self) -> Iterator[ExecutionSlot]:
+        """Check out a free execution slot for the `with` block; waits while every slot is busy.
+
+        The slot (its context, stream and buffers) is this thread's alone until the block ends.
+        RuntimeError once the engine is closed.
+        """
+        slot = self._take()
+        try:
+            yield slot
+        finally:
+            self._give_back(slot)
+
+    def _take(self) -> ExecutionSlot:
+        with self._cond:
+            while not self._free and not self._closed:
+                self._cond.wait()
+            if self._closed:
+                raise RuntimeError(f"engine '{self.path.name}' is closed")
+            slot = self._free.pop()
+            self._users[slot] = threading.get_ident()
         if self.device != 0:  # the CUDA runtime's current device is per thread
             from resnet_deploy.backends.cuda_util import cuda_call, cudart
 
             cuda_call(cudart().cudaSetDevice(self.device), "cudaSetDevice")
         return slot
 
-    def _release(self, slot: _Slot) -> None:
-        self._free.put(slot)
+    def _give_back(self, slot: ExecutionSlot) -> None:
+        with self._cond:
+            self._users.pop(slot, None)
+            self._pending.discard(slot)
+            if not self._closed:
+                self._free.append(slot)
+            self._cond.notify_all()
 
+    def _hand_to_request(self, slot: ExecutionSlot) -> None:
+        """The enqueuing thread is done with `slot`; an InferRequest owns it until wait()."""
+        with self._cond:
+            self._users.pop(slot, None)
+            self._pending.add(slot)
+            self._cond.notify_all()
+
+    def _claim_pending(self, slot: ExecutionSlot) -> None:
+        """InferRequest.wait() takes its slot back; RuntimeError when close() got there first."""
+        with self._cond:
+            if self._closed:
+                self._pending.discard(slot)
+                raise RuntimeError(f"engine '{self.path.name}' was closed before this request was waited for; "
+                                   "its outputs are gone")
+            self._pending.discard(slot)
+            self._users[slot] = threading.get_ident()
+
+    # -- running ---------------------------------------------------------------------------
     def infer(self, feeds: Mapping[str, Any]) -> dict[str, Any]:
-        """Run one batch: numpy arrays in -> numpy arrays out; torch CUDA tensors in -> out."""
-        slot = self._acquire()
-        try:
+        """Run one batch: numpy arrays in -> numpy arrays out; torch CUDA tensors in -> out.
+        Safe from many threads (each call checks out its own slot)."""
+        with self.checkout() as slot:
             if feeds and _is_torch_cuda(next(iter(feeds.values()))):
                 return slot.run_torch(feeds)
             return slot.run(feeds)
-        finally:
-            self._release(slot)
 
     def __call__(self, batch: Any) -> Any:
         """`engine(images) -> logits` for single-input models (a dict for several outputs is
@@ -387,30 +468,40 @@ class Engine:
     def infer_async(self, feeds: Mapping[str, np.ndarray]) -> InferRequest:
         """Enqueue one batch (host arrays) on a free slot's stream and return at once; blocks
         only when every context is busy. `request.wait()` gives the outputs."""
-        slot = self._acquire()
+        slot = self._take()
         try:
             slot.stage(feeds)
             slot.enqueue_h2d()
             slot.enqueue_compute()
             slot.enqueue_d2h()
         except BaseException:
-            self._release(slot)
+            self._give_back(slot)
             raise
+        self._hand_to_request(slot)
         return InferRequest(self, slot)
 
     def describe(self) -> dict[str, Any]:
-        return {"plan": str(self.path), "tensorrt_version": self.meta.get("tensorrt_version"),
-                "precision": self.meta.get("precision"), "gpu": self.meta.get("gpu"), "contexts": len(self._slots),
+        return {"plan": str(self.path), "tensorrt_version": self.meta.tensorrt_version,
+                "precision": self.meta.precision, "gpu": self.meta.gpu.model_dump(), "contexts": len(self._slots),
                 "cuda_graphs": self.cuda_graphs, "batch_limits": list(self.batch_limits()),
                 "warnings": list(self.warnings)}
 
     def close(self) -> None:
-        """Free every slot (streams, buffers, graphs, contexts), then the engine."""
-        with self._lock:
+        """Refuse new work, wait until no thread is using a slot, then free every slot (each
+        synchronizes its stream first, so batches still in flight finish before their buffers
+        go), then the engine. Requests not yet waited for raise RuntimeError in wait()."""
+        with self._cond:
             if self._closed:
                 return
+            mine = [slot.index for slot, user in self._users.items() if user == threading.get_ident()]
+            if mine:
+                raise RuntimeError(f"engine '{self.path.name}': close() called by a thread that holds execution "
+                                   f"slot(s) {mine}; leave the checkout() block first")
             self._closed = True
-        slots, self._slots = self._slots, []
+            self._cond.notify_all()  # threads waiting for a slot give up
+            while self._users:
+                self._cond.wait()
+            slots, self._slots, self._free = self._slots, [], []
         try:
             from resnet_deploy.backends.cuda_util import close_all
 

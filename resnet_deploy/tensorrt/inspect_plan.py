@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from resnet_deploy.tensorrt.inspector import EngineReport, LayerReport
-from resnet_deploy.tensorrt.plan_meta import check_compatibility, load_plan_meta
+from resnet_deploy.tensorrt.plan_meta import PlanSidecar, check_compatibility, load_plan_meta
 
 
-def _runs_here(meta: dict[str, Any]) -> dict[str, Any]:
+def _runs_here(meta: PlanSidecar) -> dict[str, Any]:
     from resnet_deploy.errors import MissingDependencyError
     from resnet_deploy.optional import tensorrt_module
 
@@ -35,27 +35,27 @@ def _runs_here(meta: dict[str, Any]) -> dict[str, Any]:
 
 def plan_report(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The plan's build facts and per-layer report as a JSON-ready dict (exit 2 for a
-    missing or corrupt plan or sidecar)."""
+    missing, corrupt or hand-edited plan or sidecar)."""
     path = Path(path)
     meta = load_plan_meta(path)
-    engine = EngineReport.from_dict(meta.get("layers") or {})
+    engine = EngineReport.from_record(meta.layers) if meta.layers is not None else EngineReport((), (), False)
     return {
         "plan": str(path),
         "size_bytes": path.stat().st_size,
-        "tensorrt_version": meta.get("tensorrt_version"),
-        "gpu": meta.get("gpu"),
-        "version_compatible": meta.get("version_compatible"),
-        "hardware_compatibility": meta.get("hardware_compatibility"),
-        "precision": meta.get("precision"),
-        "precision_step": meta.get("precision_step"),
-        "architecture": meta.get("architecture"),
-        "input_spec": meta.get("input_spec"),
-        "source_onnx": meta.get("source_onnx"),
-        "profile": meta.get("profile"),
-        "io_tensors": meta.get("io_tensors"),
-        "build_seconds": meta.get("build_seconds"),
-        "created": meta.get("created"),
-        "precision_check": meta.get("precision_check"),
+        "tensorrt_version": meta.tensorrt_version,
+        "gpu": meta.gpu.model_dump(exclude_none=True),
+        "version_compatible": meta.version_compatible,
+        "hardware_compatibility": meta.hardware_compatibility,
+        "precision": meta.precision,
+        "precision_step": meta.precision_step,
+        "architecture": meta.architecture,
+        "input_spec": meta.input_spec,
+        "source_onnx": meta.source_onnx,
+        "profile": {name: shapes.model_dump() for name, shapes in meta.profile.items()},
+        "io_tensors": [tensor.model_dump() for tensor in meta.io_tensors],
+        "build_seconds": meta.build_seconds,
+        "created": meta.created,
+        "precision_check": meta.precision_check,
         "precision_counts": engine.precision_counts(),
         "convolution_precision_counts": engine.precision_counts(convolutions_only=True),
         "layers": [_row(layer) for layer in engine.layers],
@@ -75,7 +75,7 @@ def _short(text: Any, width: int) -> str:
 
 def format_plan_report(report: dict[str, Any], *, max_layers: int | None = None) -> str:
     """The report as text for people: facts, profile, I/O, precision summary, layer table."""
-    from resnet_deploy.cli.output import format_table
+    from resnet_deploy.render import Column, render_table
 
     gpu = report.get("gpu") or {}
     lines = [f"plan: {report['plan']} ({report.get('size_bytes', 0) / 1e6:.1f} MB)",
@@ -111,7 +111,8 @@ def format_plan_report(report: dict[str, Any], *, max_layers: int | None = None)
         rows = [[i, _short(layer["name"], 60), _short(layer["type"], 22), layer.get("precision") or "?",
                  "conv" if layer.get("convolution") else "", _short(layer.get("tactic"), 48)]
                 for i, layer in enumerate(shown)]
-        lines += ["", format_table(["#", "layer", "type", "precision", "", "tactic"], rows)]
+        columns = [Column("#"), Column("layer"), Column("type"), Column("precision"), Column(""), Column("tactic")]
+        lines += ["", render_table(columns, rows)]
         if len(shown) < len(layers):
-            lines.append(f"... {len(layers) - len(shown)} more layers (--json for all)")
+            lines.append(f"... {len(layers) - len(shown)} more layers (the JSON report has all)")
     return "\n".join(lines)

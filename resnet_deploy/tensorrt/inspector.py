@@ -21,7 +21,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from resnet_deploy.errors import ArtifactError
+from resnet_deploy.jsonfile import first_problem, parse_json
 
 # Checked in this order: "UINT8" contains "INT8", "BFLOAT16" contains "FLOAT".
 _DTYPE_TOKENS: tuple[tuple[str, str], ...] = (
@@ -33,6 +36,51 @@ _DTYPE_TOKENS: tuple[tuple[str, str], ...] = (
 ACCEPTED = {"fp16": {"fp16", "int8", "fp8", "int4", "fp4"}, "int8": {"int8", "fp8", "int4", "fp4"}}
 _NOT_COMPUTE = re.compile(r"reformat|shuffle|noop|constant|copy|cast|identity|slice|shape", re.IGNORECASE)
 _CONV_NAME = re.compile(r"(^|[/_ .+])conv(2d|olution)?($|[/_ .:0-9+\]])", re.IGNORECASE)
+
+
+class TensorRecord(BaseModel):
+    """One tensor of a layer, as the plan's sidecar stores it (TensorReport.to_dict())."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str = ""
+    dtype: str | None = None
+    format: str | None = None
+    shape: list[int] | None = None
+
+
+class LayerRecord(BaseModel):
+    """One layer of the stored engine report (LayerReport.to_dict())."""
+
+    model_config = ConfigDict(extra="allow")
+    name: str = ""
+    type: str = ""
+    precision: str | None = None
+    tactic: str | None = None
+    convolution: bool = False
+    weights: str | None = None
+    origin: str | None = None
+    inputs: list[TensorRecord] = Field(default_factory=list)
+    outputs: list[TensorRecord] = Field(default_factory=list)
+
+
+class EngineRecord(BaseModel):
+    """The engine-inspector report as the plan's sidecar stores it under "layers"
+    (EngineReport.to_dict(); the counts are derived and re-computed on reading)."""
+
+    model_config = ConfigDict(extra="allow")
+    detailed: bool = True
+    io_tensors: list[str] = Field(default_factory=list)
+    layers: list[LayerRecord] = Field(default_factory=list)
+
+
+class InspectorJson(BaseModel):
+    """TensorRT's own `get_engine_information(JSON)` output: only its shape is checked here;
+    the layers' fields differ between TensorRT 10 and 11 and are read by `_layer`."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    layers: list[dict[str, Any] | str] = Field(alias="Layers")
+    bindings: list[Any] | None = Field(default=None, alias="Bindings")
+    io_tensors: list[Any] | None = Field(default=None, alias="I/O Tensors")
 
 
 def dtype_from_text(text: str | None) -> str | None:
@@ -76,14 +124,12 @@ class LayerReport:
                 "inputs": [t.to_dict() for t in self.inputs], "outputs": [t.to_dict() for t in self.outputs]}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> LayerReport:
-        def tensors(key: str) -> tuple[TensorReport, ...]:
-            return tuple(TensorReport(str(t.get("name", "")), t.get("dtype"), t.get("format"),
-                                      tuple(t["shape"]) if t.get("shape") is not None else None)
-                         for t in data.get(key, []) if isinstance(t, Mapping))
-        return cls(str(data.get("name", "")), str(data.get("type", "")), data.get("precision"), data.get("tactic"),
-                   bool(data.get("convolution")), tensors("inputs"), tensors("outputs"), data.get("weights"),
-                   data.get("origin"))
+    def from_record(cls, record: LayerRecord) -> LayerReport:
+        def tensors(items: list[TensorRecord]) -> tuple[TensorReport, ...]:
+            return tuple(TensorReport(t.name, t.dtype, t.format, tuple(t.shape) if t.shape is not None else None)
+                         for t in items)
+        return cls(record.name, record.type, record.precision, record.tactic, record.convolution,
+                   tensors(record.inputs), tensors(record.outputs), record.weights, record.origin)
 
 
 @dataclass(frozen=True)
@@ -104,9 +150,19 @@ class EngineReport:
                 "layers": [layer.to_dict() for layer in self.layers]}
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> EngineReport:
-        return cls(tuple(LayerReport.from_dict(layer) for layer in data.get("layers", []) if isinstance(layer, Mapping)),
-                   tuple(str(n) for n in data.get("io_tensors", [])), bool(data.get("detailed", True)))
+    def from_record(cls, record: EngineRecord) -> EngineReport:
+        return cls(tuple(LayerReport.from_record(layer) for layer in record.layers), tuple(record.io_tensors),
+                   record.detailed)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | EngineRecord, *, what: str = "the engine report") -> EngineReport:
+        """The stored report (a sidecar's "layers"); ArtifactError, one line, when it is malformed."""
+        if isinstance(data, EngineRecord):
+            return cls.from_record(data)
+        try:
+            return cls.from_record(EngineRecord.model_validate(data))
+        except ValidationError as exc:
+            raise ArtifactError(f"{what} is not valid: {first_problem(exc)}") from exc
 
 
 def _tensor(data: Any) -> TensorReport:
@@ -154,19 +210,22 @@ def _layer(data: Any, index: int) -> LayerReport:
 
 def parse_engine_information(info: str | Mapping[str, Any]) -> EngineReport:
     """Parse `IEngineInspector.get_engine_information(LayerInformationFormat.JSON)` (10.x or 11.x)."""
+    what = "TensorRT's engine inspector JSON"
     if isinstance(info, str):
         try:
-            data = json.loads(info)
+            json.loads(info)
         except json.JSONDecodeError as exc:
             raise ArtifactError(f"TensorRT's engine inspector returned invalid JSON ({exc})") from exc
+        raw = parse_json(info, InspectorJson, what=what)
     else:
-        data = info
-    if not isinstance(data, Mapping) or not isinstance(data.get("Layers"), list):
-        raise ArtifactError("TensorRT's engine inspector JSON has no 'Layers' list")
-    layers = tuple(_layer(layer, i) for i, layer in enumerate(data["Layers"]))
-    io_raw = data.get("Bindings", data.get("I/O Tensors", []))
+        try:
+            raw = InspectorJson.model_validate(info)
+        except ValidationError as exc:
+            raise ArtifactError(f"{what} is not valid: {first_problem(exc)}") from exc
+    layers = tuple(_layer(layer, i) for i, layer in enumerate(raw.layers))
+    io_raw = raw.bindings if raw.bindings is not None else raw.io_tensors
     io_tensors = tuple(str(t.get("Name", "")) if isinstance(t, Mapping) else str(t) for t in io_raw or [])
-    detailed = any(isinstance(layer, Mapping) for layer in data["Layers"])
+    detailed = any(isinstance(layer, Mapping) for layer in raw.layers)
     return EngineReport(layers, io_tensors, detailed)
 
 

@@ -18,16 +18,85 @@ Rules (TensorRT's engine-compatibility documentation):
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
-from resnet_deploy.artifacts import read_sidecar, require_file, sidecar_path, verify_sha256
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from resnet_deploy.artifacts import artifact_meta, read_sidecar, require_file, sidecar_path
 from resnet_deploy.errors import ArtifactError
+from resnet_deploy.jsonfile import first_problem
 from resnet_deploy.tensorrt._trt import parse_version
+from resnet_deploy.tensorrt.inspector import EngineRecord
 
 PLAN_KIND = "plan"
 HARDWARE_LEVELS = ("none", "same_compute_capability", "ampere_plus")
 _REQUIRED = ("tensorrt_version", "profile", "io_tensors", "precision")
+
+
+class GpuRecord(BaseModel):
+    """The GPU a plan was built on."""
+
+    model_config = ConfigDict(extra="allow")
+    index: int | None = None
+    name: str | None = None
+    compute_capability: str | None = None
+    memory_gib: float | None = None
+
+
+class ShapeRange(BaseModel):
+    """One input's optimization-profile shapes."""
+
+    min: list[int]
+    opt: list[int]
+    max: list[int]
+
+
+class IOTensorRecord(BaseModel):
+    name: str
+    mode: Literal["input", "output"]
+    dtype: str
+    shape: list[int]
+
+
+class PlanSidecar(BaseModel):
+    """`<plan>.json` as build_engine writes it. Fields this version does not model are kept
+    (`extra="allow"`), so a newer writer's additions survive; the ones the checks and the
+    report read are typed, so a hand-edited sidecar is refused at the door in one line."""
+
+    model_config = ConfigDict(extra="allow")
+    kind: str = PLAN_KIND
+    tensorrt_version: str
+    precision: str
+    profile: dict[str, ShapeRange]
+    io_tensors: list[IOTensorRecord]
+    gpu: GpuRecord = Field(default_factory=GpuRecord)
+    version_compatible: bool = False
+    hardware_compatibility: str | None = None
+    sha256: str | None = None
+    layers: EngineRecord | None = None
+    precision_check: dict[str, Any] | None = None
+    precision_step: dict[str, Any] | None = None
+    source_onnx: dict[str, Any] | None = None
+    architecture: str | None = None
+    input_spec: dict[str, Any] | None = None
+    build_seconds: float | None = None
+    created: str | None = None
+
+
+def parse_plan_sidecar(meta: Mapping[str, Any] | PlanSidecar, *, what: str = "the plan's sidecar") -> PlanSidecar:
+    """Validate a sidecar mapping: ArtifactError naming the first bad field (one line)."""
+    if isinstance(meta, PlanSidecar):
+        return meta
+    missing = [key for key in _REQUIRED if key not in meta]
+    if missing:
+        raise ArtifactError(f"{what} lacks {', '.join(missing)}; it was not written by resnet-deploy build: "
+                            "rebuild the plan")
+    try:
+        return PlanSidecar.model_validate(dict(meta))
+    except ValidationError as exc:
+        raise ArtifactError(f"{what} is not valid: {first_problem(exc)}; rebuild the plan") from exc
 
 
 @dataclass(frozen=True)
@@ -67,7 +136,7 @@ def version_problem(built: str, runtime: str, version_compatible: bool) -> str |
         if b[:3] != r[:3]:
             return (f"the plan was built with TensorRT {built} but TensorRT {runtime} is installed; plans run only "
                     f"on the TensorRT version that built them: rebuild it here (resnet-deploy build), or install "
-                    f"TensorRT {'.'.join(map(str, b[:3]))}, or build with --version-compatible")
+                    f"TensorRT {'.'.join(map(str, b[:3]))}, or build it version-compatible")
         return None
     if r < b:
         return (f"the plan was built with TensorRT {built}, newer than the installed {runtime}; a version-compatible "
@@ -96,27 +165,28 @@ def hardware_problem(built_gpu: dict[str, Any], gpu_name: str, gpu_cc: str, leve
     if built_cc != here:
         return (f"the plan was built for a {built_name} (compute capability {built_cc[0]}.{built_cc[1]}) but this GPU "
                 f"is a {gpu_name} ({gpu_cc}); plans run only on the compute capability they were built for: "
-                "rebuild it on this GPU (or build with --hardware-compatibility ampere_plus)"), None
+                "rebuild it on this GPU (or build it with hardware compatibility ampere_plus)"), None
     if level == "none" and built_name != gpu_name:
         return None, (f"the plan was built on a {built_name} and runs on a {gpu_name} (same compute capability "
                       f"{gpu_cc}); TensorRT allows it but tactics were tuned for the other GPU")
     return None, None
 
 
-def check_compatibility(meta: dict[str, Any], *, tensorrt_version: str, gpu_name: str, gpu_cc: str) -> Compatibility:
+def check_compatibility(meta: Mapping[str, Any] | PlanSidecar, *, tensorrt_version: str, gpu_name: str,
+                        gpu_cc: str) -> Compatibility:
     """Compare a plan sidecar with the installed TensorRT and the present GPU (pure)."""
+    try:
+        sidecar = parse_plan_sidecar(meta)
+    except ArtifactError as exc:
+        return Compatibility((str(exc),))
     problems: list[str] = []
     warnings: list[str] = []
-    missing = [key for key in _REQUIRED if key not in meta]
-    if missing:
-        return Compatibility((f"the plan's sidecar lacks {', '.join(missing)}; it was not written by resnet-deploy build: "
-                              "rebuild the plan",))
-    problem = version_problem(str(meta["tensorrt_version"]), tensorrt_version, bool(meta.get("version_compatible")))
+    problem = version_problem(sidecar.tensorrt_version, tensorrt_version, sidecar.version_compatible)
     if problem:
         problems.append(problem)
-    gpu: dict[str, Any] = meta["gpu"] if isinstance(meta.get("gpu"), dict) else {}
     try:
-        hw_problem, warning = hardware_problem(gpu, gpu_name, gpu_cc, str(meta.get("hardware_compatibility") or "none"))
+        hw_problem, warning = hardware_problem(sidecar.gpu.model_dump(), gpu_name, gpu_cc,
+                                               sidecar.hardware_compatibility or "none")
     except ArtifactError as exc:
         hw_problem, warning = str(exc), None
     if hw_problem:
@@ -126,26 +196,23 @@ def check_compatibility(meta: dict[str, Any], *, tensorrt_version: str, gpu_name
     return Compatibility(tuple(problems), tuple(warnings))
 
 
-def load_plan_meta(path: str | os.PathLike[str], *, verify: bool = True) -> dict[str, Any]:
-    """The sidecar of plan `path`, after checking the plan exists and matches its sha256.
+def load_plan_meta(path: str | os.PathLike[str], *, verify: bool = True) -> PlanSidecar:
+    """The sidecar of plan `path`, validated, after checking the plan exists and matches its sha256.
 
     ArtifactError (exit 2), one line, for a missing plan, a missing/corrupt/wrong-kind
-    sidecar, a sidecar without the plan fields, or a plan whose bytes changed.
+    sidecar, a sidecar without the plan fields or with a malformed one (a hand-edited
+    `"layers": "garbage"`), or a plan whose bytes changed.
     """
     path = require_file(path, "plan", if_empty="rebuild it with resnet-deploy build")
-    meta = read_sidecar(path, kind=PLAN_KIND)
-    assert meta is not None
-    missing = [key for key in _REQUIRED if key not in meta]
-    if missing:
-        raise ArtifactError(f"sidecar '{sidecar_path(path)}' lacks {', '.join(missing)}; rebuild the plan with resnet-deploy build")
-    if verify:
-        if not meta.get("sha256"):
-            raise ArtifactError(f"sidecar '{sidecar_path(path)}' has no sha256 of the plan; rebuild the plan")
-        verify_sha256(path, meta)
+    raw = artifact_meta(path, kind=PLAN_KIND) if verify else read_sidecar(path, kind=PLAN_KIND)
+    assert raw is not None
+    meta = parse_plan_sidecar(raw, what=f"sidecar '{sidecar_path(path)}'")
+    if verify and not meta.sha256:
+        raise ArtifactError(f"sidecar '{sidecar_path(path)}' has no sha256 of the plan; rebuild the plan")
     return meta
 
 
-def require_compatible(meta: dict[str, Any], path: str | os.PathLike[str], *, tensorrt_version: str, gpu_name: str,
+def require_compatible(meta: Mapping[str, Any] | PlanSidecar, path: str | os.PathLike[str], *, tensorrt_version: str, gpu_name: str,
                        gpu_cc: str) -> tuple[str, ...]:
     """ArtifactError (exit 2) naming the first incompatibility; returns the warnings."""
     result = check_compatibility(meta, tensorrt_version=tensorrt_version, gpu_name=gpu_name, gpu_cc=gpu_cc)

@@ -1,8 +1,8 @@
 """Optimization profiles from the ONNX graph's input shapes and the batch/shape flags.
 
 Pure functions (no TensorRT), so every rule is unit-tested on a CPU machine: the batch axis
-gets (min, opt, max) from --min/--opt/--max-batch; other dynamic axes must come from
---shapes; a fixed axis in the graph wins and a flag that contradicts it is an error.
+gets (min, opt, max) from min_batch/opt_batch/max_batch; other dynamic axes must come from
+`shapes`; a fixed axis in the graph wins and a value that contradicts it is an error.
 """
 
 from __future__ import annotations
@@ -65,10 +65,10 @@ def onnx_input_shapes(model: Any) -> dict[str, tuple[Dim, ...]]:
 
 
 def parse_shapes(text: str | None, input_names: Sequence[str]) -> dict[str, tuple[int, ...]]:
-    """`--shapes` -> {input: non-batch dims}.
+    """`shapes` text -> {input: non-batch dims}.
 
     Forms: "3x224x224" (the only input), "input:3x224x224", several joined by commas
-    ("a:3x224x224,b:10"). The batch axis is never part of it (that is --min/--opt/--max-batch).
+    ("a:3x224x224,b:10"). The batch axis is never part of it (that is min_batch/opt_batch/max_batch).
     """
     if not text:
         return {}
@@ -79,16 +79,19 @@ def parse_shapes(text: str | None, input_names: Sequence[str]) -> dict[str, tupl
         name, sep, dims_text = item.rpartition(":")
         if not sep:
             if len(input_names) != 1:
-                raise InvalidInputError(f"--shapes '{item}' needs an input name (NAME:DIMS); inputs: {', '.join(input_names)}")
+                raise InvalidInputError(f"shapes '{item}' needs an input name (NAME:DIMS); inputs: {', '.join(input_names)}",
+                                        param="shapes")
             name, dims_text = input_names[0], item
         if name not in input_names:
-            raise InvalidInputError(f"--shapes names input '{name}', which the model does not have; inputs: {', '.join(input_names)}")
+            raise InvalidInputError(f"shapes names input '{name}', which the model does not have; inputs: {', '.join(input_names)}",
+                                    param="shapes")
         try:
             dims = tuple(int(d) for d in dims_text.lower().split("x"))
         except ValueError:
-            raise InvalidInputError(f"--shapes '{item}': dimensions must be integers joined by 'x' (e.g. 3x224x224)") from None
+            raise InvalidInputError(f"shapes '{item}': dimensions must be integers joined by 'x' (e.g. 3x224x224)",
+                                    param="shapes") from None
         if not dims or any(d < 1 for d in dims):
-            raise InvalidInputError(f"--shapes '{item}': dimensions must be positive")
+            raise InvalidInputError(f"shapes '{item}': dimensions must be positive", param="shapes")
         result[name] = dims
     return result
 
@@ -97,17 +100,18 @@ def resolve_batch_range(fixed_batch: int | None, min_batch: int, opt_batch: int 
                         max_batch: int | None) -> tuple[int, int, int]:
     """(min, opt, max) batch: defaults fill in, a fixed batch axis pins all three."""
     if fixed_batch is not None:
-        for flag, value in (("--min-batch", min_batch), ("--opt-batch", opt_batch), ("--max-batch", max_batch)):
-            if value is not None and value != fixed_batch and not (flag == "--min-batch" and value == 1):
-                raise InvalidInputError(f"the model's batch axis is fixed at {fixed_batch}, so {flag} {value} is impossible; "
-                                        "re-export it with a dynamic batch (resnet-deploy export --batch dynamic)")
+        for param, value in (("min_batch", min_batch), ("opt_batch", opt_batch), ("max_batch", max_batch)):
+            if value is not None and value != fixed_batch and not (param == "min_batch" and value == 1):
+                raise InvalidInputError(f"the model's batch axis is fixed at {fixed_batch}, so {param} {value} is impossible; "
+                                        "re-export the model with a dynamic batch axis", param=param)
         return (fixed_batch, fixed_batch, fixed_batch)
     high = max_batch if max_batch is not None else max(DEFAULT_MAX_BATCH, min_batch)
     opt = opt_batch if opt_batch is not None else min(max(DEFAULT_OPT_BATCH, min_batch), high)
     if min_batch < 1:
-        raise InvalidInputError(f"--min-batch must be at least 1, got {min_batch}")
+        raise InvalidInputError(f"min_batch must be at least 1, got {min_batch}", param="min_batch")
     if not min_batch <= opt <= high:
-        raise InvalidInputError(f"batch sizes must satisfy min <= opt <= max, got {min_batch} <= {opt} <= {high}")
+        raise InvalidInputError(f"batch sizes must satisfy min <= opt <= max, got {min_batch} <= {opt} <= {high}",
+                                param="opt_batch")
     return (min_batch, opt, high)
 
 
@@ -128,21 +132,22 @@ def build_profile(input_shapes: Mapping[str, Sequence[Dim]], *, min_batch: int =
         given = shapes.get(name)
         if given is not None:
             if len(given) != len(rest):
-                raise InvalidInputError(f"--shapes for '{name}' has {len(given)} dimensions, but the input has {len(rest)} "
+                raise InvalidInputError(f"shapes for '{name}' has {len(given)} dimensions, but the input has {len(rest)} "
                                         f"besides the batch axis (shape {_text(dims)})")
             for axis, (want, got) in enumerate(zip(rest, given, strict=True), start=1):
                 if isinstance(want, int) and want != got:
-                    raise InvalidInputError(f"--shapes for '{name}' sets axis {axis} to {got}, but the model fixes it at {want}")
+                    raise InvalidInputError(f"shapes for '{name}' sets axis {axis} to {got}, but the model fixes it at {want}",
+                                            param="shapes")
             rest = list(given)
         missing = [axis for axis, d in enumerate(rest, start=1) if not isinstance(d, int)]
         if missing:
             raise InvalidInputError(f"input '{name}' has dynamic axes {missing} besides the batch (shape {_text(dims)}); "
-                                    f"give them with --shapes {name}:{'x'.join(str(d) if isinstance(d, int) else 'N' for d in rest)}")
+                                    f"give them with shapes {name}:{'x'.join(str(d) if isinstance(d, int) else 'N' for d in rest)}")
         fixed = tuple(int(d) for d in rest)  # type: ignore[arg-type]
         profile[name] = TensorProfile(name, (low, *fixed), (opt, *fixed), (high, *fixed))
     extra = set(shapes) - set(input_shapes)
     if extra:
-        raise InvalidInputError(f"--shapes names unknown input(s) {sorted(extra)}")
+        raise InvalidInputError(f"shapes names unknown input(s) {sorted(extra)}", param="shapes")
     return profile
 
 

@@ -42,7 +42,7 @@ def test_bad_provider_and_runner_protocols(model: Path) -> None:
     with pytest.raises(InvalidInputError, match="GPU provider"):
         OnnxRuntimeGpuRunner(model, provider="cpu")
     assert not isinstance(TensorRTRunner(model.with_suffix(".plan")), DeviceTimingHooks)  # inactive: no stream
-    with pytest.raises(InvalidInputError, match="activate"):
+    with pytest.raises(RuntimeError, match="activate"):  # a programming error, not bad input
         TensorRTRunner(model.with_suffix(".plan")).inputs()
 
 

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 
 from resnet_deploy.bench import BackendSpec, BenchConfig, Warmup, parse_batch_sizes, run_benchmark
 from resnet_deploy.bench.config import default_batch_sizes, powers_of_two
-from resnet_deploy.bench.timing import measure_gpu
 from resnet_deploy.errors import InvalidInputError, MissingDependencyError
 from tests.bench.helpers import FakeRunner
 
@@ -116,104 +113,6 @@ def test_config_parsing() -> None:
         Warmup.parse("soon")
     with pytest.raises(InvalidInputError):
         BenchConfig([BackendSpec("ort-cpu")], streams=0)
-
-
-class FakeEvents:
-    """A CUDA event API on a simulated GPU: each stream runs its enqueued work in order; the
-    timestamps come from a per-stream clock advanced by the work's simulated duration."""
-
-    name = "fake"
-
-    def __init__(self, log: list[str]) -> None:
-        self.log = log
-        self.clock: dict[int, float] = {}
-
-    def create(self) -> dict[str, float]:
-        return {}
-
-    def advance(self, stream: int, ms: float) -> None:
-        self.clock[stream] = self.clock.get(stream, 0.0) + ms
-
-    def record(self, event: dict[str, float], stream: int) -> None:
-        event["t"] = self.clock.get(stream, 0.0)
-
-    def synchronize(self, event: dict[str, float]) -> None:
-        self.log.append("sync")
-
-    def elapsed_ms(self, start: dict[str, float], end: dict[str, float]) -> float:
-        return end["t"] - start["t"]
-
-    def destroy(self, event: Any) -> None:
-        pass
-
-    def graph_capture(self, stream: int, enqueue: Any) -> str:
-        self.log.append("capture")
-        return "graph"
-
-    def graph_launch(self, graph: Any, stream: int) -> None:
-        self.log.append("graph")
-        self.advance(stream, 3.0)
-
-    def graph_destroy(self, graph: Any) -> None:
-        pass
-
-
-class FakeHooks:
-    def __init__(self, events: FakeEvents, stream: int) -> None:
-        self.events, self._stream = events, stream
-        self.staged: list[bool] = []
-
-    @property
-    def stream(self) -> int:
-        return self._stream
-
-    def stage(self, feeds: Mapping[str, np.ndarray], *, device_resident: bool = False) -> None:
-        self.staged.append(device_resident)
-
-    def enqueue_h2d(self) -> None:
-        self.events.log.append("h2d")
-        self.events.advance(self._stream, 1.0)
-
-    def enqueue_compute(self) -> None:
-        self.events.log.append("compute")
-        self.events.advance(self._stream, 3.0)
-
-    def enqueue_d2h(self) -> None:
-        self.events.log.append("d2h")
-        self.events.advance(self._stream, 0.5)
-
-    def synchronize(self) -> None:
-        pass
-
-    def fetch_outputs(self) -> dict[str, np.ndarray]:
-        return {}
-
-
-def test_gpu_loop_splits_times_and_keeps_two_iterations_in_flight() -> None:
-    log: list[str] = []
-    events = FakeEvents(log)
-    hooks = FakeHooks(events, stream=7)
-    m = measure_gpu([hooks], {"input": np.zeros((1, 3, 4, 4), np.float32)}, warmup=Warmup(iterations=0),
-                    iterations=5, duration_s=None, events=events)
-    assert m.latency_ms == [4.5] * 5
-    assert (m.h2d_ms, m.compute_ms, m.d2h_ms) == ([1.0] * 5, [3.0] * 5, [0.5] * 5)
-    assert len(m.enqueue_ms) == 5 and m.timer == "cuda-events (fake)"
-    # iteration 2 is enqueued before the host waits on iteration 1
-    assert log[:7] == ["h2d", "compute", "d2h", "h2d", "compute", "d2h", "sync"]
-    assert hooks.staged == [False]
-
-
-def test_gpu_loop_without_transfers_and_with_graphs_and_streams() -> None:
-    log: list[str] = []
-    events = FakeEvents(log)
-    streams = [FakeHooks(events, stream=1), FakeHooks(events, stream=2)]
-    m = measure_gpu(streams, {"input": np.zeros((1, 3, 4, 4), np.float32)}, warmup=Warmup(iterations=2),
-                    iterations=4, duration_s=None, no_data_transfers=True, cuda_graph=True, events=events)
-    assert "h2d" not in log and "d2h" not in log and "compute" not in log
-    assert log.count("capture") == 2
-    assert m.streams == 2 and len(m.latency_ms) == 8
-    assert m.h2d_ms == [0.0] * 8 and m.compute_ms == [3.0] * 8
-    assert all(h.staged == [True] for h in streams)
 
 
 def test_cuda_events_without_cuda_is_exit_3() -> None:

@@ -24,7 +24,13 @@ class _Enum:
 
 
 def make_fake_trt(*, inspector_json: str, parse_ok: bool = True, build_ok: bool = True,
-                  io: list[tuple[str, str, list[int]]] | None = None) -> types.SimpleNamespace:
+                  io: list[tuple[str, str, list[int]]] | None = None, version: str = "10.13.0.35",
+                  timing_cache: str = "ok",
+                  hardware_levels: tuple[str, ...] = ("AMPERE_PLUS", "SAME_COMPUTE_CAPABILITY")) -> types.SimpleNamespace:
+    """`timing_cache`: what TensorRT does with a non-empty cache file: "ok" uses it, "raise" fails
+    to deserialize it (the bindings raise), "none" returns None, "mismatch" deserializes it but
+    set_timing_cache refuses it (another GPU or version). `hardware_levels`: the members of
+    HardwareCompatibilityLevel this TensorRT has (SAME_COMPUTE_CAPABILITY arrived in 10.10)."""
     calls: dict[str, Any] = {"flags": [], "profiles": [], "timing_cache_in": None}
     io = io or [("input", "input", [-1, 3, 8, 8]), ("logits", "output", [-1, 5])]
 
@@ -59,12 +65,18 @@ def make_fake_trt(*, inspector_json: str, parse_ok: bool = True, build_ok: bool 
             calls["profiles"].append(profile.shapes)
             return 0
 
-        def create_timing_cache(self, data: bytes) -> TimingCache:
+        def create_timing_cache(self, data: bytes) -> TimingCache | None:
             if data:
                 calls["timing_cache_in"] = bytes(data)
+                if timing_cache == "raise":
+                    raise RuntimeError("Error Code 1: Serialized timing cache is corrupted")
+                if timing_cache == "none":
+                    return None
             return TimingCache(data)
 
         def set_timing_cache(self, cache: TimingCache, ignore_mismatch: bool) -> bool:
+            if timing_cache == "mismatch" and cache.data != b"fresh":
+                return False
             self.cache = cache
             return True
 
@@ -157,14 +169,13 @@ def make_fake_trt(*, inspector_json: str, parse_ok: bool = True, build_ok: bool 
 
     TensorIOMode = types.SimpleNamespace(INPUT=_Enum("INPUT"), OUTPUT=_Enum("OUTPUT"))
     return types.SimpleNamespace(
-        __version__="10.13.0.35", calls=calls, ILogger=ILogger, Builder=Builder, OnnxParser=OnnxParser,
+        __version__=version, calls=calls, ILogger=ILogger, Builder=Builder, OnnxParser=OnnxParser,
         Runtime=Runtime, Dims=list, TensorIOMode=TensorIOMode,
         NetworkDefinitionCreationFlag=types.SimpleNamespace(STRONGLY_TYPED=_Enum("STRONGLY_TYPED")),
         ProfilingVerbosity=types.SimpleNamespace(DETAILED=_Enum("DETAILED")),
         MemoryPoolType=types.SimpleNamespace(WORKSPACE=_Enum("WORKSPACE")),
         BuilderFlag=types.SimpleNamespace(VERSION_COMPATIBLE=_Enum("VERSION_COMPATIBLE")),
-        HardwareCompatibilityLevel=types.SimpleNamespace(AMPERE_PLUS=_Enum("AMPERE_PLUS"),
-                                                         SAME_COMPUTE_CAPABILITY=_Enum("SAME_COMPUTE_CAPABILITY")),
+        HardwareCompatibilityLevel=types.SimpleNamespace(**{name: _Enum(name) for name in hardware_levels}),
         LayerInformationFormat=types.SimpleNamespace(JSON=_Enum("JSON")),
     )
 
@@ -187,6 +198,7 @@ class FakeCudart:
         self._ctypes = ctypes
         self.memory: dict[int, Any] = {}
         self.streams: dict[int, list[Any] | None] = {}  # handle -> capture list while capturing
+        self.synchronized: list[int] = []  # streams, in the order cudaStreamSynchronize saw them
         self._next_stream = 100
 
     def _alloc(self, nbytes: int) -> tuple[Any, int]:
@@ -217,6 +229,7 @@ class FakeCudart:
         return (OK,)
 
     def cudaStreamSynchronize(self, stream: int) -> tuple[Any]:
+        self.synchronized.append(int(stream))
         return (OK,)
 
     def cudaStreamQuery(self, stream: int) -> tuple[Any]:
@@ -259,8 +272,13 @@ class FakeCudart:
 
 
 def make_fake_runtime_trt(cudart: FakeCudart, *, profile: tuple[list[int], list[int], list[int]],
-                          classes: int = 5) -> types.SimpleNamespace:
-    """A TensorRT whose engine computes logits[b, k] = sum(input[b]) * (k + 1) in float32."""
+                          classes: int = 5, refuse_profile: bool = False,
+                          refuse_address: bool = False) -> types.SimpleNamespace:
+    """A TensorRT whose engine computes logits[b, k] = sum(input[b]) * (k + 1) in float32.
+
+    `refuse_profile`: set_optimization_profile_async raises RuntimeError, as the real bindings
+    do on failure (they never return False); `refuse_address`: set_tensor_address returns False.
+    """
     import numpy as np
 
     fake = make_fake_trt(inspector_json="{}")
@@ -273,7 +291,9 @@ def make_fake_runtime_trt(cudart: FakeCudart, *, profile: tuple[list[int], list[
             self.executions = 0
 
         def set_optimization_profile_async(self, index: int, stream: int) -> bool:
-            return index == 0
+            if refuse_profile or index != 0:
+                raise RuntimeError("Error in set optimization profile async.")
+            return True
 
         def set_input_shape(self, name: str, shape: Any) -> bool:
             shape = list(shape)
@@ -286,6 +306,8 @@ def make_fake_runtime_trt(cudart: FakeCudart, *, profile: tuple[list[int], list[
             return self.shapes["input"] if name == "input" else [self.shapes["input"][0], classes]
 
         def set_tensor_address(self, name: str, address: int) -> bool:
+            if refuse_address:
+                return False
             self.addresses[name] = address
             return True
 

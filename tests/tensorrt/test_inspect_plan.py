@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
+from resnet_deploy.artifacts import sidecar_path
 from resnet_deploy.cli import cli
+from resnet_deploy.errors import ArtifactError
 from resnet_deploy.tensorrt.inspect_plan import format_plan_report, plan_report
 from resnet_deploy.tensorrt.inspector import parse_engine_information
 from tests.tensorrt.helpers import engine_json, fake_plan
@@ -39,3 +42,27 @@ def test_inspect_command_dispatches_plans(tmp_path: Path) -> None:
     plan.write_bytes(b"changed")
     result = CliRunner().invoke(cli, ["inspect", str(plan)])
     assert result.exit_code == 2 and "sha256" in result.output
+
+
+@pytest.mark.parametrize(("edit", "where"), [
+    ({"layers": "garbage"}, "layers"),
+    ({"layers": {"layers": [{"name": "conv", "inputs": 7}]}}, "layers.layers.0.inputs"),
+    ({"profile": {"input": {"min": [1, 3], "opt": "x", "max": [8, 3]}}}, "profile.input.opt"),
+    ({"io_tensors": [{"name": "input", "mode": "sideways", "dtype": "float32", "shape": [-1]}]}, "io_tensors.0.mode"),
+    ({"gpu": ["NVIDIA"]}, "gpu"),
+    ({"version_compatible": "perhaps"}, "version_compatible"),
+])
+def test_hand_edited_sidecar_is_one_line_exit_2(tmp_path: Path, edit: dict[str, object], where: str) -> None:
+    """The plan is untouched (its sha256 still matches): only the sidecar was edited by hand."""
+    plan = fake_plan(tmp_path)
+    sidecar = sidecar_path(plan)
+    sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), **edit}))
+    before = sorted(p.name for p in tmp_path.iterdir())
+    result = CliRunner().invoke(cli, ["inspect", str(plan)])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in result.output
+    assert f"{sidecar.name}' is not valid: {where}" in lines[0]
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    with pytest.raises(ArtifactError, match=f"is not valid: {where}"):
+        plan_report(plan)

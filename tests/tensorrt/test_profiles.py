@@ -44,13 +44,13 @@ def test_batch_range_from_flags_and_defaults() -> None:
 def test_fixed_batch_pins_the_profile() -> None:
     profile = build_profile({"input": (8, 3, 32, 32)})["input"]
     assert profile.min == profile.opt == profile.max == (8, 3, 32, 32)
-    with pytest.raises(InvalidInputError, match=r"fixed at 8.*--max-batch 256"):
+    with pytest.raises(InvalidInputError, match=r"fixed at 8.*max_batch 256"):
         build_profile({"input": (8, 3, 32, 32)}, max_batch=256)
 
 
 def test_dynamic_spatial_axes_need_shapes() -> None:
     shapes = {"input": ("batch", 3, "h", "w")}
-    with pytest.raises(InvalidInputError, match=r"--shapes input:3xNxN"):
+    with pytest.raises(InvalidInputError, match=r"shapes input:3xNxN"):
         build_profile(shapes)
     profile = build_profile(shapes, max_batch=4, shapes=parse_shapes("input:3x160x128", ["input"]))["input"]
     assert profile.max == (4, 3, 160, 128)

@@ -1,0 +1,462 @@
+#!/usr/bin/env python
+"""The whole GPU verification, for an offline GPU machine: `bash scripts/gpu_check.sh OUTDIR`.
+
+Stages (each a subprocess with its own timeout, inside a 9-minute budget for the whole run):
+install the wheels from .whl/ into a throw-away folder (never touching the image's torch;
+onnxruntime-gpu shadows the image's CPU onnxruntime there), `resnet-deploy info`,
+`pytest -m gpu`, export ResNet-50 (FP32 and FP16 ONNX), build a TensorRT FP16 plan (when
+TensorRT imports), the batch sweep (torch eager FP16 channels_last, torch-cudagraph,
+torch-compile, ort-cuda FP32/FP16, TensorRT), the training throughput benchmark (AMP,
+channels_last), the validation of each GPU backend against onnxruntime CPU, and a summary.
+
+Everything lands in OUTDIR: info.txt/json, pytest_gpu.txt/xml, sweep/*.json, the merged
+gpu_sweep_resnet50.{json,csv,md} with plots, train/, validate/*.json, logs/<stage>.log and
+summary.md (which stages ran, failed with the error, or were skipped with the reason; the best
+images/s and its fraction of the GPU's dense FP16 peak). `--dry-run` checks every prerequisite
+and prints the plan without running anything (on a CPU machine the missing GPU is a skip
+reason, not a failure).
+
+This driver uses the standard library only, so it runs before anything is installed; the
+summary stage runs in a subprocess that imports resnet_deploy.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BUDGET_S = 9 * 60 - 15  # the whole run, install included, with a margin for the summary
+SITE_MARKER = ".resnet-deploy-gpu-check"
+# The sweep: ~1 s measured per point after 0.3 s of warm-up; slow backends get fewer points.
+SWEEP_ARGS = ["--duration", "1", "--warmup", "0.3s"]
+ALL_BATCHES = "1-256"
+FEW_BATCHES = "1,8,64,256"
+COMPILE_BATCHES = "1,32,256"
+VALIDATE_OPTIONS = ("--backend", "--reference", "--reference-backend", "--json")
+
+
+@dataclass
+class Stage:
+    name: str
+    timeout: int
+    what: str
+    command: list[str] = field(default_factory=list)
+    needs: tuple[str, ...] = ()  # prerequisites: "cuda", "ort-cuda", "tensorrt", "validate", or a stage name
+    stdout_to: str | None = None  # file in OUTDIR that receives stdout
+    status: str = "pending"  # ran | failed | skipped
+    detail: str = ""
+    seconds: float = 0.0
+
+
+def _py() -> str:
+    return sys.executable
+
+
+def _cli(*args: str) -> list[str]:
+    return [_py(), "-m", "resnet_deploy", *args]
+
+
+def plan_stages(out: Path, work: Path) -> list[Stage]:
+    onnx, fp16, plan = work / "r50.onnx", work / "r50.fp16.onnx", work / "r50_fp16.plan"
+    sweep = out / "sweep"
+    torch_opts = ["--model", "resnet50", "--device", "cuda", "--precision", "fp16", "--channels-last"]
+    return [
+        Stage("environment", 60, "resnet-deploy info", _cli("info"), stdout_to="info.txt"),
+        Stage("pytest-gpu", 150, "pytest -m gpu (GPU tests of every area)",
+              [_py(), "-m", "pytest", "-m", "gpu", "-rs", "-q", "-p", "no:cacheprovider",
+               "--junitxml", str(out / "pytest_gpu.xml")], ("cuda",), stdout_to="pytest_gpu.txt"),
+        Stage("export", 150, "ResNet-50 224x224 to ONNX (FP32, dynamic batch) and its FP16 model",
+              [_py(), str(Path(__file__).resolve()), "--export", str(work)], ("cuda",)),
+        Stage("sweep-torch-eager-fp16", 75, f"torch eager FP16 channels_last, batches {ALL_BATCHES}",
+              _cli("bench", "--backend", "torch", *torch_opts, "--batch-sizes", ALL_BATCHES, *SWEEP_ARGS,
+                   "--save-json", str(sweep / "torch-eager-fp16.json")), ("cuda",)),
+        Stage("sweep-torch-cudagraph-fp16", 90, f"torch-cudagraph FP16 channels_last, batches {ALL_BATCHES}",
+              _cli("bench", "--backend", "torch-cudagraph", *torch_opts, "--batch-sizes", ALL_BATCHES, *SWEEP_ARGS,
+                   "--save-json", str(sweep / "torch-cudagraph-fp16.json")), ("cuda",)),
+        Stage("sweep-ort-cuda-fp32", 75, f"onnxruntime CUDA EP, FP32 model, batches {FEW_BATCHES}",
+              _cli("bench", "--onnx", str(onnx), "--backend", "ort-cuda", "--batch-sizes", FEW_BATCHES, *SWEEP_ARGS,
+                   "--save-json", str(sweep / "ort-cuda-fp32.json")), ("cuda", "ort-cuda", "export")),
+        Stage("sweep-ort-cuda-fp16", 75, f"onnxruntime CUDA EP, FP16 model, batches {FEW_BATCHES}",
+              _cli("bench", "--onnx", str(fp16), "--backend", "ort-cuda", "--batch-sizes", FEW_BATCHES, *SWEEP_ARGS,
+                   "--save-json", str(sweep / "ort-cuda-fp16.json")), ("cuda", "ort-cuda", "export")),
+        Stage("tensorrt-build", 240, "TensorRT FP16 plan, batch 1..256 (opt 64), timing cache",
+              _cli("build", str(fp16), "-o", str(plan), "--min-batch", "1", "--opt-batch", "64", "--max-batch", "256",
+                   "--timing-cache", str(work / "trt.cache")), ("cuda", "tensorrt", "export")),
+        Stage("sweep-tensorrt-fp16", 60, f"TensorRT FP16 plan, batches {ALL_BATCHES}",
+              _cli("bench", "--engine", str(plan), "--backend", "tensorrt", "--batch-sizes", ALL_BATCHES, *SWEEP_ARGS,
+                   "--save-json", str(sweep / "tensorrt-fp16.json")), ("cuda", "tensorrt", "tensorrt-build")),
+        Stage("train", 120, "training throughput, ResNet-50, AMP fp16, channels_last, batch 128",
+              [_py(), str(ROOT / "benchmarks" / "train_gpu_resnet50.py"), "--batch", "128", "--amp", "fp16",
+               "--warmup", "10", "--steps", "30", "--out", str(out / "train")], ("cuda",)),
+        Stage("validate-ort-cuda-fp32", 90, "ort-cuda vs ort-cpu, FP32 model",
+              _cli("validate", str(onnx), "--backend", "ort-cuda", "--reference", str(onnx), "--reference-backend",
+                   "ort-cpu", "--json"), ("cuda", "ort-cuda", "validate", "export"),
+              stdout_to="validate/ort-cuda-fp32.json"),
+        Stage("validate-ort-cuda-fp16", 90, "ort-cuda vs ort-cpu, FP16 model against the FP32 one",
+              _cli("validate", str(fp16), "--backend", "ort-cuda", "--reference", str(onnx), "--reference-backend",
+                   "ort-cpu", "--json"), ("cuda", "ort-cuda", "validate", "export"),
+              stdout_to="validate/ort-cuda-fp16.json"),
+        Stage("validate-tensorrt-fp16", 90, "TensorRT FP16 plan vs ort-cpu on the FP32 model",
+              _cli("validate", str(plan), "--reference", str(onnx), "--json"),
+              ("cuda", "tensorrt", "validate", "tensorrt-build"), stdout_to="validate/tensorrt-fp16.json"),
+        Stage("sweep-torch-compile-fp16", 150, f"torch.compile FP16 channels_last, batches {COMPILE_BATCHES} "
+              "(one compilation per batch size)",
+              _cli("bench", "--backend", "torch-compile", *torch_opts, "--batch-sizes", COMPILE_BATCHES, *SWEEP_ARGS,
+                   "--save-json", str(sweep / "torch-compile-fp16.json")), ("cuda",)),
+    ]
+
+
+# -- the wheels ------------------------------------------------------------------------------
+def check_wheels(wheels: Path) -> tuple[list[str], list[str], list[str]]:
+    """(whole wheel names, problems, notes) of a .whl/ folder made by fetch_gpu_wheels.sh."""
+    if not wheels.is_dir():
+        return [], [], [f"no wheel folder {wheels}: nothing to install (run scripts/fetch_gpu_wheels.sh on a "
+                        "networked machine); ort-cuda needs onnxruntime-gpu"]
+    sums_file = wheels / "SHA256SUMS"
+    if not sums_file.is_file():
+        return [], [f"{sums_file} is missing: re-run scripts/fetch_gpu_wheels.sh"], []
+    names, problems = [], []
+    for line in sums_file.read_text().splitlines():
+        if not line.strip():
+            continue
+        digest, name = line.split(maxsplit=1)
+        name = name.strip().lstrip("*")
+        parts = sorted(wheels.glob(f"{name}.part-*"))
+        whole = wheels / name
+        if not whole.is_file() and not parts:
+            problems.append(f"{name}: neither the wheel nor its parts are in {wheels}")
+            continue
+        numbers = [int(p.name.rsplit("-", 1)[1]) for p in parts]
+        if parts and numbers != list(range(len(parts))):
+            problems.append(f"{name}: parts {numbers} are not 000..{len(parts) - 1:03d} (one is missing)")
+            continue
+        sha = hashlib.sha256()
+        for piece in parts or [whole]:
+            with open(piece, "rb") as handle:
+                for chunk in iter(lambda h=handle: h.read(1 << 22), b""):
+                    sha.update(chunk)
+        if sha.hexdigest() != digest:
+            problems.append(f"{name}: sha256 does not match SHA256SUMS (a part is truncated or corrupt)")
+            continue
+        names.append(name)
+    return names, problems, []
+
+
+def install(wheels: Path, names: list[str], site: Path, log: Path) -> str:
+    """Join split wheels, then pip install --no-index --no-deps --target SITE; returns a summary."""
+    if site.exists():
+        if not (site / SITE_MARKER).exists():
+            raise RuntimeError(f"{site} exists and was not made by gpu_check; choose another RD_SITE")
+        shutil.rmtree(site)
+    joined = site.parent / (site.name + "-wheels")
+    shutil.rmtree(joined, ignore_errors=True)
+    joined.mkdir(parents=True)
+    files = []
+    for name in names:
+        target = joined / name
+        parts = sorted(wheels.glob(f"{name}.part-*"))
+        with open(target, "wb") as out:
+            for piece in parts or [wheels / name]:
+                with open(piece, "rb") as handle:
+                    shutil.copyfileobj(handle, out, 1 << 22)
+        files.append(str(target))
+    command = [_py(), "-m", "pip", "install", "--no-index", "--no-deps", "--disable-pip-version-check",
+               "--target", str(site), *files]
+    try:
+        with open(log, "w") as handle:
+            result = subprocess.run(command, stdout=handle, stderr=subprocess.STDOUT, check=False, timeout=300)
+    finally:
+        shutil.rmtree(joined, ignore_errors=True)
+    if result.returncode != 0:
+        errors = [line for line in log.read_text(errors="replace").splitlines() if line.startswith("ERROR")]
+        raise RuntimeError(f"pip install failed: {errors[-1] if errors else _last_line(log)}")
+    (site / SITE_MARKER).write_text("made by scripts/gpu_check.py; safe to delete\n")
+    return f"{len(files)} wheels into {site}"
+
+
+# -- prerequisites -----------------------------------------------------------------------------
+PROBE = r"""
+import importlib, importlib.util, json, re, sys
+out = {"python": sys.version.split()[0], "missing": []}
+try:
+    import torch
+    out["torch"] = torch.__version__
+    out["cuda"] = bool(torch.cuda.is_available())
+    out["gpu"] = torch.cuda.get_device_name(0) if out["cuda"] else None
+except Exception as exc:
+    out["torch"] = None; out["cuda"] = False; out["torch_error"] = str(exc)
+try:
+    import onnxruntime as ort
+    out["onnxruntime"] = {"file": ort.__file__, "version": ort.__version__, "providers": ort.get_available_providers()}
+except Exception as exc:
+    out["onnxruntime"] = {"error": str(exc)}
+try:
+    from resnet_deploy.optional import tensorrt_module
+    trt = tensorrt_module()
+    out["tensorrt"] = str(trt.__version__) if trt is not None else None
+except Exception as exc:
+    out["tensorrt"] = None; out["resnet_deploy_error"] = str(exc)
+try:
+    import tomllib
+    deps = tomllib.loads(open(sys.argv[1]).read())["project"]["dependencies"]
+except Exception:
+    deps = []
+modules = {"scikit-learn": "sklearn", "pillow": "PIL", "pydantic": "pydantic", "onnxslim": "onnxslim"}
+for dep in deps:
+    name = re.split(r"[<>=!~\[ ;]", dep, 1)[0].strip()
+    module = modules.get(name.lower(), name.lower().replace("-", "_"))
+    if importlib.util.find_spec(module) is None:
+        out["missing"].append(name)
+print(json.dumps(out))
+"""
+
+
+def probe(env: dict[str, str]) -> dict[str, Any]:
+    result = subprocess.run([_py(), "-c", PROBE, str(ROOT / "pyproject.toml")], capture_output=True, text=True,
+                            env=env, cwd=ROOT, timeout=120, check=False)
+    try:
+        return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+    except (ValueError, IndexError):
+        return {"error": (result.stderr or result.stdout).strip()[-400:], "cuda": False, "missing": []}
+
+
+def validate_interface(env: dict[str, str]) -> str | None:
+    """None when `resnet-deploy validate` takes the options the validate stages use, else why not."""
+    result = subprocess.run(_cli("validate", "--help"), capture_output=True, text=True, env=env, cwd=ROOT,
+                            timeout=120, check=False)
+    if result.returncode != 0:
+        return f"`resnet-deploy validate --help` failed: {(result.stderr or result.stdout).strip()[-200:]}"
+    missing = [option for option in VALIDATE_OPTIONS if option not in result.stdout]
+    if missing:
+        return (f"this resnet-deploy's validate lacks {', '.join(missing)} (the validate CLI that compares any "
+                "backend with any reference has not landed yet)")
+    return None
+
+
+def requirement_reasons(facts: dict[str, Any], ort_from_wheels: bool) -> dict[str, str | None]:
+    """Prerequisite -> None when met, else the reason the stages that need it are skipped."""
+    gpu_reason = None if facts.get("cuda") else (
+        "no CUDA device visible (torch.cuda.is_available() is False"
+        + (f"; torch {facts.get('torch')}" if facts.get("torch") else "") + ")")
+    ort = facts.get("onnxruntime") or {}
+    if "CUDAExecutionProvider" in (ort.get("providers") or []):
+        ort_reason = None
+    elif ort_from_wheels:
+        ort_reason = None  # installed from .whl/ by the install stage; re-checked after it
+    else:
+        ort_reason = (f"onnxruntime here has no CUDAExecutionProvider ({ort.get('version') or ort.get('error')}); "
+                      "onnxruntime-gpu is not in .whl/")
+    trt_reason = None if facts.get("tensorrt") else "TensorRT does not import here (WITH_TENSORRT=1 fetches it)"
+    return {"cuda": gpu_reason, "ort-cuda": ort_reason, "tensorrt": trt_reason,
+            "validate": facts.get("validate_problem")}
+
+
+# -- running -----------------------------------------------------------------------------------
+def run_stage(stage: Stage, out: Path, env: dict[str, str], deadline: float) -> None:
+    remaining = deadline - time.monotonic()
+    timeout = int(min(stage.timeout, remaining))
+    if timeout < 10:
+        stage.status, stage.detail = "skipped", "the 9-minute budget ran out before this stage"
+        return
+    logs = out / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    log_path = logs / f"{stage.name}.log"
+    stdout_path = out / stage.stdout_to if stage.stdout_to else log_path
+    stdout_path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with open(stdout_path, "w") as stdout, open(log_path, "a") as stderr:
+        try:
+            result = subprocess.run(stage.command, stdout=stdout, stderr=stderr if stdout_path != log_path else stdout,
+                                    env=env, cwd=ROOT, timeout=timeout, check=False)
+            code: int | None = result.returncode
+        except subprocess.TimeoutExpired:
+            code = None
+    stage.seconds = time.monotonic() - started
+    if code == 0:
+        stage.status, stage.detail = "ran", ""
+        return
+    stage.status = "failed"
+    tail = _last_line(log_path) or _last_line(stdout_path)
+    stage.detail = f"timed out after {timeout} s" if code is None else f"exit {code}: {tail}"
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = [line.strip() for line in path.read_text(errors="replace").splitlines() if line.strip()]
+    except OSError:
+        return ""
+    return lines[-1][:300] if lines else ""
+
+
+def stage_env(site: Path | None) -> dict[str, str]:
+    env = dict(os.environ)
+    paths = [str(site)] if site is not None else []
+    paths.append(str(ROOT))
+    if env.get("PYTHONPATH"):
+        paths.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    env["RESNET_DEPLOY_TEST_DEVICE"] = "cuda"
+    env.setdefault("PYTHONUNBUFFERED", "1")
+    return env
+
+
+def gate(stage: Stage, reasons: dict[str, str | None], done: dict[str, Stage]) -> str | None:
+    for need in stage.needs:
+        if reasons.get(need):
+            return str(reasons[need])
+        if need in done and done[need].status != "ran":
+            return f"needs the {need} stage, which {'failed' if done[need].status == 'failed' else 'was skipped'}"
+    return None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("outdir", type=Path, nargs="?")
+    parser.add_argument("--dry-run", action="store_true", help="check every prerequisite and print the plan")
+    parser.add_argument("--wheels", type=Path, default=Path(os.environ.get("RD_WHEELS", ROOT / ".whl")))
+    parser.add_argument("--site", type=Path, default=Path(os.environ.get("RD_SITE", "/tmp/rd-site")))
+    parser.add_argument("--export", type=Path, help=argparse.SUPPRESS)  # the export stage, in its own process
+    parser.add_argument("--summary", action="store_true", help=argparse.SUPPRESS)  # the summary stage
+    args = parser.parse_args(argv)
+    if args.export is not None:
+        return export_models(args.export)
+    if args.outdir is None:
+        parser.error("OUTDIR is required")
+    if args.summary:
+        from gpu_check_summary import write_summary  # type: ignore[import-not-found]
+
+        return write_summary(args.outdir)
+    return run_all(args)
+
+
+def export_models(work: Path) -> int:
+    from resnet_deploy.export import export_onnx
+    from resnet_deploy.precision import convert_fp16
+
+    work.mkdir(parents=True, exist_ok=True)
+    fp32 = work / "r50.onnx"
+    export_onnx(fp32, model="resnet50", input_size=224)
+    convert_fp16(fp32, work / "r50.fp16.onnx")
+    return 0
+
+
+def run_all(args: argparse.Namespace) -> int:
+    started = time.monotonic()
+    deadline = started + BUDGET_S
+    out: Path = args.outdir.resolve()
+    if out.exists() and not out.is_dir():
+        print(f"error: OUTDIR {out} is a file", file=sys.stderr)
+        return 2
+    work = out / "work"
+    stages = plan_stages(out, work)
+    names, wheel_problems, wheel_notes = check_wheels(args.wheels)
+    has_ort_gpu = any(n.startswith("onnxruntime_gpu-") for n in names)
+    hard: list[str] = list(wheel_problems)
+
+    if args.dry_run:
+        env = stage_env(None)
+        facts = probe(env)
+        facts["validate_problem"] = validate_interface(env)
+        reasons = requirement_reasons(facts, has_ort_gpu)
+        if facts.get("error") or facts.get("resnet_deploy_error"):
+            hard.append(f"resnet_deploy does not import: {facts.get('error') or facts.get('resnet_deploy_error')}")
+        missing = [m for m in facts.get("missing", []) if m not in ("pydantic", "onnxslim") or not names]
+        print(f"gpu_check dry run: python {facts.get('python')}, torch {facts.get('torch')}, "
+              f"GPU: {facts.get('gpu') or 'none'}, onnxruntime {(facts.get('onnxruntime') or {}).get('version')}, "
+              f"TensorRT {facts.get('tensorrt') or 'none'}")
+        print(f"wheels ({args.wheels}): " + (", ".join(names) if names else "none")
+              + "".join(f"\n  PROBLEM: {p}" for p in wheel_problems) + "".join(f"\n  note: {n}" for n in wheel_notes))
+        if names:
+            print(f"  would install them with pip --no-index --no-deps --target {args.site}, first on PYTHONPATH "
+                  "(the image's torch is untouched; onnxruntime-gpu shadows the CPU onnxruntime)")
+            tag = f"cp{sys.version_info.major}{sys.version_info.minor}"
+            foreign = [n for n in names if "-cp3" in n and f"-{tag}-" not in n]
+            if foreign:
+                print(f"  note: {', '.join(foreign)} are not for this Python ({tag}); they install on the GPU "
+                      "image's Python 3.12")
+        if missing:
+            print(f"runtime dependencies that do not import here and are not in .whl/: {', '.join(missing)}")
+        print("validate interface: " + ("ok (" + " ".join(VALIDATE_OPTIONS) + ")" if reasons["validate"] is None
+                                        else f"MISSING: {reasons['validate']}"))
+        print(f"plan (budget {BUDGET_S} s for the whole run; each stage has its own timeout):")
+        planned: dict[str, Stage] = {}
+        for stage in stages:
+            why = gate(stage, reasons, planned)
+            stage.status = "skipped" if why else "ran"
+            planned[stage.name] = stage
+            verdict = f"would skip: {why}" if why else "would run"
+            print(f"  {stage.name:28s} {stage.timeout:4d} s  {verdict}\n      {stage.what}")
+        print("  summary                        60 s  would run: merge the sweeps (JSON, CSV, Markdown, PNG) and "
+              f"write {out / 'summary.md'}")
+        for problem in hard:
+            print(f"PROBLEM: {problem}", file=sys.stderr)
+        return 2 if hard else 0
+
+    if hard:
+        for problem in hard:
+            print(f"error: {problem}", file=sys.stderr)
+        return 2
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "logs").mkdir(exist_ok=True)
+    install_stage = Stage("install", 300, "wheels from .whl/ into a throw-away folder (pip --no-index --no-deps)")
+    site: Path | None = None
+    if names:
+        t0 = time.monotonic()
+        try:
+            install_stage.detail = install(args.wheels, names, args.site, out / "logs" / "install.log")
+            install_stage.status = "ran"
+            site = args.site
+        except Exception as exc:
+            install_stage.status, install_stage.detail = "failed", str(exc)
+        install_stage.seconds = time.monotonic() - t0
+    else:
+        install_stage.status, install_stage.detail = "skipped", "; ".join(wheel_notes) or "no wheels"
+    env = stage_env(site)
+    facts = probe(env)
+    facts["validate_problem"] = validate_interface(env)
+    (out / "prerequisites.json").write_text(json.dumps(facts, indent=2) + "\n")
+    reasons = requirement_reasons(facts, False)
+    ort = facts.get("onnxruntime") or {}
+    if site is not None and reasons["ort-cuda"] is None and not str(ort.get("file", "")).startswith(str(site)):
+        reasons["ort-cuda"] = f"onnxruntime resolves to {ort.get('file')}, not the installed onnxruntime-gpu"
+    done: dict[str, Stage] = {"install": install_stage}
+    print(f"[{time.monotonic() - started:5.0f} s] install: {install_stage.status} {install_stage.detail}", flush=True)
+    for stage in stages:
+        why = gate(stage, reasons, done)
+        if why:
+            stage.status, stage.detail = "skipped", why
+        else:
+            run_stage(stage, out, env, deadline)
+        done[stage.name] = stage
+        print(f"[{time.monotonic() - started:5.0f} s] {stage.name}: {stage.status}"
+              + (f" ({stage.detail})" if stage.detail else ""), flush=True)
+    record = {"budget_s": BUDGET_S, "elapsed_s": round(time.monotonic() - started, 1), "prerequisites": facts,
+              "stages": [{"name": s.name, "what": s.what, "status": s.status, "detail": s.detail,
+                          "seconds": round(s.seconds, 1), "timeout_s": s.timeout} for s in done.values()]}
+    (out / "stages.json").write_text(json.dumps(record, indent=2) + "\n")
+    summary = subprocess.run([_py(), str(Path(__file__).resolve()), str(out), "--summary"], env=env, cwd=ROOT,
+                             timeout=120, check=False, capture_output=True, text=True)
+    if summary.returncode != 0:
+        print(f"summary failed: {(summary.stderr or summary.stdout).strip()[-500:]}", file=sys.stderr)
+    else:
+        print(summary.stdout.strip())
+    failed = [s.name for s in done.values() if s.status == "failed"]
+    print(f"done in {time.monotonic() - started:.0f} s; " + (f"FAILED: {', '.join(failed)}" if failed else "no stage failed")
+          + f"; see {out / 'summary.md'}")
+    return 1 if failed or summary.returncode != 0 else 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    raise SystemExit(main())
+
