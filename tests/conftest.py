@@ -9,9 +9,12 @@ from __future__ import annotations
 import os
 import sys
 import types
+from pathlib import Path
 
 import pytest
 import torch
+
+from resnet_deploy.export import export_onnx
 
 TEST_DEVICE = os.environ.get("RESNET_DEPLOY_TEST_DEVICE", "cpu")
 
@@ -39,3 +42,19 @@ def device() -> torch.device:
     if TEST_DEVICE.startswith("cuda") and not torch.cuda.is_available():
         pytest.skip(f"RESNET_DEPLOY_TEST_DEVICE={TEST_DEVICE} but CUDA is not available")
     return torch.device(TEST_DEVICE)
+
+
+@pytest.fixture(scope="session")
+def r20_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Untrained CIFAR resnet20 (32x32), TorchScript exporter: the fastest full export."""
+    path = tmp_path_factory.mktemp("r20") / "resnet20.onnx"
+    export_onnx(path, model="resnet20", exporter="torchscript")
+    return path
+
+
+@pytest.fixture(scope="session")
+def r18_dynamo(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Untrained resnet18 at 32x32 through the dynamo exporter (the default)."""
+    path = tmp_path_factory.mktemp("r18") / "resnet18.onnx"
+    export_onnx(path, model="resnet18", input_size=32)
+    return path

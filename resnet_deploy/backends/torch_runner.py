@@ -102,7 +102,7 @@ class TorchRunner(Runner):
     def __init__(self, source: str | os.PathLike[str] | nn.Module, *, mode: str = "eager", backend: str | None = None,
                  device: str = "cpu", precision: str = "fp32", channels_last: bool = False, threads: int | None = None,
                  input_size: int | tuple[int, int] | None = None, num_classes: int | None = None,
-                 in_channels: int | None = None, compile_mode: str | None = None) -> None:
+                 in_channels: int | None = None, compile_mode: str | None = None, features: bool = False) -> None:
         super().__init__()
         if backend is not None:
             by_backend = {v: k for k, v in _BACKEND_FOR_MODE.items()}
@@ -123,7 +123,12 @@ class TorchRunner(Runner):
         if mode == "cudagraph" and self.device != "cuda":
             raise MissingDependencyError("torch-cudagraph needs a CUDA device (--device cuda); CUDA graphs do not exist on CPU")
         if precision == "fp16" and self.device != "cuda":
-            raise InvalidInputError("fp16 autocast needs --device cuda; on CPU use bf16 or fp32")
+            raise InvalidInputError("fp16 autocast needs `device` cuda; on CPU use bf16 or fp32", param="precision")
+        if features and (self.device == "cuda" or mode != "eager"):
+            raise InvalidInputError("`features` (the stage outputs of a backbone) runs eager on the CPU only",
+                                    param="features")
+        self.features = features
+        self._output_names = [OUTPUT_NAME]
         self.precision = precision
         self.channels_last = channels_last
         self.threads = threads
@@ -158,9 +163,15 @@ class TorchRunner(Runner):
         model = model.eval().to(self.torch_device)
         if self.channels_last:
             model = model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        if self.features:
+            from resnet_deploy.models import Backbone
+
+            model = Backbone(model).eval()
+            self._output_names = model.stage_names()
         with torch.inference_mode():
             probe = torch.zeros(self.input_spec.shape(1), device=self.torch_device)  # type: ignore[arg-type]
-            self._num_classes = int(model(probe).shape[-1])
+            out = model(probe)
+            self._num_classes = 0 if self.features else int(out.shape[-1])
         self._model = model
         if self.mode == "compile":
             self._model = torch.compile(model, mode=self.compile_mode, dynamic=False)
@@ -192,11 +203,13 @@ class TorchRunner(Runner):
 
     def outputs(self) -> list[TensorInfo]:
         self._require_active()
+        if self.features:
+            return [TensorInfo(name, (None, None, None, None), np.dtype(np.float32)) for name in self._output_names]
         return [TensorInfo(OUTPUT_NAME, (None, self._num_classes), np.dtype(np.float32))]
 
     def describe(self) -> dict[str, Any]:
         info = super().describe()
-        info.update({"model": self.model_name, "mode": self.mode, "precision": self.precision,
+        info.update({"model": self.model_name, "mode": self.mode, "precision": self.precision, "features": self.features,
                      "channels_last": self.channels_last, "torch": torch.__version__,
                      "torch_device": str(self.torch_device), "threads": self.threads or torch.get_num_threads()})
         if self.device == "cuda":
@@ -228,6 +241,10 @@ class TorchRunner(Runner):
                 self.synchronize()
                 return self.fetch_outputs()
         x = torch.from_numpy(np.ascontiguousarray(feeds[INPUT_NAME]))
+        if self.features:
+            with torch.inference_mode():
+                stages = self._model(x)
+            return {name: t.float().numpy().copy() for name, t in zip(self._output_names, stages, strict=True)}
         if self.mode == "compile":
             with self._lock:
                 return {OUTPUT_NAME: self._forward(x).numpy().copy()}

@@ -1,13 +1,34 @@
-"""`resnet-deploy accuracy`: top-1/top-5 of FP16/INT8 models against their FP32 reference."""
+"""`resnet-deploy accuracy`: top-1/top-5 of FP16/INT8 models against their FP32 reference,
+on the runtime that will serve them."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import click
 
-from resnet_deploy.cli.output import echo_json, format_table
+from resnet_deploy.backends.registry import backend_names
+from resnet_deploy.cli.output import echo_json
 from resnet_deploy.cli.params import FiniteFloat, InputPath, command
+
+
+def render_report(report: Any) -> str:
+    from resnet_deploy.render import Column, render_table
+
+    machine = report.machine
+    cpu = machine.get("cpu", "?") + (f" ({machine['isa']})" if machine.get("isa") else "")
+    lines = [f"{report.dataset} ({report.split}, {report.samples} images); models on {machine['backend']}, reference on "
+             f"{machine['reference_backend']}; CPU {cpu}", ""]
+    columns = [Column("model"), Column("backend"), Column("precision"), Column("top-1 %", ".2f"),
+               Column("top-5 %", ".2f"), Column("agreement %", ".2f"), Column("mean cosine", ".5f"),
+               Column("drop (points)", "+.2f"), Column("limit", ".2f"), Column("result")]
+    rows: list[list[Any]] = [[Path(report.reference.model).name, report.reference.backend, report.reference.precision,
+                              report.reference.top1, report.reference.top5, None, None, None, None, "reference"]]
+    rows += [[Path(m.model).name, m.backend, m.precision, m.top1, m.top5, m.top1_agreement, m.cosine, m.drop,
+              m.max_drop, "ok" if m.passed else "FAIL"] for m in report.models]
+    lines.append(render_table(columns, rows))
+    return "\n".join(lines)
 
 
 @command("accuracy")
@@ -15,29 +36,37 @@ from resnet_deploy.cli.params import FiniteFloat, InputPath, command
 @click.option("--dataset", required=True,
               help="digits, mnist, cifar10, cifar100, imagefolder (validation split), or an .npz with x and labels.")
 @click.option("--data-dir", type=InputPath(), default=None, help="Dataset folder (mnist, cifar, imagefolder).")
-@click.option("--reference", type=InputPath(), required=True, help="The FP32 ONNX model to compare against.")
+@click.option("--reference", type=InputPath(), required=True, help="The FP32 model to compare against (ONNX or plan).")
+@click.option("--backend", type=click.Choice([b for b in backend_names() if not b.startswith("torch")]),
+              default="ort-cpu", show_default=True, help="The runtime that will serve MODELS (tensorrt: MODELS are plans).")
+@click.option("--reference-backend", type=click.Choice(backend_names()), default=None,
+              help="Runtime for the reference [default: --backend when it runs the reference, else its natural one].")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate only the first N validation images.")
-@click.option("--max-drop", type=FiniteFloat(min=0), default=None, help="Fail (exit 1) when a model's top-1 drops more than this many points.")
-@click.option("--threads", type=click.IntRange(min=1), default=None, help="onnxruntime intra-op threads.")
+@click.option("--max-drop", type=FiniteFloat(min=0), default=None,
+              help="Fail (exit 1) when a model's top-1 drops more than this many points [default by precision: "
+                   "FP16 0.2, INT8 1.0, FP32 0.1].")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Threads for CPU backends.")
 @click.option("--no-record", is_flag=True, help="Do not write the figures into the models' sidecars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def accuracy(models: tuple[Path, ...], dataset: str, data_dir: Path | None, reference: Path, limit: int | None,
-             max_drop: float | None, threads: int | None, no_record: bool, as_json: bool) -> None:
-    """Evaluate MODELS and the --reference with onnxruntime on the same validation images."""
+def accuracy(models: tuple[Path, ...], dataset: str, data_dir: Path | None, reference: Path, backend: str,
+             reference_backend: str | None, limit: int | None, max_drop: float | None, threads: int | None,
+             no_record: bool, as_json: bool) -> None:
+    """Evaluate MODELS and the --reference on the same validation images; exit 1 when a drop
+    exceeds its limit.
+
+    \b
+      resnet-deploy accuracy r20.fp16.onnx r20.int8.onnx --dataset digits --reference r20.onnx
+      resnet-deploy accuracy r20.int8-cpu.onnx --backend openvino --dataset digits --reference r20.onnx
+    """
     from resnet_deploy.errors import CheckFailedError
     from resnet_deploy.precision.accuracy import evaluate_accuracy
 
-    report = evaluate_accuracy(list(models), dataset=dataset, data_dir=data_dir, reference=reference, limit=limit,
-                               max_drop=max_drop, threads=threads, record=not no_record)
+    report = evaluate_accuracy(list(models), dataset=dataset, data_dir=data_dir, reference=reference, backend=backend,
+                               reference_backend=reference_backend, limit=limit, max_drop=max_drop, threads=threads,
+                               record=not no_record)
     if as_json:
         echo_json(report.to_dict())
     else:
-        rows = [(Path(r.model).name, r.precision, f"{r.top1:.2f}", f"{r.top5:.2f}", f"{r.top1_agreement:.2f}",
-                 f"{r.cosine:.5f}", f"{r.drop:+.2f}" if r is not report.reference else "ref",
-                 ("ok" if r.passed else "FAIL") if r is not report.reference else "")
-                for r in [report.reference, *report.models]]
-        click.echo(f"{report.dataset} ({report.split}, {report.samples} images), onnxruntime CPU")
-        click.echo(format_table(["model", "precision", "top-1 %", "top-5 %", "agree %", "cosine", "drop", ""], rows,
-                                align_right=[False, False, True, True, True, True, True, False]))
+        click.echo(render_report(report))
     if not report:
-        raise CheckFailedError("; ".join(report.failures))
+        raise CheckFailedError("accuracy check failed: " + "; ".join(report.failures))

@@ -44,7 +44,7 @@ class OutputFile(click.Path):
     """A file the command writes (atomically, never over an input)."""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(path_type=Path, dir_okay=False, **kwargs)
+        super().__init__(path_type=Path, **kwargs)
 
 
 class OutputFolder(click.Path):

@@ -1,13 +1,16 @@
-"""`resnet-deploy validate`: the same inputs through PyTorch and onnxruntime, compared."""
+"""`resnet-deploy validate`: the same inputs through MODEL and its reference, any runtimes, compared."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
-from resnet_deploy.cli.output import echo_json, format_table
-from resnet_deploy.cli.params import FiniteFloat, InputPath, command
+from resnet_deploy.backends.registry import backend_names
+from resnet_deploy.cli.output import echo_json
+from resnet_deploy.cli.params import FiniteFloat, InputOrName, InputPath, command
 
 
 def _batch_sizes(text: str) -> tuple[int, ...]:
@@ -16,84 +19,128 @@ def _batch_sizes(text: str) -> tuple[int, ...]:
     try:
         sizes = tuple(int(part) for part in text.split(",") if part.strip())
     except ValueError:
-        raise InvalidInputError(f"--batch-sizes must be comma-separated integers, got {text!r}") from None
+        raise InvalidInputError(f"`batch_sizes` must be comma-separated integers, got {text!r}",
+                                param="batch_sizes") from None
     if not sizes:
-        raise InvalidInputError("--batch-sizes needs at least one batch size")
+        raise InvalidInputError("`batch_sizes` needs at least one batch size", param="batch_sizes")
     return sizes
 
 
-def _num(value: float | None, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
+def render_report(report: Any) -> str:
+    """The report as people read it: what was compared with what, the limits, one row per
+    batch and output, then notes."""
+    from resnet_deploy.render import Column, render_table
+
+    data = report.to_dict()
+    model, reference, tolerance = data["model"], data["reference"], data["tolerance"]
+    lines = [f"{model['source']} ({model['precision']}) on {model['backend']}  vs  {reference['source']} "
+             f"({reference['precision']}) on {reference['backend']}",
+             f"inputs: {_inputs(data['inputs'])}",
+             f"limits ({report.precision}): max error <= {tolerance['max_error']:g} x the reference's RMS, "
+             f"cosine >= {tolerance['min_cosine']}, top-1 agreement >= {tolerance['min_top1']:.1%}", ""]
+    columns = [Column("batch"), Column("output"), Column("max abs", ".3g"), Column("max error / RMS", ".3g"),
+               Column("cosine", ".6f"), Column("top-1 agree", ".2%"), Column("top-5 agree", ".2%"),
+               Column("top-1 accuracy", ".2%"), Column("result")]
+    rows = [[pair.batch_size, name, c.max_abs, c.max_error, c.cosine, c.top1_agreement, c.top5_agreement,
+             pair.accuracy, "pass" if c else "FAIL"]
+            for pair in report.comparisons for name, c in pair.outputs.items()]
+    lines.append(render_table(columns, rows))
+    if report.reference_accuracy is not None:
+        lines.append(f"reference top-1 accuracy on these images: {report.reference_accuracy:.2%}")
+    if report.per_layer is not None:
+        layers = report.per_layer
+        first = layers.first_divergent
+        if first is None:
+            lines.append(f"per layer: all {len(layers.layers)} paired layers agree")
+        else:
+            lines.append(f"per layer: first divergent layer is {first.torch_module} (ONNX {first.onnx_node}, {first.op}): "
+                         f"max error {first.comparison.max_error:.3g}, cosine {first.comparison.cosine:.6f}")
+        if layers.unmatched_onnx:
+            lines.append(f"per layer: {len(layers.unmatched_onnx)} ONNX nodes not paired: "
+                         f"{', '.join(layers.unmatched_onnx[:5])}")
+    lines += [f"note: {note}" for note in report.notes]
+    lines.append("PASS" if report else "FAIL")
+    return "\n".join(lines)
+
+
+def _inputs(inputs: dict[str, Any]) -> str:
+    if inputs["kind"] == "dataset":
+        return f"{inputs['samples']} {inputs['dataset']} {inputs['split']} images"
+    if inputs["kind"] == "npz":
+        return f"{inputs['samples']} inputs from {inputs['path']}"
+    return f"{inputs['samples']} random inputs (seed {inputs['seed']})"
 
 
 @command("validate")
-@click.argument("model", type=InputPath())
-@click.option("--checkpoint", type=InputPath(), default=None,
-              help="PyTorch reference weights (default: the checkpoint recorded in MODEL, or the seeded untrained network).")
-@click.option("--dataset", default=None, help="Validation images from a dataset (digits, mnist, cifar10, cifar100, imagefolder).")
+@click.argument("model", type=InputOrName())
+@click.option("--backend", type=click.Choice(backend_names()), default=None,
+              help="Runtime for MODEL [default: ort-cpu for ONNX, tensorrt for plans, torch for checkpoints and names].")
+@click.option("--reference", type=InputOrName(), default=None,
+              help="What to compare with: ONNX model, plan, checkpoint or model name [default: the checkpoint MODEL "
+                   "records, or the seeded network of an untrained export; a plan's source ONNX model].")
+@click.option("--reference-backend", type=click.Choice(backend_names()), default=None,
+              help="Runtime for the reference [default: as for MODEL, by the reference's kind].")
+@click.option("--checkpoint", type=InputPath(), default=None, help="Same as --reference with a checkpoint.")
+@click.option("--dataset", default=None,
+              help="Inputs from a dataset's validation split (digits, mnist, cifar10, cifar100, imagefolder) or an .npz "
+                   "with x (and labels) [default: seeded random inputs].")
 @click.option("--data-dir", type=InputPath(), default=None, help="Dataset folder.")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many dataset images.")
-@click.option("--random", "random_count", type=click.IntRange(min=1), default=None, help="N seeded random inputs (default 16 without --dataset).")
-@click.option("--provider", default="cpu", show_default=True, help="onnxruntime execution provider: cpu, cuda, tensorrt, openvino.")
-@click.option("--batch-sizes", default="1,8", show_default=True, help="Comma-separated batch sizes to run onnxruntime at.")
-@click.option("--atol", type=FiniteFloat(min=0), default=None, help="Absolute tolerance (default by precision: FP32 1e-4).")
-@click.option("--rtol", type=FiniteFloat(min=0), default=None, help="Relative tolerance (default by precision: FP32 1e-3).")
-@click.option("--min-cosine", type=FiniteFloat(min=-1, max=1), default=None, help="Minimum cosine similarity (default by precision).")
-@click.option("--min-top1", type=FiniteFloat(min=0, max=1), default=None, help="Minimum top-1 agreement, 0..1 (default by precision: FP32 1.0).")
-@click.option("--per-layer", is_flag=True, help="Also compare every Conv/Gemm output and report the first divergent layer.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many inputs.")
+@click.option("--random", "random_count", type=click.IntRange(min=1), default=None,
+              help="N seeded random inputs (default 16 without --dataset).")
+@click.option("--batch-sizes", default="1,8", show_default=True, help="Comma-separated batch sizes to run MODEL at.")
+@click.option("--max-error", type=FiniteFloat(min=0), default=None,
+              help="Largest |MODEL - reference| as a multiple of the reference's RMS [default by precision: "
+                   "FP32 1e-3, FP16 5e-2, INT8 0.5].")
+@click.option("--min-cosine", type=FiniteFloat(min=-1, max=1), default=None,
+              help="Minimum cosine similarity [default by precision: FP32 0.99999, FP16 0.999, INT8 0.98].")
+@click.option("--min-top1", type=FiniteFloat(min=0, max=1), default=None,
+              help="Minimum top-1 agreement, 0..1 [default by precision: FP32 0.999, FP16 0.99, INT8 0.95].")
+@click.option("--per-layer", is_flag=True,
+              help="ONNX on onnxruntime vs PyTorch: also compare every Conv/Gemm output and name the first divergent layer.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="Threads for CPU backends.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def validate(model: Path, checkpoint: Path | None, dataset: str | None, data_dir: Path | None, limit: int | None,
-             random_count: int | None, provider: str, batch_sizes: str, atol: float | None, rtol: float | None,
-             min_cosine: float | None, min_top1: float | None, per_layer: bool, as_json: bool) -> None:
-    """Run MODEL with onnxruntime and its PyTorch source on the same inputs; exit 1 if any
-    output is outside tolerance."""
+def validate(model: str, backend: str | None, reference: str | None, reference_backend: str | None,
+             checkpoint: Path | None, dataset: str | None, data_dir: Path | None, limit: int | None,
+             random_count: int | None, batch_sizes: str, max_error: float | None, min_cosine: float | None,
+             min_top1: float | None, per_layer: bool, threads: int | None, as_json: bool) -> None:
+    """Run MODEL and its reference on the same inputs; exit 1 if any output is outside tolerance.
+
+    \b
+      resnet-deploy validate r20.onnx                         # ort-cpu vs its PyTorch checkpoint
+      resnet-deploy validate r20.onnx --backend openvino
+      resnet-deploy validate r20.int8.onnx --backend openvino --reference r20.onnx
+      resnet-deploy validate r50_fp16.plan --reference r50.onnx
+    """
     from dataclasses import replace
 
     from resnet_deploy.compare import Tolerance
-    from resnet_deploy.errors import CheckFailedError
-    from resnet_deploy.export import read_onnx_metadata, validate_onnx
+    from resnet_deploy.compare import validate as run_validate
+    from resnet_deploy.compare.stats import lower_precision
+    from resnet_deploy.compare.targets import describe_target
+    from resnet_deploy.errors import CheckFailedError, InvalidInputError
 
-    tolerance = Tolerance.for_precision(read_onnx_metadata(model)["precision"])
-    overrides = {k: v for k, v in {"atol": atol, "rtol": rtol, "min_cosine": min_cosine,
-                                   "min_top1_agreement": min_top1}.items() if v is not None}
-    tolerance = replace(tolerance, **overrides)  # type: ignore[arg-type]
-    report = validate_onnx(model, checkpoint=checkpoint, dataset=dataset, data_dir=data_dir, random=random_count,
-                           provider=provider, batch_sizes=_batch_sizes(batch_sizes), tolerance=tolerance,
-                           per_layer=per_layer, limit=limit)
-    data = report.to_dict()
+    if checkpoint is not None:
+        if reference is not None:
+            raise InvalidInputError("give --reference or --checkpoint, not both")
+        reference = str(checkpoint)
+    tolerance = None
+    overrides = {k: v for k, v in {"max_error": max_error, "min_cosine": min_cosine, "min_top1": min_top1}.items()
+                 if v is not None}
+    if overrides:
+        precision = describe_target(model, backend).precision
+        if reference is not None:
+            precision = lower_precision(precision, describe_target(reference, reference_backend).precision)
+        tolerance = replace(Tolerance.for_precision(precision), **overrides)
+    # Progress is for a person at a terminal; logs and pipes get the report (and errors) only.
+    progress = None if as_json or not sys.stderr.isatty() else (lambda m: click.echo(f"running {m}", err=True))
+    report = run_validate(model, backend=backend, reference=reference, reference_backend=reference_backend,
+                          dataset=dataset, data_dir=data_dir, random=random_count, limit=limit,
+                          batch_sizes=_batch_sizes(batch_sizes), tolerance=tolerance, per_layer=per_layer,
+                          threads=threads, progress=progress)
     if as_json:
-        echo_json(data)
+        echo_json(report.to_dict())
     else:
-        source = data["inputs"]
-        described = (f"{source['samples']} {source['dataset']} {source['split']} images" if source["kind"] == "dataset"
-                     else f"{source['samples']} random inputs (seed {source['seed']})")
-        reference = data["reference"]
-        click.echo(f"{model} ({data['precision']}) on {', '.join(source['providers'])} vs PyTorch "
-                   f"({reference['kind']} {reference['architecture']}), {described}")
-        click.echo(f"tolerance: atol {tolerance.atol:g}, rtol {tolerance.rtol:g}, cosine >= {tolerance.min_cosine}, "
-                   f"top-1 agreement >= {tolerance.min_top1_agreement:.0%}")
-        rows = []
-        for batch in report.batches:
-            for name, c in batch.outputs.items():
-                rows.append([batch.batch_size, name, f"{c.max_abs:.3g}", f"{c.max_rel:.3g}", f"{c.mean_abs:.3g}",
-                             f"{c.cosine:.8f}", _num(c.top1_agreement, ".2%"), _num(c.top5_agreement, ".2%"),
-                             _num(batch.accuracy, ".2%"), "pass" if c else "FAIL"])
-        click.echo(format_table(["batch", "output", "max abs", "max rel", "mean abs", "cosine", "top-1 agree",
-                                 "top-5 agree", "accuracy", "result"], rows,
-                                align_right=[True, False, True, True, True, True, True, True, True, False]))
-        if report.torch_accuracy is not None:
-            click.echo(f"PyTorch accuracy on these images: {report.torch_accuracy:.2%}")
-        if report.per_layer is not None:
-            layers = report.per_layer
-            first = layers.first_divergent
-            if first is None:
-                click.echo(f"per layer: all {len(layers.layers)} paired layers agree")
-            else:
-                click.echo(f"per layer: first divergent layer is {first.torch_module} (ONNX {first.onnx_node}, "
-                           f"{first.op}): max abs {first.comparison.max_abs:.3g}, cosine {first.comparison.cosine:.6f}")
-            if layers.unmatched_onnx:
-                click.echo(f"per layer: {len(layers.unmatched_onnx)} ONNX nodes not paired: {', '.join(layers.unmatched_onnx[:5])}")
-        for note in report.notes:
-            click.echo(f"note: {note}")
+        click.echo(render_report(report))
     if not report:
         raise CheckFailedError("validation failed: " + " | ".join(report.failures()))

@@ -1,4 +1,4 @@
-"""ONNX export, metadata, loading, validation against onnxruntime, and inspection.
+"""ONNX export, metadata, loading and inspection (validation is resnet_deploy.compare).
 
     from resnet_deploy.export import export_onnx, load_onnx_model, read_onnx_metadata
 """
@@ -6,17 +6,14 @@
 from resnet_deploy.export.exporter import DEFAULT_OPSET, EXPORTERS, ExportResult, export_onnx
 from resnet_deploy.export.loader import load_onnx_model, needs_external_data, save_onnx_model
 from resnet_deploy.export.metadata import read_onnx_metadata
-from resnet_deploy.export.validate import ValidationReport, validate_onnx
 
 __all__ = [
     "DEFAULT_OPSET",
     "EXPORTERS",
     "ExportResult",
-    "ValidationReport",
     "export_onnx",
     "load_onnx_model",
     "needs_external_data",
     "read_onnx_metadata",
     "save_onnx_model",
-    "validate_onnx",
 ]

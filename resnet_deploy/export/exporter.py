@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import math
 import os
 import time
 import warnings
@@ -40,6 +39,7 @@ from resnet_deploy.export.loader import save_onnx_model
 from resnet_deploy.export.metadata import metadata_props, set_metadata
 from resnet_deploy.memory import forward_memory_bytes, require_memory
 from resnet_deploy.model_source import load_model_source
+from resnet_deploy.models import Backbone
 
 log = logging.getLogger(__name__)
 
@@ -95,17 +95,6 @@ def check_opset(opset: int | None, exporter: str) -> int:
     return opset
 
 
-def stage_names(model: nn.Module) -> list[str]:
-    """Output names for a backbone export: c<log2(stride)> (c2..c5 for ImageNet ResNets,
-    the FPN convention), or stage1..N when the model does not list its strides."""
-    strides = getattr(model, "stage_strides", None)
-    if strides:
-        return [f"c{round(math.log2(s))}" for s in strides]
-    with torch.no_grad():
-        count = len(model.forward_stages(torch.zeros(1, 3, 32, 32)))  # type: ignore[operator]
-    return [f"stage{i + 1}" for i in range(count)]
-
-
 @contextlib.contextmanager
 def _quiet_exporter() -> Iterator[None]:
     """The exporters print progress and deprecation notes; keep them in the log instead."""
@@ -142,19 +131,6 @@ def _export_graph(net: nn.Module, example: torch.Tensor, exporter: str, opset: i
     return model
 
 
-class _Features(nn.Module):
-    """forward -> the stage outputs as a tuple (named c2..c5 at export)."""
-
-    def __init__(self, model: nn.Module) -> None:
-        super().__init__()
-        from resnet_deploy.models import Backbone
-
-        self.backbone = Backbone(model)
-
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        return self.backbone(x)  # type: ignore[no-any-return]
-
-
 def export_onnx(output: str | os.PathLike[str], *, model: str | None = None,
                 checkpoint: str | os.PathLike[str] | None = None, opset: int | None = None,
                 batch: str | int = "dynamic", input_size: int | None = None, features: bool = False,
@@ -183,8 +159,9 @@ def export_onnx(output: str | os.PathLike[str], *, model: str | None = None,
     if features:
         if not hasattr(net, "forward_stages"):
             raise InvalidInputError(f"{source.name} has no stages to export as a backbone; drop --features")
-        output_names = stage_names(net)
-        net = _Features(net).eval()
+        backbone = Backbone(net)
+        output_names = backbone.stage_names()
+        net = backbone.eval()
     example = torch.randn(example_batch, spec.channels, spec.height, spec.width)
     log.info("exporting %s with the %s exporter (opset %d, batch %s, input %dx%d)", source.name, exporter, opset,
              batch, spec.height, spec.width)

@@ -14,6 +14,7 @@ from typing import Any
 
 import onnx
 
+from resnet_deploy.export.detect import detect_precision
 from resnet_deploy.input_spec import IMAGENET_MEAN, IMAGENET_STD, InputSpec
 
 # Keys written by export_onnx. JSON-encoded ones are decoded by read_onnx_metadata.
@@ -82,8 +83,6 @@ def _graph_input_spec(model: onnx.ModelProto) -> dict[str, Any] | None:
 
 def describe_metadata(model: onnx.ModelProto) -> dict[str, Any]:
     """Decode a loaded model's metadata (see read_onnx_metadata)."""
-    from resnet_deploy.precision.detect import detect_precision
-
     raw = raw_metadata(model)
     decoded: dict[str, Any] = {}
     for key, value in raw.items():

@@ -7,6 +7,7 @@ torchvision's weights load into them with strict=True.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -117,6 +118,16 @@ class Backbone(nn.Module):
     def forward(self, x: Tensor) -> tuple[Tensor, ...]:
         stages: list[Tensor] = self.model.forward_stages(x)  # type: ignore[operator]
         return tuple(stages)
+
+    def stage_names(self) -> list[str]:
+        """Output names: c<log2(stride)> (c2..c5 for ImageNet ResNets, the FPN convention),
+        or stage1..N when the model does not list its strides."""
+        strides = getattr(self.model, "stage_strides", None)
+        if strides:
+            return [f"c{round(math.log2(s))}" for s in strides]
+        with torch.no_grad():
+            count = len(self.model.forward_stages(torch.zeros(1, 3, 32, 32)))  # type: ignore[operator]
+        return [f"stage{i + 1}" for i in range(count)]
 
 
 def flatten_logits(x: Tensor) -> Tensor:

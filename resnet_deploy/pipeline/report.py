@@ -69,15 +69,17 @@ def render_markdown(data: dict[str, Any]) -> str:
             out += [f"![training curves]({rel.as_posix()})", ""]
     validation = data.get("validation")
     if validation:
-        out += ["## Validation: onnxruntime against PyTorch", "",
-                f"{'Passed' if validation['passed'] else 'FAILED'} on {_inputs_text(validation['inputs'])}, "
-                f"provider {validation['provider']}.", ""]
+        model, reference = validation["model"], validation["reference"]
+        out += [f"## Validation: {model['backend']} against {reference['backend']}", "",
+                f"{'Passed' if validation['passed'] else 'FAILED'} on {_inputs_text(validation['inputs'])}.", ""]
         body = []
-        for batch in validation["batches"]:
-            for name, c in batch["outputs"].items():
-                body.append([batch["batch_size"], name, _num(c.get("max_abs"), 6), _num(c.get("cosine"), 6),
-                             _num(c.get("top1_agreement"), 4), "pass" if c.get("passed", True) else "FAIL"])
-        out += [markdown_table(["batch", "output", "max abs diff", "cosine", "top-1 agreement", ""], body), ""]
+        for pair in validation["comparisons"]:
+            for name, c in pair["outputs"].items():
+                body.append([pair["batch_size"], name, _num(c.get("max_abs"), 6), _num(c.get("max_error"), 6),
+                             _num(c.get("cosine"), 6), _num(c.get("top1_agreement"), 4),
+                             "pass" if c.get("passed", True) else "FAIL"])
+        out += [markdown_table(["batch", "output", "max abs diff", "max error / RMS", "cosine", "top-1 agreement",
+                                "result"], body), ""]
     if variants:
         out += ["## Precision variants", "", markdown_table(["variant", "file", "seconds", "note"], [
             [v["name"], Path(v["path"]).name if v.get("path") else "", _num(v.get("seconds"), 1), v.get("reason") or ""]

@@ -148,15 +148,16 @@ def _validate(cfg: PipelineConfig, steps: StepLog, ctx: dict[str, Any]) -> None:
         steps.skip("validate", "needs the exported ONNX model")
         return
     with steps.step("validate", "validate onnxruntime against PyTorch") as record:
-        from resnet_deploy.export.validate import validate_onnx
+        from resnet_deploy.compare import validate_onnx
 
         report = validate_onnx(ctx["onnx"], checkpoint=ctx["checkpoint"], dataset=cfg.dataset, data_dir=cfg.data_dir,
                                limit=cfg.eval_limit or (64 if cfg.quick else 256), threads=cfg.threads)
         data = report.to_dict()
         ctx["validation"] = data
-        worst = max((c["max_abs"] for b in data["batches"] for c in b["outputs"].values() if "max_abs" in c), default=None)
-        record.summary = {"passed": report.passed, "batches": [b["batch_size"] for b in data["batches"]],
-                          "max_abs_diff": worst, "onnxruntime_top1": data["batches"][0].get("accuracy") if data["batches"] else None}
+        comparisons = report.comparisons
+        worst = max((c.max_abs for p in comparisons for c in p.outputs.values()), default=None)
+        record.summary = {"passed": report.passed, "batches": [p.batch_size for p in comparisons],
+                          "max_abs_diff": worst, "onnxruntime_top1": comparisons[0].accuracy if comparisons else None}
         if not report.passed:
             raise CheckFailedError("onnxruntime disagrees with PyTorch: " + "; ".join(report.failures()[:3]))
 

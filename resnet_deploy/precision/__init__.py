@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from resnet_deploy.precision.detect import GraphPrecision, detect_precision
+from resnet_deploy.export.detect import GraphPrecision, detect_precision
 
 if TYPE_CHECKING:
     from resnet_deploy.precision.accuracy import AccuracyReport, ModelAccuracy, evaluate_accuracy

@@ -25,7 +25,7 @@ from resnet_deploy.artifacts import (
     write_artifact,
 )
 from resnet_deploy.errors import InvalidInputError
-from resnet_deploy.precision.detect import GraphPrecision, detect_precision
+from resnet_deploy.export.detect import GraphPrecision, detect_precision
 
 # Nodes whose presence means the graph is already quantized (QDQ or QOperator).
 QUANTIZED_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger",

@@ -1,10 +1,13 @@
-"""Accuracy of FP16/INT8 models against their FP32 reference, on real labelled data.
+"""Accuracy of FP16/INT8 models against their FP32 reference, on real labelled data, on the
+runtime that will serve them.
 
-Every model (reference included) runs with onnxruntime on the CPU over the same validation
-images, so a drop is the model's, not the runtime's. Per model: top-1, top-5, top-1 agreement
-with the reference, logit cosine (per image, averaged) and the top-1 drop in points. The
-report is truthy when no drop exceeds `max_drop`; `record=True` writes the figures into each
-model's sidecar, so an artifact carries its measured accuracy.
+Every model runs on `backend` (ort-cpu, openvino, ort-cuda, ort-trt, tensorrt for plans) over
+the same validation images; the reference runs on `reference_backend` (by default the same
+runtime when it runs the reference's kind of artifact). Per model: top-1, top-5, top-1
+agreement with the reference, logit cosine (per image, averaged) and the top-1 drop in
+points. A model fails when its drop exceeds its limit: `max_drop` when given, else the
+default for its precision (DEFAULT_MAX_DROP, measured: docs/precision.md). `record=True`
+writes the figures, the runtime and the CPU into each model's sidecar.
 """
 
 from __future__ import annotations
@@ -19,17 +22,23 @@ from typing import Any
 
 import numpy as np
 
-from resnet_deploy.artifacts import read_sidecar, require_file, sha256_file, write_sidecar
-from resnet_deploy.compare import compare_outputs
+from resnet_deploy.artifacts import artifact_meta, sha256_file, write_sidecar
+from resnet_deploy.backends.registry import DEFAULT_BACKEND, get_backend, open_runner
+from resnet_deploy.compare.comparator import Comparator, RunResult
+from resnet_deploy.compare.inputs import load_inputs
+from resnet_deploy.compare.targets import Target, check_same_model, describe_target
 from resnet_deploy.errors import InvalidInputError
-from resnet_deploy.precision.detect import detect_precision
 
 log = logging.getLogger(__name__)
+
+# Largest top-1 drop (points) a model of each precision may show against its FP32 reference.
+DEFAULT_MAX_DROP = {"fp32": 0.1, "fp16": 0.2, "int8": 1.0}
 
 
 @dataclass(frozen=True)
 class ModelAccuracy:
     model: str
+    backend: str
     precision: str
     top1: float  # percent
     top5: float  # percent
@@ -37,6 +46,7 @@ class ModelAccuracy:
     cosine: float  # mean per-image cosine of logits vs the reference
     min_cosine: float
     drop: float  # reference top-1 minus this top-1, in points
+    max_drop: float | None  # the limit this model was judged by (None for the reference)
     passed: bool
 
 
@@ -47,69 +57,25 @@ class AccuracyReport:
     samples: int
     reference: ModelAccuracy
     models: list[ModelAccuracy]
-    max_drop: float | None
+    machine: dict[str, Any]
     failures: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return not self.failures
 
     def to_dict(self) -> dict[str, Any]:
-        return {"dataset": self.dataset, "split": self.split, "samples": self.samples, "max_drop": self.max_drop,
+        return {"dataset": self.dataset, "split": self.split, "samples": self.samples, "machine": self.machine,
                 "passed": bool(self), "failures": list(self.failures), "reference": asdict(self.reference),
                 "models": [asdict(m) for m in self.models]}
 
 
-def _input_size(path: Path) -> int | None:
-    from resnet_deploy.export import read_onnx_metadata
-
-    spec = read_onnx_metadata(path).get("input_spec")
-    if not spec:
-        return None
-    height, width = int(spec["height"]), int(spec["width"])
-    return height if height == width else None
-
-
-def load_eval_data(dataset: str, *, data_dir: str | os.PathLike[str] | None, limit: int | None,
-                   input_size: int | None) -> tuple[np.ndarray, np.ndarray]:
-    """The validation split of a dataset (evaluation transform), or an .npz file holding
-    `x` (float32 NCHW, normalized) and `labels` (int)."""
-    if dataset.endswith(".npz"):
-        path = require_file(dataset, "evaluation data")
-        with np.load(path, allow_pickle=False) as data:
-            if "x" not in data or "labels" not in data:
-                raise InvalidInputError(f"'{path}' must hold arrays 'x' and 'labels', it has {sorted(data.keys())}")
-            x, labels = data["x"], data["labels"]
-        if limit is not None:
-            x, labels = x[:limit], labels[:limit]
-    else:
-        from resnet_deploy.data import eval_arrays
-
-        x, labels = eval_arrays(dataset, data_dir=data_dir, split="val", limit=limit, input_size=input_size)
-    x, labels = np.ascontiguousarray(x, dtype=np.float32), np.asarray(labels, dtype=np.int64)
-    if x.ndim != 4 or len(x) != len(labels) or len(x) == 0:
-        raise InvalidInputError(f"evaluation data must be N images (N,C,H,W) with N labels, got {x.shape} and {labels.shape}")
-    return x, labels
-
-
-def run_logits(path: Path, x: np.ndarray, *, batch_size: int = 64, threads: int | None = None) -> np.ndarray:
-    """The model's first output over `x`, batch by batch, with onnxruntime on the CPU."""
-    from resnet_deploy.backends.onnxruntime_runner import OnnxRuntimeRunner
-
-    with OnnxRuntimeRunner(path, provider="cpu", threads=threads) as runner:
-        info = runner.inputs()[0]
-        fixed = runner.batch_limits()[1]
-        step = fixed or batch_size
-        chunks = []
-        for start in range(0, len(x), step):
-            batch = x[start:start + step]
-            valid = len(batch)
-            if fixed and valid < fixed:  # a static-batch model: pad the last batch
-                batch = np.concatenate([batch, np.repeat(batch[-1:], fixed - valid, axis=0)])
-            out = runner.infer({info.name: batch.astype(info.dtype, copy=False)})
-            chunks.append(np.asarray(next(iter(out.values())), dtype=np.float32)[:valid])
-    logits = np.concatenate(chunks)
-    if logits.ndim != 2:
-        raise InvalidInputError(f"'{path}' outputs shape {logits.shape}; accuracy needs classification logits (N, classes)")
+def _logits(result: RunResult) -> np.ndarray:
+    logits = result.outputs.get("logits")
+    if logits is None and len(result.outputs) == 1:
+        logits = next(iter(result.outputs.values()))
+    if logits is None or logits.ndim != 2:
+        raise InvalidInputError(f"{result.label} outputs {sorted(result.outputs)}; accuracy needs classification "
+                                "logits (N, classes)")
     return logits
 
 
@@ -125,62 +91,103 @@ def _row_cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(norms > 0, np.sum(a64 * b64, axis=1) / np.maximum(norms, 1e-300), 1.0)
 
 
-def _measure(path: Path, logits: np.ndarray, labels: np.ndarray, ref_logits: np.ndarray, ref_top1: float,
+def _measure(target: Target, logits: np.ndarray, labels: np.ndarray, ref_logits: np.ndarray, ref_top1: float,
              max_drop: float | None) -> ModelAccuracy:
     if logits.shape != ref_logits.shape:
-        raise InvalidInputError(f"'{path}' outputs {logits.shape}, the reference {ref_logits.shape}: not the same model")
+        raise InvalidInputError(f"'{target.source}' outputs {logits.shape}, the reference {ref_logits.shape}: not the "
+                                "same model")
     top1 = _topk_accuracy(logits, labels, 1)
-    comparison = compare_outputs(ref_logits, logits, name=path.name)
     cosines = _row_cosine(ref_logits, logits)
     drop = ref_top1 - top1
-    return ModelAccuracy(str(path), detect_precision(str(path)).precision, top1, _topk_accuracy(logits, labels, 5),
-                         float((comparison.top1_agreement or 0.0) * 100), float(cosines.mean()), float(cosines.min()),
-                         drop, max_drop is None or drop <= max_drop)
+    agreement = float(np.mean(ref_logits.argmax(-1) == logits.argmax(-1)) * 100)
+    return ModelAccuracy(target.source, target.backend, target.precision, top1, _topk_accuracy(logits, labels, 5),
+                         agreement, float(cosines.mean()), float(cosines.min()), drop, max_drop,
+                         max_drop is None or drop <= max_drop)
+
+
+def machine() -> dict[str, Any]:
+    """The CPU (model and instruction set) the figures were measured on: INT8 numerics
+    differ between CPUs with and without VNNI."""
+    from resnet_deploy.environment import cpu_model
+
+    return {"cpu": cpu_model()}
 
 
 def evaluate_accuracy(models: Sequence[str | os.PathLike[str]], *, dataset: str, reference: str | os.PathLike[str],
+                      backend: str = "ort-cpu", reference_backend: str | None = None,
                       data_dir: str | os.PathLike[str] | None = None, limit: int | None = None,
                       max_drop: float | None = None, batch_size: int = 64, threads: int | None = None,
                       record: bool = True) -> AccuracyReport:
-    """Evaluate `models` and `reference` on the validation split of `dataset` (a dataset
-    name or an .npz with x/labels). `max_drop` is in top-1 points. With `record`, each
-    model's sidecar (when it has one) gets an "accuracy" entry."""
+    """Evaluate `models` on `backend` and `reference` on `reference_backend` over the
+    validation split of `dataset` (a dataset name or an .npz with x and labels). `max_drop`
+    (top-1 points) overrides the per-precision defaults. With `record`, each model's sidecar
+    (when it has one that matches it) gets an "accuracy" entry."""
     if not models:
-        raise InvalidInputError("give at least one model to evaluate")
-    if max_drop is not None and max_drop < 0:
-        raise InvalidInputError(f"--max-drop must be >= 0 points, got {max_drop}")
-    ref_path = Path(reference)
-    paths = [Path(m) for m in models]
-    x, labels = load_eval_data(dataset, data_dir=data_dir, limit=limit, input_size=_input_size(ref_path))
-    log.info("evaluating %d model(s) on %d images of %s", len(paths), len(x), dataset)
-    ref_logits = run_logits(ref_path, x, batch_size=batch_size, threads=threads)
+        raise InvalidInputError("give at least one model to evaluate", param="models")
+    if max_drop is not None and not 0 <= max_drop < float("inf"):
+        raise InvalidInputError(f"`max_drop` must be a finite number of points >= 0, got {max_drop}", param="max_drop")
+    if batch_size < 1:
+        raise InvalidInputError(f"`batch_size` must be positive, got {batch_size}", param="batch_size")
+    targets = [describe_target(m, backend) for m in models]
+    ref_kind = describe_target(reference).kind
+    if reference_backend is None:
+        reference_backend = backend if get_backend(backend).artifact == ref_kind else DEFAULT_BACKEND[ref_kind]
+    ref = describe_target(reference, reference_backend)
+    for target in targets:
+        check_same_model(target, ref)
+    inputs = load_inputs(dataset, ref.input_spec or targets[0].input_spec, data_dir=data_dir, limit=limit)
+    labels = inputs.labels
+    if labels is None:
+        raise InvalidInputError(f"'{dataset}' has no labels; accuracy needs labelled images", param="dataset")
+    log.info("evaluating %d model(s) on %d images of %s", len(targets), inputs.samples, dataset)
+    ref_label = f"reference {ref.label}"
+    runners = {ref_label: open_runner(ref.backend, ref.source, ref.run_options(threads, ref.input_spec))}
+    for target in targets:
+        runners[target.label] = open_runner(target.backend, target.source, target.run_options(threads, ref.input_spec))
+    if len(runners) != len(targets) + 1:
+        raise InvalidInputError("the same model is named twice (or is the reference); name each model once",
+                                param="models")
+    results = {r.label: r for r in Comparator.run(runners, inputs, (batch_size,))}
+    ref_logits = _logits(results[ref_label])
     if labels.min() < 0 or labels.max() >= ref_logits.shape[1]:
         raise InvalidInputError(f"labels range {labels.min()}..{labels.max()} does not fit the model's "
-                                f"{ref_logits.shape[1]} classes: wrong dataset for this model?")
+                                f"{ref_logits.shape[1]} classes: wrong dataset for this model?", param="dataset")
     ref_top1 = _topk_accuracy(ref_logits, labels, 1)
-    ref_row = _measure(ref_path, ref_logits, labels, ref_logits, ref_top1, None)
-    rows = [_measure(p, run_logits(p, x, batch_size=batch_size, threads=threads), labels, ref_logits, ref_top1, max_drop)
-            for p in paths]
-    failures = [f"{Path(r.model).name}: top-1 drop {r.drop:.2f} points > {max_drop:g}" for r in rows if not r.passed]
-    report = AccuracyReport(dataset, "val", len(x), ref_row, rows, max_drop, failures)
+    ref_row = _measure(ref, ref_logits, labels, ref_logits, ref_top1, None)
+    rows = []
+    for target in targets:
+        limit_points = max_drop if max_drop is not None else DEFAULT_MAX_DROP.get(target.precision, 0.0)
+        rows.append(_measure(target, _logits(results[target.label]), labels, ref_logits, ref_top1, limit_points))
+    failures = [f"{Path(r.model).name}: top-1 drop {r.drop:.2f} points > {r.max_drop:g} ({r.precision} limit)"
+                for r in rows if not r.passed]
+    described = {"backend": backend, "reference_backend": reference_backend,
+                 "runner": results[targets[0].label].runner, **machine()}
+    report = AccuracyReport(inputs.description.get("dataset", dataset), inputs.description.get("split", "given"),
+                            inputs.samples, ref_row, rows, described, failures)
     if record:
-        _record(report, ref_path)
+        _record(report, ref)
     return report
 
 
-def _record(report: AccuracyReport, ref_path: Path) -> None:
-    """Add the measured figures to each evaluated model's sidecar (models without one are left alone)."""
+def _record(report: AccuracyReport, ref: Target) -> None:
+    """Add the measured figures to each evaluated model's sidecar (models without a sidecar
+    that matches their bytes are left alone)."""
     when = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
-    ref_sha = sha256_file(ref_path)
-    for row in [report.reference, *report.models]:
+    for row in report.models:
         path = Path(row.model)
-        meta = read_sidecar(path, required=False)
-        if meta is None or meta.get("kind") != "onnx" or meta.get("sha256") != sha256_file(path):
+        if not path.is_file():
             continue
-        entry = {"dataset": report.dataset, "split": report.split, "samples": report.samples,
-                 "top1": round(row.top1, 3), "top5": round(row.top5, 3),
-                 "top1_agreement": round(row.top1_agreement, 3), "cosine": round(row.cosine, 6),
-                 "drop_points": round(row.drop, 3), "reference": str(ref_path), "reference_sha256": ref_sha,
-                 "measured": when, "runtime": "onnxruntime-cpu"}
-        meta["accuracy"] = entry
+        try:
+            meta = artifact_meta(path, required=False)
+        except InvalidInputError:
+            continue
+        if meta is None or meta.get("kind") not in ("onnx", "plan"):
+            continue
+        meta["accuracy"] = {"dataset": report.dataset, "split": report.split, "samples": report.samples,
+                            "top1": round(row.top1, 3), "top5": round(row.top5, 3),
+                            "top1_agreement": round(row.top1_agreement, 3), "cosine": round(row.cosine, 6),
+                            "drop_points": round(row.drop, 3), "max_drop": row.max_drop, "passed": row.passed,
+                            "reference": ref.source,
+                            "reference_sha256": sha256_file(ref.source) if Path(ref.source).is_file() else None,
+                            "measured": when, "backend": row.backend, "machine": report.machine}
         write_sidecar(path, meta)

@@ -257,8 +257,8 @@ def build_engine(onnx_path: str | os.PathLike[str], output: str | os.PathLike[st
     `<output>.rejected.json`).
     """
     from resnet_deploy.backends.cuda_util import gpu_properties
+    from resnet_deploy.export.detect import detect_precision
     from resnet_deploy.export.loader import load_onnx_model
-    from resnet_deploy.precision.detect import detect_precision
 
     source, plan_path, level, workspace_bytes = validate_options(
         onnx_path, output, opt_level=opt_level, hardware_compatibility=hardware_compatibility,
@@ -346,7 +346,7 @@ def build_engine(onnx_path: str | os.PathLike[str], output: str | os.PathLike[st
         version_compatible=bool(version_compatible),
         hardware_compatibility=level,
         precision=graph_precision,
-        precision_source="onnx graph (resnet_deploy.precision.detect)",
+        precision_source="onnx graph (resnet_deploy.export.detect)",
         precision_step=step,
         source_onnx={"path": str(built_from), "sha256": sha256_file(built_from)},
         original_onnx={"path": str(source), "sha256": sha256_file(source)} if step else None,

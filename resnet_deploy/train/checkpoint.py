@@ -140,7 +140,7 @@ def load_checkpoint(path: str | os.PathLike[str], expected_model: str | None = N
     from resnet_deploy.models import build_model, get_entry
 
     path = require_file(path, "checkpoint")
-    meta = _checkpoint_meta(path)
+    meta = checkpoint_meta(path)
     name, kwargs = meta["architecture"]["name"], dict(meta["architecture"].get("kwargs", {}))
     if expected_model is not None:
         try:
@@ -167,7 +167,7 @@ def load_checkpoint(path: str | os.PathLike[str], expected_model: str | None = N
     return Checkpoint(model, name, kwargs, spec, meta, path, digest)
 
 
-def _checkpoint_meta(path: Path) -> dict[str, Any]:
+def checkpoint_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The sidecar record that matches the checkpoint's bytes (artifacts.artifact_meta), or,
     when the sidecar is missing, the copy embedded in the safetensors header."""
     from resnet_deploy.jsonfile import first_problem
@@ -176,7 +176,7 @@ def _checkpoint_meta(path: Path) -> dict[str, Any]:
         meta = artifact_meta(path, kind=CHECKPOINT_KIND)
         assert meta is not None
     else:
-        meta = _header_meta(path)
+        meta = _header_meta(Path(path))
         meta["sha256"] = sha256_file(path)
         log.info("checkpoint %s has no sidecar; using the metadata stored in its header", path)
     try:

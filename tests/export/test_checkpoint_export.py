@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from resnet_deploy.compare import validate_onnx
 from resnet_deploy.errors import InvalidInputError
-from resnet_deploy.export import export_onnx, read_onnx_metadata, validate_onnx
+from resnet_deploy.export import export_onnx, read_onnx_metadata
 from resnet_deploy.input_spec import InputSpec
 from resnet_deploy.models import build_model
 
@@ -47,9 +48,9 @@ def test_validate_on_digits_with_recorded_checkpoint(digits_onnx: Path) -> None:
     report = validate_onnx(digits_onnx, dataset="digits", limit=64, batch_sizes=(1, 16))
     assert report, report.failures()
     assert report.reference["kind"] == "checkpoint" and report.inputs["kind"] == "dataset"
-    for batch in report.batches:
-        assert batch.outputs["logits"].top1_agreement == 1.0 and batch.outputs["logits"].max_abs <= 1e-4
-        assert batch.accuracy == report.torch_accuracy
+    for pair in report.comparisons:
+        assert pair.outputs["logits"].top1_agreement == 1.0 and pair.outputs["logits"].max_abs <= 1e-4
+        assert pair.accuracy == report.reference_accuracy
 
 
 def test_checkpoint_for_another_architecture(digits_checkpoint: Path, digits_onnx: Path, r18_dynamo: Path,
@@ -67,6 +68,6 @@ def test_missing_recorded_checkpoint_needs_the_flag(digits_checkpoint: Path, tmp
     shutil.copy(digits_checkpoint.with_name(digits_checkpoint.name + ".json"), tmp_path / "copy.safetensors.json")
     export_onnx(tmp_path / "m.onnx", checkpoint=copy, exporter="torchscript")
     copy.unlink()
-    with pytest.raises(InvalidInputError, match="--checkpoint"):
+    with pytest.raises(InvalidInputError, match="`reference`"):
         validate_onnx(tmp_path / "m.onnx", random=2)
     assert validate_onnx(tmp_path / "m.onnx", checkpoint=digits_checkpoint, random=4, batch_sizes=(2,))

@@ -26,9 +26,10 @@ def test_export_validate_inspect_round_trip(tmp_path: Path) -> None:
     code, text = _invoke("validate", str(out), "--random", "4", "--batch-sizes", "1,3", "--json")
     assert code == 0, text
     report = json.loads(text)
-    assert report["passed"] and [b["batch_size"] for b in report["batches"]] == [1, 3]
+    assert report["passed"] and [p["batch_size"] for p in report["comparisons"]] == [1, 3]
 
-    code, text = _invoke("validate", str(out), "--random", "2", "--batch-sizes", "2", "--atol", "0", "--rtol", "0")
+    code, text = _invoke("validate", str(out), "--random", "2", "--batch-sizes", "2", "--max-error", "0",
+                         "--min-cosine", "1")
     assert code == 1 and "FAIL" in text and "validation failed" in text
 
     code, text = _invoke("validate", str(out), "--random", "2", "--batch-sizes", "2", "--per-layer")

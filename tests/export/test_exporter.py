@@ -146,7 +146,7 @@ def test_bad_arguments(tmp_path: Path, kwargs: dict[str, object], message: str) 
 
 
 def test_resnet50_small_input_exports_and_validates(tmp_path: Path) -> None:
-    from resnet_deploy.export import validate_onnx
+    from resnet_deploy.compare import validate_onnx
 
     path = tmp_path / "r50.onnx"
     export_onnx(path, model="resnet50", input_size=32, exporter="torchscript")

@@ -11,8 +11,8 @@ from click.testing import CliRunner
 
 from resnet_deploy.cli import cli
 from resnet_deploy.errors import InvalidInputError, MissingDependencyError
+from resnet_deploy.export.detect import detect_precision
 from resnet_deploy.optional import tensorrt_module
-from resnet_deploy.precision.detect import detect_precision
 from resnet_deploy.tensorrt.builder import build_engine, parse_size, parser_error_text
 from tests.tensorrt.helpers import conv_model
 

@@ -1,0 +1,175 @@
+"""`validate`: does this artifact, on this runtime, give the answers of the model it came from?
+
+MODEL and its reference are each an ONNX model, a TensorRT plan, a checkpoint or a model
+name, each run by any backend that runs that kind of artifact. By default the reference is
+what MODEL's metadata records (an ONNX model's checkpoint, or the seeded network an untrained
+export holds; a plan's source ONNX model) and each side runs on its artifact's natural
+runtime. The same inputs (seeded random, a dataset split or an .npz) go to both; MODEL runs at
+each requested batch size (so a dynamic batch axis is really exercised), and every output is
+judged with the tolerances of the less exact of the two precisions.
+
+    report = validate("r20.int8.onnx", backend="openvino", reference="r20.onnx")
+    if not report: print(report.failures())
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from resnet_deploy.backends.registry import open_runner, require_available
+from resnet_deploy.compare.comparator import CHUNK, Comparator, ComparisonReport, PairComparison
+from resnet_deploy.compare.inputs import load_inputs
+from resnet_deploy.compare.stats import Tolerance, lower_precision
+from resnet_deploy.compare.targets import (
+    Target,
+    check_same_model,
+    default_reference,
+    describe_target,
+)
+from resnet_deploy.errors import InvalidInputError
+
+log = logging.getLogger(__name__)
+
+PER_LAYER_SAMPLES = 4
+
+
+@dataclass
+class ValidationReport:
+    """Truthy when every output at every batch size (and every layer, with per_layer) passes."""
+
+    model: dict[str, Any]
+    reference: dict[str, Any]
+    tolerance: Tolerance
+    inputs: dict[str, Any]
+    comparisons: list[PairComparison]
+    reference_accuracy: float | None = None
+    per_layer: Any = None  # export.per_layer.PerLayerReport
+    runners: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return bool(ComparisonReport(self.comparisons)) and (self.per_layer is None or bool(self.per_layer))
+
+    def __bool__(self) -> bool:
+        return self.passed
+
+    @property
+    def precision(self) -> str:
+        return str(self.model["precision"])
+
+    def failures(self) -> list[str]:
+        lines = [f"batch {p.batch_size}, {name}: {'; '.join(c.failures)}"
+                 for p in self.comparisons for name, c in p.outputs.items() if not c]
+        if self.per_layer is not None and self.per_layer.first_divergent is not None:
+            first = self.per_layer.first_divergent
+            lines.append(f"first divergent layer: {first.torch_module} (ONNX {first.onnx_node}): "
+                         f"{'; '.join(first.comparison.failures)}")
+        return lines
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "reference": self.reference, "passed": self.passed,
+                "precision": self.precision, "tolerance": asdict(self.tolerance), "inputs": self.inputs,
+                "reference_accuracy": self.reference_accuracy, "runners": self.runners,
+                "comparisons": [c.to_dict() for c in self.comparisons],
+                "per_layer": self.per_layer.to_dict() if self.per_layer is not None else None,
+                "failures": self.failures(), "notes": self.notes}
+
+
+def _check_batch_sizes(batch_sizes: Sequence[int]) -> list[int]:
+    sizes = [int(b) for b in batch_sizes]
+    if not sizes or any(b < 1 for b in sizes):
+        raise InvalidInputError(f"`batch_sizes` must be positive integers, got {list(batch_sizes)}", param="batch_sizes")
+    return sizes
+
+
+def validate(model: str | os.PathLike[str], *, backend: str | None = None, reference: str | os.PathLike[str] | None = None,
+             reference_backend: str | None = None, dataset: str | None = None,
+             data_dir: str | os.PathLike[str] | None = None, random: int | None = None, limit: int | None = None,
+             batch_sizes: Sequence[int] = (1, 8), tolerance: Tolerance | None = None, per_layer: bool = False,
+             threads: int | None = None, seed: int = 0,
+             progress: Callable[[str], None] | None = None) -> ValidationReport:
+    """Compare `model` on `backend` with `reference` on `reference_backend`; see the module
+    docstring. `dataset` is a dataset name or an .npz path (else `random` seeded inputs)."""
+    sizes = _check_batch_sizes(batch_sizes)
+    notes: list[str] = []
+    target = describe_target(model, backend)
+    ref_kwargs: dict[str, Any] = {}
+    if reference is None:
+        reference, ref_kwargs = default_reference(target, notes)
+    ref = describe_target(reference, reference_backend)
+    ref.model_kwargs = ref_kwargs or ref.model_kwargs
+    ref.features = ref.features or target.features
+    require_available(target.backend)
+    require_available(ref.backend)
+    check_same_model(target, ref)
+    if os.path.abspath(target.source) == os.path.abspath(ref.source) and target.backend == ref.backend:
+        raise InvalidInputError("the model and its reference are the same artifact on the same backend; name another "
+                                "`backend` or `reference`", param="reference")
+    spec = target.input_spec or ref.input_spec
+    inputs = load_inputs(dataset, spec, data_dir=data_dir, limit=limit, random=random, seed=seed)
+    precision = lower_precision(target.precision, ref.precision)
+    tolerance = tolerance or Tolerance.for_precision(precision)
+
+    labels = {"model": target.label, "reference": ref.label}
+    runners = {labels["reference"]: open_runner(ref.backend, ref.source, ref.run_options(threads, spec)),
+               labels["model"]: open_runner(target.backend, target.source, target.run_options(threads, spec))}
+    if labels["model"] == labels["reference"]:
+        raise InvalidInputError("the model and its reference are the same; name another `reference`", param="reference")
+    results = Comparator.run(runners, inputs, {labels["reference"]: (CHUNK,), labels["model"]: sizes},
+                             progress=progress)
+    for result in results:
+        notes.extend(n for n in result.notes if n not in notes)
+    compared = Comparator.compare(results, reference=labels["reference"], tolerance=tolerance, labels=inputs.labels)
+    ref_result = next(r for r in results if r.label == labels["reference"])
+    described = {r.label: r.runner for r in results}
+
+    layer_report = None
+    if per_layer:
+        layer_report = _per_layer(target, ref, inputs.x, tolerance)
+    report = ValidationReport(target.describe(), ref.describe(), tolerance, {**inputs.description},
+                              compared.pairs, ref_result.top1_accuracy(inputs.labels), layer_report, described, notes)
+    log.info("validation of %s: %s", target.source, "passed" if report else "FAILED")
+    return report
+
+
+def _per_layer(target: Target, ref: Target, x: np.ndarray, tolerance: Tolerance) -> Any:
+    """Every Conv/Gemm output of an ONNX model on onnxruntime against its PyTorch layer."""
+    if target.kind != "onnx" or not target.backend.startswith("ort-") or ref.kind != "checkpoint":
+        raise InvalidInputError("per-layer comparison pairs an ONNX model on onnxruntime with its PyTorch source: "
+                                "give an ONNX model and a checkpoint or model name as the reference", param="per_layer")
+    from resnet_deploy.export.loader import load_onnx_model
+    from resnet_deploy.export.per_layer import compare_layers
+    from resnet_deploy.model_source import load_model_source
+
+    if Path(ref.source).exists():
+        source = load_model_source(checkpoint=ref.source)
+    else:
+        source = load_model_source(model=ref.source, **{k: v for k, v in ref.model_kwargs.items()
+                                                         if k in ("num_classes", "in_channels")})
+    onnx_model = load_onnx_model(target.source)
+    recorded = str(target.meta.get("props", {}).get("batch", ""))
+    batch = int(recorded) if recorded.isdigit() else 0  # a fixed batch, or 0 for a dynamic one
+    sample = x[:batch] if batch else x[:PER_LAYER_SAMPLES]
+    if batch and len(sample) < batch:
+        raise InvalidInputError(f"per-layer comparison of a fixed-batch model needs at least {batch} inputs, got {len(x)}")
+    provider = {"ort-cpu": "cpu", "ort-cuda": "cuda", "ort-trt": "tensorrt"}[target.backend]
+    return compare_layers(onnx_model, source.model, sample, provider=provider, tolerance=tolerance)
+
+
+def validate_onnx(model_path: str | os.PathLike[str], *, checkpoint: str | os.PathLike[str] | None = None,
+                  dataset: str | None = None, data_dir: str | os.PathLike[str] | None = None, random: int | None = None,
+                  backend: str = "ort-cpu", batch_sizes: Sequence[int] = (1, 8), tolerance: Tolerance | None = None,
+                  per_layer: bool = False, limit: int | None = None, threads: int | None = None) -> ValidationReport:
+    """An ONNX model on onnxruntime (or `backend`) against its PyTorch source: `checkpoint`,
+    or the one recorded in the model (see `validate`)."""
+    return validate(model_path, backend=backend, reference=checkpoint, dataset=dataset, data_dir=data_dir,
+                    random=random, limit=limit, batch_sizes=batch_sizes, tolerance=tolerance, per_layer=per_layer,
+                    threads=threads)
