@@ -56,6 +56,38 @@ def atomic_path(final: str | os.PathLike[str]) -> Iterator[Path]:
             tmp.unlink()
 
 
+@contextlib.contextmanager
+def atomic_directory(final: str | os.PathLike[str], *, replace: bool = False) -> Iterator[Path]:
+    """Yield an empty temporary folder beside `final`; when the block succeeds it becomes
+    `final` by one rename, so readers (a Triton server polling a model repository) see the
+    old folder or the complete new one, never a half-written one. An existing `final` is
+    refused unless `replace`; then it is renamed aside first and removed after the swap.
+    On failure the temporary folder is removed and `final` is untouched."""
+    import shutil
+
+    final = check_output_dir(final)
+    if final.exists() and not replace:
+        raise InvalidInputError(f"'{final}' already exists; remove it or allow replacing it")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
+    try:
+        yield tmp
+        if final.exists():
+            aside = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=final.parent))
+            os.rename(final, aside / final.name)
+            try:
+                os.rename(tmp, final)
+            except OSError:
+                os.rename(aside / final.name, final)  # put the old folder back
+                os.rmdir(aside)
+                raise
+            shutil.rmtree(aside, ignore_errors=True)
+        else:
+            os.rename(tmp, final)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 def atomic_write_bytes(final: str | os.PathLike[str], data: bytes) -> Path:
     with atomic_path(final) as tmp:
         tmp.write_bytes(data)
