@@ -28,6 +28,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from resnet_deploy.artifacts import atomic_write_text
 from resnet_deploy.bench.runners import ARTIFACT_KIND, check_backend_available
 from resnet_deploy.errors import CheckFailedError, InvalidInputError
 from resnet_deploy.serving.model_config import ConfigRequest, resolve_max_batch
@@ -210,6 +211,22 @@ class ServingSession:
         self.stop()
 
 
+WORKDIR_PREFIX = "resnet-deploy-serve-"
+OWNER_FILE = "owner.pid"
+
+
+def remove_stale_workdirs() -> None:
+    """Work folders left by a `serve` that was killed (SIGKILL leaves no chance to clean up):
+    those whose owner process is gone are removed at the next start."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{WORKDIR_PREFIX}*"):
+        try:
+            owner = int((folder / OWNER_FILE).read_text().strip())
+        except (OSError, ValueError):
+            continue
+        if not Path(f"/proc/{owner}").exists():
+            shutil.rmtree(folder, ignore_errors=True)
+
+
 def _first_error(log_text: str) -> str:
     """The most telling line of a failed start: a Python error, a failed load, or Triton's error."""
     lines = [line.strip() for line in log_text.splitlines() if line.strip()]
@@ -279,8 +296,11 @@ def start_serving(artifact: str | os.PathLike[str], options: ServeOptions | None
                                                      "threads": "" if threads is None else str(threads)})
     runtime = ensure_runtime(install=options.install)
 
-    workdir = Path(tempfile.mkdtemp(prefix="resnet-deploy-serve-"))
+    if sys.platform == "linux":
+        remove_stale_workdirs()
+    workdir = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
     try:
+        atomic_write_text(workdir / OWNER_FILE, f"{os.getpid()}\n")
         repository = workdir / "models"
         repository.mkdir()
         write_model_folder(repository / name, signature, request, {"model.py": Path(__file__).with_name("python_model.py")})

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 from click.testing import CliRunner
 
 from resnet_deploy.cli import cli
-from resnet_deploy.serving.server import group_processes
+from resnet_deploy.serving.server import WORKDIR_PREFIX, group_processes, remove_stale_workdirs
 from tests.serving.conftest import SERVER_GROUP
 
 
@@ -74,6 +75,32 @@ def test_serve_answers_then_stops_cleanly_on_signal(triton_runtime: object, r20_
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+@pytest.mark.xdist_group(SERVER_GROUP)
+def test_killing_serve_takes_the_server_down_too(triton_runtime: object, r20_onnx: Path) -> None:
+    """SIGKILL gives serve no chance to stop the server: the parent-death signal does."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "resnet_deploy", "serve", str(r20_onnx), "--http-port", "0", "--grpc-port", "0",
+         "--metrics-port", "0", "--threads", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    try:
+        _wait_for_line(process, "HTTP ", timeout=120)
+        (server_pid,) = _children(process.pid)
+        assert group_processes(server_pid)
+    finally:
+        process.kill()
+        process.wait()
+    deadline = time.monotonic() + 30
+    while group_processes(server_pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert group_processes(server_pid) == []
+    # Its work folder (owned by the killed process) is what the next start cleans up.
+    owned = [d for d in Path(tempfile.gettempdir()).glob(f"{WORKDIR_PREFIX}*")
+             if (d / "owner.pid").is_file() and (d / "owner.pid").read_text().strip() == str(process.pid)]
+    assert len(owned) == 1
+    remove_stale_workdirs()
+    assert not owned[0].exists()
 
 
 def test_serve_refuses_bad_input_with_one_line(tmp_path: Path, r20_onnx: Path) -> None:
