@@ -15,8 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from resnet_deploy.errors import InvalidInputError
-from resnet_deploy.optional import import_optional
+from resnet_deploy.errors import InvalidInputError, MissingDependencyError
 from resnet_deploy.serving.signature import ModelSignature, TensorSpec
 
 # numpy dtype name -> Triton data type
@@ -41,9 +40,9 @@ def model_config_pb2() -> Any:
     """tritonclient's copy of Triton's model_config.proto (exit 3 without the serve extra)."""
     try:
         from tritonclient.grpc import model_config_pb2 as pb2
-    except ImportError:
-        import_optional("tritonclient.grpc", "Triton model configurations (tritonclient's ModelConfig)")
-        raise
+    except ImportError as exc:
+        raise MissingDependencyError(f"Triton model configurations need tritonclient's ModelConfig ({exc}); install "
+                                     "it: pip install 'resnet-deploy[serve]'") from exc
     return pb2
 
 

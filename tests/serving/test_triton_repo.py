@@ -5,6 +5,7 @@ requests are one line and exit 2, and model folders appear whole or not at all."
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -259,3 +260,12 @@ def test_plan_sidecar_that_does_not_match_the_plan_is_refused(tmp_path: Path) ->
     plan = plan_with(tmp_path)
     plan.write_bytes(b"another engine" + np.arange(10, dtype=np.uint8).tobytes())  # the sidecar is for the old one
     refused(run(str(plan), "-o", str(tmp_path / "repo")), "does not match the sha256")
+
+
+def test_without_tritonclient_it_is_a_missing_dependency(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model = conv_model(tmp_path / "m.onnx")
+    monkeypatch.setitem(sys.modules, "tritonclient.grpc", None)  # import fails as if not installed
+    result = run(str(model), "-o", str(tmp_path / "repo"))
+    assert result.exit_code == 3, result.output
+    assert "pip install 'resnet-deploy[serve]'" in result.output and "Traceback" not in result.output
+    assert not (tmp_path / "repo").exists()
