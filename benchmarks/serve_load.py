@@ -168,6 +168,7 @@ def measure_model(name: str, work: Path, args: argparse.Namespace) -> list[dict[
         row["throughput_vs_in_process"] = row["throughput_rps"] / base["throughput_rps"] if base["throughput_rps"] else None
         lat, base_lat = row.get("latency_ms", {}), base.get("latency_ms", {})
         row["p50_vs_in_process"] = lat["p50"] / base_lat["p50"] if lat and base_lat else None
+        row["p50_added_ms"] = lat["p50"] - base_lat["p50"] if lat and base_lat else None
     return rows
 
 
@@ -186,10 +187,10 @@ def markdown(data: dict[str, Any]) -> str:
              f"{data['note']}", "", f"Command: `{data['command']}`", ""]
     columns = [Column("model"), Column("mode"), Column("clients", "d"), Column("req/s", ".1f"), Column("p50 ms", ".2f"),
                Column("p90 ms", ".2f"), Column("p99 ms", ".2f"), Column("req/s vs in-process", ".2f"),
-               Column("p50 vs in-process", ".2f"), Column("errors", "d")]
+               Column("p50 vs in-process", ".2f"), Column("p50 added ms", "+.2f"), Column("errors", "d")]
     body = [[r["model"], r["mode"], r["concurrency"], r["throughput_rps"], r.get("latency_ms", {}).get("p50"),
              r.get("latency_ms", {}).get("p90"), r.get("latency_ms", {}).get("p99"), r["throughput_vs_in_process"],
-             r["p50_vs_in_process"], len(r["errors"])] for r in data["rows"]]
+             r["p50_vs_in_process"], r.get("p50_added_ms"), len(r["errors"])] for r in data["rows"]]
     lines.append(markdown_table(columns, body))
     return "\n".join(lines) + "\n"
 

@@ -43,7 +43,7 @@ def test_update_readme_includes_the_serve_load_report(tmp_path: Path, monkeypatc
     device.mkdir(parents=True)
     rows = [{"model": "resnet20", "mode": mode, "concurrency": 1, "requests": 10, "throughput_rps": rps,
              "latency_ms": {"p50": 1.0, "p90": 2.0, "p99": 3.0}, "throughput_vs_in_process": rps / 100,
-             "p50_vs_in_process": 1.0, "errors": []} for mode, rps in (("in-process", 100.0), ("grpc", 80.0))]
+             "p50_vs_in_process": 1.0, "p50_added_ms": 0.0, "errors": []} for mode, rps in (("in-process", 100.0), ("grpc", 80.0))]
     data = {"kind": "serve-load", "environment": {"cpu": {"model": "Test CPU", "logical_cores": 2},
                                                   "library_versions": {"onnxruntime": "1.0"}},
             "cpu_isa": "avx2", "triton_server": "2.51.0", "pytriton": "0.7.0", "tritonclient": "2.73.0", "threads": 2,
@@ -57,5 +57,5 @@ def test_update_readme_includes_the_serve_load_report(tmp_path: Path, monkeypatc
     assert update_readme.main([]) == 0
     text = readme.read_text()
     assert "#### Serving cost" in text and "ISA avx2" in text
-    assert "| resnet20 | grpc | 1 | 80.0 | 1.00 | 2.00 | 3.00 | 0.80 | 1.00 | 0 |" in text
+    assert "| resnet20 | grpc | 1 | 80.0 | 1.00 | 2.00 | 3.00 | 0.80 | 1.00 | +0.00 | 0 |" in text
     assert "- source: `results/cpu-2core/serve_load.md`" in text
