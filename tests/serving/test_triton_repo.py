@@ -269,3 +269,20 @@ def test_without_tritonclient_it_is_a_missing_dependency(tmp_path: Path, monkeyp
     assert result.exit_code == 3, result.output
     assert "pip install 'resnet-deploy[serve]'" in result.output and "Traceback" not in result.output
     assert not (tmp_path / "repo").exists()
+
+
+def test_external_weights_travel_with_the_model(tmp_path: Path) -> None:
+    import onnxruntime as ort
+
+    source = conv_model(tmp_path / "tmp.onnx")
+    model = onnx.load(str(source))
+    (tmp_path / "big").mkdir()
+    onnx.save_model(model, str(tmp_path / "big" / "m.onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location="m.onnx.data", size_threshold=0)
+    assert run(str(tmp_path / "big" / "m.onnx"), "-o", str(tmp_path / "repo")).exit_code == 0
+    version = tmp_path / "repo" / "m" / "1"
+    assert sorted(p.name for p in version.iterdir()) == ["m.onnx.data", "model.onnx"]
+    session = ort.InferenceSession(str(version / "model.onnx"), providers=["CPUExecutionProvider"])
+    x = np.ones((2, 3, 8, 8), np.float32)
+    reference = ort.InferenceSession(str(source), providers=["CPUExecutionProvider"])
+    np.testing.assert_array_equal(session.run(None, {"input": x})[0], reference.run(None, {"input": x})[0])
