@@ -3,6 +3,9 @@
 
 Every figure in that section comes from a results file, with the machine it ran on; nothing is
 typed by hand. run_suite.py calls this at the end; run it alone after copying results in.
+Bench results (`kind: bench`) and forward timings are rendered here; every other script
+(train_digits, export_validate, quantize_accuracy, quantize_speed, serve_load, ...) writes its
+own Markdown report beside its JSON, which is included as written.
 """
 
 from __future__ import annotations

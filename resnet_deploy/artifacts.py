@@ -318,8 +318,16 @@ def _fsync_path(path: Path) -> None:
         os.close(fd)
 
 
-def _prepare(final: PathLike) -> Path:
-    final = check_output_dir(final)
+def _prepare(final: PathLike, *, folder: bool = False) -> Path:
+    """Check `final` can be written (a folder, with `folder`), is no input, and clear the
+    stale temporaries of dead writers beside it."""
+    final = Path(final)
+    if folder:
+        if final.exists() and not final.is_dir():
+            raise InvalidInputError(f"cannot write folder '{final}': it is a file")
+        check_output_dir(final.parent / ".probe")  # the parent folder exists and is writable
+    else:
+        check_output_dir(final)
     _refuse_protected(final)
     remove_stale_temps(final.parent)
     return final
@@ -371,6 +379,44 @@ def atomic_path(final: PathLike) -> Iterator[Path]:
             tmp.unlink()
         if cause is not None and not isinstance(exc, ArtifactError):
             raise write_error(final, cause) from exc
+        raise
+
+
+@contextlib.contextmanager
+def atomic_directory(final: PathLike, *, replace: bool = False) -> Iterator[Path]:
+    """Yield an empty temporary folder beside `final`; when the block succeeds it becomes
+    `final` by one rename, so readers (a Triton server polling a model repository) see the old
+    folder or the complete new one, never a half-written one. An existing `final` is refused
+    unless `replace`; then it is renamed aside first (`.NAME.PID.RANDOM.old`, which stale-temp
+    cleanup never touches, so a crash between the two renames loses nothing) and removed
+    after the swap. On failure the temporary folder is removed and `final` is untouched."""
+    final = _prepare(final, folder=True)
+    if final.exists() and not replace:
+        raise InvalidInputError(f"'{final}' already exists; remove it or allow replacing it", param="replace")
+    tmp = temp_name(final)
+    try:
+        tmp.mkdir()  # 0777 & ~umask, as a plain mkdir
+    except OSError as exc:
+        raise write_error(final, exc) from exc
+    try:
+        yield tmp
+        _step("folder-written")
+        if final.exists():
+            aside = tmp.with_name(tmp.name[: -len(".tmp")] + ".old")
+            os.rename(final, aside)
+            try:
+                os.rename(tmp, final)
+            except OSError:
+                os.rename(aside, final)  # put the old folder back
+                raise
+            shutil.rmtree(aside, ignore_errors=True)
+        else:
+            os.rename(tmp, final)
+        _fsync_path(final.parent)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if isinstance(exc, OSError) and exc.errno in WRITE_ERRNOS:
+            raise write_error(final, exc) from exc
         raise
 
 

@@ -46,6 +46,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "eval": ("resnet_deploy.cli.eval_cmd", "eval_cmd", "Top-1/top-5, per-class accuracy and confusion matrix of a checkpoint."),
     "experiment": ("resnet_deploy.cli.experiment_cmd", "experiment", "Paper experiments: `experiment degradation` (plain vs residual)."),
     "pipeline": ("resnet_deploy.cli.pipeline_cmd", "pipeline", "Train, export, validate, quantize, build, bench: one report."),
+    "triton-repo": ("resnet_deploy.cli.triton_repo_cmd", "triton_repo", "Triton model repository (config.pbtxt from the artifact, validated) from ONNX models and plans."),
+    "serve": ("resnet_deploy.cli.serve_cmd", "serve", "Serve an ONNX model or plan through a real Triton server on this machine (HTTP, gRPC, metrics)."),
 }
 
 
