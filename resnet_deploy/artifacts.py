@@ -65,20 +65,22 @@ _TEMP_PATTERN = re.compile(r"^\.(?P<name>.+)\.(?P<pid>\d+)\.[0-9a-f]{8}\.tmp$")
 
 
 # -- fault injection (tests stop the writer after each step of a commit) ------------------
-_fault_hook: Callable[[str], None] | None = None
+FaultHook = Callable[[str, Path], None]
+_fault_hook: FaultHook | None = None
 
 
-def set_fault_hook(hook: Callable[[str], None] | None) -> Callable[[str], None] | None:
-    """Install `hook(step)` called after each step of every write; returns the previous one.
-    Tests use it to kill the writer at a chosen step (or to list the steps)."""
+def set_fault_hook(hook: FaultHook | None) -> FaultHook | None:
+    """Install `hook(step, path)` called after each step of every write (`path`: the file or
+    folder being written); returns the previous hook. Tests use it to stop the writer at a
+    chosen step, or to list the steps."""
     global _fault_hook
     previous, _fault_hook = _fault_hook, hook
     return previous
 
 
-def _step(name: str) -> None:
+def _step(name: str, path: Path) -> None:
     if _fault_hook is not None:
-        _fault_hook(name)
+        _fault_hook(name, path)
 
 
 # -- paths -------------------------------------------------------------------------------
@@ -370,9 +372,9 @@ def atomic_path(final: PathLike) -> Iterator[Path]:
         raise write_error(final, exc) from exc
     try:
         yield tmp
-        _step("temp-written")
+        _step("temp-written", final)
         commit_file(tmp, final, mode)
-        _step("committed")
+        _step("committed", final)
     except BaseException as exc:
         cause = _diagnose(tmp, exc)
         with contextlib.suppress(OSError):
@@ -400,7 +402,7 @@ def atomic_directory(final: PathLike, *, replace: bool = False) -> Iterator[Path
         raise write_error(final, exc) from exc
     try:
         yield tmp
-        _step("folder-written")
+        _step("folder-written", final)
         if final.exists():
             aside = tmp.with_name(tmp.name[: -len(".tmp")] + ".old")
             os.rename(final, aside)
@@ -526,14 +528,14 @@ def write_artifact(final: PathLike, writer: Callable[[Path], Any],
         record = dict(meta(tmp) if callable(meta) else meta)
         record.pop("previous", None)
         record["sha256"] = sha256_file(tmp)
-        _step("artifact-written")
+        _step("artifact-written", final)
         previous = _current_record(final)
         if previous is not None and previous.get("sha256") != record["sha256"]:
             previous.pop("previous", None)
             record["previous"] = previous
         atomic_write_text(sidecar_path(final), _sidecar_text(record))
-        _step("sidecar-committed")
-    _step("artifact-committed")
+        _step("sidecar-committed", final)
+    _step("artifact-committed", final)
     return record
 
 

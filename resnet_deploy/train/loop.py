@@ -232,7 +232,8 @@ def _progress(iterable: Any, enabled: bool, desc: str, total: int) -> Any:
         return iterable
     from tqdm.auto import tqdm
 
-    return tqdm(iterable, desc=desc, total=total, leave=False, dynamic_ncols=True)
+    # disable=None: a bar only on a terminal; logs and pipes get the per-epoch log lines.
+    return tqdm(iterable, desc=desc, total=total, leave=False, dynamic_ncols=True, disable=None)
 
 
 def _train_epoch(run: _Run, epoch: int, progress: bool) -> dict[str, float]:
