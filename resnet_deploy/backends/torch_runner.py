@@ -80,7 +80,7 @@ def _device(text: str) -> torch.device:
         raise InvalidInputError(f"unknown torch device {text!r}: use cpu or cuda[:N]") from exc
     if device.type == "cuda" and not torch.cuda.is_available():
         raise MissingDependencyError(f"torch device {text!r} needs CUDA, which this torch build or machine lacks "
-                                     f"(torch {torch.__version__}); use --device cpu or a CUDA build of torch")
+                                     f"(torch {torch.__version__}); use `device` cpu or a CUDA build of torch")
     if device.type not in ("cpu", "cuda"):
         raise InvalidInputError(f"torch device {text!r} is not supported: use cpu or cuda[:N]")
     return device
@@ -121,7 +121,7 @@ class TorchRunner(Runner):
         self.torch_device = _device(device)
         self.device = self.torch_device.type
         if mode == "cudagraph" and self.device != "cuda":
-            raise MissingDependencyError("torch-cudagraph needs a CUDA device (--device cuda); CUDA graphs do not exist on CPU")
+            raise MissingDependencyError("torch-cudagraph needs a CUDA device (`device` cuda); CUDA graphs do not exist on CPU")
         if precision == "fp16" and self.device != "cuda":
             raise InvalidInputError("fp16 autocast needs `device` cuda; on CPU use bf16 or fp32", param="precision")
         if features and (self.device == "cuda" or mode != "eager"):
@@ -254,7 +254,7 @@ class TorchRunner(Runner):
     def _require_cuda(self) -> None:
         self._require_active()
         if self._stream is None:
-            raise MissingDependencyError(f"{self.name}: device timing hooks need --device cuda (this runner is on CPU)")
+            raise MissingDependencyError(f"{self.name}: device timing hooks need `device` cuda (this runner is on CPU)")
 
     @property
     def stream(self) -> int:

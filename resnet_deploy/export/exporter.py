@@ -70,9 +70,9 @@ def parse_batch(batch: str | int) -> str | int:
     try:
         value = int(batch)
     except (TypeError, ValueError):
-        raise InvalidInputError(f"--batch must be 'dynamic' or a positive integer, got {batch!r}") from None
+        raise InvalidInputError(f"`batch` must be 'dynamic' or a positive integer, got {batch!r}", param="batch") from None
     if value < 1:
-        raise InvalidInputError(f"--batch must be 'dynamic' or a positive integer, got {value}")
+        raise InvalidInputError(f"`batch` must be 'dynamic' or a positive integer, got {value}", param="batch")
     return value
 
 
@@ -84,14 +84,14 @@ def check_opset(opset: int | None, exporter: str) -> int:
     opset = DEFAULT_OPSET if opset is None else int(opset)
     if opset > onnx_max:
         raise InvalidInputError(f"opset {opset} is newer than the installed onnx {onnx.__version__} can write "
-                                f"(max {onnx_max}); choose --opset {DEFAULT_OPSET} or upgrade onnx")
+                                f"(max {onnx_max}); choose `opset` {DEFAULT_OPSET} or upgrade onnx")
     if exporter == "dynamo" and opset < DYNAMO_MIN_OPSET:
         raise InvalidInputError(f"the dynamo exporter writes opset >= {DYNAMO_MIN_OPSET}, not {opset}; "
-                                f"use --exporter torchscript for opsets {TORCHSCRIPT_OPSET_RANGE[0]}..{TORCHSCRIPT_OPSET_RANGE[1]}")
+                                f"use `exporter` torchscript for opsets {TORCHSCRIPT_OPSET_RANGE[0]}..{TORCHSCRIPT_OPSET_RANGE[1]}")
     low, high = TORCHSCRIPT_OPSET_RANGE
     if exporter == "torchscript" and not low <= opset <= high:
         raise InvalidInputError(f"the TorchScript exporter writes opsets {low}..{high}, not {opset}; "
-                                f"use --exporter dynamo for newer opsets")
+                                f"use `exporter` dynamo for newer opsets")
     return opset
 
 
@@ -127,7 +127,7 @@ def _export_graph(net: nn.Module, example: torch.Tensor, exporter: str, opset: i
     written = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None)
     if written != opset:
         raise InvalidInputError(f"the {exporter} exporter could not write opset {opset} (it wrote {written}); "
-                                f"choose --opset {DEFAULT_OPSET}")
+                                f"choose `opset` {DEFAULT_OPSET}")
     return model
 
 
@@ -158,7 +158,7 @@ def export_onnx(output: str | os.PathLike[str], *, model: str | None = None,
     output_names = [LOGITS_NAME]
     if features:
         if not hasattr(net, "forward_stages"):
-            raise InvalidInputError(f"{source.name} has no stages to export as a backbone; drop --features")
+            raise InvalidInputError(f"{source.name} has no stages to export as a backbone; drop `features`")
         backbone = Backbone(net)
         output_names = backbone.stage_names()
         net = backbone.eval()

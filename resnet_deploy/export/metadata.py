@@ -100,7 +100,7 @@ def describe_metadata(model: onnx.ModelProto) -> dict[str, Any]:
         "model_kwargs": decoded.get("model_kwargs") if isinstance(decoded.get("model_kwargs"), dict) else {},
         "input_spec": spec,
         "input_spec_source": "metadata" if isinstance(decoded.get("input_spec"), dict) else ("graph" if spec else None),
-        # Precision is read from the graph (DESIGN.md): a converted model may carry copied props.
+        # Precision is read from the graph (README, "Design choices"): a converted model may carry copied props.
         "precision": detect_precision(model).precision,
         "recorded_precision": raw.get("precision") or None,
         "trained": raw.get("trained") == "true" if "trained" in raw else None,

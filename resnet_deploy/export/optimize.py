@@ -79,7 +79,7 @@ def simplify(model: onnx.ModelProto) -> onnx.ModelProto:
 
     slimmed = onnxslim.slim(model)
     if not isinstance(slimmed, onnx.ModelProto):  # pragma: no cover - onnxslim returns None on failure
-        raise ArtifactError("onnxslim could not simplify the model; re-run with --no-simplify")
+        raise ArtifactError("onnxslim could not simplify the model; export again without simplifying (`simplify` off)")
     return slimmed
 
 

@@ -96,7 +96,7 @@ def resolve_model_name(name: str | None = None, depth: int | None = None, family
                                     "give one of them", param="depth")
         return entry.name
     if depth is None:
-        raise InvalidInputError("give a model name (--model resnet50) or a depth (--depth 50)")
+        raise InvalidInputError("give a model name (`model` resnet50) or a depth (`depth` 50)")
     if family not in FAMILIES:
         raise InvalidInputError(f"unknown family {family!r}; valid families: {', '.join(FAMILIES)}")
     matches = [e for e in list_models(family) if e.depth == depth]

@@ -1,6 +1,6 @@
 """FP16 conversion, INT8 calibration and Q/DQ, and accuracy against FP32.
 
-Precision lives in the ONNX graph (DESIGN.md): TensorRT 11 builds strongly typed networks
+Precision lives in the ONNX graph (README, "Design choices"): TensorRT 11 builds strongly typed networks
 only, so FP16 is an FP16 ONNX model and INT8 an ONNX model with explicit Q/DQ nodes.
 
     from resnet_deploy.precision import convert_fp16, quantize_int8, evaluate_accuracy

@@ -1,7 +1,7 @@
 """Mixed-precision FP16: convert an FP32 ONNX model, keeping a documented set of nodes FP32.
 
 TensorRT builds strongly typed networks, so an FP16 engine comes from an FP16 ONNX model
-(DESIGN.md). The conversion is onnxruntime's own `onnxruntime.transformers.float16` (the
+(README, "Design choices"). The conversion is onnxruntime's own `onnxruntime.transformers.float16` (the
 same converter as onnxconverter-common, shipped inside the onnxruntime wheel we already
 depend on, so no new package and no version skew between converter and runtime).
 

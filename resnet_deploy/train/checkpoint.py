@@ -227,7 +227,7 @@ def load_foreign_state_dict(path: str | os.PathLike[str]) -> dict[str, torch.Ten
     """A state dict from a torchvision-style `.pth`/`.pt` (torch.load weights_only=True), or a
     `.safetensors` file. Wrappers ({"state_dict": ...}, {"model": ...}) and DDP's `module.`
     prefix are removed."""
-    path = require_file(path, "--init-from file")
+    path = require_file(path, "weights file")
     if path.suffix == ".safetensors":
         return _read_safetensors(path)
     try:
@@ -259,7 +259,7 @@ def init_from(model: nn.Module, path: str | os.PathLike[str], *, skip_mismatched
         missing = [k for k in missing if k not in skipped]
         mismatched = []
     if missing or unexpected or mismatched:
-        raise InvalidInputError(f"--init-from '{path}' does not fit the model: {_describe_keys(missing, unexpected, mismatched)}")
+        raise InvalidInputError(f"weights '{path}' do not fit the model: {_describe_keys(missing, unexpected, mismatched)}")
     to_load = {k: v for k, v in state.items() if k not in skipped}
     unwrap_model(model).load_state_dict(to_load, strict=not skipped)
     if skipped:

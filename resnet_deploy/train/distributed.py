@@ -39,7 +39,7 @@ def pick_device(name: str, local_rank: int = 0) -> torch.device:
         name = "cuda" if torch.cuda.is_available() else "cpu"
     if name.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise MissingDependencyError(f"--device {name} asked for, but CUDA is not available; use --device cpu")
+            raise MissingDependencyError(f"`device` {name} asked for, but CUDA is not available; use cpu")
         return torch.device(name if ":" in name else f"cuda:{local_rank}")
     if name != "cpu":
         raise InvalidInputError(f"unknown device {name!r}; valid: auto, cpu, cuda, cuda:N")

@@ -125,8 +125,8 @@ def test_missing_output_folder_writes_nothing(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("opset", "exporter", "message"), [
     (onnx.defs.onnx_opset_version() + 1, "dynamo", "installed onnx"),
     (99, "torchscript", "installed onnx"),
-    (13, "dynamo", "--exporter torchscript"),
-    (exporter_module.TORCHSCRIPT_OPSET_RANGE[1] + 1, "torchscript", "--exporter dynamo"),
+    (13, "dynamo", "`exporter` torchscript"),
+    (exporter_module.TORCHSCRIPT_OPSET_RANGE[1] + 1, "torchscript", "`exporter` dynamo"),
 ])
 def test_unwritable_opset(tmp_path: Path, opset: int, exporter: str, message: str) -> None:
     with pytest.raises(InvalidInputError, match=message):
@@ -135,7 +135,7 @@ def test_unwritable_opset(tmp_path: Path, opset: int, exporter: str, message: st
 
 
 @pytest.mark.parametrize(("kwargs", "message"), [
-    ({"batch": "many"}, "--batch"), ({"batch": 0}, "--batch"), ({"exporter": "onnx2"}, "unknown exporter"),
+    ({"batch": "many"}, "`batch`"), ({"batch": 0}, "`batch`"), ({"exporter": "onnx2"}, "unknown exporter"),
     ({"model": "resnet7"}, "unknown model"), ({"model": None}, "give a model"), ({"input_size": 4}, "`input_size` must be at least 8"),
 ])
 def test_bad_arguments(tmp_path: Path, kwargs: dict[str, object], message: str) -> None:
