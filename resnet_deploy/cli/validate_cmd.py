@@ -91,9 +91,9 @@ def _inputs(inputs: dict[str, Any]) -> str:
 @click.option("--batch-sizes", default="1,8", show_default=True, help="Comma-separated batch sizes to run MODEL at.")
 @click.option("--max-error", type=FiniteFloat(min=0), default=None,
               help="Largest |MODEL - reference| as a multiple of the reference's RMS [default by precision: "
-                   "FP32 1e-3, FP16 5e-2, INT8 0.5].")
+                   "FP32 1e-4, FP16 2e-2, INT8 1.0].")
 @click.option("--min-cosine", type=FiniteFloat(min=-1, max=1), default=None,
-              help="Minimum cosine similarity [default by precision: FP32 0.99999, FP16 0.999, INT8 0.98].")
+              help="Minimum cosine similarity [default by precision: FP32 0.99999, FP16 0.999, INT8 0.99].")
 @click.option("--min-top1", type=FiniteFloat(min=0, max=1), default=None,
               help="Minimum top-1 agreement, 0..1 [default by precision: FP32 0.999, FP16 0.99, INT8 0.95].")
 @click.option("--per-layer", is_flag=True,
