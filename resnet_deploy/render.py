@@ -101,3 +101,16 @@ def markdown_to_html(markdown: str, *, title: str) -> str:
              "td{font-variant-numeric:tabular-nums}code{background:#f4f4f4}")
     return (f"<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
             f"<style>{style}</style></head>\n<body>\n{body}</body></html>\n")
+
+
+def precision_for(values: Sequence[Any], *, significant: int = 3, most: int = 3, grouping: bool = False) -> str:
+    """One format spec for a whole column of numbers: enough decimals that the smallest
+    non-zero value keeps `significant` digits (at most `most` decimals), the same for every
+    row: 45.97, 361.9 and 1004.0 read `46.0`, `361.9`, `1004.0` (three digits where the
+    column is smallest), not the mixed `45.97`, `361.9`, `1004.0`."""
+    magnitudes = [abs(float(v)) for v in values if _is_number(v) and math.isfinite(float(v)) and v != 0]
+    decimals = 0
+    if magnitudes:
+        smallest = min(magnitudes)
+        decimals = max(0, min(most, significant - 1 - math.floor(math.log10(smallest))))
+    return f"{',' if grouping else ''}.{decimals}f"
