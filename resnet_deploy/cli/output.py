@@ -1,4 +1,5 @@
-"""Printing helpers shared by the commands: aligned tables for people, JSON for programs."""
+"""Printing helpers shared by the commands: JSON for programs and field lists for people.
+Tables come from resnet_deploy.render; the benchmark's progress display is cli/progress.py."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import click
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[Any]], align_right: Sequence[bool] | None = None) -> str:
-    """A plain-text table with a header rule; numbers right-aligned by default."""
+    """Kept for the commands not yet on resnet_deploy.render (validate, accuracy): a
+    plain-text table with a header rule."""
     cells = [[str(h) for h in headers]] + [["" if v is None else str(v) for v in row] for row in rows]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     if align_right is None:
@@ -30,3 +32,11 @@ def _is_number(value: Any) -> bool:
 
 def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
+
+
+def echo_fields(fields: Sequence[tuple[str, Any]]) -> None:
+    """A two-column `field  value` list (what a command made, where, how long) through the
+    rendering layer."""
+    from resnet_deploy.render import Column, render_table
+
+    click.echo(render_table([Column("field"), Column("value", align="left")], [[k, v] for k, v in fields]))
