@@ -66,13 +66,15 @@ def render_table(columns: Sequence[Column | str], rows: Sequence[Sequence[Any]],
     from rich import box
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     cols = _columns(columns)
     table = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left", show_edge=False, pad_edge=False)
     for column, align in zip(cols, _alignments(cols, rows), strict=True):
-        table.add_column(column.title, justify=align, no_wrap=True)  # type: ignore[arg-type]
+        table.add_column(Text(column.title), justify=align, no_wrap=True)  # type: ignore[arg-type]
     for row in rows:
-        table.add_row(*(column.cell(value) for column, value in zip(cols, row, strict=True)))
+        # Text, not str: a cell such as "[onnxruntime]" is data, never rich markup
+        table.add_row(*(Text(column.cell(value)) for column, value in zip(cols, row, strict=True)))
     buffer = io.StringIO()
     Console(file=buffer, width=width, color_system=None, force_terminal=False, soft_wrap=True).print(table)
     return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()).strip("\n")
@@ -98,7 +100,7 @@ def markdown_to_html(markdown: str, *, title: str) -> str:
     body = MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown)
     style = ("body{font-family:system-ui,sans-serif;max-width:72rem;margin:2rem auto;padding:0 1rem}"
              "table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:.25rem .5rem}"
-             "td{font-variant-numeric:tabular-nums}code{background:#f4f4f4}")
+             "td{font-variant-numeric:tabular-nums}code{background:#f4f4f4}img{max-width:100%}")
     return (f"<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
             f"<style>{style}</style></head>\n<body>\n{body}</body></html>\n")
 

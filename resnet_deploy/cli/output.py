@@ -34,9 +34,9 @@ def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 
 
-def echo_fields(fields: Sequence[tuple[str, Any]]) -> None:
+def echo_fields(fields: Sequence[tuple[str, Any]], titles: tuple[str, str] = ("field", "value")) -> None:
     """A two-column `field  value` list (what a command made, where, how long) through the
     rendering layer."""
     from resnet_deploy.render import Column, render_table
 
-    click.echo(render_table([Column("field"), Column("value", align="left")], [[k, v] for k, v in fields]))
+    click.echo(render_table([Column(titles[0]), Column(titles[1], align="left")], [[k, v] for k, v in fields]))
