@@ -123,7 +123,7 @@ class BenchConfig:
     max_default_batch: int | None = None
     memory_budget_bytes: int = 1 << 30
     max_iteration_seconds: float = 5.0
-    max_point_seconds: float = 30.0
+    max_point_seconds: float = 60.0
     seed: int = 0
     keep_samples: bool = True  # store every per-iteration latency in the result
 
