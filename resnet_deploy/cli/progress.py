@@ -64,11 +64,11 @@ class LiveProgress(BenchObserver):
     Redrawn a few times a second from rich's own thread: the timing loop only hands over two
     numbers."""
 
-    def __init__(self) -> None:
+    def __init__(self, console: Any = None) -> None:
         from rich.console import Console
         from rich.progress import BarColumn, Progress, TextColumn
 
-        self.console = Console(file=sys.stderr)
+        self.console = console if console is not None else Console(file=sys.stderr)
         self.progress = Progress(TextColumn("{task.description}"), BarColumn(bar_width=12),
                                  TextColumn("{task.fields[status]}"), console=self.console, refresh_per_second=4,
                                  transient=False)

@@ -126,6 +126,7 @@ def test_a_missing_backend_is_refused_before_anything_is_timed(model: Path, tmp_
     (["--onnx", "{model}"], 2, "more than once"),
     (["--checkpoint", "c.safetensors"], 2, "not run by any --backend"),
     (["--precision", "bf16"], 2, "--precision applies to torch backends"),
+    (["--markdown", "{tmp}/nodir/r.md"], 2, "nodir"),
 ])
 def test_artifacts_are_checked_before_anything_is_timed(model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                         extra: list[str], code: int, message: str) -> None:
@@ -137,7 +138,7 @@ def test_artifacts_are_checked_before_anything_is_timed(model: Path, tmp_path: P
     monkeypatch.setattr(onnxruntime_runner.OnnxRuntimeRunner, "_activate", never)
     (tmp_path / "keep.txt").write_text("x")
     before = _snapshot(tmp_path)
-    args = [a.replace("{model}", str(model)) for a in extra]
+    args = [a.replace("{model}", str(model)).replace("{tmp}", str(tmp_path)) for a in extra]
     result = CliRunner().invoke(cli, ["bench", "--onnx", str(model), *args, "--backend", "ort-cpu", *FAST,
                                       "--out", str(tmp_path / "out"), "--save-json", str(tmp_path / "r.json")])
     assert message in _one_line_refusal(result, code)
@@ -260,3 +261,28 @@ def test_compare_refuses_broken_results_in_one_line(model: Path, tmp_path: Path,
 def test_compare_refuses_a_model_file(model: Path, tmp_path: Path) -> None:
     _save(model, tmp_path / "a.json", "1")
     _one_line_refusal(CliRunner().invoke(cli, ["bench-compare", str(tmp_path / "a.json"), str(model)]), 2)
+
+
+def test_live_progress_draws_each_point_and_a_summary_line() -> None:
+    import io
+
+    from rich.console import Console
+
+    from resnet_deploy.bench import BackendSpec, BenchConfig, Point
+    from resnet_deploy.bench.result import BenchRow, LatencyStats
+    from resnet_deploy.cli.progress import LiveProgress
+
+    buffer = io.StringIO()
+    live = LiveProgress(Console(file=buffer, width=120, force_terminal=False))
+    config = BenchConfig([BackendSpec("ort-cpu", label="m")], batch_sizes=[8])
+    point = Point("m", 8, 1, 1, 1, 1, False, None)
+    live.planned(config.backends, config)
+    live.point_started(point)
+    live.iteration(12, 1.5, 1.5)
+    task = live.progress.tasks[0]
+    assert task.fields["status"] == "12 it, 1.5 s, ~1.5 s left" and task.total == 3.0
+    stats = LatencyStats(samples=30, min=1.0, mean=1.2, median=1.1, max=2.0, std=0.1)
+    live.point_done(point, BenchRow(batch=8, iterations=30, measured_s=3.0, latency_ms=stats, throughput_ips=6666.7))
+    live.finished()
+    assert not live.progress.tasks
+    assert "m batch 8 (1/1): 30 it in 3.0 s, median 1.100 ms, 6,666.7 img/s" in buffer.getvalue()
