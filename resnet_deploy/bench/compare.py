@@ -79,6 +79,9 @@ def _differences(a: BenchResult, b: BenchResult) -> list[str]:
     from resnet_deploy.bench.report import machine_line, run_length
 
     notes = []
+    if a.environment.cpu.isa is None or b.environment.cpu.isa is None:  # older results did not record it
+        a, b = (r.model_copy(update={"environment": r.environment.model_copy(
+            update={"cpu": r.environment.cpu.model_copy(update={"isa": None})})}) for r in (a, b))
     if machine_line(a) != machine_line(b):
         notes.append(f"the runs were on different machines or libraries: A {machine_line(a)} | B {machine_line(b)}")
     if run_length(a.config) != run_length(b.config):

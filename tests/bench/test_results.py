@@ -99,3 +99,14 @@ def test_plots_keep_each_chart_readable() -> None:
         assert all(len(ax.lines) <= plots.MAX_LINES for ax in visible)
     few = plots._throughput(backends[:3], None)
     assert len(few.axes) == 1 and len(few.axes[0].lines) == 3
+
+
+def test_compare_notes_a_different_machine_but_not_a_missing_isa_record() -> None:
+    from resnet_deploy.bench.compare import compare_results
+
+    a = _run(["m"], [1])
+    b = a.model_copy(deep=True)
+    b.environment.cpu.isa = None  # recorded before the ISA was
+    assert not any("different machines" in w for w in compare_results(a, b).warnings)
+    b.environment.cpu.model = "Another CPU"
+    assert any("different machines" in w for w in compare_results(a, b).warnings)
