@@ -22,6 +22,7 @@ from resnet_deploy.backends.base import DeviceTimingHooks, Runner, TensorInfo
 from resnet_deploy.bench import preflight
 from resnet_deploy.bench.config import BackendSpec, BenchConfig, default_batch_sizes
 from resnet_deploy.bench.result import (
+    ArtifactRecord,
     BackendRun,
     BenchResult,
     BenchRow,
@@ -206,8 +207,9 @@ def _sweep_cut(config: BenchConfig, row: BenchRow, rest: list[int]) -> str | Non
 
 def _measure_backend(spec: BackendSpec, runners: list[Runner], config: BenchConfig, observer: BenchObserver,
                      index: int, count: int, shape: preflight.InputShape) -> BackendRun:
+    record = artifact_record(spec.artifact)
     result = BackendRun(label=spec.name, backend=spec.backend, spec=SpecRecord.model_validate(spec.to_dict()),
-                        artifact=artifact_record(spec.artifact))
+                        artifact=ArtifactRecord.model_validate(record) if record is not None else None)
     for runner in runners:  # a runner that builds per-shape state (ort-trt's profile) learns the sweep first
         expect = getattr(runner, "expect_batch_sizes", None)
         if callable(expect) and config.batch_sizes:

@@ -50,9 +50,11 @@ class LatencyStats(_Record):
     @model_validator(mode="before")
     @classmethod
     def _collect_percentiles(cls, data: Any) -> Any:
+        """`p90`, `p99.9`, ... are validated as floats into `percentiles`; they also stay
+        readable as attributes (`stats.p99`), as the JSON has them."""
         if isinstance(data, Mapping) and "percentiles" not in data:
             data = dict(data)
-            data["percentiles"] = {k: data.pop(k) for k in list(data) if _PERCENTILE_KEY.match(str(k))}
+            data["percentiles"] = {k: v for k, v in data.items() if _PERCENTILE_KEY.match(str(k))}
         return data
 
     @model_serializer(mode="wrap")
@@ -122,6 +124,24 @@ class InputRecord(_Record):
     batch_limits: list[int | None] | None = None
 
 
+class ArtifactRecord(_Record):
+    """The benchmarked file: path, size, sha256 and its sidecar when it had one."""
+
+    path: str | None = None
+    bytes: int | None = None
+    sha256: str | None = None
+    sidecar: dict[str, Any] | None = None
+    sidecar_mismatch: bool | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_absent(self, handler: Any) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        for key in ("sidecar", "sidecar_mismatch"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        return data
+
+
 class BackendRun(_Record):
     """One backend (one column of a comparison): its rows, skipped batches, notes, or the
     error that kept it from running."""
@@ -130,7 +150,7 @@ class BackendRun(_Record):
     backend: str
     spec: SpecRecord | None = None
     runner: dict[str, Any] = Field(default_factory=dict)
-    artifact: dict[str, Any] | None = None
+    artifact: ArtifactRecord | None = None
     input: InputRecord = Field(default_factory=InputRecord)
     results: list[BenchRow] = Field(default_factory=list)
     skipped: list[SkippedBatch] = Field(default_factory=list)

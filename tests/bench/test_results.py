@@ -110,3 +110,17 @@ def test_compare_notes_a_different_machine_but_not_a_missing_isa_record() -> Non
     assert not any("different machines" in w for w in compare_results(a, b).warnings)
     b.environment.cpu.model = "Another CPU"
     assert any("different machines" in w for w in compare_results(a, b).warnings)
+
+
+def test_percentiles_read_as_attributes_and_artifacts_are_typed(tmp_path: Path) -> None:
+    from tests.bench.helpers import tiny_onnx
+
+    model = tiny_onnx(tmp_path / "m.onnx", size=8)
+    config = BenchConfig([BackendSpec("ort-cpu", artifact=model)], batch_sizes=[1], iterations=3, duration_s=None,
+                         warmup=Warmup(iterations=0))
+    result = run_benchmark(config, runner_factory=lambda spec, cfg: FakeRunner(limits=(1, None)))
+    backend = result.backends[0]
+    assert backend.artifact is not None and backend.artifact.sha256 and backend.artifact.path == str(model)
+    stats = backend.results[0].latency_ms
+    assert stats.p99 == stats.get("p99") == stats.percentiles["p99"]  # type: ignore[attr-defined]
+    assert "sidecar_mismatch" not in result.to_dict()["backends"][0]["artifact"]
