@@ -35,7 +35,9 @@ def _inputs_text(inputs: dict[str, Any]) -> str:
 
 
 def _column(title: str, values: list[Any]) -> Column:
-    """A column whose numbers share one precision (text columns are left as they are)."""
+    """A column whose numbers share one precision (integers stay integers, text stays text)."""
+    if values and all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+        return Column(title, ",d")
     return Column(title, precision_for(values, significant=4, most=4))
 
 
@@ -76,16 +78,24 @@ def render_markdown(data: dict[str, Any]) -> str:
             out += [f"![training curves]({rel.as_posix()})", ""]
     validation = data.get("validation")
     if validation:
-        out += ["## Validation: onnxruntime against PyTorch", "",
-                f"{'Passed' if validation['passed'] else 'FAILED'} on {_inputs_text(validation['inputs'])}, "
-                f"provider {validation['provider']}.", ""]
+        # compare.validate_onnx's report (model/reference/comparisons); the older export.validate
+        # report (provider/batches) is read too until that module is gone
+        model, reference = validation.get("model"), validation.get("reference") or {}
+        if isinstance(model, dict) and "backend" in model:
+            out += [f"## Validation: {model['backend']} against {reference.get('backend')}", "",
+                    f"{'Passed' if validation['passed'] else 'FAILED'} on {_inputs_text(validation['inputs'])}.", ""]
+        else:
+            out += ["## Validation: onnxruntime against PyTorch", "",
+                    f"{'Passed' if validation['passed'] else 'FAILED'} on {_inputs_text(validation['inputs'])}, "
+                    f"provider {validation.get('provider')}.", ""]
         body = []
-        for batch in validation["batches"]:
-            for name, c in batch["outputs"].items():
-                body.append([batch["batch_size"], name, c.get("max_abs"), c.get("cosine"), c.get("top1_agreement"),
-                             "pass" if c.get("passed", True) else "FAIL"])
+        for pair in validation.get("comparisons") or validation.get("batches") or []:
+            for name, c in pair["outputs"].items():
+                body.append([pair["batch_size"], name, c.get("max_abs"), c.get("max_error"), c.get("cosine"),
+                             c.get("top1_agreement"), "pass" if c.get("passed", True) else "FAIL"])
         out += [markdown_table([Column("batch", "d"), Column("output"), Column("max abs diff", ".3g"),
-                                Column("cosine", ".6f"), Column("top-1 agreement", ".2%"), Column("result")], body), ""]
+                                Column("max error / RMS", ".3g"), Column("cosine", ".6f"),
+                                Column("top-1 agreement", ".2%"), Column("result")], body), ""]
     if variants:
         out += ["## Precision variants", "", markdown_table(
             [Column("variant"), Column("file"), Column("seconds", ".1f"), Column("note")],
