@@ -65,11 +65,10 @@ def test_table_numbers_are_right_aligned_with_one_precision_per_column(model: Pa
     result = CliRunner().invoke(cli, ["bench", "--onnx", str(model), "--batch-sizes", "1,4", *FAST])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    header, body = lines[0], [line for line in lines[2:4]]
+    header, body = lines[0], lines[2:4]
     end = header.index("median ms") + len("median ms")
     medians = [line[:end].split()[-1] for line in body]
-    assert all(len(m) == len(medians[0]) or m.count(".") == 1 for m in medians)
-    assert len({len(m.split(".")[1]) for m in medians}) == 1  # same decimals in the column
+    assert all("." in m for m in medians) and len({len(m.split(".")[1]) for m in medians}) == 1  # same decimals
     assert all(line[end - 1] != " " for line in body)  # right-aligned under the header's end
 
 
