@@ -26,11 +26,12 @@ from resnet_deploy.backends.registry import available_backends
 from resnet_deploy.bench import BackendSpec
 from resnet_deploy.bench.config import Warmup
 from resnet_deploy.bench.harness import image_input, make_feeds
-from resnet_deploy.bench.report import machine_line, markdown_table
+from resnet_deploy.bench.report import machine_line
 from resnet_deploy.bench.runners import open_runner
 from resnet_deploy.bench.stats import mean_sd
 from resnet_deploy.bench.timing import measure_cpu
 from resnet_deploy.errors import ResnetDeployError
+from resnet_deploy.render import Column, markdown_table
 
 
 def time_forward(spec: BackendSpec, batch: int, steps: int, burn_in: int, threads: int | None) -> dict[str, Any]:
@@ -80,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     data = {"kind": "forward-timing", "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "environment": env, "rows": rows, "notes": notes}
     write_json(out / "forward_timing.json", data)
-    table = markdown_table(["model", "backend", "batch", "forward ms (mean ± sd)", "steps"],
+    table = markdown_table([Column("model"), Column("backend"), Column("batch", "d"), Column("forward ms (mean ± sd)", align="right"),
+                            Column("steps")],
                            [[r["model"], r["backend"], r["batch"], f"{r['mean_ms']:.2f} ± {r['sd_ms']:.2f}",
                              f"{r['steps']} after {r['burn_in']}"] for r in rows])
     md = [f"## Forward timing (mean ± sd over {args.steps} steps after {args.burn_in} burn-in)", "",

@@ -39,6 +39,7 @@ from benchmarks.suite_common import (
 )
 from resnet_deploy.backends.registry import available_backends
 from resnet_deploy.bench import BackendSpec, BenchConfig, Warmup, run_benchmark
+from resnet_deploy.bench.stats import MIN_SAMPLES
 
 MODELS = ("resnet18", "resnet50", "resnet101")
 CPU_BACKENDS = ("torch", "ort-cpu", "openvino")
@@ -203,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gpu-batch-sizes", default="1-256")
     parser.add_argument("--duration", type=float, help="measured seconds per batch (default 5; --quick: 2)")
     parser.add_argument("--warmup", default="1s")
-    parser.add_argument("--min-iterations", type=int, default=5)
+    parser.add_argument("--min-iterations", type=int, default=MIN_SAMPLES,
+                        help="at least this many iterations per point (default: the trust rule's minimum)")
     parser.add_argument("--threads", type=int, help="CPU threads (default: every core available)")
     parser.add_argument("--calib-samples", type=int, default=16)
     parser.add_argument("--only", choices=("sweep", "cpu-table", "gpu"), action="append")

@@ -66,13 +66,15 @@ def render_table(columns: Sequence[Column | str], rows: Sequence[Sequence[Any]],
     from rich import box
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     cols = _columns(columns)
     table = Table(box=box.SIMPLE_HEAD, title=title, title_justify="left", show_edge=False, pad_edge=False)
     for column, align in zip(cols, _alignments(cols, rows), strict=True):
-        table.add_column(column.title, justify=align, no_wrap=True)  # type: ignore[arg-type]
+        table.add_column(Text(column.title), justify=align, no_wrap=True)  # type: ignore[arg-type]
     for row in rows:
-        table.add_row(*(column.cell(value) for column, value in zip(cols, row, strict=True)))
+        # Text, not str: a cell such as "[onnxruntime]" is data, never rich markup
+        table.add_row(*(Text(column.cell(value)) for column, value in zip(cols, row, strict=True)))
     buffer = io.StringIO()
     Console(file=buffer, width=width, color_system=None, force_terminal=False, soft_wrap=True).print(table)
     return "\n".join(line.rstrip() for line in buffer.getvalue().splitlines()).strip("\n")
@@ -98,6 +100,19 @@ def markdown_to_html(markdown: str, *, title: str) -> str:
     body = MarkdownIt("commonmark", {"html": False}).enable("table").render(markdown)
     style = ("body{font-family:system-ui,sans-serif;max-width:72rem;margin:2rem auto;padding:0 1rem}"
              "table{border-collapse:collapse}th,td{border:1px solid #ccc;padding:.25rem .5rem}"
-             "td{font-variant-numeric:tabular-nums}code{background:#f4f4f4}")
+             "td{font-variant-numeric:tabular-nums}code{background:#f4f4f4}img{max-width:100%}")
     return (f"<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>"
             f"<style>{style}</style></head>\n<body>\n{body}</body></html>\n")
+
+
+def precision_for(values: Sequence[Any], *, significant: int = 3, most: int = 3, grouping: bool = False) -> str:
+    """One format spec for a whole column of numbers: enough decimals that the smallest
+    non-zero value keeps `significant` digits (at most `most` decimals), the same for every
+    row: 45.97, 361.9 and 1004.0 read `46.0`, `361.9`, `1004.0` (three digits where the
+    column is smallest), not the mixed `45.97`, `361.9`, `1004.0`."""
+    magnitudes = [abs(float(v)) for v in values if _is_number(v) and math.isfinite(float(v)) and v != 0]
+    decimals = 0
+    if magnitudes:
+        smallest = min(magnitudes)
+        decimals = max(0, min(most, significant - 1 - math.floor(math.log10(smallest))))
+    return f"{',' if grouping else ''}.{decimals}f"

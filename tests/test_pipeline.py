@@ -76,12 +76,16 @@ def test_step_log_records_done_skipped_failed_and_check_failed() -> None:
 
 
 def test_report_html_renders_the_markdown_it_is_made_from() -> None:
-    from resnet_deploy.pipeline.report import markdown_to_html
+    """The report's HTML is its Markdown rendered by markdown-it-py (render.markdown_to_html):
+    escaped text, code, right-aligned number columns, lists and images."""
+    from resnet_deploy import render
+    from resnet_deploy.pipeline import report
 
-    page = markdown_to_html("# Title\n\nText with `code` & <tag>.\n\n| a | b |\n|---|---:|\n| 1 | 2 |\n\n- one\n- two\n\n"
-                            "![plot](bench_throughput.png)\n", "t")
+    assert report.markdown_to_html is render.markdown_to_html
+    page = report.markdown_to_html("# Title\n\nText with `code` & <tag>.\n\n| a | b |\n|---|---:|\n| 1 | 2 |\n\n"
+                                   "- one\n- two\n\n![plot](bench_throughput.png)\n", title="t")
     assert "<h1>Title</h1>" in page
     assert "<p>Text with <code>code</code> &amp; &lt;tag&gt;.</p>" in page
-    assert "<thead><tr><th>a</th><th>b</th></tr></thead><tbody><tr><td>1</td><td>2</td></tr></tbody>" in page
-    assert "<ul><li>one</li><li>two</li></ul>" in page
-    assert '<img alt="plot" src="bench_throughput.png">' in page
+    assert '<th style="text-align:right">b</th>' in page and '<td style="text-align:right">2</td>' in page
+    assert "<li>one</li>" in page and "<li>two</li>" in page
+    assert '<img src="bench_throughput.png" alt="plot" />' in page

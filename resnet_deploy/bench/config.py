@@ -9,8 +9,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from resnet_deploy.bench.stats import DEFAULT_CV_THRESHOLD, DEFAULT_PERCENTILES
+from resnet_deploy.bench.stats import (
+    DEFAULT_CV_THRESHOLD,
+    DEFAULT_PERCENTILES,
+    MIN_SAMPLES,
+    parse_percentiles,
+)
 from resnet_deploy.errors import InvalidInputError
+
+DEFAULT_DURATION_S = 3.0
 
 
 @dataclass(frozen=True)
@@ -90,18 +97,22 @@ class BenchConfig:
     """Everything one `run_benchmark` call needs.
 
     Run length: with `iterations` alone exactly that many; with `duration_s` alone until that
-    much time has passed (at least `min_iterations`); with both, until both are met (trtexec).
+    much time has passed and at least `min_iterations` ran; with both, until both are met
+    (trtexec). The defaults (3 s, at least 30 iterations) pass the trust rule the results are
+    judged by (stats.MIN_SAMPLES samples and stats.MIN_MEASURED_SECONDS of measurement), so
+    a default run is never flagged "too short".
     `batch_sizes` None means powers of two within the artifact's batch limits, capped by
-    `max_default_batch` and `memory_budget_bytes`, and cut off once one iteration takes longer
-    than `max_iteration_seconds`.
+    `max_default_batch` and `memory_budget_bytes`, and cut off before a point predicted to
+    take more than `max_point_seconds` to time, or once one iteration takes longer than
+    `max_iteration_seconds`.
     """
 
     backends: list[BackendSpec]
     batch_sizes: list[int] | None = None
     warmup: Warmup = field(default_factory=lambda: Warmup(seconds=0.5))
     iterations: int | None = None
-    duration_s: float | None = 3.0
-    min_iterations: int = 10
+    duration_s: float | None = DEFAULT_DURATION_S
+    min_iterations: int = MIN_SAMPLES
     threads: int | None = None
     streams: int = 1
     cuda_graph: bool = False
@@ -112,24 +123,27 @@ class BenchConfig:
     max_default_batch: int | None = None
     memory_budget_bytes: int = 1 << 30
     max_iteration_seconds: float = 5.0
+    max_point_seconds: float = 60.0
     seed: int = 0
     keep_samples: bool = True  # store every per-iteration latency in the result
 
     def __post_init__(self) -> None:
         if not self.backends:
             raise InvalidInputError("nothing to benchmark: give at least one backend")
-        if self.iterations is not None and self.iterations < 1:
-            raise InvalidInputError(f"--iterations must be at least 1, got {self.iterations}")
-        if self.duration_s is not None and self.duration_s <= 0:
-            raise InvalidInputError(f"--duration must be positive, got {self.duration_s}")
-        if self.streams < 1:
-            raise InvalidInputError(f"--streams must be at least 1, got {self.streams}")
-        if self.threads is not None and self.threads < 1:
-            raise InvalidInputError(f"--threads must be at least 1, got {self.threads}")
+        for name in ("iterations", "streams", "threads", "min_iterations"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise InvalidInputError(f"`{name}` must be a positive integer, got {value!r}", param=name)
+        for name in ("duration_s", "cv_threshold", "max_iteration_seconds", "max_point_seconds"):
+            value = getattr(self, name)
+            if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise InvalidInputError(f"`{name}` must be a positive number, got {value!r}", param=name)
         if self.batch_sizes is not None:
-            bad = [b for b in self.batch_sizes if b < 1]
+            bad = [b for b in self.batch_sizes if not isinstance(b, int) or b < 1]
             if bad or not self.batch_sizes:
-                raise InvalidInputError(f"--batch-sizes must be positive integers, got {self.batch_sizes}")
+                raise InvalidInputError(f"`batch_sizes` must be positive integers, got {self.batch_sizes}",
+                                        param="batch_sizes")
+        parse_percentiles(self.percentiles)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -154,16 +168,18 @@ def parse_batch_sizes(text: str | Sequence[int] | None) -> list[int] | None:
             else:
                 sizes.append(int(part))
         except ValueError:
-            raise InvalidInputError(f"--batch-sizes takes integers (1,8,32) or a range of powers of two (1-256), got {part!r}") from None
+            raise InvalidInputError(f"`batch_sizes` takes integers (1,8,32) or a range of powers of two (1-256), "
+                                    f"got {part!r}", param="batch_sizes") from None
     if not sizes or any(s < 1 for s in sizes):
-        raise InvalidInputError(f"--batch-sizes must be positive integers, got {text!r}")
+        raise InvalidInputError(f"`batch_sizes` must be positive integers, got {text!r}", param="batch_sizes")
     return sorted(set(sizes))
 
 
 def powers_of_two(low: int, high: int) -> list[int]:
     """Powers of two within low..high, with low and high themselves when they are not."""
     if low < 1 or high < low:
-        raise InvalidInputError(f"bad batch range {low}..{high}")
+        raise InvalidInputError(f"`batch_sizes`: bad range {low}..{high} (want low >= 1 and high >= low)",
+                                param="batch_sizes")
     sizes = {low, high}
     value = 1
     while value <= high:

@@ -40,7 +40,8 @@ def percentile(sorted_values: Sequence[float], p: float) -> float:
 
 
 def parse_percentiles(text: str | Sequence[float] | None) -> tuple[float, ...]:
-    """`"90,95,99"` (or a sequence) -> (90.0, 95.0, 99.0); one clear error for a bad value."""
+    """`"90,95,99"` (or a sequence) -> (90.0, 95.0, 99.0); one clear error for a bad value
+    (not a number, NaN, or outside 0..100)."""
     if text is None:
         return DEFAULT_PERCENTILES
     items = [s.strip() for s in text.split(",") if s.strip()] if isinstance(text, str) else list(text)
@@ -48,13 +49,14 @@ def parse_percentiles(text: str | Sequence[float] | None) -> tuple[float, ...]:
     for item in items:
         try:
             value = float(item)
-        except ValueError:
-            raise InvalidInputError(f"--percentiles takes numbers within 0..100 separated by commas, got {item!r}") from None
-        if not 0.0 <= value <= 100.0:
-            raise InvalidInputError(f"--percentiles takes numbers within 0..100, got {value:g}")
+        except (TypeError, ValueError):
+            raise InvalidInputError(f"`percentiles` takes numbers within 0..100 separated by commas, got {item!r}",
+                                    param="percentiles") from None
+        if not 0.0 <= value <= 100.0:  # also refuses NaN
+            raise InvalidInputError(f"`percentiles` takes numbers within 0..100, got {value:g}", param="percentiles")
         values.append(value)
     if not values:
-        raise InvalidInputError("--percentiles needs at least one value, e.g. 90,95,99")
+        raise InvalidInputError("`percentiles` needs at least one value, e.g. 90,95,99", param="percentiles")
     return tuple(sorted(set(values)))
 
 
@@ -108,9 +110,9 @@ def trust_warnings(summary: LatencySummary, measured_seconds: float, *,
     warnings = []
     short = []
     if summary.samples < min_samples:
-        short.append(f"{summary.samples} samples (want at least {min_samples}; raise --iterations)")
+        short.append(f"{summary.samples} samples (want at least {min_samples}; raise the iterations)")
     if measured_seconds < min_seconds:
-        short.append(f"{measured_seconds:.2f} s measured (want at least {min_seconds:g} s; raise --duration)")
+        short.append(f"{measured_seconds:.2f} s measured (want at least {min_seconds:g} s; raise the duration)")
     if short:
         warnings.append("run too short to trust: " + " and ".join(short))
     if summary.cv > cv_threshold:

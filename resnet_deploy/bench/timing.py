@@ -42,6 +42,7 @@ import numpy as np
 
 from resnet_deploy.backends.base import DeviceTimingHooks, Runner
 from resnet_deploy.bench.config import Warmup
+from resnet_deploy.bench.stats import MIN_SAMPLES
 from resnet_deploy.errors import InvalidInputError
 
 
@@ -92,9 +93,15 @@ def run_warmup(step: Callable[[], Any], warmup: Warmup) -> int:
     return count
 
 
+OnIteration = Callable[[int, float], None]
+
+
 def measure_cpu(runner: Runner, feeds: Mapping[str, np.ndarray], *, warmup: Warmup,
-                iterations: int | None, duration_s: float | None, min_iterations: int = 10) -> Measurement:
-    """perf_counter_ns around each synchronous `infer`; warm-up outside the measured loop."""
+                iterations: int | None, duration_s: float | None, min_iterations: int = MIN_SAMPLES,
+                on_iteration: OnIteration | None = None) -> Measurement:
+    """perf_counter_ns around each synchronous `infer`; warm-up outside the measured loop.
+    `on_iteration(count, elapsed_s)` (a progress display) runs after each iteration, outside
+    its timed region."""
     infer = runner.infer
     run_warmup(lambda: infer(feeds), warmup)
     latencies: list[float] = []
@@ -103,7 +110,10 @@ def measure_cpu(runner: Runner, feeds: Mapping[str, np.ndarray], *, warmup: Warm
     while _keep_going(len(latencies), loop_start, iterations, duration_s, min_iterations):
         start = clock()
         infer(feeds)
-        latencies.append((clock() - start) / 1e6)
+        end = clock()
+        latencies.append((end - start) / 1e6)
+        if on_iteration is not None:
+            on_iteration(len(latencies), (end - loop_start) / 1e9)
     wall = (clock() - loop_start) / 1e9
     return Measurement(latency_ms=latencies, wall_s=wall, timer="perf_counter_ns")
 
@@ -158,9 +168,9 @@ class _Lane:
 
 
 def measure_gpu(runners: Sequence[DeviceTimingHooks], feeds: Mapping[str, np.ndarray], *, warmup: Warmup,
-                iterations: int | None, duration_s: float | None, min_iterations: int = 10,
+                iterations: int | None, duration_s: float | None, min_iterations: int = MIN_SAMPLES,
                 no_data_transfers: bool = False, cuda_graph: bool = False, events: Any = None,
-                in_flight: int = 2) -> Measurement:
+                in_flight: int = 2, on_iteration: OnIteration | None = None) -> Measurement:
     """trtexec's measurement on each runner's streams; `runners` are the concurrent contexts
     (one per stream). `iterations` counts iterations per runner."""
     from resnet_deploy.bench.cuda_events import cuda_event_api
@@ -199,7 +209,8 @@ def measure_gpu(runners: Sequence[DeviceTimingHooks], feeds: Mapping[str, np.nda
                     lane.hooks.synchronize()
                 lane.graph = api.graph_capture(lane.compute, lane.hooks.enqueue_compute)
         result.notes = list(dict.fromkeys(result.notes))
-        _run_loops(api, lanes, result, warmup, iterations, duration_s, min_iterations, transfers, in_flight)
+        _run_loops(api, lanes, result, warmup, iterations, duration_s, min_iterations, transfers, in_flight,
+                   on_iteration)
     finally:
         _free(api, lanes)
     return result
@@ -210,7 +221,8 @@ def _name(hooks: Any) -> str:
 
 
 def _run_loops(api: Any, lanes: list[_Lane], result: Measurement, warmup: Warmup, iterations: int | None,
-               duration_s: float | None, min_iterations: int, transfers: bool, in_flight: int) -> None:
+               duration_s: float | None, min_iterations: int, transfers: bool, in_flight: int,
+               on_iteration: OnIteration | None = None) -> None:
     idle_count = 0
 
     def enqueue(lane: _Lane, it: _Iteration) -> None:
@@ -282,7 +294,13 @@ def _run_loops(api: Any, lanes: list[_Lane], result: Measurement, warmup: Warmup
     for lane in lanes:
         lane.hooks.synchronize()
     loop_start = time.perf_counter_ns()
-    loop(lambda n: _keep_going(n, loop_start, iterations, duration_s, min_iterations), keep=True)
+
+    def measured(n: int) -> bool:
+        if on_iteration is not None and n:
+            on_iteration(n, (time.perf_counter_ns() - loop_start) / 1e9)
+        return _keep_going(n, loop_start, iterations, duration_s, min_iterations)
+
+    loop(measured, keep=True)
     for lane in lanes:
         lane.hooks.synchronize()
     result.wall_s = (time.perf_counter_ns() - loop_start) / 1e9

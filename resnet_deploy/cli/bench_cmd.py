@@ -1,14 +1,21 @@
-"""`resnet-deploy bench`: latency and throughput over batch sizes, one or several backends."""
+"""`resnet-deploy bench`: latency and throughput over batch sizes, one or several backends
+and artifacts side by side."""
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import click
 
 from resnet_deploy.backends.registry import backend_names
 from resnet_deploy.cli.output import echo_json
 from resnet_deploy.cli.params import FiniteFloat, InputPath, OutputFile, OutputFolder, command
+
+# The flag each artifact kind comes from, and the backend it runs on when none is named.
+_FLAGS = {"plan": "--engine", "onnx": "--onnx", "checkpoint": "--checkpoint/--model"}
+_TORCH_OPTIONS = {"precision": "--precision", "channels_last": "--channels-last", "device": "--device"}
 
 
 def _input_size(text: str | None) -> tuple[int, int] | None:
@@ -28,64 +35,95 @@ def _input_size(text: str | None) -> tuple[int, int] | None:
     return values[0], values[1]
 
 
-def build_specs(engine: Path | None, onnx: Path | None, checkpoint: Path | None, model: str | None,
-                backends: tuple[str, ...], options: dict[str, object]) -> list:
-    """Pair each --backend with the artifact it runs (plan, ONNX model, checkpoint/model name)."""
-    from resnet_deploy.backends.registry import get_backend
+def _refuse_duplicates(flag: str, values: tuple[Any, ...]) -> None:
+    from resnet_deploy.errors import InvalidInputError
+
+    seen = Counter(str(Path(v).resolve()) if isinstance(v, Path) else str(v) for v in values)
+    twice = [v for v, n in seen.items() if n > 1]
+    if twice:
+        raise InvalidInputError(f"{flag} names {twice[0]} more than once; give each artifact once")
+
+
+def build_specs(engines: tuple[Path, ...], onnx: tuple[Path, ...], checkpoints: tuple[Path, ...],
+                models: tuple[str, ...], backends: tuple[str, ...], options: dict[str, object]) -> list:
+    """Every (artifact, backend) pair to time: each --backend runs every artifact of the kind
+    it takes. Without --backend each artifact runs on its kind's default backend (tensorrt,
+    ort-cpu, torch). An artifact no chosen backend runs, or a backend with no artifact, is
+    refused (exit 2) rather than silently left out."""
+    from resnet_deploy.backends.registry import DEFAULT_BACKEND, get_backend
     from resnet_deploy.bench import BackendSpec
     from resnet_deploy.errors import InvalidInputError
 
-    chosen = list(backends)
-    if not chosen:
-        chosen = (["tensorrt"] if engine else []) + (["ort-cpu"] if onnx else []) + (["torch"] if checkpoint or model else [])
-    if not chosen:
-        raise InvalidInputError("nothing to benchmark: give --engine PLAN, --onnx MODEL or --checkpoint/--model with --backend")
+    for flag, values in (("--engine", engines), ("--onnx", onnx), ("--checkpoint", checkpoints), ("--model", models)):
+        _refuse_duplicates(flag, values)
+    sources: dict[str, list[Path | str]] = {"plan": list(engines), "onnx": list(onnx),
+                                            "checkpoint": [*checkpoints, *models]}
+    if not any(sources.values()):
+        raise InvalidInputError("nothing to benchmark: give --engine PLAN, --onnx MODEL or --checkpoint/--model "
+                                "(each may be repeated)")
+    chosen = list(dict.fromkeys(backends)) or [DEFAULT_BACKEND[kind] for kind, items in sources.items() if items]
+    kinds = {name: get_backend(name).artifact for name in chosen}
+    for name, kind in kinds.items():
+        if not sources[kind]:
+            what = {"plan": "--engine PLAN", "onnx": "--onnx MODEL", "checkpoint": "--checkpoint PATH or --model NAME"}
+            raise InvalidInputError(f"--backend {name} needs {what[kind]}")
+    for kind, items in sources.items():
+        if items and kind not in kinds.values():
+            runs = ", ".join(n for n in backend_names(kind))
+            raise InvalidInputError(f"{_FLAGS[kind]} {items[0]} is not run by any --backend given "
+                                    f"({', '.join(chosen)}); add --backend with one of: {runs}")
+    given = [flag for key, flag in _TORCH_OPTIONS.items() if key in options]
+    if given and "checkpoint" not in kinds.values():
+        raise InvalidInputError(f"{given[0]} applies to torch backends (--checkpoint/--model), and none is timed")
+    names = Counter(Path(s).name if isinstance(s, Path) else s for items in sources.values() for s in items)
     specs = []
-    for backend in dict.fromkeys(chosen):
-        if backend == "tensorrt":
-            if engine is None:
-                raise InvalidInputError("--backend tensorrt needs --engine PLAN")
-            specs.append(BackendSpec("tensorrt", artifact=engine))
-        elif get_backend(backend).artifact == "onnx":
-            if onnx is None:
-                raise InvalidInputError(f"--backend {backend} needs --onnx MODEL")
-            specs.append(BackendSpec(backend, artifact=onnx))
-        else:
-            if checkpoint is None and model is None:
-                raise InvalidInputError(f"--backend {backend} needs --checkpoint PATH or --model NAME")
-            specs.append(BackendSpec(backend, artifact=checkpoint, model=model, options=dict(options)))
+    for kind, items in sources.items():
+        for source in items:
+            path = source if isinstance(source, Path) else None
+            shown = str(path) if path is not None and names[path.name] > 1 else None  # same file name twice
+            for name in (n for n, k in kinds.items() if k == kind):
+                label = f"{name} ({shown})" if shown else None
+                spec_options = dict(options) if kind == "checkpoint" else {}
+                if path is None:
+                    specs.append(BackendSpec(name, model=str(source), label=label, options=spec_options))
+                else:
+                    specs.append(BackendSpec(name, artifact=path, label=label, options=spec_options))
     return specs
 
 
 @command("bench")
-@click.option("--engine", type=InputPath(), help="TensorRT plan (backend tensorrt).")
-@click.option("--onnx", type=InputPath(), help="ONNX model (backends ort-cpu, ort-cuda, ort-trt, openvino).")
-@click.option("--checkpoint", type=InputPath(), help="Checkpoint (.safetensors) for torch backends.")
-@click.option("--model", help="Registry model name for torch backends without a checkpoint (e.g. resnet50).")
+@click.option("--engine", "engines", type=InputPath(), multiple=True, help="TensorRT plan (backend tensorrt); repeat for several.")
+@click.option("--onnx", "onnx_models", type=InputPath(), multiple=True,
+              help="ONNX model (backends ort-cpu, ort-cuda, ort-trt, openvino); repeat for several.")
+@click.option("--checkpoint", "checkpoints", type=InputPath(), multiple=True,
+              help="Checkpoint (.safetensors) for torch backends; repeat for several.")
+@click.option("--model", "models", multiple=True,
+              help="Registry model name for torch backends without a checkpoint (e.g. resnet50); repeat for several.")
 @click.option("--backend", "backends", multiple=True,
               type=click.Choice(backend_names()),
-              help="Backend to time; repeat to compare several side by side in one run.")
+              help="Backend to time; repeat to compare several side by side. Each runs every artifact of its kind.")
 @click.option("--batch-sizes", help="e.g. 1,8,32 or 1-256 (powers of two). Default: powers of two within the artifact's profile.")
 @click.option("--warmup", default="0.5s", show_default=True, help="Warm-up per batch size: iterations (10) or seconds (2s).")
 @click.option("--iterations", type=click.IntRange(min=1), help="Measured iterations per batch size (with --duration: both must be met).")
-@click.option("--duration", type=FiniteFloat(min=0, min_open=True), help="Measured seconds per batch size [default: 3 when --iterations is not given].")
+@click.option("--duration", type=FiniteFloat(min=0, min_open=True),
+              help="Measured seconds per batch size, at least 30 iterations [default: 3 when --iterations is not given].")
 @click.option("--threads", type=click.IntRange(min=1), help="Intra-op threads for CPU backends.")
 @click.option("--streams", type=click.IntRange(min=1), default=1, show_default=True, help="Concurrent contexts/streams (GPU backends).")
 @click.option("--cuda-graph", is_flag=True, help="Launch the compute as a captured CUDA graph (GPU backends).")
 @click.option("--no-data-transfers", is_flag=True, help="Device-resident inputs: no H2D/D2H copies in the timed loop.")
-@click.option("--percentiles", default="90,95,99", show_default=True, help="Latency percentiles to report.")
+@click.option("--percentiles", default="90,95,99", show_default=True, help="Latency percentiles to report (0..100).")
 @click.option("--input-size", help="HxW (or N) for models with dynamic height/width.")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), help="Torch backends: run in this precision (autocast).")
 @click.option("--channels-last", is_flag=True, help="Torch backends: channels_last memory format.")
 @click.option("--device", "torch_device", help="Torch backends: cpu or cuda[:N].")
 @click.option("--cv-threshold", type=FiniteFloat(min=0, min_open=True), default=0.10, show_default=True, help="Warn when std/mean latency exceeds this.")
-@click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON for programs.")
+@click.option("--json", "as_json", is_flag=True, help="Print the full result as JSON for programs (no progress display).")
 @click.option("--out", "out_dir", type=OutputFolder(), help="Write bench.json, .csv, .md and PNG plots into this folder.")
 @click.option("--save-json", type=OutputFile(), help="Write the JSON result to this file.")
 @click.option("--csv", "csv_path", type=OutputFile(), help="Write a CSV (one row per backend and batch).")
 @click.option("--markdown", "md_path", type=OutputFile(), help="Write a Markdown table.")
 @click.option("--plots", "plot_dir", type=OutputFolder(), help="Write throughput.png and latency.png here.")
-def bench(engine: Path | None, onnx: Path | None, checkpoint: Path | None, model: str | None,
+def bench(engines: tuple[Path, ...], onnx_models: tuple[Path, ...], checkpoints: tuple[Path, ...], models: tuple[str, ...],
           backends: tuple[str, ...], batch_sizes: str | None, warmup: str, iterations: int | None,
           duration: float | None, threads: int | None, streams: int, cuda_graph: bool,
           no_data_transfers: bool, percentiles: str, input_size: str | None, precision: str | None,
@@ -94,9 +132,12 @@ def bench(engine: Path | None, onnx: Path | None, checkpoint: Path | None, model
           plot_dir: Path | None) -> None:
     """Measure latency (min/mean/median/percentiles/max) and throughput per batch size.
 
+    Every backend, artifact, output and requested batch size is checked before anything is
+    timed. Progress (point, iterations, time left) goes to stderr.
+
     \b
       resnet-deploy bench --engine r50_fp16.plan
-      resnet-deploy bench --onnx model.onnx --backend ort-cpu --backend openvino --batch-sizes 1,8
+      resnet-deploy bench --onnx r50.onnx --onnx r50.int8-cpu.onnx --backend ort-cpu --backend openvino --batch-sizes 1,8
       resnet-deploy bench --model resnet50 --backend torch --channels-last --duration 5
     """
     from resnet_deploy.bench import (
@@ -107,6 +148,7 @@ def bench(engine: Path | None, onnx: Path | None, checkpoint: Path | None, model
         run_benchmark,
     )
     from resnet_deploy.bench import report as rep
+    from resnet_deploy.cli.progress import bench_progress
 
     options: dict[str, object] = {}
     if precision:
@@ -115,20 +157,19 @@ def bench(engine: Path | None, onnx: Path | None, checkpoint: Path | None, model
         options["channels_last"] = True
     if torch_device:
         options["device"] = torch_device
-    specs = build_specs(engine, onnx, checkpoint, model, backends, options)
+    specs = build_specs(engines, onnx_models, checkpoints, models, backends, options)
     config = BenchConfig(backends=specs, batch_sizes=parse_batch_sizes(batch_sizes), warmup=Warmup.parse(warmup),
                          iterations=iterations, duration_s=duration if duration is not None else (None if iterations else 3.0),
                          threads=threads, streams=streams, cuda_graph=cuda_graph, no_data_transfers=no_data_transfers,
                          percentiles=parse_percentiles(percentiles), input_size=_input_size(input_size),
                          cv_threshold=cv_threshold)
-    progress = None if as_json else (lambda msg: click.echo(f"  timing {msg} ...", err=True))
-    data = run_benchmark(config, progress=progress).to_dict()
+    result = run_benchmark(config, progress=bench_progress(quiet=as_json))
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        rep.save(data, json_path=out_dir / "bench.json", csv_path=out_dir / "bench.csv",
+        rep.save(result, json_path=out_dir / "bench.json", csv_path=out_dir / "bench.csv",
                  markdown_path=out_dir / "bench.md", plot_dir=out_dir)
-    rep.save(data, json_path=save_json, csv_path=csv_path, markdown_path=md_path, plot_dir=plot_dir)
+    rep.save(result, json_path=save_json, csv_path=csv_path, markdown_path=md_path, plot_dir=plot_dir)
     if as_json:
-        echo_json(data)
+        echo_json(result.to_dict())
     else:
-        click.echo(rep.render_table(data))
+        click.echo(rep.render_table(result))

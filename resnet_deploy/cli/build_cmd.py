@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from resnet_deploy.cli.output import echo_json
+from resnet_deploy.cli.output import echo_fields, echo_json
 from resnet_deploy.cli.params import InputPath, OutputFile, command
 
 
@@ -59,12 +59,14 @@ def build(onnx_path: Path, output: Path, min_batch: int, opt_batch: int | None, 
     if as_json:
         echo_json(result.to_dict())
         return
-    if result.precision_step:
-        click.echo(f"precision step: {result.precision_step['ran']} wrote {result.precision_step['to']}")
     profile = next(iter(result.profile.values()))
-    click.echo(f"wrote {result.plan} ({result.precision}, batch {profile.min[0]}..{profile.max[0]}, opt {profile.opt[0]}) "
-               f"in {result.build_seconds:.1f} s with TensorRT {result.tensorrt_version} on {result.gpu.get('name')}")
-    click.echo(f"precision check: {result.check.message()}")
+    fields: list[tuple[str, object]] = [("plan", result.plan), ("precision", result.precision)]
+    if result.precision_step:
+        fields.append(("precision step", f"{result.precision_step['ran']} wrote {result.precision_step['to']}"))
+    fields += [("batch", f"{profile.min[0]}..{profile.max[0]}, tuned for {profile.opt[0]}"),
+               ("TensorRT", result.tensorrt_version), ("GPU", result.gpu.get("name")),
+               ("seconds", f"{result.build_seconds:.1f}"), ("precision check", result.check.message()),
+               ("per-layer report", f"resnet-deploy inspect {result.plan}")]
+    echo_fields(fields)
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
-    click.echo(f"per-layer report: resnet-deploy inspect {result.plan}")

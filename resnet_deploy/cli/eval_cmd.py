@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from resnet_deploy.cli.output import echo_json, format_table
+from resnet_deploy.cli.output import echo_json
 from resnet_deploy.cli.params import InputPath, OutputFile, command
 
 
@@ -37,8 +37,10 @@ def eval_(checkpoint: str, dataset: str, data_dir: str | None, split: str, model
     click.echo(f"{result.model_name} on {result.dataset}/{result.split}: {result.count} images, "
                f"top-1 {100 * result.top1:.2f}%, top-5 {100 * result.top5:.2f}%, loss {result.loss:.4f}")
     if len(result.per_class) <= 30:
-        rows = [[name, f"{100 * acc:.2f}"] for name, acc in result.per_class.items()]
-        click.echo(format_table(["class", "accuracy %"], rows))
+        from resnet_deploy.render import Column, render_table
+
+        rows = [[name, 100 * acc] for name, acc in result.per_class.items()]
+        click.echo(render_table([Column("class"), Column("accuracy %", ".2f")], rows))
     click.echo(f"confusion matrix: {result.confusion_png}")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from resnet_deploy.cli.output import echo_json, format_table
+from resnet_deploy.cli.output import echo_json
 from resnet_deploy.cli.params import Command, FiniteFloat, InputPath, OutputFolder
 
 
@@ -49,7 +49,10 @@ def degradation(depths: str, dataset: str, data_dir: str | None, epochs: int, ba
     if as_json:
         echo_json({k: v for k, v in report.items() if k != "history"})
         return
-    rows = [[name, r["depth"], "yes" if r["residual"] else "no", f"{100 * r['final_train_error']:.2f}",
-             f"{100 * r['final_val_error']:.2f}"] for name, r in report["results"].items()]
-    click.echo(format_table(["model", "depth", "residual", "train error %", "val error %"], rows))
+    from resnet_deploy.render import Column, render_table
+
+    rows = [[name, r["depth"], "yes" if r["residual"] else "no", 100 * r["final_train_error"],
+             100 * r["final_val_error"]] for name, r in report["results"].items()]
+    click.echo(render_table([Column("model"), Column("depth", "d"), Column("residual"), Column("train error %", ".2f"),
+                             Column("val error %", ".2f")], rows))
     click.echo(f"figure: {report['figure']}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from resnet_deploy.cli.output import echo_json, format_table
+from resnet_deploy.cli.output import echo_fields, echo_json
 from resnet_deploy.cli.params import InputPath, OutputFile, command
 
 
@@ -57,4 +57,4 @@ def export(depth: int | None, family: str, model_name: str | None, checkpoint: P
         ("ops", ", ".join(f"{op} {n}" for op, n in meta["op_histogram"].items())),
         ("files", ", ".join(str(f) for f in result.files)), ("seconds", f"{result.seconds:.1f}"),
     ]
-    click.echo(format_table(["field", "value"], rows, align_right=[False, False]))
+    echo_fields(rows)

@@ -6,7 +6,7 @@ from typing import Any
 
 import click
 
-from resnet_deploy.cli.output import echo_json
+from resnet_deploy.cli.output import echo_fields, echo_json
 from resnet_deploy.cli.params import command
 
 
@@ -50,6 +50,4 @@ def info(as_json: bool) -> None:
                           f"{gpu.get('compute_capability', '?')}, driver {gpu.get('driver') or '?'})"))
     else:
         lines.append(("gpu", "none visible"))
-    width = max(len(k) for k, _ in lines)
-    for key, value in lines:
-        click.echo(f"{key.ljust(width)}  {value}")
+    echo_fields(lines, titles=("component", "version / state"))

@@ -1,35 +1,28 @@
-"""`resnet-deploy models`: the registry as a table or JSON."""
+"""`resnet-deploy models`: the registry as a table or JSON, from the precomputed cost table
+(resnet_deploy.model_costs), so listing imports neither torch nor the model definitions."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import click
 
-from resnet_deploy.cli.output import echo_json, format_table
+from resnet_deploy.cli.output import echo_json
 from resnet_deploy.cli.params import command
+from resnet_deploy.model_costs import FAMILIES
 
 
 @command("models")
-@click.option("--family", type=click.Choice(["imagenet", "resnext", "wide", "cifar", "plain", "preact"]),
-              help="Only this family.")
+@click.option("--family", type=click.Choice(list(FAMILIES)), help="Only this family.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for programs.")
 def models(family: str | None, as_json: bool) -> None:
     """List every registered ResNet with its parameters and MACs per image."""
-    from resnet_deploy.models import list_models, model_cost
+    from resnet_deploy.model_costs import model_costs
+    from resnet_deploy.render import Column, render_table
 
-    records: list[dict[str, Any]] = []
-    for entry in list_models(family):
-        cost = model_cost(entry.name)
-        records.append({
-            "name": entry.name, "family": entry.family, "depth": entry.depth, "block": entry.block,
-            "params": cost.params, "macs": cost.macs, "num_classes": entry.default_classes,
-            "input_size": list(cost.input_shape[1:]),
-        })
+    records = model_costs(family)
     if as_json:
-        echo_json(records)
+        echo_json([r.to_dict() for r in records])
         return
-    rows = [[r["name"], r["family"], r["depth"], r["block"], f"{r['params']:,}", f"{r['macs'] / 1e9:.3f}",
-             "x".join(map(str, r["input_size"])), r["num_classes"]] for r in records]
-    click.echo(format_table(["name", "family", "depth", "block", "params", "GMACs", "input", "classes"], rows,
-                            align_right=[False, False, True, False, True, True, False, True]))
+    columns = [Column("name"), Column("family"), Column("depth", "d"), Column("block"), Column("params", ",d"),
+               Column("GMACs", ".3f"), Column("input (CxHxW)", align="right"), Column("classes", ",d")]
+    click.echo(render_table(columns, [[r.name, r.family, r.depth, r.block, r.params, r.macs / 1e9,
+                                       "x".join(map(str, r.input_chw)), r.num_classes] for r in records]))

@@ -50,11 +50,10 @@ def pipeline(model: str, dataset: str, data_dir: Path | None, out: Path, checkpo
         echo_json({"steps": result.steps, "report_md": str(result.report_md), "report_html": str(result.report_html),
                    "failed": result.failed})
     else:
-        from resnet_deploy.cli.output import format_table
+        from resnet_deploy.render import Column, render_table
 
-        click.echo(format_table(["step", "status", "seconds", "note"],
-                                [[s["name"], s["status"], f"{s['seconds']:.1f}", (s["reason"] or "")[:90]] for s in result.steps],
-                                align_right=[False, False, True, False]))
+        click.echo(render_table([Column("step"), Column("status"), Column("seconds", ".1f"), Column("note")],
+                                [[s["name"], s["status"], s["seconds"], (s["reason"] or "")[:90]] for s in result.steps]))
         click.echo(f"\nreport: {result.report_md}  (and {result.report_html.name})")
     if result.failed:
         raise CheckFailedError(f"{len(result.failed)} step(s) failed: {'; '.join(result.failed)[:300]}; see {result.report_md}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from resnet_deploy.cli.output import echo_json, format_table
+from resnet_deploy.cli.output import echo_fields, echo_json
 from resnet_deploy.cli.params import InputPath, OutputFile, command
 
 
@@ -57,5 +57,5 @@ def quantize(model: Path, precision: str, output: Path | None, io_dtype: str, ca
         calib = data["calibration"]
         rows += [("target", data["target"]), ("calibration", f"{calib['method']}, {calib['samples']} samples of {calib['data']}"),
                  ("cache", f"{calib['cache']} ({'reused' if calib['cache_hit'] else 'written'})")]
-    rows += [("sidecar", data["sidecar"]), ("seconds", data["seconds"])]
-    click.echo(format_table(["field", "value"], rows, align_right=[False, False]))
+    rows += [("sidecar", data["sidecar"]), ("seconds", f"{data['seconds']:.1f}")]
+    echo_fields(rows)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from resnet_deploy.cli.output import echo_json, format_table
+from resnet_deploy.cli.output import echo_json
 from resnet_deploy.cli.params import FiniteFloat, InputPath, OutputFolder, command
 
 
@@ -82,10 +82,14 @@ def train(model_name: str | None, depth: int | None, family: str, dataset: str, 
     if as_json:
         echo_json(result.to_dict())
         return
-    rows = [[h["epoch"], f"{h['train_loss']:.4f}", f"{100 * h['train_top1']:.2f}", f"{h['val_loss']:.4f}",
-             f"{100 * h['val_top1']:.2f}", f"{100 * h['val_top5']:.2f}", f"{h['train_images_per_s']:.0f}"]
-            for h in result.history]
-    click.echo(format_table(["epoch", "train loss", "train top-1 %", "val loss", "val top-1 %", "val top-5 %", "img/s"], rows))
+    from resnet_deploy.render import Column, render_table
+
+    columns = [Column("epoch", "d"), Column("train loss", ".4f"), Column("train top-1 %", ".2f"),
+               Column("val loss", ".4f"), Column("val top-1 %", ".2f"), Column("val top-5 %", ".2f"),
+               Column("train img/s", ",.0f")]
+    rows = [[h["epoch"], h["train_loss"], 100 * h["train_top1"], h["val_loss"], 100 * h["val_top1"],
+             100 * h["val_top5"], h["train_images_per_s"]] for h in result.history]
+    click.echo(render_table(columns, rows))
     click.echo(f"best val top-1 {100 * result.best_val_top1:.2f}% at epoch {result.best_epoch}; "
                f"{result.seconds:.1f} s; {result.train_images_per_second:.0f} train img/s")
     click.echo(f"checkpoints: {result.best_checkpoint} (best), {result.last_checkpoint} (last)")

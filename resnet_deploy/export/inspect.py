@@ -89,6 +89,45 @@ def count_graph_macs(model: onnx.ModelProto) -> tuple[int, list[str]]:
     return total, unknown
 
 
+def definition_parameters(architecture: str, model_kwargs: dict[str, Any], features: bool = False) -> int | None:
+    """Parameters of the PyTorch definition the model was exported from (BatchNorm's scale
+    and shift included), as `resnet-deploy models` counts them; None for an architecture this
+    version does not know. Default-size models come from the precomputed cost table; others
+    are built on the meta device (no memory, no weights)."""
+    from resnet_deploy.model_costs import cost_of
+
+    record = cost_of(architecture)
+    if record is None:
+        return None
+    defaults = {"num_classes": record.num_classes, "in_channels": record.input_chw[0]}
+    if not features and set(model_kwargs) <= set(defaults) and all(
+            model_kwargs.get(key, value) == value for key, value in defaults.items()):
+        return record.params
+    import torch
+
+    from resnet_deploy.errors import ResnetDeployError
+    from resnet_deploy.models import build_model
+
+    try:
+        with torch.device("meta"):
+            model = build_model(architecture, **model_kwargs)
+    except (ResnetDeployError, TypeError, ValueError):
+        return None
+    return sum(p.numel() for name, p in model.named_parameters() if not (features and name.startswith("fc.")))
+
+
+def batchnorm_report(model: onnx.ModelProto, meta: dict[str, Any], parameters: int) -> dict[str, Any]:
+    """Whether BatchNorm was folded into the convolutions (the exporter does it: a graph of a
+    registered ResNet without BatchNormalization nodes), and the parameter count before
+    folding, which is what the definition (and `resnet-deploy models`) counts."""
+    in_graph = sum(1 for node in model.graph.node if node.op_type == "BatchNormalization")
+    architecture = meta.get("architecture")
+    unfolded = (definition_parameters(architecture, dict(meta.get("model_kwargs") or {}), bool(meta.get("features")))
+                if architecture else None)
+    folded = in_graph == 0 and unfolded is not None and unfolded != parameters
+    return {"nodes": in_graph, "folded": folded, "unfolded_parameters": unfolded if folded else None}
+
+
 def inspect_onnx(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A JSON-ready description of the model at `path` (see the module docstring)."""
     path = Path(path)
@@ -96,6 +135,7 @@ def inspect_onnx(path: str | os.PathLike[str]) -> dict[str, Any]:
     meta = describe_metadata(model)
     external = external_data_files(model)
     macs, unknown = count_graph_macs(model)
+    parameters = parameter_count(model)
     return {
         "path": str(path),
         "file_size": path.stat().st_size,
@@ -108,7 +148,8 @@ def inspect_onnx(path: str | os.PathLike[str]) -> dict[str, Any]:
         "outputs": [{"name": v.name, "dtype": _dtype(v), "shape": _shape(v)} for v in model.graph.output],
         "nodes": len(model.graph.node),
         "op_histogram": dict(Counter(n.op_type for n in model.graph.node).most_common()),
-        "parameters": parameter_count(model),
+        "parameters": parameters,
+        "batchnorm": batchnorm_report(model, meta, parameters),
         "macs_per_image": macs,
         "macs_unknown_nodes": unknown,
         "precision": meta["precision"],
@@ -121,9 +162,20 @@ def _shape_text(shape: list[Any]) -> str:
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
 
 
+def _parameters_text(report: dict[str, Any]) -> str:
+    text = f"parameters: {report['parameters']:,}"
+    batchnorm = report.get("batchnorm") or {}
+    if batchnorm.get("folded"):
+        architecture = report["metadata"].get("architecture")
+        text += (f" (BatchNorm folded into the convolutions at export; the {architecture} definition has "
+                 f"{batchnorm['unfolded_parameters']:,} with BatchNorm's scale and shift, the count "
+                 "`resnet-deploy models` shows)")
+    return text
+
+
 def format_inspect(report: dict[str, Any]) -> str:
     """The report as text for people (class names summarised, JSON values kept short)."""
-    from resnet_deploy.cli.output import format_table
+    from resnet_deploy.render import Column, render_table
 
     size = report["file_size"]
     lines = [f"{report['path']}: {size / 1e6:.1f} MB, IR {report['ir_version']}, opset "
@@ -135,22 +187,23 @@ def format_inspect(report: dict[str, Any]) -> str:
     lines.append("")
     rows = [["input", t["name"], t["dtype"], _shape_text(t["shape"])] for t in report["inputs"]]
     rows += [["output", t["name"], t["dtype"], _shape_text(t["shape"])] for t in report["outputs"]]
-    lines.append(format_table(["", "name", "dtype", "shape"], rows))
+    lines.append(render_table([Column("tensor"), Column("name"), Column("dtype"), Column("shape")], rows))
     lines.append("")
     macs = report["macs_per_image"]
-    lines.append(f"parameters: {report['parameters']:,}   MACs per image: {macs / 1e9:.3f} G"
+    lines.append(_parameters_text(report))
+    lines.append(f"MACs per image: {macs / 1e9:.3f} G"
                  + (f" ({len(report['macs_unknown_nodes'])} nodes with unknown shapes)" if report["macs_unknown_nodes"] else "")
-                 + f"   precision (from the graph): {report['precision']}")
-    lines.append(f"nodes: {report['nodes']}   ops: " + ", ".join(f"{op} {n}" for op, n in report["op_histogram"].items()))
+                 + f"; precision (from the graph): {report['precision']}")
+    lines.append(f"nodes: {report['nodes']}; ops: " + ", ".join(f"{op} {n}" for op, n in report["op_histogram"].items()))
     props = dict(report["metadata_props"])
-    if props:
-        lines.append("")
-        lines.append("metadata:")
-        for key, value in props.items():
-            if key == "class_names":
-                count = len(report["metadata"].get("input_spec", {}).get("class_names", []) or [])
-                value = f"{count} classes" if count else value
-            elif key == "input_spec":
-                continue
-            lines.append(f"  {key}: {value if len(value) <= 100 else value[:97] + '...'}")
+    rows = []
+    for key, value in props.items():
+        if key == "class_names":
+            count = len(report["metadata"].get("input_spec", {}).get("class_names", []) or [])
+            value = f"{count} classes" if count else value
+        elif key == "input_spec":
+            continue
+        rows.append([key, value if len(value) <= 100 else value[:97] + "..."])
+    if rows:
+        lines += ["", render_table([Column("metadata"), Column("value", align="left")], rows)]
     return "\n".join(lines)

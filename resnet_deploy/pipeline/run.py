@@ -252,7 +252,7 @@ def _bench(cfg: PipelineConfig, steps: StepLog, ctx: dict[str, Any]) -> None:
         if not specs:
             raise SkipStep("no backend available")
         config = BenchConfig(specs, batch_sizes=cfg.batch_sizes, warmup=Warmup.parse(cfg.bench_warmup),
-                             duration_s=cfg.bench_duration_s, iterations=None, min_iterations=5, threads=cfg.threads)
+                             duration_s=cfg.bench_duration_s, iterations=None, threads=cfg.threads)
         report = run_benchmark(config, progress=lambda m: steps.progress(f"      timing {m}"), skip_unavailable=True)
         data = report.to_dict()
         data["unavailable_backends"] = skipped

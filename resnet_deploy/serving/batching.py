@@ -14,51 +14,12 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, Field
 
 from resnet_deploy.artifacts import sha256_file
+from resnet_deploy.bench.result import BackendRun, BenchResult, load_result
 from resnet_deploy.errors import InvalidInputError
-from resnet_deploy.jsonfile import read_json_model
 
 log = logging.getLogger(__name__)
-
-
-class _Latency(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    median: float
-    p99: float | None = None
-
-
-class _BatchRow(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    batch: int = Field(ge=1)
-    latency_ms: _Latency
-    throughput_ips: float
-
-
-class _ArtifactRecord(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    path: str | None = None
-    sha256: str | None = None
-
-
-class _BackendRecord(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    label: str
-    backend: str
-    artifact: _ArtifactRecord | None = None
-    results: list[_BatchRow] = Field(default_factory=list)
-    error: str | None = None
-
-
-class BenchResult(BaseModel):
-    """The parts of a `resnet-deploy bench --save-json` file that batching needs."""
-
-    model_config = ConfigDict(extra="allow")
-    kind: Literal["bench"]
-    backends: list[_BackendRecord]
 
 
 @dataclass(frozen=True)
@@ -77,11 +38,7 @@ class BatchingChoice:
                 f"queue delay {self.max_queue_delay_us} us; from '{self.backend}' in {self.source})")
 
 
-def read_bench_result(path: str | os.PathLike[str]) -> BenchResult:
-    return read_json_model(path, BenchResult, what="bench result")
-
-
-def _matching_backend(result: BenchResult, artifact: Path, source: Path, only_exact_match: bool) -> _BackendRecord:
+def _matching_backend(result: BenchResult, artifact: Path, source: Path, only_exact_match: bool) -> BackendRun:
     """The bench entry that measured `artifact`: by sha256, else (unless `only_exact_match`)
     the only entry with results."""
     measured = [b for b in result.backends if b.results and not b.error]
@@ -110,10 +67,10 @@ def choose_batching(bench: str | os.PathLike[str], artifact: str | os.PathLike[s
         raise InvalidInputError(f"latency_budget_ms must be a positive number, got {latency_budget_ms}",
                                 param="latency_budget_ms")
     source = Path(bench)
-    result = read_bench_result(source)
+    result = load_result(source)
     backend = _matching_backend(result, Path(artifact), source, only_exact_match)
     rows = sorted(backend.results, key=lambda r: r.batch)
-    missing = [r.batch for r in rows if r.latency_ms.p99 is None]
+    missing = [r.batch for r in rows if r.latency_ms.get("p99") is None]
     if missing:
         raise InvalidInputError(f"bench result '{source}' has no p99 latency for batch {missing[0]}; re-run bench "
                                 "with 99 among its percentiles", param="bench")
@@ -121,14 +78,15 @@ def choose_batching(bench: str | os.PathLike[str], artifact: str | os.PathLike[s
     if not allowed:
         raise InvalidInputError(f"bench result '{source}' measured no batch size within the model's max batch "
                                 f"{max_batch} (measured: {', '.join(str(r.batch) for r in rows)})", param="bench")
-    fitting = [r for r in allowed if (r.latency_ms.p99 or 0.0) <= latency_budget_ms]
+    fitting = [r for r in allowed if (r.latency_ms.get("p99") or 0.0) <= latency_budget_ms]
     if not fitting:
         smallest = allowed[0]
+        smallest_p99 = smallest.latency_ms.get("p99") or 0.0
         raise InvalidInputError(f"no measured batch size has a p99 within {latency_budget_ms:g} ms (batch "
-                                f"{smallest.batch}: p99 {smallest.latency_ms.p99:.2f} ms in '{source}'); raise the "
+                                f"{smallest.batch}: p99 {smallest_p99:.2f} ms in '{source}'); raise the "
                                 "latency budget or serve on faster hardware", param="latency_budget_ms")
     best = fitting[-1]
-    p99 = float(best.latency_ms.p99 or 0.0)
+    p99 = float(best.latency_ms.get("p99") or 0.0)
     delay_us = math.floor((latency_budget_ms - p99) * 1000.0)
     return BatchingChoice(preferred_batch_size=best.batch, max_queue_delay_us=max(0, delay_us), p99_ms=p99,
                           budget_ms=float(latency_budget_ms), backend=backend.label, source=str(source))

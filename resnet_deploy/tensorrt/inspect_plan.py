@@ -109,9 +109,10 @@ def format_plan_report(report: dict[str, Any], *, max_layers: int | None = None)
     shown = layers if max_layers is None else layers[:max_layers]
     if shown:
         rows = [[i, _short(layer["name"], 60), _short(layer["type"], 22), layer.get("precision") or "?",
-                 "conv" if layer.get("convolution") else "", _short(layer.get("tactic"), 48)]
+                 "yes" if layer.get("convolution") else "no", _short(layer.get("tactic"), 48)]
                 for i, layer in enumerate(shown)]
-        columns = [Column("#"), Column("layer"), Column("type"), Column("precision"), Column(""), Column("tactic")]
+        columns = [Column("#", "d"), Column("layer"), Column("type"), Column("precision"), Column("convolution"),
+                   Column("tactic")]
         lines += ["", render_table(columns, rows)]
         if len(shown) < len(layers):
             lines.append(f"... {len(layers) - len(shown)} more layers (the JSON report has all)")

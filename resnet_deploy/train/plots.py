@@ -68,25 +68,42 @@ def plot_confusion(matrix: Sequence[Sequence[int]], class_names: Sequence[str], 
     return _save(fig, path)
 
 
+MAX_LINES = 6  # lines per chart a reader can still follow
+
+
+def _depth(name: str) -> int:
+    digits = "".join(c for c in name if c.isdigit())
+    return int(digits) if digits else 0
+
+
 def plot_degradation(runs: Mapping[str, Sequence[Mapping[str, Any]]], path: str | os.PathLike[str],
                      title: str) -> Path:
     """The paper's Figure 6 layout: plain nets left, residual nets right; training error
-    dashed, validation error solid, one colour per depth."""
+    dashed, validation error solid, one colour per depth (the same in both panels). With more
+    than three depths, training and validation error get a row each, so no chart holds more
+    than MAX_LINES lines."""
     plt = _pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    panels = {"plain": axes[0], "resnet": axes[1]}
-    for index, (name, history) in enumerate(sorted(runs.items(), key=lambda kv: (len(kv[0]), kv[0]))):
-        family = "plain" if name.startswith("plain") else "resnet"
-        ax = panels[family]
-        colour = colours[index % len(colours)]
+    depths = sorted({_depth(name) for name in runs})
+    per_family = max(sum(1 for n in runs if n.startswith("plain")), sum(1 for n in runs if not n.startswith("plain")))
+    split = 2 * per_family > MAX_LINES
+    fig, axes = plt.subplots(2 if split else 1, 2, figsize=(11, 7.6 if split else 4.2), sharey=True, squeeze=False)
+    for name, history in sorted(runs.items(), key=lambda kv: (_depth(kv[0]), kv[0])):
+        column = 0 if name.startswith("plain") else 1
+        colour = colours[depths.index(_depth(name)) % len(colours)]
         epochs = [h["epoch"] for h in history]
-        ax.plot(epochs, [100 * (1 - h["train_top1"]) for h in history], "--", color=colour, label=f"{name} train")
-        ax.plot(epochs, [100 * (1 - h["val_top1"]) for h in history], "-", color=colour, label=f"{name} val")
-    axes[0].set(title="plain", xlabel="epoch", ylabel="top-1 error (%)")
-    axes[1].set(title="residual", xlabel="epoch")
-    for ax in axes:
+        train = [100 * (1 - h["train_top1"]) for h in history]
+        val = [100 * (1 - h["val_top1"]) for h in history]
+        axes[0][column].plot(epochs, train, "-" if split else "--", color=colour, label=f"{name} train")
+        (axes[1][column] if split else axes[0][column]).plot(epochs, val, "-", color=colour, label=f"{name} val")
+    for row, what in enumerate(["training", "validation"] if split else ["training (dashed) and validation"]):
+        axes[row][0].set(title=f"plain: {what} error" if split else "plain", ylabel="top-1 error (%)")
+        axes[row][1].set(title=f"residual: {what} error" if split else "residual")
+    for ax in axes[-1]:
+        ax.set(xlabel="epoch")
+    for ax in (ax for row in axes for ax in row):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(title)
+    fig.tight_layout()
     return _save(fig, path)

@@ -151,11 +151,12 @@ def test_enqueue_bound_warning_compares_medians() -> None:
 def _bench_data(with_transfers: bool) -> dict[str, Any]:
     lat = {"samples": 3, "min": 1.0, "mean": 1.0, "median": 1.0, "p90": 1.0, "p95": 1.0, "p99": 1.0, "max": 1.0,
            "std": 0.0, "cv": 0.0}
-    row: dict[str, Any] = {"batch": 8, "latency_ms": lat, "throughput_ips": 8000.0, "compute_ms": lat, "enqueue_ms": lat}
+    row: dict[str, Any] = {"batch": 8, "iterations": 3, "measured_s": 0.003, "latency_ms": lat,
+                           "throughput_ips": 8000.0, "compute_ms": lat, "enqueue_ms": lat}
     if with_transfers:
         row.update(h2d_ms=lat, d2h_ms=lat)
-    return {"config": {"percentiles": [90, 95, 99]}, "environment": {},
-            "backends": [{"label": "tensorrt (r50.plan)", "results": [row], "notes": []}]}
+    return {"kind": "bench", "config": {"percentiles": [90, 95, 99]}, "environment": {},
+            "backends": [{"label": "tensorrt (r50.plan)", "backend": "tensorrt", "results": [row], "notes": []}]}
 
 
 def test_report_omits_copy_columns_without_data_transfers() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from resnet_deploy.bench import BackendSpec, BenchConfig, Warmup, parse_batch_sizes, run_benchmark
@@ -82,7 +83,7 @@ def test_non_image_models_are_exit_2(shape: tuple[Any, ...]) -> None:
 
 
 def test_dynamic_spatial_size_needs_input_size() -> None:
-    with pytest.raises(InvalidInputError, match="--input-size"):
+    with pytest.raises(InvalidInputError, match="`input_size`"):
         _run(FakeRunner(shape=(None, 3, None, None)), batch_sizes=[1])
     data = _run(FakeRunner(shape=(None, 3, None, None)), batch_sizes=[1], input_size=(24, 20))
     assert data["backends"][0]["input"]["shape_chw"] == [3, 24, 20]
@@ -124,3 +125,95 @@ def test_cuda_events_without_cuda_is_exit_3() -> None:
         pytest.skip("CUDA is present")
     with pytest.raises(MissingDependencyError, match="GPU timing needs CUDA"):
         cuda_event_api()
+
+
+def test_default_run_length_passes_the_trust_rule() -> None:
+    """A slow model (50 ms per iteration) with the default settings gets at least
+    MIN_SAMPLES samples and MIN_MEASURED_SECONDS: no "too short" warning by default."""
+    from resnet_deploy.bench.stats import MIN_MEASURED_SECONDS, MIN_SAMPLES
+
+    config = BenchConfig([BackendSpec("ort-cpu", label="fake")])
+    assert config.min_iterations >= MIN_SAMPLES
+    assert config.duration_s is not None and config.duration_s >= MIN_MEASURED_SECONDS
+    config = BenchConfig([BackendSpec("ort-cpu", label="fake")], batch_sizes=[1], warmup=Warmup(iterations=0),
+                         duration_s=MIN_MEASURED_SECONDS)
+    data = run_benchmark(config, runner_factory=lambda spec, cfg: FakeRunner(limits=(1, None), sleep_s=0.05)).to_dict()
+    row = data["backends"][0]["results"][0]
+    assert row["iterations"] >= MIN_SAMPLES
+    assert not any("too short" in w for w in row["warnings"])
+
+
+class SleepPerImage(FakeRunner):
+    def infer(self, feeds: Any) -> Any:
+        import time
+
+        batch = self.check_feeds(feeds)
+        time.sleep(0.0005 * batch)
+        return {"logits": np.zeros((batch, 10), np.float32)}
+
+
+def test_default_sweep_stops_before_a_point_that_would_take_too_long() -> None:
+    config = BenchConfig([BackendSpec("ort-cpu", label="fake")], warmup=Warmup(iterations=0), duration_s=0.01,
+                         min_iterations=30, max_point_seconds=0.1)
+    data = run_benchmark(config, runner_factory=lambda spec, cfg: SleepPerImage(limits=(1, 64))).to_dict()
+    backend = data["backends"][0]
+    batches = [r["batch"] for r in backend["results"]]
+    assert batches[0] == 1 and batches[-1] < 64  # 30 x 0.5 ms x 8 = 0.12 s > 0.1 s: stops before batch 8
+    assert any("stopped the default sweep" in n and "left out" in n for n in backend["notes"])
+    explicit = BenchConfig([BackendSpec("ort-cpu", label="fake")], batch_sizes=[1, 8], warmup=Warmup(iterations=0),
+                           duration_s=0.01, min_iterations=30, max_point_seconds=0.1)
+    data = run_benchmark(explicit, runner_factory=lambda spec, cfg: SleepPerImage(limits=(1, 64))).to_dict()
+    assert [r["batch"] for r in data["backends"][0]["results"]] == [1, 8]  # asked for: never cut
+
+
+def test_observer_sees_each_point_its_iterations_and_an_estimate() -> None:
+    from resnet_deploy.bench import BenchObserver, Point
+    from resnet_deploy.bench.result import BenchRow
+
+    events: list[tuple[Any, ...]] = []
+
+    class Recorder(BenchObserver):
+        def planned(self, specs: list[BackendSpec], config: BenchConfig) -> None:
+            events.append(("planned", len(specs)))
+
+        def point_started(self, point: Point) -> None:
+            events.append(("start", point.batch, point.batch_index, point.batches, point.expected_s))
+
+        def iteration(self, count: int, elapsed_s: float, remaining_s: float | None) -> None:
+            events.append(("it", count, remaining_s))
+
+        def point_done(self, point: Point, row: BenchRow) -> None:
+            events.append(("done", point.batch, row.iterations))
+
+        def finished(self) -> None:
+            events.append(("finished",))
+
+    config = BenchConfig([BackendSpec("ort-cpu", label="fake")], batch_sizes=[1, 2], warmup=Warmup(iterations=1),
+                         iterations=4, duration_s=None)
+    run_benchmark(config, progress=Recorder(), runner_factory=lambda spec, cfg: FakeRunner(limits=(1, None)))
+    assert events[0] == ("planned", 1) and events[-1] == ("finished",)
+    assert events[1][:4] == ("start", 1, 1, 2) and events[1][4] is None
+    counts = [e[1] for e in events if e[0] == "it"]
+    assert counts == [1, 2, 3, 4, 1, 2, 3, 4]
+    assert [e[2] for e in events if e[0] == "it"][3] == 0.0  # nothing left after the 4th of 4
+    second = next(e for e in events if e[0] == "start" and e[1] == 2)
+    assert second[4] is not None and second[4] >= 0  # predicted from batch 1
+    assert ("done", 2, 4) in events
+
+
+def test_a_message_callable_still_works_as_progress() -> None:
+    messages: list[str] = []
+    config = BenchConfig([BackendSpec("ort-cpu", label="fake")], batch_sizes=[1], warmup=Warmup(iterations=0),
+                         iterations=2, duration_s=None)
+    run_benchmark(config, progress=messages.append, runner_factory=lambda spec, cfg: FakeRunner())
+    assert messages == ["fake: batch 1"]
+
+
+def test_config_refuses_bad_values_naming_the_parameter() -> None:
+    spec = [BackendSpec("ort-cpu")]
+    for kwargs, param in (({"iterations": 0}, "iterations"), ({"duration_s": float("nan")}, "duration_s"),
+                          ({"cv_threshold": 0.0}, "cv_threshold"), ({"min_iterations": 0}, "min_iterations"),
+                          ({"percentiles": (50.0, float("nan"))}, "percentiles"), ({"batch_sizes": [0]}, "batch_sizes")):
+        with pytest.raises(InvalidInputError) as info:
+            BenchConfig(spec, **kwargs)  # type: ignore[arg-type]
+        assert info.value.param == param and "--" not in str(info.value)

@@ -54,6 +54,33 @@ def test_graph_macs_match_the_model_definition(r18_dynamo: Path) -> None:
     assert 0.99 * model_cost("resnet18", 32).params < report["parameters"] <= model_cost("resnet18", 32).params
 
 
+def test_inspect_says_batchnorm_was_folded_and_gives_the_unfolded_count(r18_dynamo: Path, tmp_path: Path) -> None:
+    from resnet_deploy.models import model_cost
+    from tests.bench.helpers import tiny_onnx
+
+    report = inspect_module.inspect_onnx(r18_dynamo)
+    assert report["batchnorm"] == {"nodes": 0, "folded": True, "unfolded_parameters": model_cost("resnet18").params}
+    code, text = _invoke("inspect", str(r18_dynamo))
+    assert code == 0
+    line = next(line for line in text.splitlines() if line.startswith("parameters:"))
+    assert f"{report['parameters']:,}" in line and "BatchNorm folded" in line and "11,689,512" in line
+    assert text.splitlines()[3].split() == ["tensor", "name", "dtype", "shape"]  # every column named
+    foreign = inspect_module.inspect_onnx(tiny_onnx(tmp_path / "foreign.onnx"))
+    assert foreign["batchnorm"]["folded"] is False and foreign["batchnorm"]["unfolded_parameters"] is None
+
+
+def test_unfolded_count_follows_the_exported_head_and_channels() -> None:
+    from resnet_deploy.models import model_cost
+
+    assert inspect_module.definition_parameters("resnet20", {"num_classes": 10, "in_channels": 3}) == \
+        model_cost("resnet20").params
+    custom = inspect_module.definition_parameters("resnet20", {"num_classes": 7, "in_channels": 1})
+    assert custom == model_cost("resnet20", num_classes=7, in_channels=1).params
+    backbone = inspect_module.definition_parameters("resnet20", {"num_classes": 10}, features=True)
+    assert backbone == model_cost("resnet20").params - (64 * 10 + 10)  # no fc in a backbone export
+    assert inspect_module.definition_parameters("not-a-model", {}) is None
+
+
 @pytest.mark.parametrize(("args", "code", "message"), [
     (["export", "--depth", "20", "--family", "cifar", "-o", "{tmp}/missing/m.onnx"], 2, "does not exist"),
     (["export", "--depth", "20", "--family", "cifar", "--opset", "99", "-o", "{tmp}/m.onnx"], 2, "opset 99"),

@@ -30,6 +30,8 @@ def test_report_from_the_sidecar(tmp_path: Path) -> None:
     assert "profile input: min [1, 3, 224, 224]" in text
     assert "convolutions by precision: fp32 1, int8 2" in text
     assert "/layer1/layer1.1/conv1/Conv + /layer1/layer1.1/relu/Relu" in text
+    header = next(line for line in text.splitlines() if line.lstrip().startswith("#"))
+    assert header.split() == ["#", "layer", "type", "precision", "convolution", "tactic"]  # every column named
 
 
 def test_inspect_command_dispatches_plans(tmp_path: Path) -> None:

@@ -22,6 +22,11 @@ def test_train_then_eval(tmp_path: Path) -> None:
 
     table = runner.invoke(cli, ["train", "--model", "resnet20", *TINY, "--out", str(out), "--resume"])
     assert table.exit_code == 0 and "best val top-1" in table.output
+    header, _rule, first = table.output.splitlines()[:3]
+    assert header.split() == ["epoch", "train", "loss", "train", "top-1", "%", "val", "loss", "val", "top-1", "%", "val",
+                              "top-5", "%", "train", "img/s"]
+    assert len(first.split()[1].split(".")[1]) == 4  # the loss column's precision: 0.1234
+    assert len(first) == len(header)  # img/s right-aligned under its header
 
     png = tmp_path / "confusion.png"
     evaluated = runner.invoke(cli, ["eval", report["best_checkpoint"], "--dataset", "digits", "--limit", "100",
@@ -32,7 +37,8 @@ def test_train_then_eval(tmp_path: Path) -> None:
     assert len(data["confusion"]) == 10 and sum(map(sum, data["confusion"])) == 100
     assert set(data["per_class"]) <= {str(i) for i in range(10)} and png.stat().st_size > 1000
     people = runner.invoke(cli, ["eval", report["best_checkpoint"], "--limit", "50"])
-    assert people.exit_code == 0 and "top-1" in people.output and "accuracy %" in people.output
+    assert people.exit_code == 0 and "top-1" in people.output
+    assert next(line for line in people.output.splitlines() if line.startswith("class")).split() == ["class", "accuracy", "%"]
 
     wrong = runner.invoke(cli, ["eval", report["best_checkpoint"], "--model", "resnet56"])
     assert wrong.exit_code == 2 and "holds a resnet20, not a resnet56" in wrong.output
