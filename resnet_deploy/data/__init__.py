@@ -4,7 +4,7 @@
     train_set, info = load_dataset("digits", "train", augment=True)   # items: (CHW float32, int)
     x, y = eval_arrays("digits")           # the whole validation split as (N,C,H,W) float32, int64
 
-Names: digits (bundled with scikit-learn), mnist (IDX), cifar10/cifar100 (python pickle
+Names: digits (shipped in the package), mnist (IDX), cifar10/cifar100 (python pickle
 batches), imagefolder (train/ and val/ class-per-folder JPEG/PNG). Splits: "train" and
 "val" ("test" is accepted for val: MNIST and CIFAR's test sets are their validation sets).
 """
