@@ -67,7 +67,7 @@ def test_a_damaged_bundle_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
     digits.read_bundle.cache_clear()
     monkeypatch.setattr(digits, "FILE", "no-such-digits.npz")
     try:
-        with pytest.raises(ArtifactError, match="bundled digits file .* missing or damaged"):
+        with pytest.raises(ArtifactError, match=r"bundled digits file .* missing or damaged"):
             digits.read_bundle()
     finally:
         monkeypatch.undo()
