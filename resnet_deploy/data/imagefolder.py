@@ -68,7 +68,8 @@ class ImageFolderDataset(SeededDataset):
 def load(split: str, data_dir: str | os.PathLike[str] | None, *, augment: bool = False,
          input_size: int | None = None) -> tuple[ImageFolderDataset, DatasetInfo]:
     if data_dir is None:
-        raise InvalidInputError("imagefolder needs --data-dir: a folder with train/<class>/ and val/<class>/ images")
+        raise InvalidInputError("imagefolder needs data_dir: a folder with train/<class>/ and val/<class>/ images",
+                                param="data_dir")
     root = Path(data_dir)
     if not root.is_dir():
         raise InvalidInputError(f"image folder '{root}' does not exist; expected train/<class>/ and val/<class>/ inside")
