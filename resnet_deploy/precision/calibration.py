@@ -43,7 +43,8 @@ from resnet_deploy.precision.calibration_data import (
 log = logging.getLogger(__name__)
 
 __all__ = ["DATASETS", "HISTOGRAM_BINS", "METHODS", "PERCENTILE", "CalibrationData", "calibration_batch",
-           "check_array", "collect_ranges", "load_calibration_data", "tensor_ranges"]
+           "check_array", "collect_extremes", "collect_histograms", "collect_ranges", "load_calibration_data",
+           "tensor_ranges"]
 
 METHODS = ("max", "entropy", "percentile")
 PERCENTILE = 99.99  # NVIDIA's pytorch-quantization default for CNN activations
@@ -129,51 +130,75 @@ def _usable(data: CalibrationData, fixed_batch: int | None) -> np.ndarray:
 
 def collect_ranges(source: SourceModel, data: CalibrationData, method: str, batch_size: int = 32) -> tuple[Ranges, int]:
     """(ranges per float tensor, images per batch used), in bounded memory (module docstring)."""
-    from onnxruntime.quantization.calibrate import (
-        HistogramCalibrater,
-        HistogramCollector,
-        MinMaxCalibrater,
-    )
-
     _check_method(method)
+    if method == "max":
+        extremes, batch = collect_extremes(source, data, batch_size)
+        return {name: (float(lo), float(hi)) for name, (lo, hi) in extremes.items()}, batch
+    collector, batch = collect_histograms(source, data, method, batch_size)
+    with contextlib.redirect_stdout(io.StringIO()):  # onnxruntime prints its progress
+        thresholds = collector.compute_collection_result()
+    return {name: (float(np.asarray(value[0]).reshape(-1)[0]), float(np.asarray(value[1]).reshape(-1)[0]))
+            for name, value in thresholds.items()}, batch
+
+
+def _augmented(calibrator: Any) -> Any:
+    """Augment the calibrator's model (its progress printing kept off stdout) and open our session on it."""
+    chatter = io.StringIO()
+    with contextlib.redirect_stdout(chatter):
+        calibrator.augment_graph()
+    if chatter.getvalue().strip():
+        log.debug("calibrator: %s", chatter.getvalue().strip()[-2000:])
+    return _session(calibrator.augmented_model_path)
+
+
+def collect_extremes(source: SourceModel, data: CalibrationData,
+                     batch_size: int = 32) -> tuple[dict[str, tuple[np.float32, np.float32]], int]:
+    """Every float tensor's min and max over all the data (onnxruntime's MinMax calibrator,
+    fed batch by batch), and the images per batch used."""
+    from onnxruntime.quantization.calibrate import MinMaxCalibrater
+
     op_types = sorted({n.op_type for n in source.model.graph.node})
     fixed_batch = source.input_shape[0] if source.input_shape else None
     array = _usable(data, fixed_batch)
-    chatter = io.StringIO()  # the calibrators print progress on stdout
-    with tempfile.TemporaryDirectory(prefix="calib.") as tmp, contextlib.redirect_stdout(chatter):
+    with tempfile.TemporaryDirectory(prefix="calib.") as tmp:
         minmax = MinMaxCalibrater(source.path, op_types, augmented_model_path=str(Path(tmp) / "minmax.onnx"))
         tensors, value_infos = minmax.select_tensors_to_calibrate(minmax.model)
         batch = calibration_batch(_per_image_bytes(value_infos, tensors), batch_size, fixed_batch)
-        minmax.augment_graph()
-        minmax.infer_session = _session(minmax.augmented_model_path)
+        minmax.infer_session = _augmented(minmax)
         minmax.collect_data(_Reader(source.input_name, array, batch))
         extremes = {name: (np.float32(np.asarray(v.range_value[0]).reshape(-1)[0]),
                            np.float32(np.asarray(v.range_value[1]).reshape(-1)[0]))
                     for name, v in minmax.compute_data().data.items()}
-        del minmax
-        if method == "max":
-            result = {name: (float(lo), float(hi)) for name, (lo, hi) in extremes.items()}
-        else:
-            histograms = HistogramCalibrater(source.path, op_types, augmented_model_path=str(Path(tmp) / "hist.onnx"),
-                                             method=method, num_bins=HISTOGRAM_BINS,
-                                             num_quantized_bins=ENTROPY_QUANTIZED_BINS, percentile=PERCENTILE)
-            histograms.augment_graph()
-            session = _session(histograms.augmented_model_path)
-            names = sorted(n for n in histograms.tensors_to_calibrate if n in extremes)
-            del histograms
-            # onnxruntime's defaults, kept from before: entropy over signed values, percentile
-            # symmetric (over |x|).
-            absolute = method == "percentile"
-            collector = HistogramCollector(method=method, symmetric=absolute, num_bins=HISTOGRAM_BINS,
-                                           num_quantized_bins=ENTROPY_QUANTIZED_BINS, percentile=PERCENTILE,
-                                           scenario="same")
-            collector.histogram_dict = _histograms(session, source.input_name, array, batch, names, extremes, absolute)
-            del session
-            result = {name: (float(np.asarray(value[0]).reshape(-1)[0]), float(np.asarray(value[1]).reshape(-1)[0]))
-                      for name, value in collector.compute_collection_result().items()}
-    if chatter.getvalue().strip():
-        log.debug("calibrator: %s", chatter.getvalue().strip()[-2000:])
-    return result, batch
+    return extremes, batch
+
+
+def collect_histograms(source: SourceModel, data: CalibrationData, method: str, batch_size: int = 32) -> tuple[Any, int]:
+    """onnxruntime's HistogramCollector filled as its one-shot collection would fill it (the
+    max pass gives each tensor's final range, a second pass adds each batch's counts), and
+    the images per batch used. `compute_collection_result()` gives the thresholds."""
+    from onnxruntime.quantization.calibrate import HistogramCalibrater, HistogramCollector
+
+    if method not in ("entropy", "percentile"):
+        raise InvalidInputError(f"histogram calibration is entropy or percentile, got {method!r}", param="method")
+    extremes, batch = collect_extremes(source, data, batch_size)
+    op_types = sorted({n.op_type for n in source.model.graph.node})
+    array = _usable(data, source.input_shape[0] if source.input_shape else None)
+    with tempfile.TemporaryDirectory(prefix="calib.") as tmp:
+        histograms = HistogramCalibrater(source.path, op_types, augmented_model_path=str(Path(tmp) / "hist.onnx"),
+                                         method=method, num_bins=HISTOGRAM_BINS,
+                                         num_quantized_bins=ENTROPY_QUANTIZED_BINS, percentile=PERCENTILE)
+        session = _augmented(histograms)
+        names = sorted(n for n in histograms.tensors_to_calibrate if n in extremes)
+        del histograms
+        # onnxruntime's defaults, kept from before: entropy over signed values, percentile
+        # symmetric (over |x|).
+        absolute = method == "percentile"
+        collector = HistogramCollector(method=method, symmetric=absolute, num_bins=HISTOGRAM_BINS,
+                                       num_quantized_bins=ENTROPY_QUANTIZED_BINS, percentile=PERCENTILE,
+                                       scenario="same")
+        collector.histogram_dict = _histograms(session, source.input_name, array, batch, names, extremes, absolute)
+        del session
+    return collector, batch
 
 
 def _histograms(session: Any, input_name: str, array: np.ndarray, batch: int, names: list[str],
