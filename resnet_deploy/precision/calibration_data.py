@@ -21,7 +21,7 @@ import numpy as np
 
 from resnet_deploy.artifacts import require_file
 from resnet_deploy.errors import InvalidInputError
-from resnet_deploy.input_spec import IMAGENET_MEAN, IMAGENET_STD
+from resnet_deploy.input_spec import IMAGENET_MEAN, IMAGENET_STD, InputSpec
 from resnet_deploy.precision._model import SourceModel
 
 log = logging.getLogger(__name__)
@@ -173,16 +173,16 @@ def _from_dataset(calib: str, source: SourceModel, samples: int | None,
         raise InvalidInputError(f"{what} has {info.input_spec.channels} channels; the model expects {channels}. "
                                 f"Give a dataset or .npy with {channels}-channel images, or calib='random' for "
                                 f"speed work", param="calib")
-    return _grey_to_model(calib, source, count, data_dir, what)
+    return _grey_to_model(calib, source, count, data_dir, what, info.input_spec)
 
 
 def _grey_to_model(calib: str, source: SourceModel, count: int, data_dir: str | os.PathLike[str] | None,
-                   what: str) -> CalibrationData:
+                   what: str, spec: InputSpec) -> CalibrationData:
     """A 1-channel dataset made to fit a C-channel model: the same fixed subset as for a
     1-channel model, un-normalised, resized, replicated to every channel, normalised as the model."""
     import torch
 
-    from resnet_deploy.data import eval_arrays, load_dataset
+    from resnet_deploy.data import eval_arrays
     from resnet_deploy.data.transforms import resize_batch
 
     channels, height, width = _model_geometry(source)
@@ -190,7 +190,6 @@ def _grey_to_model(calib: str, source: SourceModel, count: int, data_dir: str | 
         raise InvalidInputError(f"{what} can be converted to square inputs only; the model's is {height}x{width}",
                                 param="calib")
     grey, _ = eval_arrays(calib, data_dir=data_dir, split="train", limit=count)
-    spec = load_dataset(calib, "train", data_dir)[1].input_spec
     pixels = torch.from_numpy(grey * np.float32(spec.std[0]) + np.float32(spec.mean[0])).clamp_(0.0, 1.0)
     native = pixels.shape[-1]
     pixels = resize_batch(pixels, height)
