@@ -146,7 +146,7 @@ def write_markdown(path: Path, recorded: dict[str, Any]) -> None:
              "Bar (issue 13): resnet50, 512 samples under 2.5 GB, time within +20% of before. "
              "`before`: the code before the memory-bounded calibration (onnxruntime's calibrator handed all "
              "batches of batch_size 32), run from that commit's checkout with this script; `after`: this "
-             "checkout (batches sized to a 768 MB budget: 3 images for resnet50 at 224). Equal ranges "
+             "checkout (batches sized to a 768 MiB budget: 7 images for resnet50 at 224). Equal ranges "
              "digests: equal ranges, bit for bit. The machine was shared (2 cores): compare before and "
              "after at the same sample count, measured minutes apart.", ""]
     for key, run in sorted(recorded["runs"].items()):
