@@ -23,11 +23,11 @@ import math
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
 from resnet_deploy.artifacts import atomic_write_text, new_sidecar, sidecar_path, write_sidecar
 from resnet_deploy.errors import ArtifactError
-from resnet_deploy.jsonfile import first_problem
+from resnet_deploy.jsonfile import parse_json
 
 log = logging.getLogger(__name__)
 
@@ -77,16 +77,25 @@ class CalibrationCache(BaseModel):
         return self
 
 
+class _Kind(BaseModel):
+    """Just enough of a JSON file to tell whose it is."""
+
+    model_config = ConfigDict(extra="allow")
+
+    kind: str
+
+
 def _is_our_cache(path: Path, raw: bytes) -> bool:
-    try:
-        if json.loads(raw).get("kind") == KIND:
-            return True
-    except (ValueError, AttributeError):
-        pass
-    try:
-        return bool(json.loads(sidecar_path(path).read_bytes()).get("kind") == KIND)
-    except (OSError, ValueError, AttributeError):
-        return False
+    """Whether the file, or its sidecar, says it is a calibration cache."""
+    for what, data in (("cache", raw), ("sidecar", None)):
+        try:
+            if data is None:
+                data = sidecar_path(path).read_bytes()
+            if parse_json(data, _Kind, what=what).kind == KIND:
+                return True
+        except (OSError, ArtifactError):
+            continue
+    return False
 
 
 def read_cache(path: Path, key: str) -> Ranges | None:
@@ -100,12 +109,13 @@ def read_cache(path: Path, key: str) -> Ranges | None:
     except OSError as exc:
         raise ArtifactError(f"cannot read calibration cache '{path}': {exc.strerror or exc}", param="cache_path") from exc
     try:
-        cache = CalibrationCache.model_validate_json(raw)
-    except ValidationError as exc:
+        cache = parse_json(raw, CalibrationCache, what=f"calibration cache '{path}'")
+    except ArtifactError as exc:
+        problem = str(exc).partition(" is not valid: ")[2] or str(exc)
         if not _is_our_cache(path, raw):
-            raise ArtifactError(f"'{path}' is not a calibration cache ({first_problem(exc)}); it would be overwritten: "
+            raise ArtifactError(f"'{path}' is not a calibration cache ({problem}); it would be overwritten: "
                                 f"remove it or choose another cache path", param="cache_path") from exc
-        log.warning("calibration cache '%s' is invalid (%s): ignoring it and recalibrating", path, first_problem(exc))
+        log.warning("calibration cache '%s' is invalid (%s): ignoring it and recalibrating", path, problem)
         return None
     if cache.key != key:
         log.info("calibration cache %s is for another model, data, method or sample count; recalibrating", path)
