@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from resnet_deploy import cpu_isa
 from resnet_deploy.backends.base import StaticIORunner, TensorInfo
 from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.optional import import_optional
@@ -98,6 +99,8 @@ class OnnxRuntimeRunner(StaticIORunner):
         ort = _ort()
         # Refuse a bad file with one clear line before onnxruntime gives its own long message.
         model = load_onnx_model(self.model_path, load_external_data=False, check=False)
+        if self.device == "cpu":  # an INT8 model made for a CPU of the other kind: warn once
+            cpu_isa.warn_if_foreign({p.key: p.value for p in model.metadata_props}, str(self.model_path), "onnxruntime")
         del model
         self.session = ort.InferenceSession(str(self.model_path), sess_options=self._make_session_options(),
                                             providers=self._providers())

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from resnet_deploy import cpu_isa
 from resnet_deploy.backends.base import StaticIORunner, TensorInfo
 from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.optional import import_optional
@@ -72,6 +73,8 @@ class OpenVinoRunner(StaticIORunner):
         ov = import_optional("openvino", "the OpenVINO runner")
         onnx_model = load_onnx_model(self.model_path, load_external_data=False, check=False)  # one clear line for a bad file
         graph_names = {i.name for i in onnx_model.graph.input} | {o.name for o in onnx_model.graph.output}
+        if self.device == "cpu":  # an INT8 model made for a CPU of the other kind: warn once
+            cpu_isa.warn_if_foreign({p.key: p.value for p in onnx_model.metadata_props}, str(self.model_path), "OpenVINO")
         del onnx_model
         core = ov.Core()
         if self.ov_device.split(":")[0].split(".")[0].upper() not in {d.split(".")[0].upper() for d in core.available_devices} | {"AUTO"}:

@@ -254,7 +254,7 @@ def _problem(exc: ValidationError, what: str) -> str:
 
     first = exc.errors(include_url=False)[0]
     if first["loc"][:1] == ("kind",):
-        return f"{what} is not a resnet-deploy benchmark result (`bench --save-json` output): kind must be 'bench'"
+        return f"{what} is not a resnet-deploy benchmark result (what bench saves as JSON): kind must be 'bench'"
     return f"{what} is not valid: {first_problem(exc)}"
 
 

@@ -10,7 +10,8 @@ from resnet_deploy.cli.output import echo_fields, echo_json
 from resnet_deploy.cli.params import InputPath, OutputFile, command
 
 
-@command("quantize", param_aliases={"samples": "calib_samples", "calib": "calib_data", "cache_path": "calib_cache", "output_path": "output"})
+@command("quantize", param_aliases={"samples": "calib_samples", "calib": "calib_data", "cache_path": "calib_cache",
+                               "output_path": "output", "isa": "cpu_isa"})
 @click.argument("model", type=InputPath())
 @click.option("--precision", type=click.Choice(["fp16", "int8"]), required=True, help="Target precision.")
 @click.option("-o", "--output", type=OutputFile(), default=None,
@@ -18,18 +19,25 @@ from resnet_deploy.cli.params import InputPath, OutputFile, command
 @click.option("--io-dtype", type=click.Choice(["fp32", "fp16"]), default="fp32", show_default=True,
               help="FP16 only: dtype of the graph's inputs and outputs.")
 @click.option("--calib-data", default=None,
-              help="INT8: a dataset (digits, mnist, cifar10, cifar100, imagefolder) or a .npy of normalized NCHW float32 images.")
+              help="INT8: a dataset (digits, mnist, cifar10, cifar100, imagefolder), a .npy of normalized NCHW float32 "
+                   "images, or 'random'. Random data, and digits/mnist for a 3-channel model (converted), are for "
+                   "speed work only: a warning says so.")
 @click.option("--data-dir", type=InputPath(), default=None, help="Dataset folder (mnist, cifar, imagefolder).")
-@click.option("--calib-samples", type=click.IntRange(min=1), default=512, show_default=True, help="INT8: calibration images (NVIDIA: >= 500 for CNNs).")
+@click.option("--calib-samples", type=click.IntRange(min=1), default=None,
+              help="INT8: calibration images (NVIDIA: about 500 for CNNs). Default: 512, or all the data holds "
+                   "when fewer (with a warning); an explicit count the data cannot meet is refused.")
 @click.option("--method", default="max", show_default=True, help="INT8 calibration: max, entropy or percentile.")
 @click.option("--target", default="tensorrt", show_default=True,
               help="INT8 layout: tensorrt (signed symmetric, TensorRT Q/DQ placement) or cpu (uint8 activations).")
+@click.option("--cpu-isa", default=None,
+              help="INT8: the CPU the model must run on exactly (avx512_vnni, avx_vnni, avx512, avx2, other): "
+                   "7-bit weights without VNNI. Default: this CPU for --target cpu, none (GPU) for tensorrt.")
 @click.option("--calib-cache", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="INT8: calibration cache (default OUTPUT.calib.json); reused when model, data, method and samples match.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def quantize(model: Path, precision: str, output: Path | None, io_dtype: str, calib_data: str | None,
-             data_dir: Path | None, calib_samples: int, method: str, target: str, calib_cache: Path | None,
-             as_json: bool) -> None:
+             data_dir: Path | None, calib_samples: int | None, method: str, target: str, cpu_isa: str | None,
+             calib_cache: Path | None, as_json: bool) -> None:
     """Convert MODEL (FP32 ONNX) to a mixed-precision FP16 or an INT8 Q/DQ model."""
     from resnet_deploy.errors import InvalidInputError
 
@@ -45,7 +53,7 @@ def quantize(model: Path, precision: str, output: Path | None, io_dtype: str, ca
         if io_dtype != "fp32":
             raise InvalidInputError("--io-dtype fp16 applies to --precision fp16 only")
         result = quantize_int8(model, output, calib=calib_data, data_dir=data_dir, samples=calib_samples,
-                               method=method, target=target, cache_path=calib_cache)
+                               method=method, target=target, cache_path=calib_cache, isa=cpu_isa)
     if as_json:
         echo_json(result.to_dict())
         return
@@ -55,7 +63,11 @@ def quantize(model: Path, precision: str, output: Path | None, io_dtype: str, ca
         rows += [("io dtype", data["io_dtype"]), ("kept FP32", ", ".join(data["fp32_nodes"]) or "-")]
     else:
         calib = data["calibration"]
-        rows += [("target", data["target"]), ("calibration", f"{calib['method']}, {calib['samples']} samples of {calib['data']}"),
+        source = calib["data"] + (f" ({calib['conversion']})" if calib.get("conversion") else "")
+        if not calib.get("representative", True):
+            source += "; not representative: speed work only"
+        rows += [("target", data["target"]), ("calibration", f"{calib['method']}, {calib['samples']} samples of {source}"),
+                 ("made for", f"{data['cpu_isa']['made_for']} ({data['cpu_isa']['weight_bits']}-bit weights)"),
                  ("cache", f"{calib['cache']} ({'reused' if calib['cache_hit'] else 'written'})")]
     rows += [("sidecar", data["sidecar"]), ("seconds", f"{data['seconds']:.1f}")]
     echo_fields(rows)

@@ -4,7 +4,7 @@
     train_set, info = load_dataset("digits", "train", augment=True)   # items: (CHW float32, int)
     x, y = eval_arrays("digits")           # the whole validation split as (N,C,H,W) float32, int64
 
-Names: digits (bundled with scikit-learn), mnist (IDX), cifar10/cifar100 (python pickle
+Names: digits (shipped in the package), mnist (IDX), cifar10/cifar100 (python pickle
 batches), imagefolder (train/ and val/ class-per-folder JPEG/PNG). Splits: "train" and
 "val" ("test" is accepted for val: MNIST and CIFAR's test sets are their validation sets).
 """
@@ -31,7 +31,7 @@ __all__ = ["DATASETS", "DatasetInfo", "eval_arrays", "load_dataset"]
 def _normalize_split(split: str) -> str:
     split = "val" if split == "test" else split
     if split not in SPLITS:
-        raise InvalidInputError(f"unknown split {split!r}; valid: train, val (or test)")
+        raise InvalidInputError(f"unknown split {split!r}; valid: train, val (or test)", param="split")
     return split
 
 
@@ -43,7 +43,16 @@ def load_dataset(name: str, split: str, data_dir: str | os.PathLike[str] | None 
     (default: 32 digits, 28 MNIST, 32 CIFAR, 224 image folders)."""
     split = _normalize_split(split)
     if input_size is not None and input_size < 8:
-        raise InvalidInputError(f"input size must be at least 8 pixels, got {input_size}")
+        raise InvalidInputError(f"input size must be at least 8 pixels, got {input_size}", param="input_size")
+    dataset, info = _load(name, split, data_dir, augment=augment, input_size=input_size)
+    if info.size == 0:  # valid files that hold nothing: refused here for every reader
+        where = f" in '{data_dir}'" if data_dir is not None else ""
+        raise InvalidInputError(f"{name} {split} split{where} holds no images", param="data_dir")
+    return dataset, info
+
+
+def _load(name: str, split: str, data_dir: str | os.PathLike[str] | None, *, augment: bool,
+          input_size: int | None) -> tuple[Dataset[Any], DatasetInfo]:
     if name == "digits":
         from resnet_deploy.data import digits
 
@@ -60,7 +69,7 @@ def load_dataset(name: str, split: str, data_dir: str | os.PathLike[str] | None 
         from resnet_deploy.data import imagefolder
 
         return imagefolder.load(split, data_dir, augment=augment, input_size=input_size)
-    raise InvalidInputError(f"unknown dataset {name!r}; valid: {', '.join(DATASETS)}")
+    raise InvalidInputError(f"unknown dataset {name!r}; valid: {', '.join(DATASETS)}", param="dataset")
 
 
 def eval_arrays(name: str, data_dir: str | os.PathLike[str] | None = None, split: str = "val",
@@ -78,9 +87,9 @@ def _eval_arrays_cached(name: str, data_dir: str | None, split: str, limit: int 
     dataset, _ = load_dataset(name, split, data_dir, augment=False, input_size=input_size)
     count = len(dataset)  # type: ignore[arg-type]
     indices = np.arange(count)
+    if limit is not None and limit < 1:
+        raise InvalidInputError(f"limit must be positive, got {limit}", param="limit")
     if limit is not None and limit < count:
-        if limit < 1:
-            raise InvalidInputError(f"limit must be positive, got {limit}")
         indices = np.sort(np.random.default_rng(0).choice(count, size=limit, replace=False))
     images, labels = [], []
     for i in indices:

@@ -66,7 +66,7 @@ def _folder(data_dir: Path, name: str) -> Path:
 def load_cifar(name: str, split: str, data_dir: str | os.PathLike[str] | None, *, augment: bool = False,
                input_size: int | None = None) -> tuple[ArrayDataset, DatasetInfo]:
     if data_dir is None:
-        raise InvalidInputError(f"{name} needs --data-dir: a folder holding {LAYOUT[name]['folder']}/")
+        raise InvalidInputError(f"{name} needs data_dir: a folder holding {LAYOUT[name]['folder']}/", param="data_dir")
     root = Path(data_dir)
     if not root.is_dir():
         raise InvalidInputError(f"{name} folder '{root}' does not exist; expected a folder holding {LAYOUT[name]['folder']}/")

@@ -3,8 +3,9 @@
 Class names are the sorted folder names under train/ (val/ must use the same ones). The
 standard ImageNet pipelines, written with PIL so the project needs no torchvision:
 training RandomResizedCrop(224, scale 0.08-1, ratio 3/4-4/3) + horizontal flip; evaluation
-resize the shorter side to 256 then centre crop 224 (both scale with `input_size`);
-ImageNet mean/std.
+torchvision's published recipe — Resize(256) (PIL bilinear), CenterCrop(224), ToTensor,
+Normalize — equal to it pixel for pixel (tests/data/test_imagenet_transform.py compares them
+on real photos); both sizes scale with `input_size`. ImageNet mean/std.
 """
 
 from __future__ import annotations
@@ -15,14 +16,7 @@ from pathlib import Path
 import torch
 
 from resnet_deploy.data.base import DatasetInfo, SeededDataset
-from resnet_deploy.data.transforms import (
-    center_crop_box,
-    normalize,
-    pil_to_tensor,
-    random_hflip,
-    random_resized_crop_box,
-    resize_shorter,
-)
+from resnet_deploy.data.transforms import imagenet_eval, imagenet_train, normalize
 from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.input_spec import IMAGENET_MEAN, IMAGENET_STD, InputSpec
 
@@ -67,22 +61,15 @@ class ImageFolderDataset(SeededDataset):
                 image = opened.convert("RGB")
         except (OSError, UnidentifiedImageError) as exc:
             raise InvalidInputError(f"'{path}' is not a readable JPEG/PNG image ({exc})") from exc
-        if self.augment:
-            rng = self.rng(index)
-            box = random_resized_crop_box(image.width, image.height, rng)
-            image = image.resize((self.size, self.size), Image.Resampling.BILINEAR, box=box)
-            x = random_hflip(pil_to_tensor(image), rng)
-        else:
-            image = image.resize(resize_shorter(image.width, image.height, self.resize), Image.Resampling.BILINEAR)
-            image = image.crop(center_crop_box(image.width, image.height, self.size))
-            x = pil_to_tensor(image)
+        x = imagenet_train(image, self.size, self.rng(index)) if self.augment else imagenet_eval(image, self.size, self.resize)
         return normalize(x, IMAGENET_MEAN, IMAGENET_STD).contiguous(), label
 
 
 def load(split: str, data_dir: str | os.PathLike[str] | None, *, augment: bool = False,
          input_size: int | None = None) -> tuple[ImageFolderDataset, DatasetInfo]:
     if data_dir is None:
-        raise InvalidInputError("imagefolder needs --data-dir: a folder with train/<class>/ and val/<class>/ images")
+        raise InvalidInputError("imagefolder needs data_dir: a folder with train/<class>/ and val/<class>/ images",
+                                param="data_dir")
     root = Path(data_dir)
     if not root.is_dir():
         raise InvalidInputError(f"image folder '{root}' does not exist; expected train/<class>/ and val/<class>/ inside")

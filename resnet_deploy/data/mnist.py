@@ -56,7 +56,8 @@ def _find(folder: Path, stem: str) -> Path:
 def load(split: str, data_dir: str | os.PathLike[str] | None, *, augment: bool = False,
          input_size: int | None = None) -> tuple[ArrayDataset, DatasetInfo]:
     if data_dir is None:
-        raise InvalidInputError("mnist needs --data-dir: a folder with the IDX files (train-images-idx3-ubyte[.gz], ...)")
+        raise InvalidInputError("mnist needs data_dir: a folder with the IDX files (train-images-idx3-ubyte[.gz], ...)",
+                                param="data_dir")
     folder = Path(data_dir)
     if not folder.is_dir():
         raise InvalidInputError(f"MNIST folder '{folder}' does not exist; expected a folder with the four IDX files")

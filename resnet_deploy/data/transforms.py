@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 IMAGENET_TRAIN_SCALE = (0.08, 1.0)
 IMAGENET_TRAIN_RATIO = (3 / 4, 4 / 3)
@@ -76,20 +77,47 @@ def random_resized_crop_box(width: int, height: int, rng: np.random.Generator,
 
 
 def center_crop_box(width: int, height: int, size: int) -> tuple[int, int, int, int]:
+    """(left, top, right, bottom) of a centred size x size crop; torchvision's CenterCrop
+    offsets (round half to even of half the margin)."""
     left = round((width - size) / 2.0)
     top = round((height - size) / 2.0)
     return left, top, left + size, top + size
 
 
 def resize_shorter(width: int, height: int, size: int) -> tuple[int, int]:
-    """New (width, height) with the shorter side equal to `size`, aspect kept."""
+    """New (width, height) with the shorter side equal to `size`, aspect kept.
+
+    The long side is truncated, `int(size * long / short)`, exactly as torchvision's
+    `Resize(size)` computes it: rounding instead gives one pixel more on sizes such as
+    640x427 (383.7 -> 384), which shifts every pixel of the centre crop."""
     if width <= height:
-        return size, max(1, round(height * size / width))
-    return max(1, round(width * size / height)), size
+        return size, int(size * height / width)
+    return int(size * width / height), size
 
 
-def pil_to_tensor(image: object) -> torch.Tensor:
-    """A PIL RGB image -> float32 CHW tensor in [0, 1]."""
+def imagenet_eval(image: Image.Image, size: int, resize: int) -> torch.Tensor:
+    """torchvision's ImageNet evaluation recipe on a PIL RGB image, pixel for pixel:
+    Resize(resize) (shorter side, PIL bilinear, antialiased), CenterCrop(size), ToTensor.
+    Normalisation is left to the caller. (A crop larger than the resized image, which the
+    recipe's 256/224 ratio never produces, would be padded by torchvision: refused here.)"""
+    width, height = resize_shorter(image.width, image.height, resize)
+    if size > min(width, height):
+        raise ValueError(f"centre crop {size} is larger than the resized image {width}x{height}")
+    if (width, height) != image.size:
+        image = image.resize((width, height), Image.Resampling.BILINEAR)
+    return pil_to_tensor(image.crop(center_crop_box(width, height, size)))
+
+
+def imagenet_train(image: Image.Image, size: int, rng: np.random.Generator) -> torch.Tensor:
+    """RandomResizedCrop(size) + RandomHorizontalFlip, as torchvision does them: crop the
+    random box first, then resize it (PIL bilinear), so the filter sees only the crop."""
+    box = random_resized_crop_box(image.width, image.height, rng)
+    image = image.crop(box).resize((size, size), Image.Resampling.BILINEAR)
+    return random_hflip(pil_to_tensor(image), rng)
+
+
+def pil_to_tensor(image: Image.Image) -> torch.Tensor:
+    """A PIL RGB image -> float32 CHW tensor in [0, 1] (torchvision's ToTensor: uint8 / 255)."""
     array = np.asarray(image, dtype=np.uint8)
     if array.ndim == 2:
         array = array[:, :, None]

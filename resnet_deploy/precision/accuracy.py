@@ -108,9 +108,11 @@ def _measure(target: Target, logits: np.ndarray, labels: np.ndarray, ref_logits:
 def machine() -> dict[str, Any]:
     """The CPU (model and instruction set) the figures were measured on: INT8 numerics
     differ between CPUs with and without VNNI."""
+    from resnet_deploy.cpu_isa import detect_isa
     from resnet_deploy.environment import cpu_model
 
-    return {"cpu": cpu_model()}
+    isa = detect_isa()
+    return {"cpu": cpu_model(), "isa": isa.name, "vnni": isa.vnni}
 
 
 def evaluate_accuracy(models: Sequence[str | os.PathLike[str]], *, dataset: str, reference: str | os.PathLike[str],

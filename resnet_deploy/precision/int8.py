@@ -7,6 +7,13 @@ Two layouts from the same calibration ranges:
   so a ReLU output uses all 256 levels and onnxruntime fuses Q/DQ into U8S8 QLinearConv,
   which is what its x86 kernels and OpenVINO's run fastest), per-channel INT8 weights.
 
+Weights are 8-bit (|w| <= 127) where the CPU's INT8 kernels sum exactly (VNNI) and 7-bit
+(|w| <= 64, onnxruntime's `reduce_range`) where they add u8 x s8 products in saturating
+16-bit pairs (x86 without VNNI: 255 x 64 x 2 fits in 16 bits, 255 x 127 x 2 does not).
+Target "cpu" is made for the CPU it runs on (cpu_isa.detect_isa, or `isa`); target
+"tensorrt" is made for GPUs (8-bit) unless `isa` names a CPU it must also run on exactly.
+The model records which (metadata `int8_isa`, `int8_weight_bits`; docs/precision.md).
+
 The engine is onnxruntime.quantization (calibrators and the CPU quantizer), not NVIDIA Model
 Optimizer's ONNX PTQ: Model Optimizer pins onnxruntime-gpu, which cannot be installed beside
 onnxruntime (both provide the `onnxruntime` module), and everything here must run on a CPU.
@@ -25,6 +32,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from resnet_deploy import cpu_isa
 from resnet_deploy.artifacts import temp_folder
 from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.export.metadata import set_metadata
@@ -36,13 +44,18 @@ from resnet_deploy.precision._model import (
     require_fp32,
     write_model,
 )
-from resnet_deploy.precision.calibration import METHODS, load_calibration_data, tensor_ranges
+from resnet_deploy.precision.calibration import (
+    METHODS,
+    load_calibration_data,
+    tensor_ranges_with_batch,
+)
 from resnet_deploy.precision.qdq import check_tensorrt_placement, insert_qdq_tensorrt
 from resnet_deploy.precision.result import QuantizeResult
 
 log = logging.getLogger(__name__)
 
 TARGETS = ("tensorrt", "cpu")
+WEIGHT_MAX = {8: 127.0, 7: 64.0}  # largest |weight| per weight range (onnxruntime's reduced range for 7)
 CPU_FORMATS = ("qdq", "qoperator")
 
 
@@ -69,7 +82,7 @@ def _quiet_quantizer() -> Iterator[None]:
 
 
 def _quantize_cpu(source: SourceModel, ranges: dict[str, tuple[float, float]], method: str, output: Path,
-                  cpu_format: str) -> None:
+                  cpu_format: str, weight_bits: int) -> None:
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.calibrate import (
         CalibrationMethod,
@@ -88,61 +101,85 @@ def _quantize_cpu(source: SourceModel, ranges: dict[str, tuple[float, float]], m
         save_tensors_data(TensorsData(methods[method], data), ort_cache)
         quantize_static(str(source.path), str(output), calibration_data_reader=None,
                         quant_format=QuantFormat.QDQ if cpu_format == "qdq" else QuantFormat.QOperator,
-                        per_channel=True, reduce_range=False, activation_type=QuantType.QUInt8,
+                        per_channel=True, reduce_range=weight_bits == 7, activation_type=QuantType.QUInt8,
                         weight_type=QuantType.QInt8, calibrate_method=methods[method],
                         calibration_cache_path=str(ort_cache),
                         extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
 
 
+def _target_isa(target: str, isa: str | None) -> tuple[cpu_isa.CpuIsa | None, int]:
+    """(the CPU the model is made for, or None for a GPU-only TensorRT model; weight bits)."""
+    if isa is None and target == "tensorrt":
+        return None, 8
+    cpu = cpu_isa.detect_isa() if isa is None else cpu_isa.named_isa(isa, "parameter isa")
+    return cpu, cpu.weight_bits
+
+
 def quantize_int8(input_path: str | os.PathLike[str], output_path: str | os.PathLike[str] | None = None, *,
-                  calib: str, data_dir: str | os.PathLike[str] | None = None, samples: int = 512,
+                  calib: str, data_dir: str | os.PathLike[str] | None = None, samples: int | None = None,
                   method: str = "max", target: str = "tensorrt", cache_path: str | os.PathLike[str] | None = None,
-                  batch_size: int = 32, cpu_format: str = "qdq") -> QuantizeResult:
+                  batch_size: int = 32, cpu_format: str = "qdq", isa: str | None = None) -> QuantizeResult:
     """Write an INT8 Q/DQ model of an FP32 ONNX model.
 
-    `calib` is a dataset name (training split) or a .npy array of normalized NCHW float32
-    images; `samples` of them are used (refused if fewer exist). `cache_path` (default
-    `<output>.calib.json`) holds the ranges: a rebuild with the same model, data, method and
-    sample count reuses them. `cpu_format` (target cpu only) picks QDQ or QOperator nodes.
+    `calib` is a dataset name (training split), a .npy array of normalized NCHW float32
+    images, or "random" (speed work only; so is a 1-channel dataset for a 3-channel model,
+    converted: both warn). `samples` of them are used: by default up to 512, or all the data
+    holds when fewer (with a warning); an explicit count the data cannot meet is refused.
+    `cache_path` (default `<output>.calib.json`) holds the ranges: a rebuild with the same
+    model, data, method and sample count reuses them. `batch_size` caps the images per
+    calibration batch (a memory budget may lower it). `cpu_format` (target cpu only) picks
+    QDQ or QOperator nodes. `isa` (one of cpu_isa.ISA_NAMES) is the CPU the model must run
+    on exactly: for target cpu it defaults to this CPU; for target tensorrt to none (GPUs).
     """
     start = time.perf_counter()
     if method not in METHODS:
-        raise InvalidInputError(f"unknown calibration method {method!r}; valid: {', '.join(METHODS)}")
+        raise InvalidInputError(f"unknown calibration method {method!r}; valid: {', '.join(METHODS)}", param="method")
     if target not in TARGETS:
-        raise InvalidInputError(f"unknown INT8 target {target!r}; valid: {', '.join(TARGETS)}")
+        raise InvalidInputError(f"unknown INT8 target {target!r}; valid: {', '.join(TARGETS)}", param="target")
     if cpu_format not in CPU_FORMATS:
-        raise InvalidInputError(f"unknown CPU INT8 format {cpu_format!r}; valid: {', '.join(CPU_FORMATS)}")
+        raise InvalidInputError(f"unknown CPU INT8 format {cpu_format!r}; valid: {', '.join(CPU_FORMATS)}",
+                                param="cpu_format")
     if batch_size < 1:
-        raise InvalidInputError(f"calibration batch size must be positive, got {batch_size}")
+        raise InvalidInputError(f"calibration batch size must be positive, got {batch_size}", param="batch_size")
+    made_for, weight_bits = _target_isa(target, isa)
     source = load_source(input_path)
     require_fp32(source, "INT8 quantization")
     output = prepare_output(source, output_path, "int8")
     cache = Path(cache_path) if cache_path is not None else output.with_name(output.name + ".calib.json")
     data = load_calibration_data(calib, source, samples=samples, data_dir=data_dir)
-    ranges, cache_hit = tensor_ranges(source, data, method=method, batch_size=batch_size, cache_path=cache)
+    ranges, cache_hit, calib_batch = tensor_ranges_with_batch(source, data, method=method, batch_size=batch_size,
+                                                              cache_path=cache)
+    isa_name = made_for.name if made_for is not None else cpu_isa.GPU
 
     if target == "tensorrt":
-        model = insert_qdq_tensorrt(source.model, ranges)
+        model = insert_qdq_tensorrt(source.model, ranges, weight_max=WEIGHT_MAX[weight_bits])
         placement = check_tensorrt_placement(model)
         if not placement.ok:
             raise InvalidInputError(f"Q/DQ placement check failed: {placement.problems[0]}")
     else:
         with temp_folder(output) as folder:
-            _quantize_cpu(source, ranges, method, folder / output.name, cpu_format)
+            _quantize_cpu(source, ranges, method, folder / output.name, cpu_format, weight_bits)
             model = onnx.load(str(folder / output.name))
     set_metadata(model, {"precision": "int8", "int8_target": target, "calibration_method": method,
-                         "calibration_samples": str(data.samples), "calibration_data": data.source,
+                         "calibration_samples": str(data.samples), "calibration_data": data.describe(),
+                         cpu_isa.ISA_KEY: isa_name, cpu_isa.WEIGHT_BITS_KEY: str(weight_bits),
                          "source_sha256": source.sha256})
     seconds = time.perf_counter() - start
-    layout = ({"activations": "int8 symmetric per-tensor", "weights": "int8 symmetric per-channel",
+    weights = f"int8 symmetric per-channel, {weight_bits}-bit range [-{int(WEIGHT_MAX[weight_bits])}, {int(WEIGHT_MAX[weight_bits])}]"
+    layout = ({"activations": "int8 symmetric per-tensor", "weights": weights,
                "qdq_on": "inputs of Conv/Gemm and both inputs of residual Add", "bias": "fp32"}
               if target == "tensorrt" else
-              {"activations": "uint8 asymmetric per-tensor", "weights": "int8 symmetric per-channel",
+              {"activations": "uint8 asymmetric per-tensor", "weights": weights,
                "format": cpu_format, "quantizer": "onnxruntime.quantization.quantize_static"})
-    details = {"target": target, "calibration": {"method": method, "samples": data.samples, "data": data.source,
-                                                 "data_sha256": data.sha256, "cache": str(cache),
-                                                 "cache_hit": cache_hit},
+    details = {"target": target,
+               "calibration": {"method": method, "samples": data.samples, "data": data.source,
+                               "conversion": data.conversion, "representative": data.representative,
+                               "data_sha256": data.sha256, "batch": calib_batch, "cache": str(cache),
+                               "cache_hit": cache_hit},
+               "cpu_isa": {"made_for": isa_name, "weight_bits": weight_bits,
+                           "flags": list(made_for.flags) if made_for is not None else [],
+                           "source": made_for.source if made_for is not None else "target tensorrt (GPU)"},
                "layout": layout}
     sidecar = write_model(output, model, output_meta(source, "int8", **details))
-    log.info("INT8 (%s) model %s written in %.1f s", target, output, seconds)
+    log.info("INT8 (%s, for %s) model %s written in %.1f s", target, isa_name, output, seconds)
     return QuantizeResult(output, sidecar, "int8", source.path, source.sha256, seconds, details)

@@ -67,11 +67,17 @@ def _scalar(name: str, value: float | int, dtype: int) -> TensorProto:
     return helper.make_tensor(name, dtype, [], [value])
 
 
-def insert_qdq_tensorrt(model: onnx.ModelProto, ranges: dict[str, tuple[float, float]]) -> onnx.ModelProto:
-    """A copy of `model` with TensorRT-style Q/DQ nodes (see the module docstring)."""
+def insert_qdq_tensorrt(model: onnx.ModelProto, ranges: dict[str, tuple[float, float]], *,
+                        weight_max: float = INT8_MAX) -> onnx.ModelProto:
+    """A copy of `model` with TensorRT-style Q/DQ nodes (see the module docstring).
+    `weight_max` is the largest |quantized weight|: 127, or 64 for CPUs whose INT8 sums
+    saturate (cpu_isa.py)."""
+    if not 1 <= weight_max <= INT8_MAX:
+        raise ValueError(f"weight_max must be in 1..127, got {weight_max}")
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
     if opset < 13:
-        raise InvalidInputError(f"per-channel Q/DQ needs ONNX opset 13 or newer, the model has opset {opset}; re-export with --opset 17")
+        raise InvalidInputError(f"per-channel Q/DQ needs ONNX opset 13 or newer, the model has opset {opset}; "
+                                f"re-export it with opset 17", param="input_path")
     out = onnx.ModelProto()
     out.CopyFrom(model)
     graph = out.graph
@@ -94,10 +100,10 @@ def insert_qdq_tensorrt(model: onnx.ModelProto, ranges: dict[str, tuple[float, f
         w = constants[name].astype(np.float32)
         reduce_axes = tuple(a for a in range(w.ndim) if a != axis)
         amax = np.abs(w).max(axis=reduce_axes) if reduce_axes else np.abs(w)
-        scale = np.where(amax > 0, amax / INT8_MAX, 1.0).astype(np.float32)
+        scale = np.where(amax > 0, amax / weight_max, 1.0).astype(np.float32)
         shape = [1] * w.ndim
         shape[axis] = -1
-        q = np.clip(np.round(w / scale.reshape(shape)), -INT8_MAX, INT8_MAX).astype(np.int8)
+        q = np.clip(np.round(w / scale.reshape(shape)), -weight_max, weight_max).astype(np.int8)
         q_name, s_name, z_name = unique(f"{name}_int8"), unique(f"{name}_scale"), unique(f"{name}_zero_point")
         new_inits += [numpy_helper.from_array(q, q_name), numpy_helper.from_array(scale, s_name),
                       numpy_helper.from_array(np.zeros(scale.shape, np.int8), z_name)]
@@ -108,7 +114,8 @@ def insert_qdq_tensorrt(model: onnx.ModelProto, ranges: dict[str, tuple[float, f
     act_qdq: dict[str, tuple[list[onnx.NodeProto], str]] = {}
     for name in acts:
         if name not in ranges:
-            raise InvalidInputError(f"no calibration range for tensor '{name}'; the calibration cache does not match this model")
+            raise InvalidInputError(f"no calibration range for tensor '{name}'; the calibration cache does not match this model",
+                                    param="cache_path")
         lo, hi = ranges[name]
         act_max = max(abs(lo), abs(hi))
         act_scale = act_max / INT8_MAX if act_max > 0 else 1.0

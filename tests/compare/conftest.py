@@ -41,9 +41,19 @@ def digits_fp16(digits_onnx: Path) -> Path:
 
 @pytest.fixture(scope="session")
 def digits_int8(digits_onnx: Path) -> Path:
+    """INT8 for CPU runtimes, made for this CPU (7-bit weights where there is no VNNI)."""
     from resnet_deploy.precision import quantize_int8
 
     return quantize_int8(digits_onnx, digits_onnx.with_name("r20_digits.int8.onnx"), calib="digits", samples=128,
+                         target="cpu").output
+
+
+@pytest.fixture(scope="session")
+def digits_int8_trt(digits_onnx: Path) -> Path:
+    """INT8 in TensorRT's Q/DQ layout (made for GPUs)."""
+    from resnet_deploy.precision import quantize_int8
+
+    return quantize_int8(digits_onnx, digits_onnx.with_name("r20_digits.int8-trt.onnx"), calib="digits", samples=128,
                          target="tensorrt").output
 
 
@@ -71,8 +81,8 @@ def damaged_fp16(digits_fp16: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def damaged_int8(digits_int8: Path) -> Path:
-    return damage(digits_int8, digits_int8.with_name("damaged.int8.onnx"), "scale")
+def damaged_int8(digits_int8_trt: Path) -> Path:
+    return damage(digits_int8_trt, digits_int8_trt.with_name("damaged.int8.onnx"), "scale")
 
 
 def logits_of(path: Path, x: np.ndarray) -> np.ndarray:

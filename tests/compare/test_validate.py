@@ -145,6 +145,12 @@ def test_any_runtime_against_any_other(backend: str, digits_onnx: Path, digits_f
         assert report.reference["backend"] == "ort-cpu"
 
 
+def test_the_tensorrt_layout_on_onnxruntime(digits_onnx: Path, digits_int8_trt: Path) -> None:
+    """onnxruntime runs most of TensorRT's Q/DQ layout in float: the graph's own arithmetic."""
+    report = validate(digits_int8_trt, reference=digits_onnx, dataset="digits", limit=96)
+    assert report, report.failures()
+
+
 @pytest.mark.parametrize("damaged", ["damaged_fp16", "damaged_int8"])
 def test_a_damaged_model_fails(damaged: str, digits_onnx: Path, request: pytest.FixtureRequest) -> None:
     model = request.getfixturevalue(damaged)

@@ -62,7 +62,7 @@ def test_mnist_reads_idx_files_gzip_or_not(mnist_dir: Path, split: str, count: i
 def test_mnist_bad_input_is_one_clear_line(mnist_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(InvalidInputError, match="does not exist"):
         load_dataset("mnist", "train", tmp_path / "nope")
-    with pytest.raises(InvalidInputError, match="needs --data-dir"):
+    with pytest.raises(InvalidInputError, match="needs data_dir"):
         load_dataset("mnist", "train")
     (mnist_dir / "t10k-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x01" + b"\x00" * 40)  # 1-dim: a labels file
     with pytest.raises(InvalidInputError, match=r"t10k-images-idx3-ubyte.*not an IDX ubyte file with 3 dimensions"):
@@ -140,3 +140,35 @@ def test_unknown_dataset_and_split() -> None:
         load_dataset("svhn", "train")
     with pytest.raises(InvalidInputError, match="unknown split"):
         load_dataset("digits", "holdout")
+
+
+def test_empty_datasets_are_refused_in_one_line(tmp_path: Path) -> None:
+    """Valid files that hold nothing (issue 10): one line naming the folder, exit code 2."""
+    mnist = tmp_path / "mnist"
+    mnist.mkdir()
+    for prefix in ("train", "t10k"):
+        write_idx(mnist / f"{prefix}-images-idx3-ubyte", np.zeros((0, 28, 28)), False)  # valid header, 0 images
+        write_idx(mnist / f"{prefix}-labels-idx1-ubyte", np.zeros((0,)), False)
+    with pytest.raises(InvalidInputError, match=r"mnist train split in '.*mnist' holds no images") as err:
+        load_dataset("mnist", "train", mnist)
+    assert err.value.exit_code == 2 and err.value.param == "data_dir" and "\n" not in str(err.value)
+    with pytest.raises(InvalidInputError, match="holds no images"):
+        eval_arrays("mnist", mnist, limit=5)
+
+    cifar = write_cifar(tmp_path / "cifar", "cifar10", per_batch=0)
+    with pytest.raises(InvalidInputError, match=r"cifar10 val split .* holds no images"):
+        load_dataset("cifar10", "val", cifar)
+
+    images = tmp_path / "images"
+    for split in ("train", "val"):
+        (images / split / "cat").mkdir(parents=True)  # class folders, no pictures
+    (images / "train" / "cat" / "notes.txt").write_text("not an image")
+    with pytest.raises(InvalidInputError, match=r"image folder '.*train' holds no .jpg/.jpeg/.png files"):
+        load_dataset("imagefolder", "train", images)
+
+
+def test_limit_must_be_positive_whatever_the_dataset_size() -> None:
+    for limit in (0, -5):
+        with pytest.raises(InvalidInputError, match="limit must be positive") as err:
+            eval_arrays("digits", limit=limit)
+        assert err.value.param == "limit"

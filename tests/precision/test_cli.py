@@ -48,3 +48,20 @@ def test_accuracy_cli_table_json_and_exit_code(fp32_model: Path, fp16_model: Pat
     assert result.exit_code == 0 and json.loads(result.output)["models"][0]["precision"] == "fp16"
     result = runner.invoke(cli, [*base, str(other_model), "--max-drop", "1"])
     assert result.exit_code == 1 and "top-1 drop" in result.output
+
+
+def test_quantize_an_rgb_model_on_digits_works_and_says_what_it_is_good_for(tmp_path: Path) -> None:
+    """The README's first session, at tiny size: an ImageNet-shaped (3-channel) model calibrated
+    on the bundled digits (converted) for the CPU, with no dataset of its own."""
+    from tests.precision.conftest import export_tiny
+
+    model = export_tiny(tmp_path / "rgb.onnx", in_channels=3)
+    out = tmp_path / "rgb.int8-cpu.onnx"
+    result = CliRunner().invoke(cli, ["quantize", str(model), "--precision", "int8", "--calib-data", "digits",
+                                      "--calib-samples", "16", "--target", "cpu", "--cpu-isa", "avx2", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "grey 1 -> 3 channels" in result.output and "speed work only" in result.output
+    assert "avx2 (7-bit weights)" in result.output and out.is_file()
+    result = CliRunner().invoke(cli, ["quantize", str(model), "--precision", "int8", "--calib-data", "digits",
+                                      "--cpu-isa", "neon", "-o", str(tmp_path / "x.onnx")])
+    assert result.exit_code == 2 and "unknown CPU instruction set 'neon'" in result.output

@@ -95,7 +95,7 @@ def test_calibration_cache_is_reused_and_keyed(fp32_model: Path, calib_npy: Path
     def no_calibration(*args: object, **kwargs: object) -> None:
         raise AssertionError("recalibrated although the cache matches")
 
-    monkeypatch.setattr(calibration, "_calibrate", no_calibration)
+    monkeypatch.setattr(calibration, "collect_ranges", no_calibration)
     second = quantize_int8(fp32_model, tmp_path / "b.onnx", calib=str(calib_npy), samples=8, cache_path=cache,
                            target="cpu")
     assert second.details["calibration"]["cache_hit"]

@@ -103,6 +103,7 @@ def test_killing_serve_takes_the_server_down_too(triton_runtime: object, r20_onn
     assert not owned[0].exists()
 
 
+@pytest.mark.xdist_group(SERVER_GROUP)  # a refused start still sweeps stale work folders: keep it off the kill test's
 def test_serve_refuses_bad_input_with_one_line(tmp_path: Path, r20_onnx: Path) -> None:
     runner = CliRunner()
     cases = [

@@ -1,0 +1,224 @@
+"""Calibration images for a model: a dataset's training split, a .npy array, or seeded random data.
+
+Everything is checked against the model's input (dtype, rank, channels, size, finite values)
+before any calibration runs. Two sources exist for models that have no matching dataset —
+an ImageNet-shaped model on a machine without ImageNet — and both say loudly that the ranges
+they give are good for speed work, not for accuracy:
+- a 1-channel dataset (digits, mnist) for a 3-channel model: grey images replicated to every
+  channel, resized to the model's input and normalised with the model's mean/std;
+- `random`: seeded standard-normal images in the model's normalised input space.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from resnet_deploy.artifacts import require_file
+from resnet_deploy.errors import InvalidInputError
+from resnet_deploy.input_spec import IMAGENET_MEAN, IMAGENET_STD, InputSpec
+from resnet_deploy.precision._model import SourceModel
+
+log = logging.getLogger(__name__)
+
+DATASETS = ("digits", "mnist", "cifar10", "cifar100", "imagefolder")
+RANDOM = "random"
+SOURCES = (*DATASETS, RANDOM)
+DEFAULT_SAMPLES = 512  # NVIDIA's guidance for CNN calibration: about 500 images
+RANDOM_SEED = 0
+NOT_REPRESENTATIVE = ("good for speed work, not for accuracy: the ranges do not represent this model's real inputs; "
+                      "calibrate on images like the ones it will serve (a dataset or a .npy) before measuring accuracy")
+
+
+@dataclass(frozen=True)
+class CalibrationData:
+    array: np.ndarray  # float32 NCHW, already normalized as the model expects
+    source: str  # dataset name, .npy path or "random"
+    sha256: str
+    conversion: str | None = None  # how a dataset was adapted to the model (channels, size), if it was
+    representative: bool = True  # False for random data and converted datasets
+
+    @property
+    def samples(self) -> int:
+        return int(self.array.shape[0])
+
+    def describe(self) -> str:
+        """One line for metadata and reports: what the images are and what they are good for."""
+        text = self.source + (f" ({self.conversion})" if self.conversion else "")
+        return text if self.representative else f"{text}; not representative of real inputs"
+
+
+def array_sha256(array: np.ndarray) -> str:
+    """sha256 of a C-contiguous array's bytes, without the copy `tobytes()` makes."""
+    return hashlib.sha256(np.ascontiguousarray(array).reshape(-1).view(np.uint8).data).hexdigest()
+
+
+def _shape_text(shape: tuple[int | None, ...]) -> str:
+    return "(" + ", ".join("N" if d is None else str(d) for d in shape) + ")"
+
+
+def check_array(array: np.ndarray, source: SourceModel, what: str) -> None:
+    """Refuse an array that is not normalized NCHW float32 images of the model's shape."""
+    if array.dtype != np.float32:
+        raise InvalidInputError(f"{what} has dtype {array.dtype}; calibration data must be float32 "
+                                f"(normalized NCHW images, as the model's input)", param="calib")
+    shape = source.input_shape
+    if array.ndim != len(shape):
+        raise InvalidInputError(f"{what} has shape {array.shape}; the model's input '{source.input_name}' needs "
+                                f"{len(shape)} dimensions (N, C, H, W)", param="calib")
+    if len(shape) >= 2 and shape[1] is not None and array.shape[1] != shape[1]:
+        raise InvalidInputError(f"{what} has {array.shape[1]} channels; the model expects {shape[1]} "
+                                f"(shape {array.shape} vs model input {_shape_text(shape)})", param="calib")
+    for axis in range(2, len(shape)):
+        if shape[axis] is not None and array.shape[axis] != shape[axis]:
+            raise InvalidInputError(f"{what} has shape {array.shape}; the model's input is {_shape_text(shape)}",
+                                    param="calib")
+    if not np.all(np.isfinite(array)):
+        raise InvalidInputError(f"{what} contains NaN or Inf values", param="calib")
+
+
+def _input_size(source: SourceModel) -> int | None:
+    """The model's (square) image size, for the dataset readers' resize."""
+    shape = source.input_shape
+    if len(shape) == 4 and shape[2] is not None and shape[2] == shape[3]:
+        return int(shape[2])
+    spec = source.input_spec
+    if spec and spec.get("height") == spec.get("width") and spec.get("height"):
+        return int(spec["height"])
+    return None
+
+
+def _model_geometry(source: SourceModel) -> tuple[int, int, int]:
+    """(channels, height, width) of the model's input, from the graph, else its input spec."""
+    shape = source.input_shape
+    spec = source.input_spec or {}
+    dims = [shape[i] if len(shape) == 4 and shape[i] is not None else spec.get(key)
+            for i, key in ((1, "channels"), (2, "height"), (3, "width"))]
+    if dims[0] is None or dims[1] is None or dims[2] is None:
+        raise InvalidInputError(f"'{source.path}' has input shape {_shape_text(shape)} and no recorded input spec: the "
+                                f"calibration images' size cannot be derived; give a .npy of the right shape",
+                                param="calib")
+    return int(dims[0]), int(dims[1]), int(dims[2])
+
+
+def _model_normalisation(source: SourceModel, channels: int) -> tuple[np.ndarray, np.ndarray, str]:
+    spec = source.input_spec or {}
+    mean, std = spec.get("mean"), spec.get("std")
+    if isinstance(mean, list) and isinstance(std, list) and len(mean) == len(std) == channels:
+        return np.asarray(mean, np.float32), np.asarray(std, np.float32), "the model's mean/std"
+    if channels == 3:
+        return np.asarray(IMAGENET_MEAN, np.float32), np.asarray(IMAGENET_STD, np.float32), "ImageNet mean/std (the model records none)"
+    return np.full(channels, 0.5, np.float32), np.full(channels, 0.5, np.float32), "mean 0.5/std 0.5 (the model records none)"
+
+
+def _resolve_samples(samples: int | None, available: int, what: str) -> int:
+    """How many samples to use. The default takes up to DEFAULT_SAMPLES and, when the data
+    holds fewer, all of them with a warning; an explicit count the data cannot meet is refused."""
+    if samples is None:
+        if available < DEFAULT_SAMPLES:
+            log.warning("%s holds %d samples, fewer than the default %d: calibrating on all %d "
+                        "(NVIDIA recommends about 500 for CNNs)", what, available, DEFAULT_SAMPLES, available)
+        return min(available, DEFAULT_SAMPLES)
+    if samples > available:
+        raise InvalidInputError(f"{what} has {available} samples, fewer than the {samples} asked for; ask for at most "
+                                f"{available}, or leave samples unset to use all of them", param="samples")
+    return samples
+
+
+def _from_npy(calib: str, source: SourceModel, samples: int | None) -> CalibrationData:
+    path = require_file(calib, "calibration array")
+    try:
+        array = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError) as exc:
+        raise InvalidInputError(f"'{path}' is not a readable .npy array ({exc})", param="calib") from exc
+    what = f"calibration array '{path}'"
+    check_array(array, source, what)
+    if array.shape[0] < 1:
+        raise InvalidInputError(f"{what} holds no images", param="calib")
+    count = _resolve_samples(samples, int(array.shape[0]), what)
+    contiguous = np.ascontiguousarray(array[:count])
+    return CalibrationData(contiguous, str(path), array_sha256(contiguous))
+
+
+def _random(source: SourceModel, samples: int | None) -> CalibrationData:
+    channels, height, width = _model_geometry(source)
+    count = samples if samples is not None else DEFAULT_SAMPLES
+    array = np.random.default_rng(RANDOM_SEED).standard_normal((count, channels, height, width), dtype=np.float32)
+    log.warning("calibrating on %d seeded random images (standard normal in the normalised input space): %s",
+                count, NOT_REPRESENTATIVE)
+    return CalibrationData(array, RANDOM, array_sha256(array), conversion=f"seed {RANDOM_SEED}, standard normal",
+                           representative=False)
+
+
+def _from_dataset(calib: str, source: SourceModel, samples: int | None,
+                  data_dir: str | os.PathLike[str] | None) -> CalibrationData:
+    from resnet_deploy.data import eval_arrays, load_dataset
+
+    what = f"dataset '{calib}' (train split)"
+    channels = source.input_shape[1] if len(source.input_shape) == 4 else None
+    _, info = load_dataset(calib, "train", data_dir)
+    count = _resolve_samples(samples, info.size, what)
+    if channels is None or channels == info.input_spec.channels:
+        # Calibrate on the training split: the validation split is kept for measuring accuracy.
+        array, _ = eval_arrays(calib, data_dir=data_dir, split="train", limit=count, input_size=_input_size(source))
+        array = np.ascontiguousarray(array)
+        check_array(array, source, what)
+        return CalibrationData(array, calib, array_sha256(array))
+    if info.input_spec.channels != 1:
+        raise InvalidInputError(f"{what} has {info.input_spec.channels} channels; the model expects {channels}. "
+                                f"Give a dataset or .npy with {channels}-channel images, or calib='random' for "
+                                f"speed work", param="calib")
+    return _grey_to_model(calib, source, count, data_dir, what, info.input_spec)
+
+
+def _grey_to_model(calib: str, source: SourceModel, count: int, data_dir: str | os.PathLike[str] | None,
+                   what: str, spec: InputSpec) -> CalibrationData:
+    """A 1-channel dataset made to fit a C-channel model: the same fixed subset as for a
+    1-channel model, un-normalised, resized, replicated to every channel, normalised as the model."""
+    import torch
+
+    from resnet_deploy.data import eval_arrays
+    from resnet_deploy.data.transforms import resize_batch
+
+    channels, height, width = _model_geometry(source)
+    if height != width:
+        raise InvalidInputError(f"{what} can be converted to square inputs only; the model's is {height}x{width}",
+                                param="calib")
+    grey, _ = eval_arrays(calib, data_dir=data_dir, split="train", limit=count)
+    pixels = torch.from_numpy(grey * np.float32(spec.std[0]) + np.float32(spec.mean[0])).clamp_(0.0, 1.0)
+    native = pixels.shape[-1]
+    pixels = resize_batch(pixels, height)
+    mean, std, norm = _model_normalisation(source, channels)
+    array = np.repeat(pixels.numpy(), channels, axis=1)  # a new float32 array: normalised in place
+    del pixels
+    array -= mean[None, :, None, None]
+    array /= std[None, :, None, None]
+    check_array(array, source, what)
+    conversion = f"grey 1 -> {channels} channels, {native} -> {height} px, {norm}"
+    log.warning("calibrating a %d-channel %dx%d model on %s converted (%s): %s",
+                channels, height, width, calib, conversion, NOT_REPRESENTATIVE)
+    return CalibrationData(array, calib, array_sha256(array), conversion=conversion, representative=False)
+
+
+def load_calibration_data(calib: str, source: SourceModel, *, samples: int | None = None,
+                          data_dir: str | os.PathLike[str] | None = None) -> CalibrationData:
+    """Calibration images for `source` from a dataset name (training split, evaluation
+    transform), a .npy file of normalized NCHW float32 images, or "random".
+
+    `samples=None` takes up to 512 and, when the data holds fewer, all of it (with a warning);
+    an explicit `samples` the data cannot meet is refused (InvalidInputError, param "samples")."""
+    if samples is not None and samples < 1:
+        raise InvalidInputError(f"samples must be positive, got {samples}", param="samples")
+    if calib.endswith(".npy") or Path(calib).suffix == ".npy":
+        return _from_npy(calib, source, samples)
+    if calib == RANDOM:
+        return _random(source, samples)
+    if calib in DATASETS:
+        return _from_dataset(calib, source, samples, data_dir)
+    raise InvalidInputError(f"unknown calibration data {calib!r}: give a .npy file, one of {', '.join(DATASETS)}, "
+                            f"or '{RANDOM}' (speed work only)", param="calib")
