@@ -59,14 +59,15 @@ def time_exports(work: Path, model: str, size: int, repeats: int) -> list[dict[s
 def _summary(report: Any) -> dict[str, Any]:
     data = report.to_dict()
     rows = []
-    for batch in data["batches"]:
-        logits = batch["outputs"]["logits"]
-        rows.append({"batch_size": batch["batch_size"], "samples": batch["samples"], "max_abs": logits["max_abs"],
-                     "max_rel": logits["max_rel"], "mean_abs": logits["mean_abs"], "cosine": logits["cosine"],
-                     "top1_agreement": logits["top1_agreement"], "top5_agreement": logits["top5_agreement"],
-                     "accuracy": batch["accuracy"], "passed": batch["passed"]})
+    for pair in data["comparisons"]:
+        logits = pair["outputs"]["logits"]
+        rows.append({"batch_size": pair["batch_size"], "samples": data["inputs"]["samples"],
+                     "max_abs": logits["max_abs"], "max_error": logits["max_error"], "mean_abs": logits["mean_abs"],
+                     "cosine": logits["cosine"], "top1_agreement": logits["top1_agreement"],
+                     "top5_agreement": logits["top5_agreement"], "accuracy": pair["accuracy"],
+                     "passed": pair["passed"]})
     return {"passed": data["passed"], "reference": data["reference"], "inputs": data["inputs"],
-            "torch_accuracy": data["torch_accuracy"], "batches": rows, "tolerance": data["tolerance"],
+            "reference_accuracy": data["reference_accuracy"], "batches": rows, "tolerance": data["tolerance"],
             "notes": data["notes"]}
 
 
@@ -98,7 +99,7 @@ def render(data: dict[str, Any]) -> str:
         lines.append(f"| {row['model']} | {row['input_size']} | {row['exporter']} | {row['min_seconds']:.1f} | "
                      f"{row['median_seconds']:.1f} | {row['first_export_seconds']:.1f} (resnet18@64) | {row['file_mb']:.1f} |")
     lines += ["", "## Validation: PyTorch vs onnxruntime (FP32, CPU provider)", "",
-              "| model | weights | inputs | batch | max abs | max rel | mean abs | cosine | top-1 agree | top-5 agree | accuracy | pass |",
+              "| model | reference | inputs | batch | max abs | max error / RMS | mean abs | cosine | top-1 agree | top-5 agree | accuracy | pass |",
               "|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for entry in data["validation"]:
         summary = entry["summary"]
@@ -106,8 +107,8 @@ def render(data: dict[str, Any]) -> str:
         described = f"{inputs['dataset']} val ({inputs['samples']})" if inputs["kind"] == "dataset" else f"random ({inputs['samples']})"
         for row in summary["batches"]:
             accuracy = "-" if row["accuracy"] is None else f"{row['accuracy']:.2%}"
-            lines.append(f"| {entry['model']} @{entry['input_size']} | {summary['reference']['kind']} | {described} | "
-                         f"{row['batch_size']} | {row['max_abs']:.2e} | {row['max_rel']:.2e} | {row['mean_abs']:.2e} | "
+            lines.append(f"| {entry['model']} @{entry['input_size']} | {Path(summary['reference']['source']).name} | {described} | "
+                         f"{row['batch_size']} | {row['max_abs']:.2e} | {row['max_error']:.2e} | {row['mean_abs']:.2e} | "
                          f"{row['cosine']:.9f} | {row['top1_agreement']:.2%} | {row['top5_agreement']:.2%} | {accuracy} | "
                          f"{'yes' if row['passed'] else 'NO'} |")
     notes = [f"- {entry['model']}: {note}" for entry in data["validation"] for note in entry["summary"]["notes"]]
@@ -137,7 +138,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from resnet_deploy.export import export_onnx, read_onnx_metadata, validate_onnx
+    from resnet_deploy.compare import validate_onnx
+    from resnet_deploy.export import export_onnx, read_onnx_metadata
 
     args.work.mkdir(parents=True, exist_ok=True)
     out_dir, env = results_dir()

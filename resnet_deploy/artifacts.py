@@ -320,9 +320,10 @@ def _fsync_path(path: Path) -> None:
         os.close(fd)
 
 
-def _prepare(final: PathLike, *, folder: bool = False) -> Path:
-    """Check `final` can be written (a folder, with `folder`), is no input, and clear the
-    stale temporaries of dead writers beside it."""
+def _prepare(final: PathLike, *, folder: bool = False, annotation: bool = False) -> Path:
+    """Check `final` can be written (a folder, with `folder`), is no input (unless it is an
+    `annotation`: an input's sidecar updated to describe it), and clear the stale
+    temporaries of dead writers beside it."""
     final = Path(final)
     if folder:
         if final.exists() and not final.is_dir():
@@ -330,7 +331,8 @@ def _prepare(final: PathLike, *, folder: bool = False) -> Path:
         check_output_dir(final.parent / ".probe")  # the parent folder exists and is writable
     else:
         check_output_dir(final)
-    _refuse_protected(final)
+    if not annotation:
+        _refuse_protected(final)
     remove_stale_temps(final.parent)
     return final
 
@@ -361,11 +363,12 @@ def commit_file(tmp: Path, final: Path, mode: int | None = None) -> None:
 
 
 @contextlib.contextmanager
-def atomic_path(final: PathLike) -> Iterator[Path]:
+def atomic_path(final: PathLike, *, annotation: bool = False) -> Iterator[Path]:
     """Yield a temporary path beside `final`; move it over `final` only if the block succeeds.
     A file-system refusal (disk full, read-only, ...) becomes one ArtifactError line; on any
-    failure (Ctrl-C and SIGTERM included) the temporary is removed and `final` is untouched."""
-    final = _prepare(final)
+    failure (Ctrl-C and SIGTERM included) the temporary is removed and `final` is untouched.
+    `annotation` (write_sidecar only) lets an input's own sidecar be updated."""
+    final = _prepare(final, annotation=annotation)
     try:
         tmp, mode = _create_temp(final)
     except OSError as exc:
@@ -496,13 +499,16 @@ def _sidecar_text(meta: dict[str, Any]) -> str:
 
 def write_sidecar(artifact: PathLike, meta: dict[str, Any]) -> Path:
     """Replace `<artifact>.json` atomically, describing the artifact as it is now (its sha256
-    is filled in). For a sidecar-only update of an existing artifact; a new artifact and its
-    sidecar are written together with `write_artifact`."""
+    is filled in from its bytes). For annotating an existing artifact (accuracy figures): the
+    artifact itself is never touched, so this may update an input's sidecar. A new artifact and
+    its sidecar are written together with `write_artifact`."""
     meta = dict(meta)
     meta.pop("previous", None)
     if Path(artifact).exists():
         meta["sha256"] = sha256_file(artifact)
-    return atomic_write_text(sidecar_path(artifact), _sidecar_text(meta))
+    with atomic_path(sidecar_path(artifact), annotation=True) as tmp:
+        tmp.write_text(_sidecar_text(meta), encoding="utf-8")
+    return sidecar_path(artifact)
 
 
 def _current_record(final: Path) -> dict[str, Any] | None:

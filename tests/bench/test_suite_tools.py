@@ -41,3 +41,14 @@ def test_readme_tables_are_generated_from_results(tmp_path: Path, monkeypatch: p
     decimals = len(shown.split(".")[1]) if "." in shown else 0
     assert float(shown) == round(row["latency_ms"]["median"], decimals)
     assert "Machine: CPU " in text
+
+
+@pytest.mark.parametrize("script", sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "benchmarks").glob("*.py")
+                                          if p.stem != "__init__"))
+def test_every_benchmark_script_imports(script: str) -> None:
+    """A benchmark script that no longer matches the library fails here, not the day someone
+    re-records its figures."""
+    import importlib
+
+    module = importlib.import_module(f"benchmarks.{script}")
+    assert module.__doc__, f"benchmarks/{script}.py says nothing about what it measures"
