@@ -58,9 +58,9 @@ class Tolerance:
 
 # Chosen from benchmarks/results/*/tolerances.md (trained ResNet-20 on digits, untrained
 # ResNet-50 at 224, onnxruntime and OpenVINO): FP32 runtimes differ by ~2e-6 x RMS (limit 50x
-# that); FP16 by ~3e-3 (limit ~7x); correct INT8 models by at most 0.43 x RMS with cosine
-# >= 0.9988, while a damaged INT8 model (one weight scale x100) shows 5 x RMS and cosine 0.16,
-# and INT8 kernels whose 16-bit sums saturate (x86 without VNNI) 0.86-1.41 and 0.989-0.994.
+# that); FP16 by ~3e-3 (limit ~7x); INT8 models made for their CPU by at most 0.43 x RMS with
+# cosine >= 0.9988, while a damaged INT8 model (one weight scale x100) shows 5 x RMS and cosine
+# 0.16, and saturating 16-bit sums (x86 without VNNI, 8-bit weights) 0.86-1.41 and 0.989-0.994.
 # Top-1 agreement limits leave room for near-ties on 1000-class data (INT8 PTQ of ImageNet
 # ResNets agrees with FP32 on 96-99% of images).
 DEFAULT_TOLERANCES = {
