@@ -96,13 +96,14 @@ def load_model_source(*, model: str | None = None, checkpoint: str | os.PathLike
     if model is None:
         raise InvalidInputError("give a model name (e.g. resnet50) or a checkpoint", param="model")
     entry = get_entry(model)
-    kwargs: dict[str, Any] = {}
-    if num_classes is not None:
-        kwargs["num_classes"] = num_classes
-    if in_channels is not None:
-        kwargs["in_channels"] = in_channels
+    kwargs = _constructor_kwargs(num_classes, in_channels)
     net = build_untrained(entry.name, **kwargs)
     return ModelSource(net, entry.name, kwargs, _default_spec(net, entry.name, num_classes), "untrained")
+
+
+def _constructor_kwargs(num_classes: int | None, in_channels: int | None) -> dict[str, Any]:
+    """The constructor arguments given (those left out take the registry's defaults)."""
+    return {k: v for k, v in {"num_classes": num_classes, "in_channels": in_channels}.items() if v is not None}
 
 
 def _foreign(path: Path, model: str | None, num_classes: int | None, in_channels: int | None) -> ModelSource:
@@ -114,11 +115,7 @@ def _foreign(path: Path, model: str | None, num_classes: int | None, in_channels
         raise InvalidInputError(f"'{path}' holds bare weights: say which architecture they are for (e.g. model resnet50)",
                                 param="model")
     entry = get_entry(model)
-    kwargs: dict[str, Any] = {}
-    if num_classes is not None:
-        kwargs["num_classes"] = num_classes
-    if in_channels is not None:
-        kwargs["in_channels"] = in_channels
+    kwargs = _constructor_kwargs(num_classes, in_channels)
     net = build_model(entry.name, **kwargs)
     init_from(net, path)
     net.eval()

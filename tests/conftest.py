@@ -47,7 +47,7 @@ def device() -> torch.device:
 @pytest.fixture(scope="session")
 def r20_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Untrained CIFAR resnet20 (32x32), TorchScript exporter: the fastest full export."""
-    path = tmp_path_factory.mktemp("r20") / "resnet20.onnx"
+    path = tmp_path_factory.mktemp("r20") / "r20.onnx"
     export_onnx(path, model="resnet20", exporter="torchscript")
     return path
 

@@ -34,12 +34,11 @@ import site
 import subprocess
 import sys
 import sysconfig
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from resnet_deploy.artifacts import atomic_write_text
+from resnet_deploy.artifacts import atomic_directory, atomic_write_text
 from resnet_deploy.errors import MissingDependencyError
 
 log = logging.getLogger(__name__)
@@ -149,8 +148,7 @@ def _install_lock(home: Path) -> Iterator[None]:
 def _pip_install_target(spec: str, final: Path, progress: Progress) -> None:
     """`pip install --no-deps --target` into a temporary folder beside `final`, then rename."""
     progress(f"installing {spec} into {final}")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
-    try:
+    with atomic_directory(final, replace=True) as tmp:
         command = [sys.executable, "-m", "pip", "install", "--no-deps", "--no-input", "--disable-pip-version-check",
                    "--quiet", "--target", str(tmp), spec]
         done = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -159,12 +157,6 @@ def _pip_install_target(spec: str, final: Path, progress: Progress) -> None:
             raise MissingDependencyError(f"could not install {spec} for the Triton server runtime with pip "
                                          f"({detail}); check the network or the pip index, then run: "
                                          "resnet-deploy serve --setup")
-        if final.exists():
-            shutil.rmtree(final)
-        os.rename(tmp, final)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _assemble_backends(runtime: TritonRuntime) -> None:
@@ -174,19 +166,11 @@ def _assemble_backends(runtime: TritonRuntime) -> None:
     if not stub.is_file():
         raise MissingDependencyError(f"nvidia-pytriton {PYTRITON_VERSION} has no Python backend stub for Python "
                                      f"{runtime.version}; use Python 3.10-3.12")
-    final = runtime.backends_dir
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".tmp", dir=final.parent))
-    try:
+    with atomic_directory(runtime.backends_dir, replace=True) as tmp:
         (tmp / "python").mkdir()
         for name in ("libtriton_python.so", "triton_python_backend_utils.py"):
             shutil.copy2(source / "backends" / "python" / name, tmp / "python" / name)
         shutil.copy2(stub, tmp / "python" / "triton_python_backend_stub")
-        if final.exists():
-            shutil.rmtree(final)
-        os.rename(tmp, final)
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def install_runtime(progress: Progress | None = None) -> TritonRuntime:

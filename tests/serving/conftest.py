@@ -16,17 +16,8 @@ from pathlib import Path
 import pytest
 
 from resnet_deploy.errors import MissingDependencyError
-from resnet_deploy.export import export_onnx
 
 SERVER_GROUP = "triton-server"  # every test that starts a server runs on one xdist worker
-
-
-@pytest.fixture(scope="session")
-def r20_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Untrained CIFAR ResNet-20 (32x32, dynamic batch, class names 0..9 in its metadata)."""
-    path = tmp_path_factory.mktemp("serving_models") / "r20.onnx"
-    export_onnx(path, model="resnet20", exporter="torchscript")
-    return path
 
 
 @pytest.fixture(scope="session")
