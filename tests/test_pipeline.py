@@ -40,7 +40,7 @@ def test_pipeline_tiny_end_to_end(tmp_path: Path) -> None:
 
     if tensorrt_module() is None:
         assert status["tensorrt"] == "skipped"
-        assert "tensorrt: skipped: TensorRT: not installed" in report
+        assert "tensorrt: skipped: TensorRT is not installed" in report
 
 
 def test_pipeline_refuses_a_file_as_output(tmp_path: Path) -> None:

@@ -52,8 +52,9 @@ def cudart() -> Any:
 
         return runtime
     except ImportError as exc:
-        raise MissingDependencyError(f"this GPU path needs cuda-python ({exc}); install it: pip install cuda-python "
-                                     "(or pip install 'resnet-deploy[tensorrt]')") from exc
+        from resnet_deploy.optional import install_hint
+
+        raise MissingDependencyError(f"this GPU path needs cuda-python ({exc}); {install_hint('gpu')}") from exc
 
 
 def _error_code(err: Any) -> int:

@@ -41,11 +41,11 @@ import numpy as np
 
 from resnet_deploy.backends.onnxruntime_runner import PROVIDERS, OnnxRuntimeRunner, _ort
 from resnet_deploy.errors import InvalidInputError, MissingDependencyError
+from resnet_deploy.optional import install_hint
 
 log = logging.getLogger(__name__)
 
 GPU_PROVIDERS = {"cuda": "ort-cuda", "tensorrt": "ort-trt"}
-_INSTALL = "pip install 'resnet-deploy[gpu]' (onnxruntime-gpu instead of onnxruntime: uninstall onnxruntime first, never both)"
 # Why the harness must not capture these runtimes into its own CUDA graph (bench/timing.py).
 OUTER_CUDA_GRAPH_REFUSALS = {
     "ort-trt": ("onnxruntime's TensorRT EP synchronizes its stream inside every run (onnxruntime PR #19301), which "
@@ -157,7 +157,7 @@ class OnnxRuntimeGpuRunner(OnnxRuntimeRunner):
         available = ort.get_available_providers()
         if full not in available:
             raise MissingDependencyError(f"{self.name} needs onnxruntime's {full}, which this onnxruntime "
-                                         f"({', '.join(available)}) lacks; install it: {_INSTALL}")
+                                         f"({', '.join(available)}) lacks; {install_hint('gpu')}")
         from resnet_deploy.backends.cuda_util import CudaStream
 
         _preload_cuda_libraries(ort)
@@ -206,7 +206,7 @@ class OnnxRuntimeGpuRunner(OnnxRuntimeRunner):
             if not actual or actual[0] != wanted:
                 raise MissingDependencyError(f"{self.name}: onnxruntime could not start {wanted} (session runs on "
                                              f"{', '.join(actual)}): check the GPU, CUDA/cuDNN{' and TensorRT' if self.provider == 'tensorrt' else ''} "
-                                             f"libraries; install: {_INSTALL}")
+                                             f"libraries; {install_hint('gpu')}")
         except BaseException:
             self._deactivate()
             raise

@@ -197,11 +197,11 @@ def _accuracy(cfg: PipelineConfig, steps: StepLog, ctx: dict[str, Any]) -> None:
 
 
 def _tensorrt(cfg: PipelineConfig, steps: StepLog, ctx: dict[str, Any]) -> None:
-    from resnet_deploy.optional import tensorrt_module
+    from resnet_deploy.optional import install_hint, tensorrt_module
 
     ctx["plans"] = {}
     if tensorrt_module() is None:
-        steps.skip("tensorrt", "TensorRT: not installed (pip install 'resnet-deploy[tensorrt]' on a CUDA machine)")
+        steps.skip("tensorrt", f"TensorRT is not installed; {install_hint('tensorrt')}")
         return
     variants: dict[str, Variant] = ctx.get("variants", {})
     sources = {n: variants[n] for n in ("fp16", "int8-tensorrt") if n in variants and variants[n].ok}

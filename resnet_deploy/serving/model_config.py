@@ -41,8 +41,10 @@ def model_config_pb2() -> Any:
     try:
         from tritonclient.grpc import model_config_pb2 as pb2
     except ImportError as exc:
-        raise MissingDependencyError(f"Triton model configurations need tritonclient's ModelConfig ({exc}); install "
-                                     "it: pip install 'resnet-deploy[serve]'") from exc
+        from resnet_deploy.optional import install_hint
+
+        raise MissingDependencyError(f"Triton model configurations need tritonclient's ModelConfig ({exc}); "
+                                     f"{install_hint('serve')}") from exc
     return pb2
 
 
