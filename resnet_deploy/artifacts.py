@@ -588,18 +588,6 @@ def artifact_meta(artifact: PathLike, *, kind: str | None = None, required: bool
                         "replaced without its sidecar")
 
 
-def verify_sha256(artifact: PathLike, meta: dict[str, Any]) -> None:
-    """Refuse an artifact whose bytes match neither the sidecar record nor its previous one."""
-    expected = meta.get("sha256")
-    if not expected:
-        return
-    digest = sha256_file(artifact)
-    previous = meta.get("previous")
-    if digest != expected and not (isinstance(previous, dict) and previous.get("sha256") == digest):
-        raise ArtifactError(f"'{artifact}' does not match the sha256 in its sidecar: the file is truncated, corrupt or was "
-                            "replaced without its sidecar")
-
-
 def require_file(path: PathLike, what: str, *, if_empty: str | None = None) -> Path:
     """A clear error for a missing input file, before any library trips over it; with
     `if_empty` (what to do about it), an empty file is refused too."""

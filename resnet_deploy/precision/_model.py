@@ -108,7 +108,7 @@ def output_meta(source: SourceModel, precision: str, **fields: Any) -> dict[str,
         "architecture": source.architecture,
         "input_spec": source.input_spec,
         "precision": precision,
-        "source": relative_to_artifact(source.path, source.path),
+        "source": str(source.path.resolve()),  # made relative to the output's folder by write_model
         "source_sha256": source.sha256,
         "source_precision": source.precision.precision,
     })
