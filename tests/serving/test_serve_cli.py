@@ -96,11 +96,12 @@ def test_killing_serve_takes_the_server_down_too(triton_runtime: object, r20_onn
         time.sleep(0.2)
     assert group_processes(server_pid) == []
     # Its work folder (owned by the killed process) is what the next start cleans up.
+    # (Another server starting meanwhile, e.g. on the other test worker, may have swept it already.)
     owned = [d for d in Path(tempfile.gettempdir()).glob(f"{WORKDIR_PREFIX}*")
              if (d / "owner.pid").is_file() and (d / "owner.pid").read_text().strip() == str(process.pid)]
-    assert len(owned) == 1
+    assert len(owned) <= 1
     remove_stale_workdirs()
-    assert not owned[0].exists()
+    assert not any(folder.exists() for folder in owned)
 
 
 @pytest.mark.xdist_group(SERVER_GROUP)  # a refused start still sweeps stale work folders: keep it off the kill test's
