@@ -12,9 +12,10 @@ files cannot be replaced in one step, so `write_artifact` commits them in an ord
 readers understand (the git/SQLite lesson: one commit point, and a reader that knows the
 protocol):
 
-1. the new artifact is written completely to a temporary file and flushed;
+1. the new artifact is written completely to a temporary file;
 2. the new sidecar replaces the old one; it carries the old sidecar under "previous";
-3. the temporary artifact replaces the old artifact: this rename is the commit point.
+3. the temporary artifact is flushed to disk and replaces the old artifact: this rename is
+   the commit point.
 
 A kill between 2 and 3 leaves the old artifact beside a sidecar whose "previous" entry still
 describes it; `artifact_meta` returns whichever record matches the bytes on disk, so a reader
@@ -528,9 +529,8 @@ def write_artifact(final: PathLike, writer: Callable[[Path], Any],
     sidecar as written (with sha256)."""
     final = Path(final)
     _refuse_protected(sidecar_path(final))
-    with atomic_path(final) as tmp:
+    with atomic_path(final) as tmp:  # flushed to disk just before its rename (commit_file)
         writer(tmp)
-        _fsync_path(tmp)
         record = dict(meta(tmp) if callable(meta) else meta)
         record.pop("previous", None)
         record["sha256"] = sha256_file(tmp)

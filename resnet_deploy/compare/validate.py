@@ -110,7 +110,7 @@ def validate(model: str | os.PathLike[str], *, backend: str | None = None, refer
     require_available(target.backend)
     require_available(ref.backend)
     check_same_model(target, ref)
-    if os.path.abspath(target.source) == os.path.abspath(ref.source) and target.backend == ref.backend:
+    if os.path.realpath(target.source) == os.path.realpath(ref.source) and target.backend == ref.backend:
         raise InvalidInputError("the model and its reference are the same artifact on the same backend; name another "
                                 "`backend` or `reference`", param="reference")
     spec = target.input_spec or ref.input_spec
@@ -118,11 +118,10 @@ def validate(model: str | os.PathLike[str], *, backend: str | None = None, refer
     precision = lower_precision(target.precision, ref.precision)
     tolerance = tolerance or Tolerance.for_precision(precision)
 
-    labels = {"model": target.label, "reference": ref.label}
+    # Keyed by role, not by file name: the two sides may share a name in different folders.
+    labels = {"model": f"model: {target.label}", "reference": f"reference: {ref.label}"}
     runners = {labels["reference"]: open_runner(ref.backend, ref.source, ref.run_options(threads, spec)),
                labels["model"]: open_runner(target.backend, target.source, target.run_options(threads, spec))}
-    if labels["model"] == labels["reference"]:
-        raise InvalidInputError("the model and its reference are the same; name another `reference`", param="reference")
     results = Comparator.run(runners, inputs, {labels["reference"]: (CHUNK,), labels["model"]: sizes},
                              progress=progress)
     for result in results:

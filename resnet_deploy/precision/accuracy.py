@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from resnet_deploy.artifacts import artifact_meta, sha256_file, write_sidecar
-from resnet_deploy.backends.registry import DEFAULT_BACKEND, get_backend, open_runner
+from resnet_deploy.backends.registry import DEFAULT_BACKEND, artifact_kind, get_backend, open_runner
 from resnet_deploy.compare.comparator import Comparator, RunResult
 from resnet_deploy.compare.inputs import load_inputs
 from resnet_deploy.compare.targets import Target, check_same_model, describe_target
@@ -131,7 +131,7 @@ def evaluate_accuracy(models: Sequence[str | os.PathLike[str]], *, dataset: str,
     if batch_size < 1:
         raise InvalidInputError(f"`batch_size` must be positive, got {batch_size}", param="batch_size")
     targets = [describe_target(m, backend) for m in models]
-    ref_kind = describe_target(reference).kind
+    ref_kind = artifact_kind(os.fspath(reference))
     if reference_backend is None:
         reference_backend = backend if get_backend(backend).artifact == ref_kind else DEFAULT_BACKEND[ref_kind]
     ref = describe_target(reference, reference_backend)
@@ -142,13 +142,16 @@ def evaluate_accuracy(models: Sequence[str | os.PathLike[str]], *, dataset: str,
     if labels is None:
         raise InvalidInputError(f"'{dataset}' has no labels; accuracy needs labelled images", param="dataset")
     log.info("evaluating %d model(s) on %d images of %s", len(targets), inputs.samples, dataset)
-    ref_label = f"reference {ref.label}"
+    runs = [(os.path.realpath(t.source), t.backend) for t in [ref, *targets]]
+    if len(set(runs)) != len(runs):
+        raise InvalidInputError("the same model is named twice (or is the reference) on the same backend; name each "
+                                "model once", param="models")
+    # Keys by position: two models may share a file name in different folders.
+    ref_label = f"reference: {ref.label}"
     runners = {ref_label: open_runner(ref.backend, ref.source, ref.run_options(threads, ref.input_spec))}
-    for target in targets:
-        runners[target.label] = open_runner(target.backend, target.source, target.run_options(threads, ref.input_spec))
-    if len(runners) != len(targets) + 1:
-        raise InvalidInputError("the same model is named twice (or is the reference); name each model once",
-                                param="models")
+    keys = [f"model {i}: {target.label}" for i, target in enumerate(targets)]
+    for key, target in zip(keys, targets, strict=True):
+        runners[key] = open_runner(target.backend, target.source, target.run_options(threads, ref.input_spec))
     results = {r.label: r for r in Comparator.run(runners, inputs, (batch_size,))}
     ref_logits = _logits(results[ref_label])
     if labels.min() < 0 or labels.max() >= ref_logits.shape[1]:
@@ -157,13 +160,13 @@ def evaluate_accuracy(models: Sequence[str | os.PathLike[str]], *, dataset: str,
     ref_top1 = _topk_accuracy(ref_logits, labels, 1)
     ref_row = _measure(ref, ref_logits, labels, ref_logits, ref_top1, None)
     rows = []
-    for target in targets:
+    for key, target in zip(keys, targets, strict=True):
         limit_points = max_drop if max_drop is not None else DEFAULT_MAX_DROP.get(target.precision, 0.0)
-        rows.append(_measure(target, _logits(results[target.label]), labels, ref_logits, ref_top1, limit_points))
+        rows.append(_measure(target, _logits(results[key]), labels, ref_logits, ref_top1, limit_points))
     failures = [f"{Path(r.model).name}: top-1 drop {r.drop:.2f} points > {r.max_drop:g} ({r.precision} limit)"
                 for r in rows if not r.passed]
     described = {"backend": backend, "reference_backend": reference_backend,
-                 "runner": results[targets[0].label].runner, **machine()}
+                 "runner": results[keys[0]].runner, **machine()}
     report = AccuracyReport(inputs.description.get("dataset", dataset), inputs.description.get("split", "given"),
                             inputs.samples, ref_row, rows, described, failures)
     if record:

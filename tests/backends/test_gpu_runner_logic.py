@@ -9,6 +9,7 @@ import threading
 import time
 import types
 from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -148,11 +149,8 @@ def test_ort_gpu_infer_is_serialized_and_correct_from_many_threads(tmp_path: Pat
             if out.shape != (len(x), 1) or not np.all(out == 12.0 * i):
                 wrong.append(i)
 
-    threads = [threading.Thread(target=work, args=(w,)) for w in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(work, range(8)))
     assert wrong == [] and probe.most == 1
 
 
@@ -186,11 +184,8 @@ def test_torch_cuda_infer_is_serialized(monkeypatch: pytest.MonkeyPatch) -> None
                 if not np.all(runner.infer({"input": x})["logits"] == i):
                     wrong.append(i)
 
-        threads = [threading.Thread(target=work, args=(w,)) for w in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(work, range(8)))
         runner.device = "cpu"
     assert wrong == [] and probe.most == 1
 

@@ -136,6 +136,27 @@ def plan_meta(**overrides: Any) -> dict[str, Any]:
     return meta
 
 
+ENGINE_PROFILE = ([1, 3, 4, 4], [4, 3, 4, 4], [8, 3, 4, 4])
+
+
+def install_fake_engine(folder: Path, monkeypatch: Any, **fake_options: Any) -> tuple[Path, Any, Any]:
+    """A stand-in TensorRT runtime and CUDA (tests/tensorrt/fake_trt.py) patched in, and a fake
+    plan for it in `folder`: (plan, cudart, trt)."""
+    from resnet_deploy.backends import cuda_util
+    from tests.tensorrt.fake_trt import FakeCudart, make_fake_runtime_trt
+
+    cudart = FakeCudart()
+    trt = make_fake_runtime_trt(cudart, profile=ENGINE_PROFILE, **fake_options)
+    monkeypatch.setattr("resnet_deploy.tensorrt.engine.require_tensorrt", lambda purpose: trt)
+    monkeypatch.setattr("resnet_deploy.tensorrt._trt.require_tensorrt", lambda purpose: trt)
+    monkeypatch.setattr(cuda_util, "cudart", lambda: cudart)
+    monkeypatch.setattr(cuda_util, "gpu_properties",
+                        lambda device=0: cuda_util.GpuProperties(0, "NVIDIA RTX A6000", "8.6", 48 << 30))
+    low, opt, high = ENGINE_PROFILE
+    plan = fake_plan(folder, profile={"input": {"min": low, "opt": opt, "max": high}})
+    return plan, cudart, trt
+
+
 def fake_plan(folder: Path, name: str = "r50_fp16.plan", **overrides: Any) -> Path:
     """Plan bytes (not a real engine) plus a sidecar written the way build_engine writes it."""
     path = folder / name

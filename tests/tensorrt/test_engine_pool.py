@@ -13,31 +13,16 @@ from typing import Any
 import numpy as np
 import pytest
 
-from resnet_deploy.backends import cuda_util
 from resnet_deploy.backends.tensorrt_runner import TensorRTRunner
 from resnet_deploy.errors import CheckFailedError
 from resnet_deploy.tensorrt import Engine
-from tests.tensorrt.fake_trt import FakeCudart, make_fake_runtime_trt
-from tests.tensorrt.helpers import fake_plan
-
-PROFILE = ([1, 3, 4, 4], [4, 3, 4, 4], [8, 3, 4, 4])
-
-
-def _install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, **fake_options: Any) -> tuple[Path, FakeCudart, Any]:
-    cudart = FakeCudart()
-    trt = make_fake_runtime_trt(cudart, profile=PROFILE, **fake_options)
-    monkeypatch.setattr("resnet_deploy.tensorrt.engine.require_tensorrt", lambda purpose: trt)
-    monkeypatch.setattr("resnet_deploy.tensorrt._trt.require_tensorrt", lambda purpose: trt)
-    monkeypatch.setattr(cuda_util, "cudart", lambda: cudart)
-    monkeypatch.setattr(cuda_util, "gpu_properties",
-                        lambda device=0: cuda_util.GpuProperties(0, "NVIDIA RTX A6000", "8.6", 48 << 30))
-    plan = fake_plan(tmp_path, profile={"input": {"min": PROFILE[0], "opt": PROFILE[1], "max": PROFILE[2]}})
-    return plan, cudart, trt
+from tests.tensorrt.fake_trt import FakeCudart
+from tests.tensorrt.helpers import install_fake_engine
 
 
 @pytest.fixture
 def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, FakeCudart, Any]:
-    return _install(tmp_path, monkeypatch)
+    return install_fake_engine(tmp_path, monkeypatch)
 
 
 @pytest.fixture
@@ -112,7 +97,7 @@ def test_close_from_inside_a_checkout_is_refused(fake: Any) -> None:
                                                ("refuse_address", "refused address")])
 def test_refusals_are_one_line_and_free_everything(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                    option: str, match: str) -> None:
-    plan, cudart, _ = _install(tmp_path, monkeypatch, **{option: True})
+    plan, cudart, _ = install_fake_engine(tmp_path, monkeypatch, **{option: True})
     with pytest.raises(CheckFailedError, match=match) as info:
         Engine.load(plan)
     assert "\n" not in str(info.value) and "Traceback" not in str(info.value)
