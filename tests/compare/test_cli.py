@@ -55,3 +55,14 @@ def test_accuracy_on_another_runtime_names_it(digits_onnx: Path, digits_int8: Pa
     assert data["machine"]["backend"] == "openvino" and data["machine"]["reference_backend"] == "openvino"
     assert data["models"][0]["backend"] == "openvino" and data["machine"]["cpu"] and data["machine"]["isa"]
     assert result.exit_code == 0, result.stderr
+
+
+def test_accuracy_of_two_models_with_the_same_file_name(digits_onnx: Path, digits_fp16: Path, tmp_path: Path) -> None:
+    import shutil
+
+    other = tmp_path / digits_fp16.name
+    shutil.copy(digits_fp16, other)
+    code, text = _run("accuracy", digits_fp16, other, "--reference", digits_onnx, "--dataset", "digits", "--limit", "64",
+                      "--no-record", "--json")
+    assert code == 0, text
+    assert [row["model"] for row in json.loads(text)["models"]] == [str(digits_fp16), str(other)]

@@ -156,3 +156,12 @@ def test_a_damaged_model_fails(damaged: str, digits_onnx: Path, request: pytest.
     model = request.getfixturevalue(damaged)
     report = validate(model, reference=digits_onnx, dataset="digits", limit=96)
     assert not report and report.failures()
+
+
+def test_same_file_name_in_another_folder_is_another_model(r18_dynamo: Path, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / r18_dynamo.name
+    shutil.copy(r18_dynamo, copy)
+    report = validate(copy, reference=r18_dynamo, random=2, batch_sizes=(2,))
+    assert report, report.failures()
