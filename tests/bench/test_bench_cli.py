@@ -124,7 +124,8 @@ def test_a_missing_backend_is_refused_before_anything_is_timed(model: Path, tmp_
     (["--onnx", "missing.onnx"], 2, "missing.onnx"),
     (["--onnx", "{model}"], 2, "more than once"),
     (["--checkpoint", "c.safetensors"], 2, "not run by any --backend"),
-    (["--precision", "bf16"], 2, "--precision applies to torch backends"),
+    (["--precision", "bf16"], 2, "cannot compute bf16 from it; backends that can: torch, torch-compile"),
+    (["--channels-last"], 2, "--channels-last applies to torch backends"),
     (["--markdown", "{tmp}/nodir/r.md"], 2, "nodir"),
 ])
 def test_artifacts_are_checked_before_anything_is_timed(model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
