@@ -92,8 +92,9 @@ def require_fp32(source: SourceModel, what: str) -> None:
     if quantized or source.precision.precision == "int8":
         raise InvalidInputError(f"'{source.path}' is already quantized ({', '.join(quantized) or 'int8'} nodes); "
                                 f"{what} needs the FP32 model it came from")
-    if source.precision.precision == "fp16":
-        raise InvalidInputError(f"'{source.path}' is already an FP16 model; {what} needs the FP32 model it came from")
+    if source.precision.precision != "fp32":
+        raise InvalidInputError(f"'{source.path}' is already an {source.precision.precision.upper()} model; {what} "
+                                "needs the FP32 model it came from")
 
 
 
