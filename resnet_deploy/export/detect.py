@@ -53,7 +53,7 @@ def detect_precision(model: onnx.ModelProto | str) -> GraphPrecision:
         data_producer = producers.get(node.input[0])
         if from_dq and data_producer is not None and data_producer.op_type == "DequantizeLinear":
             quantized += 1
-            fp8 += weights.get(producer.input[0]) in _FP8_TYPES  # type: ignore[union-attr]
+            fp8 += producer is not None and weights.get(producer.input[0], 0) in _FP8_TYPES
             continue
         if weights.get(weight_name) == TensorProto.FLOAT16:
             fp16 += 1

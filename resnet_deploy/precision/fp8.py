@@ -26,8 +26,18 @@ import onnx
 
 from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.export.metadata import set_metadata
-from resnet_deploy.precision._model import load_source, output_meta, prepare_output, require_fp32, write_model
-from resnet_deploy.precision.calibration import METHODS, load_calibration_data, tensor_ranges_with_batch
+from resnet_deploy.precision._model import (
+    load_source,
+    output_meta,
+    prepare_output,
+    require_fp32,
+    write_model,
+)
+from resnet_deploy.precision.calibration import (
+    METHODS,
+    load_calibration_data,
+    tensor_ranges_with_batch,
+)
 from resnet_deploy.precision.qdq import QDQ_FORMATS, check_tensorrt_placement, insert_qdq_tensorrt
 from resnet_deploy.precision.result import QuantizeResult
 
