@@ -109,6 +109,7 @@ class OnnxRuntimeRunner(StaticIORunner):
 
     # -- lifecycle -------------------------------------------------------------------------
     def _activate(self) -> None:
+        from resnet_deploy.export.detect import detect_precision
         from resnet_deploy.export.loader import load_onnx_model
 
         ort = _ort()
@@ -116,6 +117,10 @@ class OnnxRuntimeRunner(StaticIORunner):
         model = load_onnx_model(self.model_path, load_external_data=False, check=False)
         if self.device == "cpu":  # an INT8 model made for a CPU of the other kind: warn once
             cpu_isa.warn_if_foreign({p.key: p.value for p in model.metadata_props}, str(self.model_path), "onnxruntime")
+        if self.device == "cpu" and detect_precision(model).precision == "bf16":
+            raise InvalidInputError(f"'{self.model_path}' is a BF16 model, and onnxruntime's CPU provider has no BF16 "
+                                    "convolution; run it with --backend openvino (or tensorrt on a GPU), or run the "
+                                    "FP32 model with --precision bf16 on openvino or torch")
         self.disabled_optimizers = FP8_DISABLED_OPTIMIZERS if has_fp8_qdq(model) else ()
         del model
         self.session = ort.InferenceSession(str(self.model_path), sess_options=self._make_session_options(),

@@ -93,7 +93,8 @@ def require_fp32(source: SourceModel, what: str) -> None:
         raise InvalidInputError(f"'{source.path}' is already quantized ({', '.join(quantized) or 'int8'} nodes); "
                                 f"{what} needs the FP32 model it came from")
     if source.precision.precision != "fp32":
-        raise InvalidInputError(f"'{source.path}' is already an {source.precision.precision.upper()} model; {what} "
+        name = source.precision.precision.upper()
+        raise InvalidInputError(f"'{source.path}' is already {'an' if name[0] in 'FI' else 'a'} {name} model; {what} "
                                 "needs the FP32 model it came from")
 
 
