@@ -111,6 +111,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     backends = [b for b in ("ort-cpu", "openvino") if unavailable_reason(b) is None]
     only = tuple(args.only or ())
     rows: list[dict[str, Any]] = []
+    if args.epochs is not None:  # a shorter recipe (a busy machine); recorded in the command line
+        from benchmarks import quantize_accuracy
+
+        for recipe in quantize_accuracy.RECIPES.values():
+            recipe["epochs"] = args.epochs
     for name in args.models:
         checkpoint, _ = train(name, args.work)
         fp32 = args.work / name / f"{name}_digits.onnx"
@@ -184,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", default=["resnet20", "resnet50"])
     parser.add_argument("--work", type=Path, default=Path("runs/quantize_accuracy"))
+    parser.add_argument("--epochs", type=int, default=None, help="train the digits models this many epochs "
+                        "(default: benchmarks/quantize_accuracy.py's recipe, 15)")
     parser.add_argument("--only", nargs="+", choices=("bf16", "fp8"), default=None,
                         help="measure only these precisions (with their FP32 rows); a file of their own")
     args = parser.parse_args(argv)

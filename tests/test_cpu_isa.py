@@ -101,3 +101,19 @@ def test_warning_is_logged_once_per_model_runtime_and_cpu(caplog: pytest.LogCapt
     messages = [r.getMessage() for r in caplog.records]
     assert len(messages) == 2 and "onnxruntime: INT8 model made for avx512_vnni" in messages[0]
     assert messages[1].startswith("OpenVINO:") and "once.onnx" in messages[1]
+
+
+def test_info_reports_the_int8_class_and_bf16_support(monkeypatch: pytest.MonkeyPatch) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from resnet_deploy.cli import cli
+
+    monkeypatch.setenv(cpu_isa.ENV_VAR, "avx2")
+    result = CliRunner().invoke(cli, ["info"])
+    assert result.exit_code == 0, result.output
+    assert "INT8 avx2 (no VNNI: 7-bit weights); BF16 not native" in result.output
+    monkeypatch.setenv(cpu_isa.ENV_VAR, "avx512_vnni+amx_bf16")
+    data = json.loads(CliRunner().invoke(cli, ["info", "--json"]).output)
+    assert data["cpu"]["bf16"] == "amx_bf16" and data["cpu"]["int8_isa"] == "avx512_vnni"
