@@ -44,7 +44,7 @@ def render_report(report: Any) -> str:
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate only the first N validation images.")
 @click.option("--max-drop", type=FiniteFloat(min=0), default=None,
               help="Fail (exit 1) when a model's top-1 drops more than this many points [default by precision: "
-                   "FP32 0.1, FP16 0.2, BF16 0.5, INT8 1.0, FP8 1.0].")
+                   "FP32 0.1, FP16 0.2, BF16 0.5, INT8 1.0, FP8 2.0].")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Threads for CPU backends.")
 @click.option("--precision", type=click.Choice(RUN_PRECISIONS), default=None,
               help="Run MODELS in this precision, computed by --backend (bf16: openvino); each is named and judged "

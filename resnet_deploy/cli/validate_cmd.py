@@ -91,11 +91,11 @@ def _inputs(inputs: dict[str, Any]) -> str:
 @click.option("--batch-sizes", default="1,8", show_default=True, help="Comma-separated batch sizes to run MODEL at.")
 @click.option("--max-error", type=FiniteFloat(min=0), default=None,
               help="Largest |MODEL - reference| as a multiple of the reference's RMS [default by precision: "
-                   "FP32 1e-4, FP16 2e-2, INT8 1.0].")
+                   "FP32 1e-4, FP16 2e-2, BF16 0.2, INT8 1.0, FP8 1.0].")
 @click.option("--min-cosine", type=FiniteFloat(min=-1, max=1), default=None,
-              help="Minimum cosine similarity [default by precision: FP32 0.99999, FP16 0.999, INT8 0.99].")
+              help="Minimum cosine similarity [default by precision: FP32 0.99999, FP16 and BF16 0.999, INT8 and FP8 0.99].")
 @click.option("--min-top1", type=FiniteFloat(min=0, max=1), default=None,
-              help="Minimum top-1 agreement, 0..1 [default by precision: FP32 0.999, FP16 0.99, INT8 0.95].")
+              help="Minimum top-1 agreement, 0..1 [default by precision: FP32 0.999, FP16 0.99, BF16 0.98, INT8 and FP8 0.95].")
 @click.option("--per-layer", is_flag=True,
               help="ONNX on onnxruntime vs PyTorch: also compare every Conv/Gemm output and name the first divergent layer.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Threads for CPU backends.")

@@ -32,7 +32,10 @@ from resnet_deploy.errors import InvalidInputError
 log = logging.getLogger(__name__)
 
 # Largest top-1 drop (points) a model of each precision may show against its FP32 reference.
-DEFAULT_MAX_DROP = {"fp32": 0.1, "fp16": 0.2, "bf16": 0.5, "int8": 1.0, "fp8": 1.0}
+# BF16 and FP8 from benchmarks/results/cpu-2core/tolerances.bf16_fp8.*.md and
+# precision_accuracy.*.md: BF16 dropped 0.00 points (digits), FP8 1.11-1.39 (digits, 360
+# images: 4-5 of them) with max calibration; FP8's limit leaves that margin.
+DEFAULT_MAX_DROP = {"fp32": 0.1, "fp16": 0.2, "bf16": 0.5, "int8": 1.0, "fp8": 2.0}
 
 
 @dataclass(frozen=True)
