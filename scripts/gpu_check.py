@@ -6,8 +6,9 @@ install the wheels from .whl/ into a throw-away folder (never touching the image
 onnxruntime-gpu shadows the image's CPU onnxruntime there), `resnet-deploy info`,
 `pytest -m gpu`, export ResNet-50 (FP32 and FP16 ONNX), build a TensorRT FP16 plan (when
 TensorRT imports), the batch sweep (torch eager FP16 channels_last, torch-cudagraph,
-torch-compile, ort-cuda FP32/FP16, TensorRT), the training throughput benchmark (AMP,
-channels_last), the validation of each GPU backend against onnxruntime CPU, and a summary.
+torch-compile, ort-cuda FP32/FP16, TensorRT), the C++ TensorRT example built and run on the
+plan (where TensorRT's headers and libnvinfer are installed), the training throughput benchmark
+(AMP, channels_last), the validation of each GPU backend against onnxruntime CPU, and a summary.
 
 Everything lands in OUTDIR: info.txt/json, pytest_gpu.txt/xml, sweep/*.json, the merged
 gpu_sweep_resnet50.{json,csv,md} with plots, train/, validate/*.json, logs/<stage>.log and
@@ -51,7 +52,7 @@ class Stage:
     timeout: int
     what: str
     command: list[str] = field(default_factory=list)
-    needs: tuple[str, ...] = ()  # prerequisites: "cuda", "ort-cuda", "tensorrt", "validate", or a stage name
+    needs: tuple[str, ...] = ()  # prerequisites: "cuda", "ort-cuda", "tensorrt", "tensorrt-cpp", "validate", or a stage name
     stdout_to: str | None = None  # file in OUTDIR that receives stdout
     status: str = "pending"  # ran | failed | skipped
     detail: str = ""
@@ -95,6 +96,11 @@ def plan_stages(out: Path, work: Path) -> list[Stage]:
         Stage("sweep-tensorrt-fp16", 60, f"TensorRT FP16 plan, batches {ALL_BATCHES}",
               _cli("bench", "--engine", str(plan), "--backend", "tensorrt", "--batch-sizes", ALL_BATCHES, *SWEEP_ARGS,
                    "--save-json", str(sweep / "tensorrt-fp16.json")), ("cuda", "tensorrt", "tensorrt-build")),
+        Stage("cpp-tensorrt", 120, "examples/cpp: build resnet_infer_tensorrt (scripts/build_cpp_example.sh) and run "
+              "the FP16 plan, 256 images in batches of 32 from 2 threads",
+              ["bash", str(ROOT / "scripts" / "build_cpp_example.sh"), str(plan), "--random", "256", "--batch", "32",
+               "--threads", "2", "--quiet", "--out", str(out / "cpp" / "tensorrt_logits.npy")],
+              ("cuda", "tensorrt-cpp", "tensorrt-build"), stdout_to="cpp/tensorrt.txt"),
         Stage("train", 120, "training throughput, ResNet-50, AMP fp16, channels_last, batch 128",
               [_py(), str(ROOT / "benchmarks" / "train_gpu_resnet50.py"), "--batch", "128", "--amp", "fp16",
                "--warmup", "10", "--steps", "30", "--out", str(out / "train")], ("cuda",)),
@@ -243,6 +249,25 @@ def validate_interface(env: dict[str, str]) -> str | None:
     return None
 
 
+def tensorrt_cpp_reason() -> str | None:
+    """None when the TensorRT C++ example can be built here (CMake, a compiler, TensorRT's headers
+    and libnvinfer, the CUDA toolkit's headers), else what is missing. The pip wheels of TensorRT
+    ship libnvinfer but no headers: the C++ example needs a TensorRT tarball, container or package."""
+    missing = [tool for tool in ("cmake", "c++") if shutil.which(tool) is None]
+    roots = [Path(r) for r in (os.environ.get("TENSORRT_ROOT"), "/usr", "/usr/local/tensorrt") if r]
+    headers = [r / "include" / "NvInfer.h" for r in roots] + [Path("/usr/include/x86_64-linux-gnu/NvInfer.h"),
+                                                              Path("/usr/include/aarch64-linux-gnu/NvInfer.h")]
+    if not any(h.is_file() for h in headers):
+        missing.append("TensorRT's headers (NvInfer.h; set TENSORRT_ROOT)")
+    libs = [r / d for r in roots for d in ("lib", "lib64")] + [Path("/usr/lib/x86_64-linux-gnu"), Path("/usr/lib/aarch64-linux-gnu")]
+    if not any((d / "libnvinfer.so").exists() for d in libs):
+        missing.append("libnvinfer.so")
+    cuda = [Path(os.environ.get("CUDA_HOME", "/usr/local/cuda")) / "include", Path("/usr/include")]
+    if not any((d / "cuda_runtime_api.h").is_file() for d in cuda):
+        missing.append("the CUDA toolkit's headers (cuda_runtime_api.h; set CUDA_HOME)")
+    return f"cannot build the TensorRT C++ example: no {', '.join(missing)}" if missing else None
+
+
 def requirement_reasons(facts: dict[str, Any], ort_from_wheels: bool) -> dict[str, str | None]:
     """Prerequisite -> None when met, else the reason the stages that need it are skipped."""
     gpu_reason = None if facts.get("cuda") else (
@@ -258,7 +283,7 @@ def requirement_reasons(facts: dict[str, Any], ort_from_wheels: bool) -> dict[st
                       "onnxruntime-gpu is not in .whl/")
     trt_reason = None if facts.get("tensorrt") else "TensorRT does not import here (WITH_TENSORRT=1 fetches it)"
     return {"cuda": gpu_reason, "ort-cuda": ort_reason, "tensorrt": trt_reason,
-            "validate": facts.get("validate_problem")}
+            "tensorrt-cpp": tensorrt_cpp_reason(), "validate": facts.get("validate_problem")}
 
 
 # -- running -----------------------------------------------------------------------------------
