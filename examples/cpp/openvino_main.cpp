@@ -58,9 +58,12 @@ std::string ov_message(const std::exception& e) {
     return best.empty() ? first_line(text) : best;
 }
 
+// An ONNX metadata_props value: OpenVINO's ONNX frontend (2023.0 and later) puts them in the
+// model's rt_info under "framework"; the top level is looked at too, in case a release moves them.
 std::string framework_prop(const std::shared_ptr<ov::Model>& model, const std::string& key) {
-    if (!model->has_rt_info("framework", key)) return "";
-    return model->get_rt_info<std::string>("framework", key);
+    if (model->has_rt_info("framework", key)) return model->get_rt_info<std::string>("framework", key);
+    if (model->has_rt_info(key)) return model->get_rt_info<std::string>(key);
+    return "";
 }
 
 // Refuse what is plainly not an ONNX model before OpenVINO reads it (its frontends would accept an
