@@ -153,6 +153,7 @@ def _foreign(model: Path, folder: Path) -> Path:
     ("wrong_shape", "the model takes (N, 3, 32, 32)"),
     ("not_npy", "is not a .npy file"),
     ("overwrite", "would overwrite an input"),
+    ("no_folder", "the folder of output"),
     ("not_image", "is not a binary PPM/PGM image"),
 ])
 def test_refuses_a_wrong_file_with_one_line(binary: Path, models: dict[str, Path], tmp_path: Path, case: str,
@@ -178,7 +179,10 @@ def test_refuses_a_wrong_file_with_one_line(binary: Path, models: dict[str, Path
     elif case == "not_npy":
         args = [model, "--npy", image]
     elif case == "overwrite":
-        args = [model, "--npy", npy, "--out", npy]
+        (tmp_path / "link.npy").symlink_to(npy)
+        args = [model, "--npy", npy, "--out", tmp_path / "link.npy"]
+    elif case == "no_folder":
+        args = [model, "--npy", npy, "--out", tmp_path / "nowhere" / "logits.npy"]
     else:
         args = [model, npy]
     before = npy.read_bytes()

@@ -186,10 +186,14 @@ int main(int argc, char** argv) {
         });
 
         if (!o.out.empty()) write_npy(o.out, Tensor{{samples, classes}, logits});
+        // An INT8 CPU model is made for one CPU class (docs/precision.md); the Python runners warn
+        // when it runs on the other one: here it is shown, for the operator to compare.
+        const std::string isa = framework_prop(model, "int8_isa");
         const ov::Version version = ov::get_openvino_version();
-        std::printf("model %s: %s, %s, input %s, %zu classes%s; OpenVINO %s on %s (hint %s, inference precision %s)\n",
+        std::printf("model %s: %s, %s%s, input %s, %zu classes%s; OpenVINO %s on %s (hint %s, inference precision %s)\n",
                     o.model.c_str(), ours ? framework_prop(model, "architecture").c_str() : "not made by resnet-deploy",
-                    ours ? framework_prop(model, "precision").c_str() : "precision unknown", shown.text().c_str(), classes,
+                    ours ? framework_prop(model, "precision").c_str() : "precision unknown",
+                    isa.empty() ? "" : (" (made for " + isa + " CPUs)").c_str(), shown.text().c_str(), classes,
                     spec ? "" : " (no input spec in its metadata)", version.buildNumber, device.c_str(), hint.c_str(),
                     precision.c_str());
         if (!o.quiet) print_top(logits, classes, inputs.names, shown, static_cast<std::size_t>(o.top));

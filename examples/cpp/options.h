@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdlib>
+#include <filesystem>
 #include <map>
 #include <random>
 #include <set>
@@ -71,13 +72,28 @@ inline Options parse_options(int argc, char** argv, const std::string& usage,
     const int sources = !o.images.empty() + !o.npy.empty() + (o.random > 0);
     if (sources != 1) throw bad_input("give images, or --npy BATCH.npy, or --random N (exactly one); usage: " + usage);
     if (o.threads > 256) throw bad_input("--threads " + std::to_string(o.threads) + " is more than 256");
-    // Never overwrite an input with an output.
-    std::set<std::string> inputs(o.images.begin(), o.images.end());
-    inputs.insert(o.model);
-    if (!o.npy.empty()) inputs.insert(o.npy);
-    for (const auto* output : {&o.out, &o.save_input})
-        if (!output->empty() && inputs.count(*output)) throw bad_input("output '" + *output + "' would overwrite an input");
-    if (!o.out.empty() && o.out == o.save_input) throw bad_input("--out and --save-input name the same file");
+    // Outputs are checked before any work: never an input (links resolved), never a folder, in a
+    // folder that exists.
+    namespace fs = std::filesystem;
+    auto real = [](const std::string& path) {
+        std::error_code ec;
+        const fs::path resolved = fs::weakly_canonical(fs::absolute(path, ec), ec);
+        return ec ? path : resolved.string();
+    };
+    std::set<std::string> inputs;
+    for (const auto& image : o.images) inputs.insert(real(image));
+    inputs.insert(real(o.model));
+    if (!o.npy.empty()) inputs.insert(real(o.npy));
+    for (const auto* output : {&o.out, &o.save_input}) {
+        if (output->empty()) continue;
+        if (inputs.count(real(*output))) throw bad_input("output '" + *output + "' would overwrite an input");
+        std::error_code ec;
+        if (fs::is_directory(*output, ec)) throw bad_input("output '" + *output + "' is a folder; name a .npy file");
+        const fs::path folder = fs::path(*output).parent_path();
+        if (!folder.empty() && !fs::is_directory(folder, ec))
+            throw bad_input("the folder of output '" + *output + "' does not exist");
+    }
+    if (!o.out.empty() && real(o.out) == real(o.save_input)) throw bad_input("--out and --save-input name the same file");
     return o;
 }
 

@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstdio>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -136,6 +137,9 @@ int main(int argc, char** argv) {
             slot = name;
         }
         if (input_name.empty() || output_name.empty()) throw bad_input(label + " has no input or no output tensor");
+        if (input_name != sidecar.input_name)
+            throw bad_input(label + ": its sidecar's profile is for '" + sidecar.input_name + "' but the engine's input is '" +
+                            input_name + "'; the sidecar belongs to another plan");
         const nvinfer1::Dims in_dims = engine->getTensorShape(input_name.c_str());
         const nvinfer1::Dims out_dims = engine->getTensorShape(output_name.c_str());
         if (in_dims.nbDims != 4 || in_dims.d[1] < 1 || in_dims.d[2] < 1 || in_dims.d[3] < 1 || out_dims.nbDims != 2 || out_dims.d[1] < 1)
@@ -160,11 +164,15 @@ int main(int argc, char** argv) {
 
         const std::size_t per = static_cast<std::size_t>(channels * height * width);
         std::vector<float> logits;
+        std::mutex create;  // contexts are created one at a time; each is then used by its own thread only
         const Timings timings = run_batches(samples, batch, static_cast<std::size_t>(o.threads), classes,
                                             logits, [&](std::size_t) {
             cuda_check(cudaSetDevice(gpu), "cudaSetDevice");  // the current device is per thread
             auto state = std::make_shared<ThreadState>();
-            state->context.reset(engine->createExecutionContext());
+            {
+                std::lock_guard<std::mutex> lock(create);
+                state->context.reset(engine->createExecutionContext());
+            }
             if (!state->context) throw failed("TensorRT could not create an execution context (out of GPU memory?)");
             if (!state->context->setOptimizationProfileAsync(0, state->stream.handle)) throw failed("setOptimizationProfileAsync failed");
             state->input = std::make_unique<DeviceBuffer>(batch * per * sizeof(float));
