@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cpp_build import GROUP, build_examples
+from tests.cpp_build import GROUP, SOURCE, build_examples
 from tests.tensorrt.helpers import fake_plan
 
 pytestmark = pytest.mark.xdist_group(GROUP)
@@ -75,3 +75,29 @@ def test_tensorrt_program_builds_where_tensorrt_is(build_dir: Path, tmp_path: Pa
                              timeout=60)
     assert refused.returncode in (2, 3), refused.stderr  # 3 when this machine has no GPU
     assert len(refused.stderr.strip().splitlines()) == 1 and refused.stderr.startswith("error: "), refused.stderr
+
+
+def _header_trees() -> list[Path]:
+    """TensorRT include folders to compile against: TENSORRT_INCLUDE_DIRS (several, separated by
+    ':', e.g. the 10.x and 11.x trees of NVIDIA's TensorRT OSS repository), else the installed one."""
+    listed = [Path(p) for p in os.environ.get("TENSORRT_INCLUDE_DIRS", "").split(os.pathsep) if p]
+    roots = [os.environ.get("TENSORRT_ROOT", ""), "/usr", "/usr/local/tensorrt"]
+    found = [Path(r) / "include" for r in roots if r] + [Path("/usr/include/x86_64-linux-gnu"), Path("/usr/include/aarch64-linux-gnu")]
+    return [d for d in listed or found if (d / "NvInfer.h").is_file()]
+
+
+def test_tensorrt_program_compiles_against_each_tensorrt_header_tree() -> None:
+    """The TensorRT example and the headers it shares with the OpenVINO one compile against every
+    TensorRT header tree given (10.x and 11.x), without TensorRT's libraries or a GPU."""
+    compiler = next((c for c in ("c++", "g++", "clang++") if shutil.which(c)), None)
+    trees = _header_trees()
+    cuda = [Path(os.environ.get("CUDA_HOME", "/usr/local/cuda")) / "include", Path("/usr/include")]
+    cuda_include = next((d for d in cuda if (d / "cuda_runtime_api.h").is_file()), None)
+    if compiler is None or not trees or cuda_include is None:
+        pytest.skip("needs a C++ compiler, TensorRT headers (TENSORRT_INCLUDE_DIRS or an install) and CUDA's "
+                    "cuda_runtime_api.h (CUDA_HOME)")
+    for tree in trees:
+        result = subprocess.run([compiler, "-std=c++17", "-fsyntax-only", "-Wall", "-Wextra", "-Werror",
+                                 "-Wno-deprecated-declarations", "-isystem", str(tree), "-isystem", str(cuda_include),
+                                 str(SOURCE / "tensorrt_main.cpp")], capture_output=True, text=True, check=False, timeout=120)
+        assert result.returncode == 0, f"{tree}:\n{result.stderr[-3000:]}"
