@@ -204,3 +204,15 @@ def test_a_model_without_metadata_runs_on_tensors(binary: Path, models: dict[str
     assert result.returncode == 0, result.stderr
     assert "not made by resnet-deploy" in result.stdout
     np.testing.assert_allclose(np.load(tmp_path / "logits.npy"), python_logits(models["fp32"], x, 8), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    ((), "usage: resnet_infer_openvino MODEL.onnx"),
+    (("{model}", "--random", "2", "--hint", "fast"), "--hint must be latency or throughput"),
+    (("{model}", "--random", "2", "--threads", "0"), "--threads needs a positive integer"),
+    (("{model}", "--random", "2", "--npy", "{model}"), "give images, or --npy BATCH.npy, or --random N (exactly one)"),
+])
+def test_bad_usage_is_one_line_and_exit_2(binary: Path, models: dict[str, Path], args: tuple[str, ...], message: str) -> None:
+    result = run(binary, *(a.format(model=models["fp32"]) for a in args))
+    assert result.returncode == 2 and result.stderr.startswith("error: ") and message in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and result.stdout == ""

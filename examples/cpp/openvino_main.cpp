@@ -79,6 +79,24 @@ void check_model_file(const std::string& path) {
     if (in.get() != 0x08) throw bad_input("'" + path + "' is not an ONNX model (it does not start like an ONNX protobuf)");
 }
 
+// The compile settings: by default the Python runner's (see the top of this file). Checked
+// before any work, as usage errors.
+ov::AnyMap compile_config(const Options& o) {
+    ov::AnyMap config;
+    const std::string& hint = o.runtime.at("--hint");
+    if (hint == "latency") config[ov::hint::performance_mode.name()] = ov::hint::PerformanceMode::LATENCY;
+    else if (hint == "throughput") config[ov::hint::performance_mode.name()] = ov::hint::PerformanceMode::THROUGHPUT;
+    else throw bad_input("--hint must be latency or throughput, got '" + hint + "'");
+    const std::string& precision = o.runtime.at("--inference-precision");
+    if (precision != "f32" && precision != "bf16" && precision != "f16" && precision != "default")
+        throw bad_input("--inference-precision must be f32, bf16, f16 or default, got '" + precision + "'");
+    if (precision != "default" && o.runtime.at("--device") == "CPU")
+        config[ov::hint::inference_precision.name()] = ov::element::Type(precision);
+    if (!o.runtime.at("--infer-threads").empty())
+        config[ov::inference_num_threads.name()] = static_cast<int>(positive("--infer-threads", o.runtime.at("--infer-threads")));
+    return config;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -86,11 +104,18 @@ int main(int argc, char** argv) {
         const Options o = parse_options(argc, argv, kUsage,
                                         {{"--device", "CPU"}, {"--hint", "latency"}, {"--inference-precision", "f32"},
                                          {"--infer-threads", ""}});
+        const ov::AnyMap config = compile_config(o);
+        const std::string& device = o.runtime.at("--device");
+        const std::string& hint = o.runtime.at("--hint");
+        const std::string& precision = o.runtime.at("--inference-precision");
         const auto load_start = std::chrono::steady_clock::now();
         check_model_file(o.model);
         const std::string label = "model '" + o.model + "'";
 
         ov::Core core;
+        bool available = false;
+        for (const auto& d : core.get_available_devices()) available = available || d.rfind(device, 0) == 0;
+        if (!available && device != "AUTO") throw missing("OpenVINO device '" + device + "' is not available here");
         std::shared_ptr<ov::Model> model;
         try {
             model = core.read_model(o.model);
@@ -128,24 +153,6 @@ int main(int argc, char** argv) {
                 throw bad_input(label + " has a fixed batch of " + std::to_string(batch) + "; give a multiple of it as inputs");
         }
 
-        // The Python runner's settings (see the top of this file).
-        ov::AnyMap config;
-        const std::string& hint = o.runtime.at("--hint");
-        if (hint == "latency") config[ov::hint::performance_mode.name()] = ov::hint::PerformanceMode::LATENCY;
-        else if (hint == "throughput") config[ov::hint::performance_mode.name()] = ov::hint::PerformanceMode::THROUGHPUT;
-        else throw bad_input("--hint must be latency or throughput, got '" + hint + "'");
-        const std::string& precision = o.runtime.at("--inference-precision");
-        const std::string& device = o.runtime.at("--device");
-        if (precision != "default" && device == "CPU") {
-            if (precision != "f32" && precision != "bf16" && precision != "f16")
-                throw bad_input("--inference-precision must be f32, bf16, f16 or default, got '" + precision + "'");
-            config[ov::hint::inference_precision.name()] = ov::element::Type(precision);
-        }
-        if (!o.runtime.at("--infer-threads").empty())
-            config[ov::inference_num_threads.name()] = static_cast<int>(positive("--infer-threads", o.runtime.at("--infer-threads")));
-        bool available = false;
-        for (const auto& d : core.get_available_devices()) available = available || d.rfind(device, 0) == 0;
-        if (!available && device != "AUTO") throw missing("OpenVINO device '" + device + "' is not available here");
         ov::CompiledModel compiled;
         try {
             compiled = core.compile_model(model, device, config);
