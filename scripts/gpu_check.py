@@ -8,7 +8,11 @@ onnxruntime-gpu shadows the image's CPU onnxruntime there), `resnet-deploy info`
 TensorRT imports), the batch sweep (torch eager FP16 channels_last, torch-cudagraph,
 torch-compile, ort-cuda FP32/FP16, TensorRT), the C++ TensorRT example built and run on the
 plan (where TensorRT's headers and libnvinfer are installed), the training throughput benchmark
-(AMP, channels_last), the validation of each GPU backend against onnxruntime CPU, and a summary.
+(AMP, channels_last), the validation of each GPU backend against onnxruntime CPU, then the BF16
+and FP8 paths (quantize --precision bf16/fp8; TensorRT build with the per-layer precision check,
+validate against the CPU reference and bench; ort-cuda validate and bench; torch CUDA bf16
+autocast bench; the torch CUDA bf16 agreement test runs in pytest -m gpu; FP8 needs compute
+capability 8.9, BF16 8.0: an older GPU is a skip reason), and a summary.
 
 Everything lands in OUTDIR: info.txt/json, pytest_gpu.txt/xml, sweep/*.json, the merged
 gpu_sweep_resnet50.{json,csv,md} with plots, train/, validate/*.json, logs/<stage>.log and
@@ -119,7 +123,53 @@ def plan_stages(out: Path, work: Path) -> list[Stage]:
               "(one compilation per batch size)",
               _cli("bench", "--backend", "torch-compile", *torch_opts, "--batch-sizes", COMPILE_BATCHES, *SWEEP_ARGS,
                    "--save-json", str(sweep / "torch-compile-fp16.json")), ("cuda",)),
+        *low_precision_stages(work, sweep),
     ]
+
+
+LOW_BATCHES = "1,8,64"
+
+
+def low_precision_stages(work: Path, sweep: Path) -> list[Stage]:
+    """BF16 and FP8 on every GPU path: graph models for TensorRT and ort-cuda (built, validated
+    against onnxruntime CPU on the FP32 model, benched), torch CUDA bf16 autocast (benched; its
+    agreement with FP32 is a pytest -m gpu test). Last in the plan, so the stages before keep
+    their share of the budget."""
+    onnx = work / "r50.onnx"
+    stages = [Stage("sweep-torch-eager-bf16", 60, f"torch eager BF16 autocast channels_last, batches {LOW_BATCHES}",
+                    _cli("bench", "--backend", "torch", "--model", "resnet50", "--device", "cuda", "--precision", "bf16",
+                         "--channels-last", "--batch-sizes", LOW_BATCHES, *SWEEP_ARGS,
+                         "--save-json", str(sweep / "torch-eager-bf16.json")), ("cuda", "bf16"))]
+    for precision, quantize_args in (("bf16", ()), ("fp8", ("--calib-data", "random", "--calib-samples", "32"))):
+        model, plan = work / f"r50.{precision}.onnx", work / f"r50_{precision}.plan"
+        label = precision.upper()
+        stages += [
+            Stage(f"quantize-{precision}", 120, f"{label} ONNX model of the FP32 one (quantize --precision {precision})",
+                  _cli("quantize", str(onnx), "--precision", precision, *quantize_args, "-o", str(model)),
+                  ("cuda", precision, "export")),
+            Stage(f"tensorrt-build-{precision}", 180, f"TensorRT {label} plan (strongly typed), batch 1..64, per-layer "
+                  "precision check", _cli("build", str(model), "-o", str(plan), "--min-batch", "1", "--opt-batch", "8",
+                                          "--max-batch", "64", "--timing-cache", str(work / "trt.cache")),
+                  ("cuda", "tensorrt", precision, f"quantize-{precision}")),
+            Stage(f"validate-tensorrt-{precision}", 90, f"TensorRT {label} plan vs ort-cpu on the FP32 model",
+                  _cli("validate", str(plan), "--reference", str(onnx), "--json"),
+                  ("cuda", "tensorrt", "validate", f"tensorrt-build-{precision}"),
+                  stdout_to=f"validate/tensorrt-{precision}.json"),
+            Stage(f"sweep-tensorrt-{precision}", 60, f"TensorRT {label} plan, batches {LOW_BATCHES}",
+                  _cli("bench", "--engine", str(plan), "--backend", "tensorrt", "--batch-sizes", LOW_BATCHES,
+                       *SWEEP_ARGS, "--save-json", str(sweep / f"tensorrt-{precision}.json")),
+                  ("cuda", "tensorrt", f"tensorrt-build-{precision}")),
+            Stage(f"validate-ort-cuda-{precision}", 90, f"ort-cuda {label} model vs ort-cpu on the FP32 model",
+                  _cli("validate", str(model), "--backend", "ort-cuda", "--reference", str(onnx),
+                       "--reference-backend", "ort-cpu", "--json"),
+                  ("cuda", "ort-cuda", "validate", f"quantize-{precision}"),
+                  stdout_to=f"validate/ort-cuda-{precision}.json"),
+            Stage(f"sweep-ort-cuda-{precision}", 60, f"onnxruntime CUDA EP, {label} model, batches {LOW_BATCHES}",
+                  _cli("bench", "--onnx", str(model), "--backend", "ort-cuda", "--batch-sizes", LOW_BATCHES,
+                       *SWEEP_ARGS, "--save-json", str(sweep / f"ort-cuda-{precision}.json")),
+                  ("cuda", "ort-cuda", f"quantize-{precision}")),
+        ]
+    return stages
 
 
 # -- the wheels ------------------------------------------------------------------------------
@@ -199,6 +249,7 @@ try:
     out["torch"] = torch.__version__
     out["cuda"] = bool(torch.cuda.is_available())
     out["gpu"] = torch.cuda.get_device_name(0) if out["cuda"] else None
+    out["compute_capability"] = list(torch.cuda.get_device_capability(0)) if out["cuda"] else None
 except Exception as exc:
     out["torch"] = None; out["cuda"] = False; out["torch_error"] = str(exc)
 try:
@@ -282,8 +333,15 @@ def requirement_reasons(facts: dict[str, Any], ort_from_wheels: bool) -> dict[st
         ort_reason = (f"onnxruntime here has no CUDAExecutionProvider ({ort.get('version') or ort.get('error')}); "
                       "onnxruntime-gpu is not in .whl/")
     trt_reason = None if facts.get("tensorrt") else "TensorRT does not import here (WITH_TENSORRT=1 fetches it)"
+    capability = tuple(facts.get("compute_capability") or ())
+    precision_reasons = {}
+    for precision, needed in (("bf16", (8, 0)), ("fp8", (8, 9))):
+        precision_reasons[precision] = None if not capability or capability >= needed else (
+            f"{precision} needs compute capability {needed[0]}.{needed[1]}; {facts.get('gpu')} is "
+            f"{'.'.join(map(str, capability))}")
     return {"cuda": gpu_reason, "ort-cuda": ort_reason, "tensorrt": trt_reason,
-            "tensorrt-cpp": tensorrt_cpp_reason(), "validate": facts.get("validate_problem")}
+            "tensorrt-cpp": tensorrt_cpp_reason(), "validate": facts.get("validate_problem"),
+            **precision_reasons}
 
 
 # -- running -----------------------------------------------------------------------------------
