@@ -56,9 +56,10 @@ def read_entries(path: Path) -> dict[str, list[dict[str, Any]]]:
     return entries
 
 
-def parse_detail(folder: Path, scenario: str) -> LoadGenLog:
+def parse_detail(folder: Path, scenario: str, mode: str = "performance") -> LoadGenLog:
     """The run's outcome from `folder`/mlperf_log_detail.txt; ArtifactError when LoadGen wrote
-    no result (it did not finish)."""
+    no result (it did not finish). Accuracy runs have no validity: theirs is "done" once
+    LoadGen logged the end of the test."""
     path = folder / DETAIL
     if not path.is_file():
         raise ArtifactError(f"LoadGen wrote no {DETAIL} in '{folder}'")
@@ -69,6 +70,8 @@ def parse_detail(folder: Path, scenario: str) -> LoadGenLog:
         return found[-1].get("value") if found else None
 
     validity = value("result_validity")
+    if validity is None and mode == "accuracy" and "power_end" in entries:
+        validity = "done"
     if validity is None:
         raise ArtifactError(f"'{path}' holds no result (LoadGen did not finish the run)")
     result = LoadGenLog(validity=str(validity))

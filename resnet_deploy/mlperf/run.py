@@ -312,7 +312,7 @@ def scenario_run(config: MlperfConfig, target: Target, samples: PreparedSamples,
     if error:
         return ScenarioRun(scenario=scenario, mode=mode, result="failed", log_dir=str(folder), seconds=seconds,
                            error=error, settings={"exit_code": code})
-    parsed = parse_detail(folder, scenario)
+    parsed = parse_detail(folder, scenario, mode)
     run = ScenarioRun(scenario=scenario, mode=mode, result=parsed.validity, reasons=parsed.reasons,
                       errors=parsed.errors, metric=parsed.metric, unit=parsed.unit, value=parsed.value,
                       latency_ms=parsed.latency_ms, samples_per_second=parsed.samples_per_second,
