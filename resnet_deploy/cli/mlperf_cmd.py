@@ -40,6 +40,8 @@ from resnet_deploy.cli.params import FiniteFloat, InputOrName, InputPath, Output
 @click.option("--latency-bound-ms", type=FiniteFloat(min=0, min_open=True),
               help="Server latency bound instead of the ResNet-50 rule's 15 ms (not a compliant run).")
 @click.option("--find-peak", is_flag=True, help="Server: search the largest VALID QPS within the latency bound.")
+@click.option("--peak-runs", type=click.IntRange(min=1), default=8, show_default=True,
+              help="--find-peak: at most this many Server runs.")
 @click.option("--batch-size", type=click.IntRange(min=1), help="Offline batch and Server batcher's largest batch "
               "[default: 16 CPU, 64 GPU, 1 through Triton].")
 @click.option("--workers", type=click.IntRange(min=1), help="Worker threads / GPU streams / requests in flight "
@@ -56,7 +58,7 @@ def mlperf(model: str, output: Path, scenario: str, mode: str, backend: str | No
            dataset: str | None, data_dir: Path | None, val_map: Path | None, limit: int | None,
            random_count: int | None, user_conf: Path | None, target_qps: float | None,
            expected_latency_ms: float | None, from_bench: Path | None, quick: bool, min_duration_s: float | None,
-           latency_bound_ms: float | None, find_peak: bool, batch_size: int | None, workers: int | None,
+           latency_bound_ms: float | None, find_peak: bool, peak_runs: int, batch_size: int | None, workers: int | None,
            batch_timeout_ms: float, threads: int | None, timeout_s: float | None, predictor: str | None,
            as_json: bool) -> None:
     """Run MLPerf LoadGen's scenarios against MODEL (an ONNX model, plan or checkpoint on
@@ -101,7 +103,7 @@ def mlperf(model: str, output: Path, scenario: str, mode: str, backend: str | No
     if find_peak:
         from resnet_deploy.mlperf.peak import find_peak as search
 
-        result = search(config, progress=say)
+        result = search(config, progress=say, max_runs=peak_runs)
     else:
         result = run_mlperf(config, progress=say)
     if as_json:

@@ -133,6 +133,7 @@ class TritonPredictor:
         names = [o["name"] for o in outputs]
         self.output_name = "logits" if "logits" in names else names[0]
         self.max_batch = int(config.get("max_batch_size", 0) or 0)
+        self.dynamic_batching = config.get("dynamic_batching")
         shape = [int(d) for d in inputs[0]["shape"]]
         dims = shape[1:]  # metadata shapes lead with the batch axis (-1 when Triton batches)
         self.spec = InputSpec(dims[0], dims[1], dims[2]) if len(dims) == 3 and min(dims) > 0 else None
@@ -155,7 +156,8 @@ class TritonPredictor:
         return np.asarray(result.as_numpy(self.output_name))
 
     def describe(self) -> dict[str, Any]:
-        return {"server": str(self.address), "model": self.model, "max_batch_size": self.max_batch}
+        return {"server": str(self.address), "model": self.model, "max_batch_size": self.max_batch,
+                "dynamic_batching": self.dynamic_batching}
 
     def close(self) -> None:
         client = getattr(self._local, "client", None)

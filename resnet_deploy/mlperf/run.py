@@ -15,6 +15,7 @@ before it is still written to mlperf.json.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import logging
 import os
@@ -23,7 +24,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -354,11 +355,39 @@ def check_config(config: MlperfConfig) -> None:
         raise InvalidInputError("give either a backend (in-process), a server (Triton) or a predictor", param="server")
 
 
-def run_mlperf(config: MlperfConfig, *, progress: Callable[[str], None] | None = None) -> MlperfResult:
-    """Run every scenario and mode of `config.settings`; see the module docstring."""
+@dataclass
+class Session:
+    """One invocation's prepared state: the samples, the seeds and the SUT's shape, shared by
+    every run it makes."""
+
+    config: MlperfConfig
+    target: Target
+    samples: PreparedSamples
+    settings: RunSettings
+    user_conf: Path
+    work: Path
+    batch_size: int
+    workers: int
+    result: MlperfResult
+
+    def run(self, scenario: str, mode: str, *, settings: RunSettings | None = None, folder: Path | None = None,
+            user_conf: Path | None = None) -> ScenarioRun:
+        """One run; RunFailedError (with the run's exit code) when it did not finish."""
+        run = scenario_run(self.config, self.target, self.samples, settings or self.settings, scenario, mode,
+                           work=self.work, folder=folder or _run_folder(self.config.output, scenario, mode),
+                           user_conf=user_conf or self.user_conf, batch_size=self.batch_size, workers=self.workers)
+        if run.result == "failed":
+            self.result.runs.append(run)
+            raise RunFailedError(f"{scenario} {mode} failed: {run.error}", int(run.settings.get("exit_code", 1)))
+        return run
+
+
+@contextlib.contextmanager
+def session(config: MlperfConfig, say: Callable[[str], None]) -> Iterator[Session]:
+    """Check, load, preprocess and seed once; mlperf.json and summary.txt are written on the way
+    out, also after a failed run."""
     require_loadgen()
     check_config(config)
-    say = progress or (lambda message: None)
     output = config.output
     output.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="resnet-deploy-mlperf-") as tmp:
@@ -389,19 +418,20 @@ def run_mlperf(config: MlperfConfig, *, progress: Callable[[str], None] | None =
             write_val_map(output / "val_map.txt", samples.names, samples.labels)
         result = new_result(config, target, samples, settings, batch_size, workers)
         try:
-            for scenario in settings.scenarios:
-                for mode in settings.modes:
-                    say(f"{scenario} {mode}")
-                    run = scenario_run(config, target, samples, settings, scenario, mode, work=work,
-                                       folder=_run_folder(output, scenario, mode), user_conf=user_conf,
-                                       batch_size=batch_size, workers=workers)
-                    result.runs.append(run)
-                    if run.result == "failed":
-                        raise RunFailedError(f"{scenario} {mode} failed: {run.error}",
-                                             int(run.settings.get("exit_code", 1)))
+            yield Session(config, target, samples, settings, user_conf, work, batch_size, workers, result)
         finally:
             save_result(result, output)
-    return result
+
+
+def run_mlperf(config: MlperfConfig, *, progress: Callable[[str], None] | None = None) -> MlperfResult:
+    """Run every scenario and mode of `config.settings`; see the module docstring."""
+    say = progress or (lambda message: None)
+    with session(config, say) as current:
+        for scenario in current.settings.scenarios:
+            for mode in current.settings.modes:
+                say(f"{scenario} {mode}")
+                current.result.runs.append(current.run(scenario, mode))
+    return current.result
 
 
 def new_result(config: MlperfConfig, target: Target, samples: PreparedSamples, settings: RunSettings,
