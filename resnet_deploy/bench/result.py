@@ -100,6 +100,8 @@ class BenchRow(_Record):
         for key in (*_SPLIT, "samples_ms"):
             if data.get(key) is None:
                 data.pop(key, None)
+        if data.get("concurrency") == 1:  # one caller: the layout results were always recorded in
+            data.pop("concurrency")
         return data
 
 
@@ -170,7 +172,6 @@ class ConfigRecord(_Record):
     min_iterations: int | None = None
     threads: int | None = None
     streams: int = 1
-    concurrency: list[int] = Field(default_factory=lambda: [1])
     percentiles: list[float] = Field(default_factory=lambda: [90.0, 95.0, 99.0])
 
     def percentile_keys(self) -> list[str]:
