@@ -18,6 +18,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.mlperf.settings import MULTI_STREAM_SAMPLES, RULES_MODEL
 from resnet_deploy.mlperf.spec import ChildSpec
 
@@ -101,7 +102,8 @@ def run(spec: ChildSpec) -> None:
         high = predictor.batch_limits()[1]
     batch_size = spec.batch_size if high is None else min(spec.batch_size, high)
     if spec.scenario == "MultiStream" and high is not None and high < MULTI_STREAM_SAMPLES:
-        raise ValueError(f"MultiStream sends {MULTI_STREAM_SAMPLES} samples per query; the model takes at most {high}")
+        raise InvalidInputError(f"MultiStream sends {MULTI_STREAM_SAMPLES} samples per query; the model takes at most "
+                                f"{high}", param="scenario")
     sut = ScenarioSUT(spec.scenario, executor, ledger, fault, batch_size=batch_size,
                       batch_timeout_s=spec.batch_timeout_ms / 1000.0)
     monitor = LostSampleMonitor(ledger, fault, grace_s=spec.lost_grace_s)

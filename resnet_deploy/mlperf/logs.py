@@ -5,6 +5,7 @@ latency percentiles; mlperf_log_accuracy.json gives the responses of an accuracy
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,7 +78,7 @@ def parse_detail(folder: Path, scenario: str, mode: str = "performance") -> Load
     result = LoadGenLog(validity=str(validity))
     reason = value("result_invalid_reason")
     if reason:
-        result.reasons += [part.strip() for part in str(reason).split(". ") if part.strip()]
+        result.reasons += [part for part in re.split(r"(?<=\.)\s+", str(reason).strip()) if part]
     for key, checked in (("result_min_duration_met", "the run was shorter than min_duration"),
                          ("result_min_queries_met", "fewer queries than min_query_count"),
                          ("result_perf_constraints_met", "the latency bound was not met"),

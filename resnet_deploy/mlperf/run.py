@@ -176,22 +176,34 @@ def probe_seeds(predictor: Any, samples: np.ndarray, scenarios: tuple[str, ...],
                  source="measured for 0.5-1 s before the runs")
 
 
-def bench_seeds(path: Path, batch_size: int) -> Seeds:
+def bench_seeds(path: Path, model: str | None = None, backend: str | None = None) -> Seeds:
     """Seeds from a bench result (bench --save-json): batch-1 median (SingleStream), batch-8
-    median (MultiStream), the best images/s (Offline, Server)."""
+    median (MultiStream), the best images/s (Offline, Server), all of the one backend that
+    measured `model` (same sha256), else of the one entry on `backend`, else of its only entry."""
+    from resnet_deploy.artifacts import sha256_file
     from resnet_deploy.bench.result import load_result
 
     result = load_result(path)
-    rows = [row for _, row in result.rows()]
-    if not rows:
+    measured = [b for b in result.backends if b.results and not b.error]
+    if model is not None and Path(model).is_file() and len(measured) > 1:
+        digest = sha256_file(model)
+        measured = [b for b in measured if b.artifact is not None and b.artifact.sha256 == digest] or measured
+    if backend is not None and len(measured) > 1:
+        measured = [b for b in measured if b.backend == backend] or measured
+    if not measured:
         raise InvalidInputError(f"bench result '{path}' has no measured batch sizes", param="from_bench")
+    if len(measured) > 1:
+        raise InvalidInputError(f"bench result '{path}' measured {len(measured)} backends "
+                                f"({', '.join(b.label for b in measured)}) and none is this model on this backend; "
+                                "give a result with one", param="from_bench")
+    rows = [row for row in measured[0].results if row.concurrency == 1]
     by_batch = {row.batch: row for row in rows}
     single = by_batch[1].latency_ms.median * LATENCY_SEED_FACTOR if 1 in by_batch else None
     eight = by_batch.get(MULTI_STREAM_SAMPLES)
     multi = eight.latency_ms.median * LATENCY_SEED_FACTOR if eight is not None else None
     best = max(row.throughput_ips for row in rows)
     return Seeds(single_stream_latency_ms=single, multi_stream_latency_ms=multi, server_qps=best * SERVER_SEED_FACTOR,
-                 offline_qps=best * OFFLINE_SEED_FACTOR, source=f"from bench result {path}")
+                 offline_qps=best * OFFLINE_SEED_FACTOR, source=f"from bench result {path} ({measured[0].label})")
 
 
 def resolve_seeds(settings: RunSettings, probed: Callable[[], Seeds], bench: Seeds | None) -> Seeds:
@@ -216,17 +228,42 @@ def resolve_seeds(settings: RunSettings, probed: Callable[[], Seeds], bench: See
 
 
 # -- one run ------------------------------------------------------------------------------
+# The least work LoadGen's ResNet-50 rules ask of a performance run: queries (samples for Offline).
+RULES_MIN_QUERIES = {"SingleStream": 1024, "MultiStream": 662, "Server": 270336, "Offline": 24576}
+
+
 def expected_seconds(settings: RunSettings, scenario: str, mode: str, seeds: Seeds, sample_count: int) -> float:
     """Roughly how long LoadGen will run: the minimum duration, or the time the queries the
     rules ask for take at the expected rate; accuracy mode runs every sample once."""
-    rate = seeds.offline_qps or (seeds.server_qps or 0) * 2 or None
+    from resnet_deploy.mlperf.settings import QUICK_MIN_QUERIES
+
+    rates = {"Offline": seeds.offline_qps, "Server": seeds.server_qps,
+             # the latency seeds are half the measured latency
+             "SingleStream": 500 / seeds.single_stream_latency_ms if seeds.single_stream_latency_ms else None,
+             "MultiStream": 500 * MULTI_STREAM_SAMPLES / seeds.multi_stream_latency_ms
+             if seeds.multi_stream_latency_ms else None}
+    rate = rates[scenario] or seeds.offline_qps or seeds.server_qps
     if mode == "accuracy":
-        return sample_count / rate if rate else 60.0
+        return sample_count / rate if rate else 600.0
     if settings.min_duration_ms is not None:
         duration = settings.min_duration_ms / 1000
     else:
         duration = QUICK_MIN_DURATION_MS / 1000 if settings.quick else RULES_MIN_DURATION_S
-    return duration * (1.7 if scenario == "Offline" else 1.1)
+    queries = (QUICK_MIN_QUERIES if settings.quick else RULES_MIN_QUERIES)[scenario]
+    per_query = MULTI_STREAM_SAMPLES if scenario == "MultiStream" else 1
+    needed = queries * per_query / rate if rate else 0.0
+    return max(duration * (1.7 if scenario == "Offline" else 1.1), needed)
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Linux: the scenario's process gets SIGKILL when the parent dies (its own session keeps
+    it out of the terminal's Ctrl-C, so nothing else would stop it)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def _kill_group(process: subprocess.Popen[bytes]) -> None:
@@ -265,7 +302,8 @@ def run_one(spec: ChildSpec, *, work: Path, log_path: Path, timeout_s: float) ->
     with open(log_path, "wb") as log_file:
         process = subprocess.Popen([sys.executable, "-m", "resnet_deploy.mlperf.child", str(spec_path)],
                                    stdout=log_file, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   env=env, start_new_session=True)
+                                   env=env, start_new_session=True,
+                                   preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None)
         try:
             code = process.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
@@ -401,7 +439,7 @@ def session(config: MlperfConfig, say: Callable[[str], None]) -> Iterator[Sessio
             if "accuracy" in config.settings.modes and samples.labels is None:
                 raise InvalidInputError(f"accuracy mode needs labels; {samples.description} has none", param="dataset")
             batch_size, workers = default_sut_shape(config, target)
-            bench = bench_seeds(config.from_bench, batch_size) if config.from_bench else None
+            bench = bench_seeds(config.from_bench, config.model, target.backend) if config.from_bench else None
             loaded = np.load(samples.path, mmap_mode="r")
 
             def probe() -> Seeds:
