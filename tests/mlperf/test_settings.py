@@ -14,7 +14,13 @@ from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.mlperf.logs import parse_detail, score_accuracy
 from resnet_deploy.mlperf.predictors import ServerAddress
 from resnet_deploy.mlperf.run import bench_seeds, expected_seconds, resolve_seeds
-from resnet_deploy.mlperf.settings import RunSettings, Seeds, check_user_conf, parse_modes, parse_scenarios
+from resnet_deploy.mlperf.settings import (
+    RunSettings,
+    Seeds,
+    check_user_conf,
+    parse_modes,
+    parse_scenarios,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
