@@ -18,6 +18,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.mlperf.settings import MULTI_STREAM_SAMPLES, RULES_MODEL
 from resnet_deploy.mlperf.spec import ChildSpec
@@ -134,7 +136,8 @@ def run(spec: ChildSpec) -> None:
         if engine is not None:
             engine.close()
     if fault.message is None:
-        _write_status(spec.status, {"ok": True, "loaded_samples_left": store.loaded,
+        response = str(np.dtype(executor.output.dtype)) if engine is not None else "int32"
+        _write_status(spec.status, {"ok": True, "loaded_samples_left": store.loaded, "response_dtype": response,
                                     "threads": threading.active_count()})
 
 

@@ -126,9 +126,10 @@ class AccuracyScore:
     samples: int
 
 
-def score_accuracy(folder: Path, labels: np.ndarray | None, num_classes: int | None = None) -> AccuracyScore:
-    """Top-1 from `folder`/mlperf_log_accuracy.json: each response is the predicted class as
-    int32 (4 bytes) or a row of logits (float32 or float16), per QSL index."""
+def score_accuracy(folder: Path, labels: np.ndarray | None, response_dtype: str = "int32") -> AccuracyScore:
+    """Top-1 from `folder`/mlperf_log_accuracy.json: each response is the predicted class
+    (`response_dtype` int32, 4 bytes: CPU and Triton SUTs) or a row of logits in that dtype
+    (float32/float16: the TensorRT SUT answers from its output buffer), per QSL index."""
     path = folder / ACCURACY
     if labels is None:
         raise InvalidInputError("accuracy mode needs labelled samples; random images have none", param="dataset")
@@ -136,15 +137,11 @@ def score_accuracy(folder: Path, labels: np.ndarray | None, num_classes: int | N
         records = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise ArtifactError(f"cannot read LoadGen's accuracy log '{path}': {exc}") from exc
+    dtype = np.dtype(response_dtype)
     predictions: dict[int, int] = {}
     for record in records:
-        data = bytes.fromhex(record["data"])
-        if len(data) == 4:
-            predicted = int(np.frombuffer(data, dtype=np.int32)[0])
-        elif num_classes and len(data) == 2 * num_classes:
-            predicted = int(np.frombuffer(data, dtype=np.float16).argmax())
-        else:
-            predicted = int(np.frombuffer(data, dtype=np.float32).argmax())
+        data = np.frombuffer(bytes.fromhex(record["data"]), dtype=dtype)
+        predicted = int(data[0]) if dtype.kind in "iu" and len(data) == 1 else int(data.argmax())
         predictions[int(record["qsl_idx"])] = predicted
     if not predictions:
         raise ArtifactError(f"LoadGen's accuracy log '{path}' holds no responses")

@@ -346,7 +346,7 @@ def scenario_run(config: MlperfConfig, target: Target, samples: PreparedSamples,
     timeout = config.timeout_s or 60 + 3 * expected_seconds(settings, scenario, mode, settings.seeds, samples.count)
     started = time.monotonic()
     log.info("%s %s: running (watchdog %.0f s)", scenario, mode, timeout)
-    code, _, error = run_one(spec, work=work, log_path=logs / f"{scenario}-{mode}.log", timeout_s=timeout)
+    code, outcome, error = run_one(spec, work=work, log_path=logs / f"{scenario}-{mode}.log", timeout_s=timeout)
     seconds = time.monotonic() - started
     if error:
         return ScenarioRun(scenario=scenario, mode=mode, result="failed", log_dir=str(folder), seconds=seconds,
@@ -357,7 +357,7 @@ def scenario_run(config: MlperfConfig, target: Target, samples: PreparedSamples,
                       latency_ms=parsed.latency_ms, samples_per_second=parsed.samples_per_second,
                       queries=parsed.queries, settings=parsed.settings, log_dir=str(folder), seconds=seconds)
     if mode == "accuracy":
-        score = score_accuracy(folder, samples.labels)
+        score = score_accuracy(folder, samples.labels, str((outcome or {}).get("response_dtype", "int32")))
         run.top1, run.accuracy_samples = score.top1, score.samples
         atomic_write_text(folder / "accuracy.txt", f"top-1 {score.top1:.3f}% over {score.samples} samples "
                                                    "(resnet-deploy's score of mlperf_log_accuracy.json)\n")

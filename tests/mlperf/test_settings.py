@@ -122,14 +122,17 @@ def test_detail_log_gives_validity_reasons_errors_and_the_metric(tmp_path: Path)
 
 def test_accuracy_log_reads_classes_and_logit_rows(tmp_path: Path) -> None:
     labels = np.array([3, 1, 2], dtype=np.int64)
-    logits = np.zeros(4, np.float32)
-    logits[1] = 5.0
     records = [{"seq_id": 0, "qsl_idx": 0, "data": np.int32(3).tobytes().hex()},
-               {"seq_id": 1, "qsl_idx": 1, "data": logits.tobytes().hex()},
+               {"seq_id": 1, "qsl_idx": 1, "data": np.int32(1).tobytes().hex()},
                {"seq_id": 2, "qsl_idx": 2, "data": np.int32(0).tobytes().hex()}]
     (tmp_path / "mlperf_log_accuracy.json").write_text(json.dumps(records))
     score = score_accuracy(tmp_path, labels)
     assert score.samples == 3 and score.top1 == pytest.approx(200 / 3)
+    for dtype in (np.float32, np.float16):  # logit rows, as the TensorRT SUT answers
+        rows = [{"seq_id": i, "qsl_idx": i, "data": np.eye(4, dtype=dtype)[k].tobytes().hex()}
+                for i, k in enumerate((3, 0, 2))]
+        (tmp_path / "mlperf_log_accuracy.json").write_text(json.dumps(rows))
+        assert score_accuracy(tmp_path, labels, np.dtype(dtype).name).top1 == pytest.approx(200 / 3)
     with pytest.raises(InvalidInputError, match="needs labelled samples"):
         score_accuracy(tmp_path, None)
 
@@ -141,3 +144,27 @@ def test_server_addresses() -> None:
     for bad in ("localhost", "http://host", "host:port"):
         with pytest.raises(InvalidInputError, match="HOST:PORT"):
             ServerAddress.parse(bad)
+
+
+def test_val_map_lists_images_read_with_the_imagenet_transform(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from resnet_deploy.input_spec import InputSpec
+    from resnet_deploy.mlperf.samples import prepare_samples, read_val_map
+
+    folder = tmp_path / "val"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 255, (40, 50, 3), dtype=np.uint8)).save(folder / f"ILSVRC2012_val_{i:08d}.JPEG",
+                                                                                format="PNG")
+    (folder / "val_map.txt").write_text("".join(f"ILSVRC2012_val_{i:08d}.JPEG {i * 7}\n" for i in range(3)))
+    assert read_val_map(folder / "val_map.txt")[1] == ("ILSVRC2012_val_00000001.JPEG", 7)
+    prepared = prepare_samples(tmp_path, InputSpec(3, 32, 32), dataset=None, data_dir=None,
+                               val_map=folder / "val_map.txt", random=None, limit=None, dtype=np.dtype(np.float16))
+    x = np.load(prepared.path)
+    assert x.shape == (3, 3, 32, 32) and x.dtype == np.float16 and list(prepared.labels) == [0, 7, 14]
+    assert prepared.names[2] == "ILSVRC2012_val_00000002.JPEG"
+    (folder / "val_map.txt").write_text("just-a-name\n")
+    with pytest.raises(InvalidInputError, match="line 1"):
+        read_val_map(folder / "val_map.txt")
