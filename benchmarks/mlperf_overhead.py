@@ -69,6 +69,34 @@ def mlperf_round(model: Path, batch: int, duration: float, threads: int, work: P
             "single_queries": runs["SingleStream"].queries}
 
 
+def explain(summary: dict[str, Any], batch: int, loads: list[float]) -> str:
+    """What the ratios say, and how far the rounds let them be trusted."""
+    offline, single = summary["offline_ratio"], summary["single_ratio"]
+    low_o, high_o = summary["offline_ratio_range"]
+    low_s, high_s = summary["single_ratio_range"]
+    text = (f"Median over rounds: Offline reaches {offline:.1%} of bench's images/s at batch {batch} (rounds "
+            f"{low_o:.3f}-{high_o:.3f}); SingleStream's p90 is {single:.3f}x bench's batch-1 p90 (rounds "
+            f"{low_s:.3f}-{high_s:.3f}). ")
+    spread = max(high_o - low_o, high_s - low_s)
+    if 0.95 <= offline <= 1.05 and 0.95 <= single <= 1.05 and spread <= 0.10:
+        return text + "Both within 5% and the rounds agree: LoadGen and the SUT cost next to nothing at ResNet-50's times."
+    reasons = []
+    if spread > 0.10:
+        reasons.append(f"the rounds disagree by up to {spread:.0%}, more than the gap being measured: the background "
+                       f"load (load average {min(loads):.1f}-{max(loads):.1f} on 2 cores) changed between the paired "
+                       "measurements, so these ratios bound the overhead only as tightly as that spread")
+    if offline > 1.05 or single < 0.95:
+        reasons.append("LoadGen came out faster than bench in the median, which no overhead can explain; it is the "
+                       "background load")
+    if offline < 0.95 and spread <= 0.10:
+        reasons.append("a consistent Offline gap: LoadGen's issuing and logging threads and the SUT's worker share "
+                       "the 2 cores with onnxruntime's two intra-op threads, and the query's tail (the last, "
+                       "partly idle batches) is inside LoadGen's measured time but not inside bench's")
+    if single > 1.05 and spread <= 0.10:
+        reasons.append("a consistent SingleStream gap: LoadGen's per-query issue and completion on the 2 busy cores")
+    return text + "Over 5%: " + "; ".join(reasons) + ". Rerun on a quiet machine for the overhead itself."
+
+
 def markdown(data: dict[str, Any]) -> str:
     env = data["environment"]
     cpu = env.get("cpu", {})
@@ -89,10 +117,10 @@ def markdown(data: dict[str, Any]) -> str:
              r["single_ratio"], f"Offline {r['offline_result']}, SingleStream {r['single_result']}"]
             for r in data["rounds_detail"]]
     summary = data["summary"]
-    body.append(["all", summary["batch_ips"], summary["offline_sps"], summary["offline_ratio"],
+    body.append(["median", summary["batch_ips"], summary["offline_sps"], summary["offline_ratio"],
                  summary["batch1_p90_ms"], summary["single_p90_ms"], summary["single_ratio"], ""])
     lines.append(markdown_table(columns, body))
-    lines += ["", data["explanation"]]
+    lines += ["", "The last row holds the medians over the rounds.", "", data["explanation"]]
     return "\n".join(lines) + "\n"
 
 
@@ -100,8 +128,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="resnet50")
     parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--duration", type=float, default=20.0)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--duration", type=float, default=10.0)
+    parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--note", default="", help="a remark recorded with the results (e.g. that the machine was shared)")
     args = parser.parse_args(argv)
@@ -117,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         for index in range(args.rounds):
             log.info("round %d: bench", index + 1)
             bench = bench_round(model, args.batch, args.duration, args.threads)
-            seeds = {"offline_qps": bench["batch_ips"] * 1.1, "latency_ms": bench["batch1_median_ms"] * 0.5}
+            seeds = {"offline_qps": bench["batch_ips"] * 1.5, "latency_ms": bench["batch1_median_ms"] * 0.5}
             log.info("round %d: mlperf Offline and SingleStream", index + 1)
             loadgen = mlperf_round(model, args.batch, args.duration, args.threads, work, index, seeds)
             loads.append(os.getloadavg()[0])
@@ -128,22 +156,14 @@ def main(argv: list[str] | None = None) -> int:
             log.info("round %d: Offline %.2f vs bench %.2f img/s (%.3f); SingleStream p90 %.2f vs %.2f ms (%.3f)",
                      index + 1, loadgen["offline_sps"], bench["batch_ips"], row["offline_ratio"],
                      loadgen["single_p90_ms"], bench["batch1_p90_ms"], row["single_ratio"])
-    mean = {key: float(np.mean([r[key] for r in rounds])) for key in ("batch_ips", "offline_sps", "batch1_p90_ms",
-                                                                        "single_p90_ms")}
-    mean["offline_ratio"] = mean["offline_sps"] / mean["batch_ips"]
-    mean["single_ratio"] = mean["single_p90_ms"] / mean["batch1_p90_ms"]
-    gap_offline = (1 - mean["offline_ratio"]) * 100
-    gap_single = (mean["single_ratio"] - 1) * 100
-    explanation = (f"Offline reaches {mean['offline_ratio']:.1%} of bench's images/s at batch {args.batch} (a gap of "
-                   f"{gap_offline:+.1f}%); SingleStream's p90 is {mean['single_ratio']:.3f}x bench's batch-1 p90 "
-                   f"({gap_single:+.1f}%). ")
-    if abs(gap_offline) <= 5 and abs(gap_single) <= 5:
-        explanation += "Both within 5%: LoadGen and the SUT cost next to nothing at ResNet-50's per-batch times."
-    else:
-        explanation += ("A gap over 5%: on 2 shared cores LoadGen's own threads (issue, response logging) and the "
-                        "SUT's worker compete with onnxruntime's two intra-op threads, and the Offline tail (the "
-                        "last batches of the query, the process start) is inside LoadGen's measured time but not "
-                        "inside bench's; the per-round figures show how much of it is background load.")
+    offline = [r["offline_ratio"] for r in rounds]
+    single = [r["single_ratio"] for r in rounds]
+    summary = {key: float(np.median([r[key] for r in rounds]))
+               for key in ("batch_ips", "offline_sps", "batch1_p90_ms", "single_p90_ms")}
+    summary["offline_ratio"], summary["single_ratio"] = float(np.median(offline)), float(np.median(single))
+    summary["offline_ratio_range"] = [min(offline), max(offline)]
+    summary["single_ratio_range"] = [min(single), max(single)]
+    data_explanation = explain(summary, args.batch, loads)
     command = (f"python benchmarks/mlperf_overhead.py --model {args.model} --batch {args.batch} --duration "
                f"{args.duration:g} --rounds {args.rounds} --threads {args.threads}")
     data = {"kind": "mlperf-overhead", "benchmark": "mlperf_overhead", "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -151,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
             "model": args.model, "batch": args.batch, "threads": args.threads, "duration_s": args.duration,
             "rounds": args.rounds, "compliant": False, "note": args.note,
             "load_avg_1m": f"{min(loads):.2f}-{max(loads):.2f}", "command": command, "rounds_detail": rounds,
-            "summary": mean, "explanation": explanation}
+            "summary": summary, "explanation": data_explanation}
     write_json(out_dir / "mlperf_overhead.json", data)
     (out_dir / "mlperf_overhead.md").write_text(markdown(data), encoding="utf-8")
     log.info("wrote %s/mlperf_overhead.{json,md}", out_dir)

@@ -34,6 +34,7 @@ import numpy as np
 from resnet_deploy import __version__
 from resnet_deploy.artifacts import atomic_write_text
 from resnet_deploy.errors import InvalidInputError, MissingDependencyError, ResnetDeployError
+from resnet_deploy.input_spec import InputSpec
 from resnet_deploy.mlperf.logs import parse_detail, score_accuracy
 from resnet_deploy.mlperf.result import MlperfResult, ScenarioRun
 from resnet_deploy.mlperf.samples import PreparedSamples, prepare_samples, write_val_map
@@ -105,7 +106,7 @@ class Target:
     scenario's process needs to open its own."""
 
     predictor: Any
-    spec: Any  # InputSpec | None
+    spec: InputSpec | None
     backend: str | None
     child: dict[str, Any]
     gpu: bool
