@@ -41,6 +41,7 @@ class LoadGenLog:
     latency_ms: dict[str, float] = field(default_factory=dict)
     queries: int | None = None
     samples_per_second: float | None = None
+    loadgen_overhead: float | None = None  # SingleStream: 1 - QPS with / without LoadGen's own time
     settings: dict[str, Any] = field(default_factory=dict)
 
 
@@ -109,6 +110,9 @@ def parse_detail(folder: Path, scenario: str, mode: str = "performance") -> Load
         per_query = MULTI_PER_QUERY.get(scenario, 1)
         sps = float(value("result_qps_with_loadgen_overhead")) * per_query
     result.samples_per_second = float(sps) if sps is not None else None
+    with_overhead, without = value("result_qps_with_loadgen_overhead"), value("result_qps_without_loadgen_overhead")
+    if with_overhead and without:
+        result.loadgen_overhead = 1.0 - float(with_overhead) / float(without)
     for key in ("effective_min_duration_ms", "effective_min_query_count", "effective_target_qps",
                 "effective_target_latency_ns", "effective_target_latency_percentile", "effective_samples_per_query",
                 "effective_performance_sample_count"):

@@ -28,6 +28,7 @@ class ScenarioRun(_Record):
     value: float | None = None
     latency_ms: dict[str, float] = Field(default_factory=dict)
     samples_per_second: float | None = None
+    loadgen_overhead: float | None = None  # SingleStream: the share of wall time LoadGen itself took
     queries: int | None = None
     top1: float | None = None
     accuracy_samples: int | None = None

@@ -356,6 +356,7 @@ def scenario_run(config: MlperfConfig, target: Target, samples: PreparedSamples,
     run = ScenarioRun(scenario=scenario, mode=mode, result=parsed.validity, reasons=parsed.reasons,
                       errors=parsed.errors, metric=parsed.metric, unit=parsed.unit, value=parsed.value,
                       latency_ms=parsed.latency_ms, samples_per_second=parsed.samples_per_second,
+                      loadgen_overhead=parsed.loadgen_overhead,
                       queries=parsed.queries, settings=parsed.settings, log_dir=str(folder), seconds=seconds)
     if mode == "accuracy":
         score = score_accuracy(folder, samples.labels, str((outcome or {}).get("response_dtype", "int32")))
@@ -425,9 +426,11 @@ class Session:
 def session(config: MlperfConfig, say: Callable[[str], None]) -> Iterator[Session]:
     """Check, load, preprocess and seed once; mlperf.json and summary.txt are written on the way
     out, also after a failed run."""
+    from resnet_deploy.artifacts import check_output_folder
+
     require_loadgen()
     check_config(config)
-    output = config.output
+    output = check_output_folder(config.output)  # LoadGen aborts its process on a missing folder (pitfall 5)
     output.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="resnet-deploy-mlperf-") as tmp:
         work = Path(tmp)
@@ -477,7 +480,8 @@ def new_result(config: MlperfConfig, target: Target, samples: PreparedSamples, s
                batch_size: int, workers: int) -> MlperfResult:
     from importlib import metadata
 
-    from resnet_deploy.precision.accuracy import machine
+    from resnet_deploy.cpu_isa import detect_isa
+    from resnet_deploy.environment import cpu_model
 
     try:
         version = metadata.version("mlcommons-loadgen")
@@ -494,7 +498,7 @@ def new_result(config: MlperfConfig, target: Target, samples: PreparedSamples, s
                         seeds={k: v for k, v in vars(settings.seeds).items() if v is not None},
                         sut={"batch_size": batch_size, "workers": workers, "batch_timeout_ms": config.batch_timeout_ms,
                              "runner": target.description},
-                        environment=machine())
+                        environment={"cpu": cpu_model(), "isa": detect_isa().name})
 
 
 def save_result(result: MlperfResult, output: Path) -> None:
