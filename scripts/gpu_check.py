@@ -12,7 +12,8 @@ plan (where TensorRT's headers and libnvinfer are installed), the training throu
 and FP8 paths (quantize --precision bf16/fp8; TensorRT build with the per-layer precision check,
 validate against the CPU reference and bench; ort-cuda validate and bench; torch CUDA bf16
 autocast bench; the torch CUDA bf16 agreement test runs in pytest -m gpu; FP8 needs compute
-capability 8.9, BF16 8.0: an older GPU is a skip reason), and a summary.
+capability 8.9, BF16 8.0: an older GPU is a skip reason), short MLPerf LoadGen Offline and
+Server runs (TensorRT plan, onnxruntime CUDA), and a summary.
 
 Everything lands in OUTDIR: info.txt/json, pytest_gpu.txt/xml, sweep/*.json, the merged
 gpu_sweep_resnet50.{json,csv,md} with plots, train/, validate/*.json, logs/<stage>.log and
@@ -56,7 +57,7 @@ class Stage:
     timeout: int
     what: str
     command: list[str] = field(default_factory=list)
-    needs: tuple[str, ...] = ()  # prerequisites: "cuda", "ort-cuda", "tensorrt", "tensorrt-cpp", "validate", or a stage name
+    needs: tuple[str, ...] = ()  # prerequisites: "cuda", "ort-cuda", "tensorrt", "tensorrt-cpp", "mlperf", "validate", or a stage name
     stdout_to: str | None = None  # file in OUTDIR that receives stdout
     status: str = "pending"  # ran | failed | skipped
     detail: str = ""
@@ -119,6 +120,19 @@ def plan_stages(out: Path, work: Path) -> list[Stage]:
         Stage("validate-tensorrt-fp16", 90, "TensorRT FP16 plan vs ort-cpu on the FP32 model",
               _cli("validate", str(plan), "--reference", str(onnx), "--json"),
               ("cuda", "tensorrt", "validate", "tensorrt-build"), stdout_to="validate/tensorrt-fp16.json"),
+        Stage("mlperf-tensorrt-offline", 60, "MLPerf LoadGen Offline, quick (not compliant), TensorRT FP16 plan: "
+              "NVIDIA's SUT design (stream slots, pinned buffers, CUDA graphs per batch)",
+              _cli("mlperf", str(plan), "--scenario", "Offline", "--quick", "--random", "1024", "--json",
+                   "-o", str(out / "mlperf" / "tensorrt-offline")), ("cuda", "tensorrt", "mlperf", "tensorrt-build"),
+              stdout_to="mlperf/tensorrt-offline.json"),
+        Stage("mlperf-tensorrt-server", 60, "MLPerf LoadGen Server, quick (not compliant), TensorRT FP16 plan, "
+              "p99 within 15 ms", _cli("mlperf", str(plan), "--scenario", "Server", "--quick", "--random", "1024",
+                                       "--json", "-o", str(out / "mlperf" / "tensorrt-server")),
+              ("cuda", "tensorrt", "mlperf", "tensorrt-build"), stdout_to="mlperf/tensorrt-server.json"),
+        Stage("mlperf-ort-cuda-fp16", 75, "MLPerf LoadGen Offline and Server, quick (not compliant), onnxruntime CUDA "
+              "EP, FP16 model", _cli("mlperf", str(fp16), "--backend", "ort-cuda", "--scenario", "Offline,Server",
+                                     "--quick", "--random", "1024", "--json", "-o", str(out / "mlperf" / "ort-cuda-fp16")),
+              ("cuda", "ort-cuda", "mlperf", "export"), stdout_to="mlperf/ort-cuda-fp16.json"),
         Stage("sweep-torch-compile-fp16", 150, f"torch.compile FP16 channels_last, batches {COMPILE_BATCHES} "
               "(one compilation per batch size)",
               _cli("bench", "--backend", "torch-compile", *torch_opts, "--batch-sizes", COMPILE_BATCHES, *SWEEP_ARGS,
@@ -263,6 +277,7 @@ try:
     out["tensorrt"] = str(trt.__version__) if trt is not None else None
 except Exception as exc:
     out["tensorrt"] = None; out["resnet_deploy_error"] = str(exc)
+out["loadgen"] = importlib.util.find_spec("mlperf_loadgen") is not None
 try:
     import tomllib
     deps = tomllib.loads(open(sys.argv[1]).read())["project"]["dependencies"]
@@ -319,7 +334,8 @@ def tensorrt_cpp_reason() -> str | None:
     return f"cannot build the TensorRT C++ example: no {', '.join(missing)}" if missing else None
 
 
-def requirement_reasons(facts: dict[str, Any], ort_from_wheels: bool) -> dict[str, str | None]:
+def requirement_reasons(facts: dict[str, Any], ort_from_wheels: bool,
+                        loadgen_from_wheels: bool = False) -> dict[str, str | None]:
     """Prerequisite -> None when met, else the reason the stages that need it are skipped."""
     gpu_reason = None if facts.get("cuda") else (
         "no CUDA device visible (torch.cuda.is_available() is False"
@@ -333,6 +349,8 @@ def requirement_reasons(facts: dict[str, Any], ort_from_wheels: bool) -> dict[st
         ort_reason = (f"onnxruntime here has no CUDAExecutionProvider ({ort.get('version') or ort.get('error')}); "
                       "onnxruntime-gpu is not in .whl/")
     trt_reason = None if facts.get("tensorrt") else "TensorRT does not import here (WITH_TENSORRT=1 fetches it)"
+    loadgen_reason = None if facts.get("loadgen") or loadgen_from_wheels else (
+        "MLPerf LoadGen (mlcommons-loadgen) is neither installed nor in .whl/ (fetch_gpu_wheels.sh fetches it)")
     capability = tuple(facts.get("compute_capability") or ())
     precision_reasons = {}
     for precision, needed in (("bf16", (8, 0)), ("fp8", (8, 9))):
@@ -340,7 +358,7 @@ def requirement_reasons(facts: dict[str, Any], ort_from_wheels: bool) -> dict[st
             f"{precision} needs compute capability {needed[0]}.{needed[1]}; {facts.get('gpu')} is "
             f"{'.'.join(map(str, capability))}")
     return {"cuda": gpu_reason, "ort-cuda": ort_reason, "tensorrt": trt_reason,
-            "tensorrt-cpp": tensorrt_cpp_reason(), "validate": facts.get("validate_problem"),
+            "tensorrt-cpp": tensorrt_cpp_reason(), "mlperf": loadgen_reason, "validate": facts.get("validate_problem"),
             **precision_reasons}
 
 
@@ -450,7 +468,7 @@ def run_all(args: argparse.Namespace) -> int:
         env = stage_env(None)
         facts = probe(env)
         facts["validate_problem"] = validate_interface(env)
-        reasons = requirement_reasons(facts, has_ort_gpu)
+        reasons = requirement_reasons(facts, has_ort_gpu, any(n.startswith("mlcommons_loadgen-") for n in names))
         if facts.get("error") or facts.get("resnet_deploy_error"):
             hard.append(f"resnet_deploy does not import: {facts.get('error') or facts.get('resnet_deploy_error')}")
         missing = [m for m in facts.get("missing", []) if m not in ("pydantic", "onnxslim") or not names]
