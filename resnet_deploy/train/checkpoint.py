@@ -157,6 +157,7 @@ def load_checkpoint(path: str | os.PathLike[str], expected_model: str | None = N
         raise ArtifactError(f"sidecar of '{path}' has no valid input_spec ({exc})") from exc
     tensors = _read_safetensors(path)
     try:
+        kwargs = get_entry(name).arguments(kwargs)
         model = build_model(name, **kwargs)
     except InvalidInputError as exc:
         raise ArtifactError(f"checkpoint '{path}': cannot rebuild {name}: {exc}") from exc
@@ -171,6 +172,7 @@ def checkpoint_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The sidecar record that matches the checkpoint's bytes (artifacts.artifact_meta), or,
     when the sidecar is missing, the copy embedded in the safetensors header."""
     from resnet_deploy.jsonfile import first_problem
+    from resnet_deploy.models import get_entry
 
     if sidecar_path(path).exists():
         meta = artifact_meta(path, kind=CHECKPOINT_KIND)
@@ -180,10 +182,17 @@ def checkpoint_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
         meta["sha256"] = sha256_file(path)
         log.info("checkpoint %s has no sidecar; using the metadata stored in its header", path)
     try:
-        CheckpointSidecar.model_validate(meta)
+        sidecar = CheckpointSidecar.model_validate(meta)
     except ValidationError as exc:
         raise ArtifactError(f"sidecar of checkpoint '{path}' is not valid ({first_problem(exc)}); it was not written "
                             "by resnet-deploy train") from exc
+    # The architecture's arguments are typed by its constructor: refuse a wrong one here, at
+    # the door, rather than as a TypeError inside the network's __init__.
+    try:
+        get_entry(sidecar.architecture.name).arguments(sidecar.architecture.kwargs)
+    except InvalidInputError as exc:
+        raise ArtifactError(f"sidecar of checkpoint '{path}' is not valid ({exc}); it was not written by "
+                            "resnet-deploy train or was edited") from exc
     return meta
 
 
