@@ -256,7 +256,7 @@ def _measure_backend(spec: BackendSpec, runners: list[Runner], config: BenchConf
                 if use_events:
                     # torch runners enqueue through torch's caching allocator: time (and capture
                     # graphs) with torch's own events so a capture goes through torch.cuda.graph.
-                    from resnet_deploy.bench.cuda_events import cuda_event_api
+                    from resnet_deploy.runtime.cuda_events import cuda_event_api
 
                     events = cuda_event_api(prefer="torch" if spec.backend.startswith("torch") else None)
                     measurement = measure_gpu(hooks, feeds, events=events, warmup=config.warmup, iterations=config.iterations,

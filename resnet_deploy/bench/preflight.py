@@ -125,7 +125,7 @@ def input_shape(spec: BackendSpec, input_size: tuple[int, int] | None = None) ->
     if kind == "onnx" and Path(source).is_file():
         return _onnx_shape(spec, Path(source), input_size)
     if kind == "plan" and Path(source).is_file():
-        from resnet_deploy.tensorrt.plan_meta import load_plan_meta
+        from resnet_deploy.runtime.plan_meta import load_plan_meta
 
         plan = load_plan_meta(source, verify=False)
         inputs = [TensorInfo(t.name, tuple(d if d >= 0 else None for d in t.shape), np.dtype(np.float32))

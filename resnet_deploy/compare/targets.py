@@ -83,7 +83,7 @@ def describe_target(source: str | os.PathLike[str], backend: str | None = None) 
         return Target(text, kind, backend, meta["precision"], meta.get("architecture"), _spec(meta.get("input_spec")),
                       meta, bool(meta.get("features")), dict(meta.get("model_kwargs") or {}))
     if kind == "plan":
-        from resnet_deploy.tensorrt.plan_meta import load_plan_meta
+        from resnet_deploy.runtime.plan_meta import load_plan_meta
 
         plan = load_plan_meta(text)
         data = plan.model_dump()

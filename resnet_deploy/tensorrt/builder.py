@@ -34,35 +34,33 @@ from resnet_deploy.artifacts import (
 )
 from resnet_deploy.errors import ArtifactError, CheckFailedError, InvalidInputError
 from resnet_deploy.optional import require_tensorrt
-from resnet_deploy.tensorrt._trt import (
-    CapturingLogger,
-    dims_list,
-    last_error,
-    strongly_typed_flags,
-    trt,
-)
-from resnet_deploy.tensorrt.inspector import (
+from resnet_deploy.runtime.inspector import (
     EngineReport,
     PrecisionCheck,
     check_layer_precision,
     parse_engine_information,
 )
-from resnet_deploy.tensorrt.plan_meta import PLAN_KIND, normalize_hardware_level
-from resnet_deploy.tensorrt.profiles import (
+from resnet_deploy.runtime.plan_meta import PLAN_KIND, normalize_hardware_level
+from resnet_deploy.runtime.profiles import (
     TensorProfile,
     build_profile,
     onnx_input_shapes,
     parse_shapes,
     profile_to_dict,
 )
+from resnet_deploy.runtime.trt import (
+    TRT_DTYPE_NAMES,
+    CapturingLogger,
+    dims_list,
+    last_error,
+    strongly_typed_flags,
+    trt,
+)
 
 log = logging.getLogger(__name__)
 
 PRECISIONS = ("fp16", "int8")
 MAX_OPT_LEVEL = 5
-# TensorRT DataType names -> numpy dtype names (bf16/fp8 have no numpy type: kept as names).
-TRT_DTYPE_NAMES = {"FLOAT": "float32", "HALF": "float16", "INT8": "int8", "INT32": "int32", "INT64": "int64",
-                   "BOOL": "bool", "UINT8": "uint8", "BF16": "bfloat16", "FP8": "float8", "INT4": "int4", "FP4": "fp4"}
 
 
 @dataclass
@@ -256,9 +254,9 @@ def build_engine(onnx_path: str | os.PathLike[str], output: str | os.PathLike[st
     failed exit 1 (the plan is not written; the per-layer report goes to
     `<output>.rejected.json`).
     """
-    from resnet_deploy.backends.cuda_util import gpu_properties
     from resnet_deploy.export.detect import detect_precision
     from resnet_deploy.export.loader import load_onnx_model
+    from resnet_deploy.runtime.cuda import gpu_properties
 
     source, plan_path, level, workspace_bytes = validate_options(
         onnx_path, output, opt_level=opt_level, hardware_compatibility=hardware_compatibility,
@@ -272,7 +270,7 @@ def build_engine(onnx_path: str | os.PathLike[str], output: str | os.PathLike[st
     trt_module = require_tensorrt("resnet-deploy build")
     gpu = gpu_properties(device)
     if device != 0:  # TensorRT builds on the CUDA runtime's current device
-        from resnet_deploy.backends.cuda_util import cuda_call, cudart
+        from resnet_deploy.runtime.cuda import cuda_call, cudart
 
         cuda_call(cudart().cudaSetDevice(device), "cudaSetDevice")
     version = str(trt_module.__version__)

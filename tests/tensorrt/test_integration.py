@@ -21,7 +21,7 @@ def _gpu_reason() -> str | None:
     if tensorrt_module() is None:
         return "TensorRT is not installed (pip install 'resnet-deploy[tensorrt]')"
     try:
-        from resnet_deploy.backends.cuda_util import gpu_properties
+        from resnet_deploy.runtime.cuda import gpu_properties
 
         gpu_properties(0)
     except MissingDependencyError as exc:

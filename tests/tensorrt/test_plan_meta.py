@@ -9,7 +9,7 @@ import pytest
 
 from resnet_deploy.artifacts import sidecar_path
 from resnet_deploy.errors import ArtifactError
-from resnet_deploy.tensorrt.plan_meta import (
+from resnet_deploy.runtime.plan_meta import (
     check_compatibility,
     hardware_problem,
     load_plan_meta,

@@ -33,7 +33,11 @@ else:
 
 log = logging.getLogger("resnet_deploy.tensorrt")
 
-__all__ = ["CapturingLogger", "dims_list", "parse_version", "strongly_typed_flags", "tensorrt_version", "trt"]
+# TensorRT DataType names -> numpy dtype names (bf16/fp8 have no numpy type: kept as names).
+TRT_DTYPE_NAMES = {"FLOAT": "float32", "HALF": "float16", "INT8": "int8", "INT32": "int32", "INT64": "int64",
+                   "BOOL": "bool", "UINT8": "uint8", "BF16": "bfloat16", "FP8": "float8", "INT4": "int4", "FP4": "fp4"}
+
+__all__ = ["TRT_DTYPE_NAMES", "CapturingLogger", "dims_list", "parse_version", "strongly_typed_flags", "tensorrt_version", "trt"]
 
 
 def tensorrt_version() -> str:

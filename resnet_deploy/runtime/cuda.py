@@ -57,7 +57,9 @@ def cudart() -> Any:
         raise MissingDependencyError(f"this GPU path needs cuda-python ({exc}); {install_hint('gpu')}") from exc
 
 
-def _error_code(err: Any) -> int:
+def error_code(result: Any) -> int:
+    """The cudaError_t of a cuda-python result (a `(err, *values)` tuple or a bare err)."""
+    err = result[0] if isinstance(result, tuple) else result
     return int(getattr(err, "value", err) or 0)
 
 
@@ -68,7 +70,7 @@ def cuda_call(result: Any, what: str = "CUDA call") -> Any:
     the rest, naming the call and CUDA's own error name.
     """
     err, *values = result if isinstance(result, tuple) else (result,)
-    code = _error_code(err)
+    code = error_code(err)
     if code != 0:
         name = getattr(err, "name", None) or f"cudaError {code}"
         if code in _NO_DEVICE_ERRORS:
@@ -250,7 +252,7 @@ def end_capture_after_error(result: Any, rt: Any) -> None:
     only log its error (cudaErrorStreamCaptureInvalidated and the like), so the caller re-raises
     the original failure."""
     err, *values = result if isinstance(result, tuple) else (result,)
-    if _error_code(err) != 0:
+    if error_code(err) != 0:
         log.warning("cudaStreamEndCapture after a failed capture: %s", getattr(err, "name", err))
         return
     if values and values[0] is not None:
