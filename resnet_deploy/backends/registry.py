@@ -9,7 +9,6 @@ is actually built.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,45 +64,46 @@ class BackendInfo:
         return capability in self.capabilities
 
 
-def _runner_class(module: str, attribute: str) -> Any:
-    return getattr(importlib.import_module(module), attribute)
-
-
 def _torch(mode: str) -> Factory:
     def build(source: Path | str, options: RunOptions) -> Runner:
-        cls = _runner_class("resnet_deploy.backends.torch_runner", "TorchRunner")
+        from resnet_deploy.backends.torch_runner import TorchRunner
+
         device = options.device or ("cuda" if mode == "cudagraph" else "cpu")
         threads = options.threads if not device.startswith("cuda") else None
-        runner: Runner = cls(source, mode=mode, device=device, precision=options.precision or "fp32",
-                             channels_last=options.channels_last, threads=threads, input_size=options.input_size,
-                             **options.extra)
+        runner: Runner = TorchRunner(source, mode=mode, device=device, precision=options.precision or "fp32",
+                                     channels_last=options.channels_last, threads=threads,
+                                     input_size=options.input_size, **options.extra)
         return runner
     return build
 
 
 def _ort_cpu(source: Path | str, options: RunOptions) -> Runner:
-    cls = _runner_class("resnet_deploy.backends.onnxruntime_runner", "OnnxRuntimeRunner")
-    runner: Runner = cls(source, provider="cpu", threads=options.threads, **options.extra)
+    from resnet_deploy.backends.onnxruntime_runner import OnnxRuntimeRunner
+
+    runner: Runner = OnnxRuntimeRunner(source, provider="cpu", threads=options.threads, **options.extra)
     return runner
 
 
 def _ort_gpu(provider: str) -> Factory:
     def build(source: Path | str, options: RunOptions) -> Runner:
-        cls = _runner_class("resnet_deploy.backends.onnxruntime_gpu", "OnnxRuntimeGpuRunner")
-        runner: Runner = cls(source, provider=provider, **options.extra)
+        from resnet_deploy.backends.onnxruntime_gpu import OnnxRuntimeGpuRunner
+
+        runner: Runner = OnnxRuntimeGpuRunner(source, provider=provider, **options.extra)
         return runner
     return build
 
 
 def _openvino(source: Path | str, options: RunOptions) -> Runner:
-    cls = _runner_class("resnet_deploy.backends.openvino_runner", "OpenVinoRunner")
-    runner: Runner = cls(source, device=options.device or "CPU", threads=options.threads, **options.extra)
+    from resnet_deploy.backends.openvino_runner import OpenVinoRunner
+
+    runner: Runner = OpenVinoRunner(source, device=options.device or "CPU", threads=options.threads, **options.extra)
     return runner
 
 
 def _tensorrt(source: Path | str, options: RunOptions) -> Runner:
-    cls = _runner_class("resnet_deploy.backends.tensorrt_runner", "TensorRTRunner")
-    runner: Runner = cls(source, **options.extra)
+    from resnet_deploy.backends.tensorrt_runner import TensorRTRunner
+
+    runner: Runner = TensorRTRunner(source, **options.extra)
     return runner
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import importlib
 import logging
 import os
 import signal
@@ -32,6 +31,7 @@ from resnet_deploy import __version__
 from resnet_deploy.artifacts import WRITE_ERRNOS, write_error
 from resnet_deploy.errors import ResnetDeployError, Terminated
 from resnet_deploy.memory import is_allocation_failure
+from resnet_deploy.optional import import_attribute
 
 # name -> (module, attribute, one-line help shown in `resnet-deploy --help`)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -101,7 +101,7 @@ class LazyGroup(click.Group):
         if cmd_name not in COMMANDS:
             return None
         module_name, attribute, _ = COMMANDS[cmd_name]
-        command = getattr(importlib.import_module(module_name), attribute)
+        command = import_attribute(module_name, attribute)
         if not isinstance(command, click.Command):
             raise TypeError(f"{module_name}.{attribute} is not a click command")
         return command

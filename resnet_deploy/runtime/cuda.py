@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from resnet_deploy.errors import MissingDependencyError, ResnetDeployError
+from resnet_deploy.optional import import_optional
 
 log = logging.getLogger(__name__)
 
@@ -41,20 +42,7 @@ class CudaError(ResnetDeployError, RuntimeError):
 
 def cudart() -> Any:
     """cuda-python's runtime module (`cuda.bindings.runtime`, or the older `cuda.cudart`)."""
-    try:
-        from cuda.bindings import runtime
-
-        return runtime
-    except ImportError:
-        pass
-    try:
-        from cuda import cudart as runtime  # type: ignore[no-redef]
-
-        return runtime
-    except ImportError as exc:
-        from resnet_deploy.optional import install_hint
-
-        raise MissingDependencyError(f"this GPU path needs cuda-python ({exc}); {install_hint('gpu')}") from exc
+    return import_optional(("cuda.bindings.runtime", "cuda.cudart"), "this GPU path")
 
 
 def error_code(result: Any) -> int:

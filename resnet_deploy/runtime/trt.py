@@ -17,19 +17,12 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
-from resnet_deploy.optional import require_tensorrt
+from resnet_deploy.optional import LazyModule, require_tensorrt
 
 if TYPE_CHECKING:
     import tensorrt as trt
 else:
-
-    class _LazyTensorRT:
-        """Resolves attributes on the real tensorrt module, importing it on first use."""
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(require_tensorrt("TensorRT"), name)
-
-    trt = _LazyTensorRT()
+    trt = LazyModule(lambda: require_tensorrt("TensorRT"))
 
 log = logging.getLogger("resnet_deploy.tensorrt")
 

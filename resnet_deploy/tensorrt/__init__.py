@@ -13,7 +13,9 @@ inspector-report parsing work anywhere.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from resnet_deploy.optional import lazy_exports
 
 if TYPE_CHECKING:
     from resnet_deploy.runtime.engine import Engine, ExecutionSlot, InferRequest
@@ -30,14 +32,14 @@ if TYPE_CHECKING:
 
 # The build side lives here; running a plan lives below the runners, in resnet_deploy.runtime.
 _LAZY = {
-    "BuildResult": "tensorrt.builder", "build_engine": "tensorrt.builder",
-    "Engine": "runtime.engine", "ExecutionSlot": "runtime.engine", "InferRequest": "runtime.engine",
-    "format_plan_report": "tensorrt.inspect_plan", "plan_report": "tensorrt.inspect_plan",
-    "EngineReport": "runtime.inspector", "PrecisionCheck": "runtime.inspector",
-    "check_layer_precision": "runtime.inspector", "parse_engine_information": "runtime.inspector",
-    "Compatibility": "runtime.plan_meta", "check_compatibility": "runtime.plan_meta",
-    "load_plan_meta": "runtime.plan_meta",
-    "TensorProfile": "runtime.profiles", "build_profile": "runtime.profiles",
+    "BuildResult": "resnet_deploy.tensorrt.builder", "build_engine": "resnet_deploy.tensorrt.builder",
+    "Engine": "resnet_deploy.runtime.engine", "ExecutionSlot": "resnet_deploy.runtime.engine", "InferRequest": "resnet_deploy.runtime.engine",
+    "format_plan_report": "resnet_deploy.tensorrt.inspect_plan", "plan_report": "resnet_deploy.tensorrt.inspect_plan",
+    "EngineReport": "resnet_deploy.runtime.inspector", "PrecisionCheck": "resnet_deploy.runtime.inspector",
+    "check_layer_precision": "resnet_deploy.runtime.inspector", "parse_engine_information": "resnet_deploy.runtime.inspector",
+    "Compatibility": "resnet_deploy.runtime.plan_meta", "check_compatibility": "resnet_deploy.runtime.plan_meta",
+    "load_plan_meta": "resnet_deploy.runtime.plan_meta",
+    "TensorProfile": "resnet_deploy.runtime.profiles", "build_profile": "resnet_deploy.runtime.profiles",
 }
 
 __all__ = ["BuildResult", "Compatibility", "Engine", "EngineReport", "ExecutionSlot", "InferRequest", "PrecisionCheck", "TensorProfile",
@@ -45,9 +47,4 @@ __all__ = ["BuildResult", "Compatibility", "Engine", "EngineReport", "ExecutionS
            "load_plan_meta", "parse_engine_information", "plan_report"]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(f"resnet_deploy.{_LAZY[name]}"), name)
-    raise AttributeError(f"module 'resnet_deploy.tensorrt' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _LAZY)
