@@ -187,7 +187,7 @@ def open_runner(backend: str, source: Path | str, options: RunOptions | None = N
     """A runner (not yet activated) for `source` on `backend`. Checks, before anything is
     loaded, that the backend is installed, that it runs this kind of source, that the file
     exists, and that every option given is one the backend honours."""
-    from resnet_deploy.artifacts import require_file
+    from resnet_deploy.sidecar import require_file
 
     options = options or RunOptions()
     info = require_available(backend)

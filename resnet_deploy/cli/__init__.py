@@ -28,7 +28,7 @@ from typing import Any
 import click
 
 from resnet_deploy import __version__
-from resnet_deploy.artifacts import WRITE_ERRNOS, write_error
+from resnet_deploy.atomic import WRITE_ERRNOS, write_error
 from resnet_deploy.errors import ResnetDeployError, Terminated
 from resnet_deploy.memory import is_allocation_failure
 from resnet_deploy.optional import import_attribute

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from resnet_deploy.artifacts import resolve_recorded
 from resnet_deploy.backends.registry import DEFAULT_BACKEND, RunOptions, artifact_kind, get_backend
 from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.input_spec import InputSpec, default_input_spec
+from resnet_deploy.sidecar import resolve_recorded
 
 log = logging.getLogger(__name__)
 

@@ -22,12 +22,12 @@ from typing import Any
 
 import numpy as np
 
-from resnet_deploy.artifacts import artifact_meta, sha256_file, write_sidecar
 from resnet_deploy.backends.registry import DEFAULT_BACKEND, artifact_kind, get_backend, open_runner
 from resnet_deploy.compare.comparator import Comparator, RunResult
 from resnet_deploy.compare.inputs import load_inputs
 from resnet_deploy.compare.targets import Target, check_same_model, describe_target
 from resnet_deploy.errors import InvalidInputError
+from resnet_deploy.sidecar import artifact_meta, sha256_file, write_sidecar
 
 log = logging.getLogger(__name__)
 

@@ -25,9 +25,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
-from resnet_deploy.artifacts import new_sidecar, sidecar_path, write_artifact
 from resnet_deploy.errors import ArtifactError
 from resnet_deploy.jsonfile import parse_json
+from resnet_deploy.sidecar import new_sidecar, sidecar_path, write_artifact
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ def read_cache(path: Path, key: str) -> Ranges | None:
 
 def write_cache(path: Path, key: str, ranges: Ranges, *, model_sha256: str, source: str, data: str,
                 data_sha256: str, samples: int, method: str, percentile: float | None) -> None:
-    """Write the cache and its sidecar together (artifacts.write_artifact: crash-consistent)."""
+    """Write the cache and its sidecar together (sidecar.write_artifact: crash-consistent)."""
     cache = CalibrationCache(kind=KIND, version=VERSION, key=key, model_sha256=model_sha256, data=data,
                              data_sha256=data_sha256, samples=samples, method=method, percentile=percentile,
                              ranges=dict(sorted(ranges.items())), ranges_sha256=ranges_sha256(ranges))

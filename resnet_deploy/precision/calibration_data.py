@@ -19,10 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
-from resnet_deploy.artifacts import require_file
 from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.input_spec import IMAGENET_MEAN, IMAGENET_STD, InputSpec
 from resnet_deploy.precision._model import SourceModel
+from resnet_deploy.sidecar import require_file
 
 log = logging.getLogger(__name__)
 

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from resnet_deploy.artifacts import require_file
 from resnet_deploy.errors import ArtifactError, InvalidInputError
+from resnet_deploy.sidecar import require_file
 
 ONNX_SUFFIXES = (".onnx",)
 PLAN_SUFFIXES = (".plan", ".engine", ".trt")

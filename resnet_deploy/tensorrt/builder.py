@@ -12,7 +12,6 @@ the layer names instead of shipping a slower engine under the requested name.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -21,16 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from resnet_deploy.artifacts import (
+from resnet_deploy.atomic import (
     atomic_write_bytes,
-    atomic_write_text,
     check_output_dir,
     guard_outputs,
-    new_sidecar,
-    require_file,
-    sha256_file,
-    sidecar_path,
-    write_artifact,
+    write_json,
 )
 from resnet_deploy.errors import ArtifactError, CheckFailedError, InvalidInputError
 from resnet_deploy.optional import require_tensorrt
@@ -55,6 +49,13 @@ from resnet_deploy.runtime.trt import (
     last_error,
     strongly_typed_flags,
     trt,
+)
+from resnet_deploy.sidecar import (
+    new_sidecar,
+    require_file,
+    sha256_file,
+    sidecar_path,
+    write_artifact,
 )
 
 log = logging.getLogger(__name__)
@@ -360,7 +361,7 @@ def build_engine(onnx_path: str | os.PathLike[str], output: str | os.PathLike[st
     )
     if not check and check_precision:
         rejected = plan_path.with_name(plan_path.name + ".rejected.json")
-        atomic_write_text(rejected, json.dumps(meta, indent=2, default=str) + "\n")
+        write_json(rejected, meta)
         raise CheckFailedError(f"{plan_path}: {check.message()}; the plan was not written (per-layer report: "
                                f"{rejected}); fix the model's Q/DQ placement or FP16 conversion, or build with "
                                "check_precision off", param="check_precision")

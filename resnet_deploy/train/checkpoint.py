@@ -24,7 +24,10 @@ import torch
 from pydantic import BaseModel, ConfigDict, ValidationError
 from torch import nn
 
-from resnet_deploy.artifacts import (
+from resnet_deploy.errors import ArtifactError, InvalidInputError
+from resnet_deploy.input_spec import InputSpec
+from resnet_deploy.jsonfile import loads_json
+from resnet_deploy.sidecar import (
     artifact_meta,
     new_sidecar,
     require_file,
@@ -32,8 +35,6 @@ from resnet_deploy.artifacts import (
     sidecar_path,
     write_artifact,
 )
-from resnet_deploy.errors import ArtifactError, InvalidInputError
-from resnet_deploy.input_spec import InputSpec
 
 log = logging.getLogger(__name__)
 
@@ -208,10 +209,7 @@ def _header_meta(path: Path) -> dict[str, Any]:
     if HEADER_KEY not in header:
         raise ArtifactError(f"'{path}' has no sidecar '{sidecar_path(path).name}' and no resnet-deploy metadata in its "
                             "header; it was not written by resnet-deploy train")
-    try:
-        meta = json.loads(header[HEADER_KEY])
-    except json.JSONDecodeError as exc:
-        raise ArtifactError(f"checkpoint '{path}' has unreadable metadata in its header ({exc})") from exc
+    meta = loads_json(header[HEADER_KEY], what=f"the metadata in the header of checkpoint '{path}'")
     if not isinstance(meta, dict) or meta.get("kind") != CHECKPOINT_KIND:
         raise ArtifactError(f"'{path}' is not a resnet-deploy checkpoint")
     return meta

@@ -14,9 +14,9 @@ import onnx
 import pytest
 from click.testing import CliRunner
 
-from resnet_deploy.artifacts import sha256_file
 from resnet_deploy.cli import cli
 from resnet_deploy.errors import ArtifactError
+from resnet_deploy.sidecar import sha256_file
 from tests.tensorrt.helpers import conv_model, fake_plan
 
 pytest.importorskip("tritonclient.grpc", reason="tritonclient is not installed (pip install 'resnet-deploy[serve]')")

@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from resnet_deploy.artifacts import new_sidecar, write_sidecar
+from resnet_deploy.sidecar import new_sidecar, write_sidecar
 
 
 def conv_model(path: Path, *, fp16: bool = False, batch: int | str = "batch", size: int | str = 8,

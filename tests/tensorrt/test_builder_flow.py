@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from resnet_deploy.artifacts import sidecar_path
 from resnet_deploy.errors import ArtifactError, CheckFailedError, InvalidInputError
 from resnet_deploy.runtime import cuda as cuda_util
 from resnet_deploy.runtime.plan_meta import load_plan_meta
+from resnet_deploy.sidecar import sidecar_path
 from resnet_deploy.tensorrt.builder import build_engine
 from tests.tensorrt.fake_trt import make_fake_trt
 from tests.tensorrt.helpers import conv_model, engine_json

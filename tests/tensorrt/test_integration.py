@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from resnet_deploy.artifacts import sidecar_path
 from resnet_deploy.compare import Tolerance, compare_outputs
 from resnet_deploy.errors import InvalidInputError, MissingDependencyError
 from resnet_deploy.optional import tensorrt_module
+from resnet_deploy.sidecar import sidecar_path
 from tests.tensorrt.helpers import conv_model
 
 

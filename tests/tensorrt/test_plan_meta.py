@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from resnet_deploy.artifacts import sidecar_path
 from resnet_deploy.errors import ArtifactError
 from resnet_deploy.runtime.plan_meta import (
     check_compatibility,
@@ -16,6 +15,7 @@ from resnet_deploy.runtime.plan_meta import (
     require_compatible,
     version_problem,
 )
+from resnet_deploy.sidecar import sidecar_path
 from tests.tensorrt.helpers import fake_plan, plan_meta
 
 A6000 = ("NVIDIA RTX A6000", "8.6")
