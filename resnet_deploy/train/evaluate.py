@@ -21,6 +21,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 from resnet_deploy.errors import InvalidInputError
+from resnet_deploy.topk import top_k
 from resnet_deploy.train.checkpoint import load_checkpoint
 
 log = logging.getLogger(__name__)
@@ -51,13 +52,13 @@ def evaluate_model(model: nn.Module, loader: DataLoader[Any], device: torch.devi
         with autocast(amp, device):
             logits = model(images).float()
         loss_sum += float(criterion(logits, labels)) * labels.shape[0]
-        k = min(5, logits.shape[1])
-        topk = logits.topk(k, dim=1).indices
-        top1 += float((topk[:, 0] == labels).sum())
-        top5 += float((topk == labels[:, None]).any(dim=1).sum())
+        predicted = torch.from_numpy(top_k(logits.detach().cpu().numpy(), 5))
+        truth = labels.cpu()
+        top1 += float((predicted[:, 0] == truth).sum())
+        top5 += float((predicted == truth[:, None]).any(dim=1).sum())
         seen += labels.shape[0]
         if matrix is not None and num_classes:
-            flat = labels.cpu() * num_classes + topk[:, 0].cpu()
+            flat = truth * num_classes + predicted[:, 0]
             matrix += torch.bincount(flat, minlength=num_classes * num_classes).view(num_classes, num_classes)
     result: dict[str, Any] = {"loss_sum": loss_sum, "top1_count": top1, "top5_count": top5, "count": seen}
     if matrix is not None:
