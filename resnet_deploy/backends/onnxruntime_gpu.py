@@ -349,6 +349,3 @@ class OnnxRuntimeGpuRunner(OnnxRuntimeRunner):
     def fetch_outputs(self) -> dict[str, np.ndarray]:
         return {name: host.view(dtype, shape).copy() for name, _, host, dtype, shape in self._staged()["outputs"]}
 
-
-# The harness looks up OnnxRuntimeGpuRunner (and this alias) in this module.
-OnnxRuntimeCudaRunner = OnnxRuntimeGpuRunner

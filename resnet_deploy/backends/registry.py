@@ -1,6 +1,6 @@
 """The backend registry: one table says, for every `--backend`, which artifact it runs, on
 which device, what to install for it, what it can do and how to build its runner. The CLI's
-choices, `bench`, `validate`, `accuracy`, `info` and the install hints all read this table
+choices, `bench`, `validate`, `accuracy` and the install hints all read this table
 (onnxruntime's quantizer registry is the model: adding a runtime is one entry).
 
 Nothing heavy is imported here: runner modules are imported by the factories, when a runner
@@ -17,8 +17,6 @@ from typing import Any
 from resnet_deploy.backends.base import Runner
 from resnet_deploy.errors import InvalidInputError, MissingDependencyError
 from resnet_deploy.optional import install_hint, is_installed, tensorrt_module
-
-ARTIFACT_KINDS = ("onnx", "plan", "checkpoint")
 
 
 @dataclass(frozen=True)

@@ -353,7 +353,3 @@ def run_benchmark(config: BenchConfig, *, progress: Progress | None = None,
                        environment=EnvironmentRecord.model_validate(environment), gpu_telemetry=telemetry,
                        backends=results)
 
-
-# Older names: the result of a run and of one backend.
-BenchReport = BenchResult
-BackendResult = BackendRun

@@ -28,7 +28,6 @@ log = logging.getLogger(__name__)
 
 DATASETS = ("digits", "mnist", "cifar10", "cifar100", "imagefolder")
 RANDOM = "random"
-SOURCES = (*DATASETS, RANDOM)
 DEFAULT_SAMPLES = 512  # NVIDIA's guidance for CNN calibration: about 500 images
 RANDOM_SEED = 0
 NOT_REPRESENTATIVE = ("good for speed work, not for accuracy: the ranges do not represent this model's real inputs; "

@@ -195,12 +195,6 @@ def memcpy_dtoh_async(dst: int, src: int, nbytes: int, stream: CudaStream | int)
               "cudaMemcpyAsync (device to host)")
 
 
-def memcpy_dtod_async(dst: int, src: int, nbytes: int, stream: CudaStream | int) -> None:
-    rt = cudart()
-    cuda_call(rt.cudaMemcpyAsync(dst, src, nbytes, rt.cudaMemcpyKind.cudaMemcpyDeviceToDevice, _stream_handle(stream)),
-              "cudaMemcpyAsync (device to device)")
-
-
 class CudaGraph:
     """A captured, instantiated CUDA graph of whatever `enqueue()` puts on `stream`."""
 
