@@ -126,8 +126,8 @@ def tensorrt_module() -> ModuleType | None:
     `tensorrt.Builder` or `tensorrt.Runtime` exists.
     """
     try:
-        trt = importlib.import_module("tensorrt")
-    except Exception:
+        trt = import_optional("tensorrt", "TensorRT")
+    except Exception:  # missing, or an install broken enough to fail on import
         return None
     if hasattr(trt, "Runtime") or hasattr(trt, "Builder"):
         return trt
