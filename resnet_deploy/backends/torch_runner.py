@@ -317,7 +317,7 @@ class TorchRunner(Runner):
 
     def _graph_for(self, batch: int) -> tuple[Any, Any, Any]:
         if batch not in self._graphs:
-            from resnet_deploy.bench.cuda_events import capture_graph
+            from resnet_deploy.runtime.cuda_events import capture_graph
 
             assert self.input_spec is not None
             static_in = torch.zeros(self.input_spec.shape(batch), device=self.torch_device)  # type: ignore[arg-type]

@@ -13,19 +13,6 @@ from resnet_deploy.cli.output import echo_json
 from resnet_deploy.cli.params import FiniteFloat, InputOrName, InputPath, command
 
 
-def _batch_sizes(text: str) -> tuple[int, ...]:
-    from resnet_deploy.errors import InvalidInputError
-
-    try:
-        sizes = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise InvalidInputError(f"`batch_sizes` must be comma-separated integers, got {text!r}",
-                                param="batch_sizes") from None
-    if not sizes:
-        raise InvalidInputError("`batch_sizes` needs at least one batch size", param="batch_sizes")
-    return sizes
-
-
 def render_report(report: Any) -> str:
     """The report as people read it: what was compared with what, the limits, one row per
     batch and output, then notes."""
@@ -88,7 +75,8 @@ def _inputs(inputs: dict[str, Any]) -> str:
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many inputs.")
 @click.option("--random", "random_count", type=click.IntRange(min=1), default=None,
               help="N seeded random inputs (default 16 without --dataset).")
-@click.option("--batch-sizes", default="1,8", show_default=True, help="Comma-separated batch sizes to run MODEL at.")
+@click.option("--batch-sizes", default="1,8", show_default=True,
+              help="Batch sizes to run MODEL at: 1,8,32 or 1-256 (powers of two).")
 @click.option("--max-error", type=FiniteFloat(min=0), default=None,
               help="Largest |MODEL - reference| as a multiple of the reference's RMS [default by precision: "
                    "FP32 1e-4, FP16 2e-2, INT8 1.0].")
@@ -117,6 +105,7 @@ def validate(model: str, backend: str | None, reference: str | None, reference_b
       resnet-deploy validate r50_fp16.plan --reference r50.onnx
       resnet-deploy validate r20.onnx --backend openvino --precision bf16
     """
+    from resnet_deploy.bench.config import parse_batch_sizes
     from resnet_deploy.compare import validate as run_validate
     from resnet_deploy.errors import CheckFailedError, InvalidInputError
 
@@ -130,7 +119,7 @@ def validate(model: str, backend: str | None, reference: str | None, reference_b
     progress = None if as_json or not sys.stderr.isatty() else (lambda m: click.echo(f"running {m}", err=True))
     report = run_validate(model, backend=backend, reference=reference, reference_backend=reference_backend,
                           dataset=dataset, data_dir=data_dir, random=random_count, limit=limit,
-                          batch_sizes=_batch_sizes(batch_sizes), tolerance_overrides=overrides, per_layer=per_layer,
+                          batch_sizes=parse_batch_sizes(batch_sizes), tolerance_overrides=overrides, per_layer=per_layer,
                           threads=threads, precision=precision, progress=progress)
     if as_json:
         echo_json(report.to_dict())
