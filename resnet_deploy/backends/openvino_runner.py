@@ -32,7 +32,9 @@ class OpenVinoRunner(StaticIORunner):
     """Runs an ONNX model with OpenVINO. `device` is an OpenVINO device name ("CPU", "GPU",
     "AUTO"); `threads` caps inference threads (None: OpenVINO's choice); `hint` is OpenVINO's
     performance hint; `inference_precision` ("f32", "bf16", "f16" or None for the plugin's
-    default) is the precision of the layers the graph leaves in float.
+    default) is the precision of the layers the graph leaves in float; `perf_counters` turns
+    on OpenVINO's per-layer performance counters (`profile` reads them through
+    `compiled_model`).
 
     Thread-safe: an OpenVINO infer request holds its input and output tensors, so two threads
     sharing one overwrite each other's data (seen: wrong logits on most calls from 8 threads).
@@ -43,7 +45,7 @@ class OpenVinoRunner(StaticIORunner):
     device = "cpu"
 
     def __init__(self, model_path: str | os.PathLike[str], *, device: str = "CPU", threads: int | None = None,
-                 hint: str = "latency", inference_precision: str | None = "f32") -> None:
+                 hint: str = "latency", inference_precision: str | None = "f32", perf_counters: bool = False) -> None:
         super().__init__()
         if hint not in HINTS:
             raise InvalidInputError(f"unknown OpenVINO performance hint {hint!r}; valid: {', '.join(HINTS)}")
@@ -55,6 +57,7 @@ class OpenVinoRunner(StaticIORunner):
         self.threads = threads
         self.hint = hint
         self.inference_precision = inference_precision
+        self.perf_counters = perf_counters
         self._compiled: Any = None
         self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._output_names: list[str] = []
@@ -65,6 +68,8 @@ class OpenVinoRunner(StaticIORunner):
             config["INFERENCE_NUM_THREADS"] = self.threads
         if self.inference_precision and self.ov_device.upper() == "CPU":
             config["INFERENCE_PRECISION_HINT"] = self.inference_precision
+        if self.perf_counters:
+            config["PERF_COUNT"] = True
         return config
 
     def _activate(self) -> None:
@@ -86,6 +91,12 @@ class OpenVinoRunner(StaticIORunner):
         self._outputs = [_info(port, graph_names) for port in self._compiled.outputs]
         self._output_names = [info.name for info in self._outputs]
         log.info("OpenVINO compiled %s on %s with %s", self.model_path, self.ov_device, self._config())
+
+    @property
+    def compiled_model(self) -> Any:
+        """OpenVINO's CompiledModel (for infer requests of one's own and the runtime model)."""
+        self._require_active()
+        return self._compiled
 
     def _deactivate(self) -> None:
         self._idle = queue.SimpleQueue()
