@@ -30,12 +30,13 @@ _ONNX_LAYER = re.compile(r"\[ONNX Layer: ([^\]]+)\]")
 
 
 def onnx_layers(layer_name: str, origin: str | None) -> tuple[str, ...]:
-    """The ONNX node names a TensorRT layer lists in its metadata, else those its name joins
-    with ' + ' (TensorRT names a fused layer after its parts)."""
-    found = _ONNX_LAYER.findall(origin or "")
-    if found:
-        return tuple(dict.fromkeys(found))
-    return tuple(part.strip() for part in layer_name.split(" + ") if part.strip())
+    """The ONNX node names a TensorRT layer lists in its metadata and those its name joins with
+    ' + ' (TensorRT names a fused layer after its parts); none for a reformat TensorRT inserted
+    ("Reformatting CopyNode for Input Tensor 0 to /conv1/Conv" is no node of the model)."""
+    listed = _ONNX_LAYER.findall(origin or "")
+    inserted = layer_name.startswith(("Reformatting", "reformatted")) or "CopyNode" in layer_name
+    parts = [] if inserted else [part.strip() for part in layer_name.split(" + ") if part.strip()]
+    return tuple(dict.fromkeys([*listed, *parts]))
 
 
 def make_layer_timer(trt: Any) -> Any:
@@ -72,7 +73,7 @@ def layers_from_reports(samples: list[list[tuple[str, float]]], inspector: dict[
         report = inspector.get(name)
         nodes = onnx_layers(name, report.origin if report else None)
         if graph is not None:
-            nodes = graph.known(nodes) or nodes
+            nodes = graph.known(nodes)
         op_type = (graph.op_type(nodes) if graph is not None else None) or (report.layer_type if report else "")
         precision = precision_name(report.precision) if report else None
         layers.append(LayerTime(name, nodes, op_type or "", precision, values, order))
