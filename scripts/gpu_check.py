@@ -7,10 +7,13 @@ onnxruntime-gpu shadows the image's CPU onnxruntime there), `resnet-deploy info`
 `pytest -m gpu`, export ResNet-50 (FP32 and FP16 ONNX), build a TensorRT FP16 plan (when
 TensorRT imports), the batch sweep (torch eager FP16 channels_last, torch-cudagraph,
 torch-compile, ort-cuda FP32/FP16, TensorRT), the training throughput benchmark (AMP,
-channels_last), the validation of each GPU backend against onnxruntime CPU, and a summary.
+channels_last), the validation of each GPU backend against onnxruntime CPU, the per-layer
+profiles (ort-cuda, TensorRT's IProfiler) and the per-layer comparison of a TensorRT debug
+engine, and a summary.
 
 Everything lands in OUTDIR: info.txt/json, pytest_gpu.txt/xml, sweep/*.json, the merged
-gpu_sweep_resnet50.{json,csv,md} with plots, train/, validate/*.json, logs/<stage>.log and
+gpu_sweep_resnet50.{json,csv,md} with plots, train/, validate/*.json, profile/*.json and
+profile_tensorrt_fp16.png, logs/<stage>.log and
 summary.md (which stages ran, failed with the error, or were skipped with the reason; the best
 images/s and its fraction of the GPU's dense FP16 peak). `--dry-run` checks every prerequisite
 and prints the plan without running anything (on a CPU machine the missing GPU is a skip
@@ -109,6 +112,15 @@ def plan_stages(out: Path, work: Path) -> list[Stage]:
         Stage("validate-tensorrt-fp16", 90, "TensorRT FP16 plan vs ort-cpu on the FP32 model",
               _cli("validate", str(plan), "--reference", str(onnx), "--json"),
               ("cuda", "tensorrt", "validate", "tensorrt-build"), stdout_to="validate/tensorrt-fp16.json"),
+        Stage("profile-ort-cuda-fp16", 60, "per-layer profile, onnxruntime CUDA EP, FP16 model, batch 1",
+              _cli("profile", str(fp16), "--backend", "ort-cuda", "--iterations", "30", "--json"),
+              ("cuda", "ort-cuda", "export"), stdout_to="profile/ort-cuda-fp16.json"),
+        Stage("profile-tensorrt-fp16", 60, "per-layer profile, TensorRT FP16 plan (IProfiler in a separate run), batch 1",
+              _cli("profile", str(plan), "--iterations", "30", "--plot", str(out / "profile_tensorrt_fp16.png"),
+                   "--json"), ("cuda", "tensorrt", "tensorrt-build"), stdout_to="profile/tensorrt-fp16.json"),
+        Stage("validate-tensorrt-per-layer", 180, "TensorRT debug engine (layer outputs marked) vs ort-cpu, per layer",
+              _cli("validate", str(plan), "--reference", str(onnx), "--per-layer", "--batch-sizes", "4", "--json"),
+              ("cuda", "tensorrt", "validate", "tensorrt-build"), stdout_to="validate/tensorrt-fp16-per-layer.json"),
         Stage("sweep-torch-compile-fp16", 150, f"torch.compile FP16 channels_last, batches {COMPILE_BATCHES} "
               "(one compilation per batch size)",
               _cli("bench", "--backend", "torch-compile", *torch_opts, "--batch-sizes", COMPILE_BATCHES, *SWEEP_ARGS,

@@ -172,3 +172,21 @@ def test_profile_command_compares_two_runtimes_and_refuses_bad_requests(r20_onnx
     assert result.exit_code == 2 and r20_onnx.read_bytes() == before  # never written over an input
     result = runner.invoke(cli, ["profile", str(r20_onnx), str(r20_onnx)])
     assert result.exit_code == 2 and "again" in result.output
+
+
+@pytest.mark.gpu
+def test_ort_cuda_profile_and_per_layer_on_a_gpu(r20_onnx: Path) -> None:
+    """On a GPU machine (scripts/gpu_check.sh runs `pytest -m gpu`): the CUDA provider's trace
+    parses into the same layers, and ort-cuda compares with ort-cpu layer by layer."""
+    from resnet_deploy.backends.registry import unavailable_reason
+    from resnet_deploy.compare import validate
+
+    reason = unavailable_reason("ort-cuda")
+    if reason is not None:
+        pytest.skip(reason)
+    result = profile_model(r20_onnx, backend="ort-cuda", settings=ProfileSettings(iterations=5, warmup=2))
+    assert result.layers and result.end_to_end_ms > 0
+    assert any("CUDA" in note for note in result.notes)
+    report = validate(r20_onnx, backend="ort-cuda", reference=r20_onnx, reference_backend="ort-cpu", random=2,
+                      batch_sizes=(2,), per_layer=True)
+    assert report.per_layer is not None and report.per_layer.layers
