@@ -94,6 +94,21 @@ class ProfileResult:
 
     @property
     def layer_sum_ms(self) -> float:
+        """The median over the iterations of the sum of all layers in each iteration: the
+        figure that stands beside the end-to-end median (both are medians of per-iteration
+        totals over the same iterations)."""
+        count = max((len(layer.times_ms) for layer in self.layers), default=0)
+        if count == 0:
+            return 0.0
+        totals = [math.fsum(layer.times_ms[i] for layer in self.layers if i < len(layer.times_ms))
+                  for i in range(count)]
+        return summarize(totals).median
+
+    @property
+    def sum_of_medians_ms(self) -> float:
+        """The sum of each layer's own median: what the shares divide. Below `layer_sum_ms`
+        when the time of a layer jumps between iterations (other load on the machine moves
+        each layer's slow iterations to different places)."""
         return math.fsum(layer.median_ms for layer in self.layers)
 
     @property
@@ -111,18 +126,18 @@ class ProfileResult:
         groups: dict[str, list[LayerTime]] = {}
         for layer in self.layers:
             groups.setdefault(str(getattr(layer, by) or "unknown"), []).append(layer)
-        total = self.layer_sum_ms
+        total = self.sum_of_medians_ms
         rows = [GroupTotal(key, len(items), math.fsum(x.median_ms for x in items),
                            math.fsum(x.median_ms for x in items) / total if total else 0.0)
                 for key, items in groups.items()]
         return sorted(rows, key=lambda row: row.median_ms, reverse=True)
 
     def to_dict(self) -> dict[str, Any]:
-        total = self.layer_sum_ms
+        total = self.sum_of_medians_ms
         return {"model": self.model, "backend": self.backend, "model_precision": self.model_precision,
                 "batch_size": self.batch_size, "iterations": self.iterations, "warmup": self.warmup,
                 "method": self.method, "end_to_end_ms": self.end_to_end_ms, "runtime_ms": self.runtime_ms,
-                "layer_sum_ms": total, "coverage": self.coverage,
+                "layer_sum_ms": self.layer_sum_ms, "sum_of_medians_ms": total, "coverage": self.coverage,
                 "by_op_type": [t.to_dict() for t in self.totals("op_type")],
                 "by_precision": [t.to_dict() for t in self.totals("precision")],
                 "layers": [layer.to_dict(total) for layer in self.layers],

@@ -25,14 +25,15 @@ def _nodes(nodes: tuple[str, ...] | list[str], most: int = 2) -> str:
 
 def summary_line(result: ProfileResult) -> str:
     runtime = f", runtime's own {result.runtime_ms:.3f} ms" if result.runtime_ms is not None else ""
-    return (f"layers sum to {result.layer_sum_ms:.3f} ms; end-to-end median {result.end_to_end_ms:.3f} ms{runtime} "
+    return (f"layers sum to {result.layer_sum_ms:.3f} ms (median over the iterations; the layers' own medians add "
+            f"up to {result.sum_of_medians_ms:.3f} ms); end-to-end median {result.end_to_end_ms:.3f} ms{runtime} "
             f"(the layers are {result.coverage:.0%} of it)")
 
 
 def render_profile(result: ProfileResult, *, top: int = 25) -> str:
     """Heading, the `top` slowest layers (0: all, in execution order otherwise slowest first),
     totals by op type and by precision, the layer sum beside the end-to-end median."""
-    total = result.layer_sum_ms
+    total = result.sum_of_medians_ms
     layers = result.layers if top == 0 else result.sorted_layers()[:top]
     columns = [Column("#"), Column("layer"), Column("ONNX node(s)"), Column("op"), Column("precision"),
                Column("median ms", ".4f"), Column("share", ".1%")]
@@ -82,7 +83,7 @@ def profile_csv(result: ProfileResult | ProfileComparison) -> str:
                              d["b_precision"], d["b_ms"], d["speedup"], d["why"]])
     else:
         writer.writerow(["order", "layer", "onnx_nodes", "op_type", "precision", "median_ms", "share"])
-        total = result.layer_sum_ms
+        total = result.sum_of_medians_ms
         for x in result.layers:
             writer.writerow([x.order, x.name, " ".join(x.onnx_nodes), x.op_type, x.precision, x.median_ms,
                              x.median_ms / total if total else 0.0])

@@ -131,6 +131,17 @@ def test_two_profiles_pair_through_onnx_nodes_and_say_why() -> None:
     assert "by precision" in render_profile(int8) and "layers sum to" in render_profile(int8)
 
 
+def test_layer_sum_is_the_median_of_each_iterations_total() -> None:
+    """Load on the machine slows different layers in different iterations: each layer's median
+    drops its slow iteration, the per-iteration total does not."""
+    layers = [LayerTime("a", (), "Conv", "fp32", (1.0, 9.0, 1.0), 0), LayerTime("b", (), "Conv", "fp32", (1.0, 1.0, 9.0), 1),
+              LayerTime("c", (), "Conv", "fp32", (9.0, 1.0, 1.0), 2)]
+    result = ProfileResult("m.onnx", "ort-cpu", 1, 3, 0, layers, 11.5)
+    assert result.sum_of_medians_ms == 3.0 and result.layer_sum_ms == 11.0
+    assert result.coverage == pytest.approx(11 / 11.5)
+    assert result.to_dict()["layers"][0]["share"] == pytest.approx(1 / 3)
+
+
 def test_settings_and_backends_without_a_profiler_are_refused(r20_onnx: Path) -> None:
     with pytest.raises(InvalidInputError, match="iterations"):
         ProfileSettings(iterations=0)
