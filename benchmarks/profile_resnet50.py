@@ -42,6 +42,22 @@ def _row(name: str, result: ProfileResult) -> dict[str, Any]:
             "top_ops": {t.key: t.share for t in result.totals("op_type")[:4]}}
 
 
+def _gaps(rows: list[dict[str, Any]]) -> list[str]:
+    """One line per run outside the bar: where its missing time is, from the run's own figures."""
+    lines = []
+    for r in rows:
+        if r["within_15pct"] or not r["runtime_ms"]:
+            continue
+        executor = r["runtime_ms"] - r["layer_sum_ms"]
+        call = r["end_to_end_ms"] - r["runtime_ms"]
+        per_layer = executor / r["layers"] * 1000
+        lines.append(f"- {r['variant']} on {r['backend']}: the layers are {r['layer_sum_ms'] / r['end_to_end_ms']:.0%} "
+                     f"of the end-to-end median. {executor:.2f} ms lie between the layer sum and the runtime's own time "
+                     f"(its executor between {r['layers']} kernels: {per_layer:.0f} us each, which weighs more the "
+                     f"shorter the kernels are) and {call:.2f} ms between that and the end-to-end median (the call).")
+    return [*lines, ""] if lines else []
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--iterations", type=int, default=50)
@@ -105,9 +121,10 @@ def main() -> int:
              "median of the same iterations timed from the caller (runner.infer). Both are medians of per-iteration "
              "totals. The sum of each layer's own median is lower when other load on the machine slows different "
              "layers in different iterations (each layer's median drops its slow iterations, the total does not); "
-             "the gap between the two columns is a measure of that load. onnxruntime's trace times only the kernels "
-             "(the executor between nodes and the Python call are in no node); `runtime's own ms` is its `model_run` "
-             "event.", "", "FP32 against INT8, layer by layer (`resnet-deploy profile r50.onnx r50.int8.onnx`):",
+             "the gap between the two columns is a measure of that load. `runtime's own ms`: onnxruntime's `model_run` "
+             "event, OpenVINO's request latency; what lies between it and the layer sum is the runtime's executor "
+             "between kernels (onnxruntime's trace and OpenVINO's counters time the kernels only), what lies between "
+             "it and the end-to-end median is the Python call.", "", *_gaps(rows), "", "FP32 against INT8, layer by layer (`resnet-deploy profile r50.onnx r50.int8.onnx`):",
              "", diff_table, ""]
     (out_dir / "profile_resnet50.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))

@@ -87,6 +87,7 @@ def test_openvino_profile_reads_exec_type_and_original_names(r20_onnx: Path) -> 
     _check(result, "openvino")
     convs = [layer for layer in result.layers if layer.op_type == "Convolution"]
     assert all(layer.onnx_nodes and layer.precision == "fp32" for layer in convs)
+    assert result.runtime_ms is not None and result.runtime_ms <= result.end_to_end_ms
     assert any(len(layer.onnx_nodes) > 1 for layer in convs)  # a Conv that absorbed its Relu (and Add)
 
 
