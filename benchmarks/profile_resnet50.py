@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -69,6 +70,7 @@ def main() -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     out_dir, env = results_dir()
     settings = ProfileSettings(iterations=args.iterations, warmup=args.warmup, threads=args.threads)
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         work = args.work or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
@@ -84,6 +86,7 @@ def main() -> int:
             for name, model in (("fp32", fp32), ("int8", int8)):
                 log.info("profiling %s on %s", name, backend)
                 profiles[(name, backend)] = profile_model(model, backend=backend, settings=settings)
+    load = (load_before, os.getloadavg()[0])  # 1-minute load average before and after: other jobs on the machine
     rows = [_row(name, result) for (name, _), result in profiles.items()]
     comparisons = {backend: compare_profiles(profiles[("fp32", backend)], profiles[("int8", backend)])
                    for backend in ("ort-cpu", "openvino")}
@@ -95,7 +98,7 @@ def main() -> int:
             "iterations": args.iterations, "warmup": args.warmup, "threads": args.threads, "weights": "untrained",
             "int8": f"CPU layout, {args.calib_samples} random calibration images",
             "isa": {"name": isa.name, "vnni": isa.vnni, "flags": list(isa.flags)}, "environment": env,
-            "results": rows, "comparisons": {b: c.summary() for b, c in comparisons.items()},
+            "load_average_1min": {"before": load[0], "after": load[1]}, "results": rows, "comparisons": {b: c.summary() for b, c in comparisons.items()},
             "profiles": {f"{name}/{backend}": result.to_dict() for (name, backend), result in profiles.items()},
             "command": command}
     write_json(out_dir / "profile_resnet50.json", data)
@@ -114,7 +117,9 @@ def main() -> int:
           s["b_left_in_float_ms"], s["b_no_faster_ms"]] for b, s in data["comparisons"].items()])
     lines = ["# Per-layer profile of ResNet-50 (224x224, batch 1) on the CPU runtimes", "",
              f"Machine: {cpu.get('model')}, {cpu.get('logical_cores')} logical cores, ISA {isa.name} "
-             f"({', '.join(isa.flags) or 'none of the INT8 flags'}); shared with other jobs while it ran. "
+             f"({', '.join(isa.flags) or 'none of the INT8 flags'}); shared with other jobs while it ran (1-minute load "
+             f"average {load[0]:.1f} before, {load[1]:.1f} after, on {cpu.get('logical_cores')} cores: every time here "
+             "is slower than on a quiet machine, the ratios within the run are what counts). "
              f"{args.iterations} iterations after {args.warmup} warm-up, {args.threads} threads, untrained weights. "
              f"Command: `{command}`", "", table, "",
              "Layer sum: the median over the iterations of the sum of all layers in each iteration; end-to-end: the "

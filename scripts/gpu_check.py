@@ -45,7 +45,7 @@ SWEEP_ARGS = ["--duration", "1", "--warmup", "0.3s"]
 ALL_BATCHES = "1-256"
 FEW_BATCHES = "1,8,64,256"
 COMPILE_BATCHES = "1,32,256"
-VALIDATE_OPTIONS = ("--backend", "--reference", "--reference-backend", "--json")
+VALIDATE_OPTIONS = ("--backend", "--reference", "--reference-backend", "--per-layer", "--json")
 
 
 @dataclass
