@@ -51,7 +51,9 @@ def render_report(report: Any) -> str:
         layers = report.per_layer
         first = layers.first_divergent
         lines.append(f"per layer: {layers.candidate} against {layers.reference}")
-        if first is None:
+        if layers.disturbed:
+            lines += [f"per layer: NOT JUDGED: {why}" for why in layers.disturbed]
+        elif first is None:
             lines.append(f"per layer: all {len(layers.layers)} paired layers agree")
         else:
             lines.append(f"per layer: first divergent layer is {first.reference_layer} ({first.candidate_layer}, "

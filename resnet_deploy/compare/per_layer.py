@@ -77,9 +77,15 @@ class PerLayerReport:
     reference: str = ""
     candidate: str = ""
     notes: list[str] = field(default_factory=list)
+    disturbed: list[str] = field(default_factory=list)  # sides whose results changed when their layers were exposed
 
     @property
     def first_divergent(self) -> LayerComparison | None:
+        """The first layer outside tolerance; None when all agree, and None when a side's layer
+        outputs are not those of the model as it normally runs (`disturbed`): naming a layer
+        then would blame the comparison's own change."""
+        if self.disturbed:
+            return None
         return next((layer for layer in self.layers if not layer.comparison), None)
 
     def __bool__(self) -> bool:
@@ -91,7 +97,7 @@ class PerLayerReport:
                 "matched": len(self.layers), "first_divergent": first.to_dict() if first else None,
                 "layers": [layer.to_dict() for layer in self.layers],
                 "unmatched_candidate": self.unmatched_candidate, "unmatched_reference": self.unmatched_reference,
-                "notes": self.notes}
+                "notes": self.notes, "disturbed": self.disturbed}
 
 
 # -- PyTorch side ----------------------------------------------------------------------------
@@ -230,6 +236,7 @@ class LayerSide:
     kind: str  # torch or onnx
     layers: list[SideLayer]
     notes: list[str] = field(default_factory=list)
+    disturbed: str | None = None  # why its layer outputs are not those of the model as it normally runs
 
 
 def torch_side(model: nn.Module, x: np.ndarray, label: str = "torch") -> LayerSide:
@@ -248,8 +255,27 @@ def _canonical_weight(node: onnx.NodeProto, weight: np.ndarray | None) -> np.nda
     return weight.T if transposed and weight.ndim == 2 else weight
 
 
-def onnx_side(model: onnx.ModelProto, x: np.ndarray, tap: LayerTap, label: str) -> LayerSide:
-    """Every Conv/Gemm/MatMul output of `model`, exposed as graph outputs and run by `tap`."""
+def _changed_outputs(model: onnx.ModelProto, exposed: dict[str, np.ndarray], own: dict[str, np.ndarray]) -> list[str]:
+    """The model's own outputs that differ between the run with the layer outputs exposed and
+    the run without (beyond float noise)."""
+    changed = []
+    for output in model.graph.output:
+        a, b = exposed.get(output.name), own.get(output.name)
+        if a is None or b is None:
+            continue
+        a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+        scale = max(float(np.sqrt(np.mean(b * b))), 1e-6)
+        if a.shape != b.shape or float(np.max(np.abs(a - b))) > 1e-3 * scale:
+            changed.append(output.name)
+    return changed
+
+
+def onnx_side(model: onnx.ModelProto, x: np.ndarray, tap: LayerTap, label: str, *,
+              check_unchanged: bool = True) -> LayerSide:
+    """Every Conv/Gemm/MatMul output of `model`, exposed as graph outputs and run by `tap`.
+    With `check_unchanged` the model also runs as it is, and a runtime whose own outputs change
+    when the layers are exposed (seen: OpenVINO on INT8 Q/DQ models, whose low-precision
+    transformations then compute the exposed branches differently) is marked `disturbed`."""
     inits = {t.name: t for t in model.graph.initializer}
     producers = {out: node for node in model.graph.node for out in node.output}
     nodes = [node for node in model.graph.node if node.op_type in COMPUTE_OPS and node.output]
@@ -264,6 +290,11 @@ def onnx_side(model: onnx.ModelProto, x: np.ndarray, tap: LayerTap, label: str) 
         except ValueError as exc:
             raise InvalidInputError("per-layer validation needs a model below 2 GB") from exc
         outputs = tap(path, x)
+        own: dict[str, np.ndarray] = {}
+        if check_unchanged:
+            plain = Path(folder) / "model.onnx"
+            onnx.save(model, os.fspath(plain))
+            own = tap(plain, x)
     missing = [name for name in names if name not in outputs]
     if missing:
         raise InvalidInputError(f"per-layer: {label} did not return the layer outputs {missing[:3]}")
@@ -271,7 +302,12 @@ def onnx_side(model: onnx.ModelProto, x: np.ndarray, tap: LayerTap, label: str) 
                         _canonical_weight(node, resolve_weight(node, inits, producers)), node.output[0],
                         np.asarray(outputs[node.output[0]], dtype=np.float32))
               for i, node in enumerate(nodes)]
-    return LayerSide(label, "onnx", layers)
+    changed = _changed_outputs(model, outputs, own) if check_unchanged else []
+    disturbed = (f"{label} gives other {', '.join(changed)} when its layer outputs are exposed than when it runs "
+                 "the model as it is, so its layer outputs are not those of the model: no layer is named") if changed else None
+    if disturbed:
+        log.warning("per-layer: %s", disturbed)
+    return LayerSide(label, "onnx", layers, disturbed=disturbed)
 
 
 def runner_tap(backend: str, threads: int | None = None) -> LayerTap:
@@ -340,7 +376,8 @@ def compare_sides(reference: LayerSide, candidate: LayerSide, tolerance: Toleran
     paired = {ref.order for ref, _, _ in pairs}
     unmatched_ref = [layer.name for layer in reference.layers if layer.order not in paired]
     return PerLayerReport(compared, unmatched, unmatched_ref, reference.label, candidate.label,
-                          [*reference.notes, *candidate.notes])
+                          [*reference.notes, *candidate.notes],
+                          [side.disturbed for side in (reference, candidate) if side.disturbed])
 
 
 def compare_layers(onnx_model: onnx.ModelProto, torch_model: nn.Module, x: np.ndarray, *, backend: str = "ort-cpu",

@@ -130,3 +130,39 @@ def test_saved_outputs_on_the_command_line(r20_onnx: Path, tmp_path: Path) -> No
     before = r20_onnx.read_bytes()
     result = runner.invoke(cli, ["validate", str(r20_onnx), "--random", "2", "--save-outputs", str(r20_onnx)])
     assert result.exit_code == 2 and r20_onnx.read_bytes() == before
+
+
+def test_a_runtime_whose_outputs_change_when_layers_are_exposed_is_not_judged(r20_onnx: Path) -> None:
+    """A runtime may compute differently once intermediate tensors are outputs (OpenVINO does
+    on INT8 Q/DQ models): the model's own outputs are checked against a plain run, and such a
+    side names no layer instead of blaming one."""
+    from resnet_deploy.compare.per_layer import compare_sides, onnx_side, runner_tap
+
+    model = load_onnx_model(r20_onnx)
+    x = np.random.default_rng(0).standard_normal((2, 3, 32, 32)).astype(np.float32)
+    plain = runner_tap("ort-cpu")
+
+    def changes_when_exposed(path: Path, x: np.ndarray) -> dict[str, np.ndarray]:
+        outputs = plain(path, x)
+        if len(outputs) > 1:  # the layers are exposed: this runtime computes otherwise
+            outputs = {name: value * np.float32(1.5) for name, value in outputs.items()}
+        return outputs
+
+    reference = onnx_side(model, x, plain, "ort-cpu")
+    assert reference.disturbed is None
+    report = compare_sides(reference, onnx_side(model, x, changes_when_exposed, "stand-in"))
+    assert report.disturbed and "logits" in report.disturbed[0]
+    assert report.first_divergent is None and report  # no layer blamed, and per-layer does not fail the run
+
+
+def test_int8_on_openvino_never_blames_a_layer_when_the_model_agrees(r20_onnx: Path, tmp_path: Path) -> None:
+    pytest.importorskip("openvino")
+    from resnet_deploy.precision import quantize_int8
+
+    int8 = quantize_int8(r20_onnx, tmp_path / "r20.int8.onnx", calib="random", samples=16, target="cpu").output
+    report = validate(int8, backend="openvino", reference=int8, reference_backend="ort-cpu", random=2,
+                      batch_sizes=(2,), per_layer=True)
+    assert report.per_layer is not None
+    # The same INT8 model on two runtimes: either every layer agrees, or OpenVINO changed its
+    # results when the layers were exposed and the report says so instead of naming a layer.
+    assert report.per_layer.first_divergent is None or not all(report.comparisons), report.failures()
