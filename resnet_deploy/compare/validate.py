@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +74,7 @@ class ValidationReport:
     per_layer: PerLayerReport | None = None
     runners: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    judged_precision: str | None = None  # the precision whose limits judged the pair
 
     @property
     def passed(self) -> bool:
@@ -84,7 +85,7 @@ class ValidationReport:
 
     @property
     def precision(self) -> str:
-        return str(self.model["precision"])
+        return self.judged_precision or str(self.model["precision"])
 
     def failures(self) -> list[str]:
         lines = [f"batch {p.batch_size}, {name}: {'; '.join(c.failures)}"
@@ -118,22 +119,27 @@ def validate(model: str | os.PathLike[str], *, backend: str | None = None, refer
              reference_backend: str | None = None, dataset: str | None = None,
              data_dir: str | os.PathLike[str] | None = None, random: int | None = None, limit: int | None = None,
              batch_sizes: Sequence[int] = (1, 8), tolerance: Tolerance | None = None, per_layer: bool = False,
-             threads: int | None = None, seed: int = 0, save_outputs: str | os.PathLike[str] | None = None,
+             threads: int | None = None, seed: int = 0, precision: str | None = None,
+             tolerance_overrides: Mapping[str, float] | None = None, save_outputs: str | os.PathLike[str] | None = None,
              layer_taps: Mapping[str, LayerTap] | None = None,
              progress: Callable[[str], None] | None = None) -> ValidationReport:
     """Compare `model` on `backend` with `reference` on `reference_backend`; see the module
     docstring. `dataset` is a dataset name or an .npz path (else `random` seeded inputs).
+    `precision` is a run precision `backend` computes the model in (bf16 on OpenVINO or
+    torch). The limits are `tolerance`, else the defaults of the less exact of what the two
+    sides really ran (read back from the runners), with `tolerance_overrides` applied.
     `save_outputs`: write MODEL's inputs and outputs there. `layer_taps`: per-layer runners
     by backend for sides this layer cannot open itself (TensorRT's debug build)."""
     sizes = _check_batch_sizes(batch_sizes)
     notes: list[str] = []
     target = describe_target(model, backend)
+    target.ask_precision(precision)
     if reference is not None and is_saved_outputs(reference):
         if reference_backend is not None or dataset is not None or random is not None or per_layer:
             raise InvalidInputError("a saved-outputs reference brings its own inputs and outputs: drop "
                                     "`reference_backend`, `dataset`, `random` and `per_layer`", param="reference")
-        return _against_saved(target, load_saved_outputs(reference), sizes, tolerance, threads, limit, save_outputs,
-                              notes, progress)
+        return _against_saved(target, load_saved_outputs(reference), sizes, tolerance, tolerance_overrides, threads,
+                              limit, save_outputs, notes, progress)
     ref_kwargs: dict[str, Any] = {}
     if reference is None:
         reference, ref_kwargs = default_reference(target, notes)
@@ -148,8 +154,6 @@ def validate(model: str | os.PathLike[str], *, backend: str | None = None, refer
                                 "`backend` or `reference`", param="reference")
     spec = target.input_spec or ref.input_spec
     inputs = load_inputs(dataset, spec, data_dir=data_dir, limit=limit, random=random, seed=seed)
-    precision = lower_precision(target.precision, ref.precision)
-    tolerance = tolerance or Tolerance.for_precision(precision)
 
     # Keyed by role, not by file name: the two sides may share a name in different folders.
     labels = {"model": f"model: {target.label}", "reference": f"reference: {ref.label}"}
@@ -159,6 +163,14 @@ def validate(model: str | os.PathLike[str], *, backend: str | None = None, refer
                              progress=progress)
     for result in results:
         notes.extend(n for n in result.notes if n not in notes)
+    by_label = {r.label: r for r in results}
+    target.learn_ran(by_label[labels["model"]].runner)
+    ref.learn_ran(by_label[labels["reference"]].runner)
+    if target.run_precision and target.ran_precision and target.ran_precision != target.run_precision:
+        notes.append(f"asked {target.backend} for {target.run_precision}; it ran {target.ran_precision}")
+    judged = lower_precision(target.judged_precision, ref.judged_precision)
+    if tolerance is None:
+        tolerance = replace(Tolerance.for_precision(judged), **dict(tolerance_overrides or {}))
     compared = Comparator.compare(results, reference=labels["reference"], tolerance=tolerance, labels=inputs.labels)
     ref_result = next(r for r in results if r.label == labels["reference"])
     described = {r.label: r.runner for r in results}
@@ -171,14 +183,16 @@ def validate(model: str | os.PathLike[str], *, backend: str | None = None, refer
         write_saved_outputs(save_outputs, target, inputs.x, inputs.labels, model_result.outputs)
         notes.append(f"saved the inputs and {target.label}'s outputs to {save_outputs}")
     report = ValidationReport(target.describe(), ref.describe(), tolerance, {**inputs.description},
-                              compared.pairs, ref_result.top1_accuracy(inputs.labels), layer_report, described, notes)
+                              compared.pairs, ref_result.top1_accuracy(inputs.labels), layer_report, described, notes,
+                              judged)
     log.info("validation of %s: %s", target.source, "passed" if report else "FAILED")
     return report
 
 
 def _against_saved(target: Target, saved: SavedOutputs, sizes: list[int], tolerance: Tolerance | None,
-                   threads: int | None, limit: int | None, save_outputs: str | os.PathLike[str] | None,
-                   notes: list[str], progress: Callable[[str], None] | None) -> ValidationReport:
+                   tolerance_overrides: Mapping[str, float] | None, threads: int | None, limit: int | None,
+                   save_outputs: str | os.PathLike[str] | None, notes: list[str],
+                   progress: Callable[[str], None] | None) -> ValidationReport:
     """MODEL on the saved inputs, against the saved outputs (refused unless related by identity)."""
     require_available(target.backend)
     check_identity(saved, target)
@@ -195,8 +209,10 @@ def _against_saved(target: Target, saved: SavedOutputs, sizes: list[int], tolera
         notes.extend(n for n in result.notes if n not in notes)
     ref_label = f"reference: {saved.label}"
     recorded = RunResult(ref_label, len(x), dict(outputs), {"backend": saved.backend, **saved.recorded}, 0.0)
-    precision = lower_precision(target.precision, saved.identity.precision)
-    tolerance = tolerance or Tolerance.for_precision(precision)
+    target.learn_ran(results[0].runner)
+    judged = lower_precision(target.judged_precision, saved.identity.precision)
+    if tolerance is None:
+        tolerance = replace(Tolerance.for_precision(judged), **dict(tolerance_overrides or {}))
     compared = Comparator.compare([recorded, *results], reference=ref_label, tolerance=tolerance, labels=labels)
     notes.append(f"reference: outputs of {saved.identity.source} on {saved.backend}, recorded on "
                  f"{saved.recorded.get('host')} by resnet-deploy {saved.recorded.get('toolkit_version')}")
@@ -206,7 +222,8 @@ def _against_saved(target: Target, saved: SavedOutputs, sizes: list[int], tolera
                  "precision": saved.identity.precision, "architecture": saved.identity.architecture,
                  "recorded_from": saved.identity.to_dict()}
     report = ValidationReport(target.describe(), reference, tolerance, {**inputs.description}, compared.pairs,
-                              recorded.top1_accuracy(labels), None, {r.label: r.runner for r in results}, notes)
+                              recorded.top1_accuracy(labels), None, {r.label: r.runner for r in results}, notes,
+                              judged)
     log.info("validation of %s against %s: %s", target.source, saved.path, "passed" if report else "FAILED")
     return report
 
