@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from resnet_deploy.backends.registry import backend_names
+from resnet_deploy.backends.registry import RUN_PRECISIONS, backend_names
 from resnet_deploy.cli.output import echo_json
 from resnet_deploy.cli.params import InputOrName, OutputFile, command
 
@@ -27,6 +27,9 @@ from resnet_deploy.cli.params import InputOrName, OutputFile, command
 @click.option("--batch-size", type=click.IntRange(min=1), default=1, show_default=True,
               help="Batch size (a fixed-batch model runs at its own).")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Threads for CPU backends.")
+@click.option("--precision", type=click.Choice(RUN_PRECISIONS), default=None,
+              help="Run precision the backend computes an FP32 model in (bf16: openvino, torch); each layer's "
+                   "precision column says what really ran.")
 @click.option("--top", type=click.IntRange(min=0), default=25, show_default=True,
               help="Rows in the table: the slowest layers; 0 lists all in execution order.")
 @click.option("--json", "as_json", is_flag=True, help="Print the profile as JSON.")
@@ -34,7 +37,7 @@ from resnet_deploy.cli.params import InputOrName, OutputFile, command
 @click.option("--csv", "csv_path", type=OutputFile(dir_okay=False), default=None, help="Write one row per layer.")
 @click.option("--plot", type=OutputFile(dir_okay=False), default=None, help="Write a PNG chart of the slowest layers.")
 def profile(model: str, model2: str | None, backend: str | None, backend2: str | None, iterations: int, warmup: int,
-            batch_size: int, threads: int | None, top: int, as_json: bool, save_json: Path | None,
+            batch_size: int, threads: int | None, precision: str | None, top: int, as_json: bool, save_json: Path | None,
             csv_path: Path | None, plot: Path | None) -> None:
     """Time every layer of MODEL as the runtime really ran it: ONNX node(s), op, precision, median, share.
 
@@ -60,7 +63,8 @@ def profile(model: str, model2: str | None, backend: str | None, backend2: str |
         second = (model2 or model, backend2 or backend)
         if second == (model, backend):
             raise InvalidInputError("MODEL2 on --backend2 is MODEL on --backend again; name another model or runtime")
-    settings = ProfileSettings(iterations=iterations, warmup=warmup, batch_size=batch_size, threads=threads)
+    settings = ProfileSettings(iterations=iterations, warmup=warmup, batch_size=batch_size, threads=threads,
+                               precision=precision)
     first = profile_model(model, backend=backend, settings=settings)
     result = first if second is None else compare_profiles(first, profile_model(second[0], backend=second[1],
                                                                                 settings=settings))

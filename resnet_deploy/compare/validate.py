@@ -295,7 +295,11 @@ def _per_layer(target: Target, ref: Target, x: np.ndarray, tolerance: Tolerance,
         raise InvalidInputError(f"per-layer comparison of a fixed-batch model needs at least {batch} inputs, got {len(x)}")
     reference = _layer_side(ref, sample, threads, taps, "reference")
     candidate = _layer_side(target, sample, threads, taps, "model")
-    return compare_sides(reference, candidate, tolerance)
+    report = compare_sides(reference, candidate, tolerance)
+    if target.run_precision:
+        report.notes.append(f"the layer outputs come from each side's own precision: the run precision "
+                            f"{target.run_precision} asked of the model is not applied to them")
+    return report
 
 
 def _plan_batch_range(side: Target) -> tuple[int, int, int]:

@@ -10,6 +10,7 @@ from pathlib import Path
 from resnet_deploy.backends.registry import (
     DEFAULT_BACKEND,
     artifact_kind,
+    check_run_precision,
     get_backend,
     require_available,
 )
@@ -73,6 +74,7 @@ def profile_model(model: str | os.PathLike[str], *, backend: str | None = None,
         raise InvalidInputError(f"backend '{backend}' runs {info.artifact} artifacts, not '{text}' ({kind})",
                                 param="backend")
     require_available(backend)
+    check_run_precision(backend, settings.precision)
     result = PROFILERS[backend](text, backend, settings)
     if result.model_precision is None and kind == "onnx":
         from resnet_deploy.export.metadata import read_onnx_metadata

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from resnet_deploy.backends.base import Runner
-from resnet_deploy.backends.registry import BackendInfo, RunOptions
+from resnet_deploy.backends.registry import BackendInfo, RunOptions, check_run_precision
 from resnet_deploy.bench.stats import summarize
 from resnet_deploy.errors import InvalidInputError
 
@@ -42,6 +42,8 @@ class ProfileSettings:
         threads = self.threads if "threads" in info.options else None
         if self.threads is not None and threads is None:
             raise InvalidInputError(f"backend '{info.name}' does not take `threads`", param="threads")
+        if self.precision is not None:
+            check_run_precision(info.name, self.precision)
         return RunOptions(threads=threads, precision=self.precision, extra=extra)
 
 

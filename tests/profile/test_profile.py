@@ -100,6 +100,16 @@ def test_torch_profile_times_each_module() -> None:
     assert 0 < result.layer_sum_ms < result.end_to_end_ms * 1.5
 
 
+def test_a_run_precision_shows_in_each_layer() -> None:
+    """--precision bf16 on torch (autocast): the convolutions report bf16, the model's precision
+    is the run's; a backend that cannot compute it is refused before anything runs."""
+    result = profile_model("resnet20", settings=ProfileSettings(iterations=2, warmup=1, threads=1, precision="bf16"))
+    convs = [layer for layer in result.layers if layer.op_type == "Conv2d"]
+    assert convs and all(layer.precision == "bf16" for layer in convs) and result.model_precision == "bf16"
+    with pytest.raises(InvalidInputError, match="cannot compute bf16"):
+        profile_model("model.onnx", backend="ort-cpu", settings=ProfileSettings(precision="bf16"))
+
+
 def _layer(name: str, nodes: tuple[str, ...], op: str, precision: str, ms: float, order: int) -> LayerTime:
     return LayerTime(name, nodes, op, precision, (ms, ms, ms), order)
 
