@@ -75,6 +75,11 @@ class TensorRTRunner(Runner):
             raise RuntimeError("tensorrt: activate the runner first (use it as a context manager)")
         return self.engine, self._slot
 
+    @property
+    def execution_slot(self) -> ExecutionSlot:
+        """The runner's one execution context and buffers (the per-layer profiler attaches to it)."""
+        return self._require()[1]
+
     def inputs(self) -> list[TensorInfo]:
         return list(self._require()[0].inputs)
 

@@ -210,6 +210,12 @@ class TorchRunner(Runner):
         if self._model is None or self.input_spec is None:
             raise RuntimeError(f"{self.name}: the runner is not active; use it as a context manager or call activate()")
 
+    @property
+    def module(self) -> nn.Module:
+        """The model as it runs (after channels_last, before torch.compile), for per-module profiling."""
+        self._require_active()
+        return self._model._orig_mod if self.mode == "compile" else self._model  # type: ignore[no-any-return]
+
     # -- description -----------------------------------------------------------------------
     def inputs(self) -> list[TensorInfo]:
         self._require_active()

@@ -44,6 +44,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "quantize": ("resnet_deploy.cli.quantize_cmd", "quantize", "FP16 or INT8 (Q/DQ, calibrated) ONNX model from an FP32 one."),
     "accuracy": ("resnet_deploy.cli.accuracy_cmd", "accuracy", "Top-1/top-5 of FP16/INT8 models vs their FP32 reference on real data."),
     "bench": ("resnet_deploy.cli.bench_cmd", "bench", "Latency percentiles and throughput per batch size, several backends side by side."),
+    "profile": ("resnet_deploy.cli.profile_cmd", "profile", "Time per layer (ONNX nodes, op, precision, share); two models side by side."),
     "bench-compare": ("resnet_deploy.cli.bench_compare_cmd", "bench_compare", "Change per batch size between two bench results."),
     "train": ("resnet_deploy.cli.train_cmd", "train", "Train a ResNet (digits, MNIST, CIFAR, image folders); checkpoints + curves; DDP under torchrun."),
     "eval": ("resnet_deploy.cli.eval_cmd", "eval_cmd", "Top-1/top-5, per-class accuracy and confusion matrix of a checkpoint."),
