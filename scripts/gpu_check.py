@@ -6,15 +6,20 @@ install the wheels from .whl/ into a throw-away folder (never touching the image
 onnxruntime-gpu shadows the image's CPU onnxruntime there), `resnet-deploy info`,
 `pytest -m gpu`, export ResNet-50 (FP32 and FP16 ONNX), build a TensorRT FP16 plan (when
 TensorRT imports), the batch sweep (torch eager FP16 channels_last, torch-cudagraph,
-torch-compile, ort-cuda FP32/FP16, TensorRT), the training throughput benchmark (AMP,
-channels_last), the validation of each GPU backend against onnxruntime CPU, then the BF16 and
-FP8 paths (quantize --precision bf16/fp8; TensorRT build with the per-layer precision check,
+torch-compile, ort-cuda FP32/FP16, TensorRT), the C++ TensorRT example built and run on the
+plan (where TensorRT's headers and libnvinfer are installed), the training throughput benchmark
+(AMP, channels_last), the validation of each GPU backend against onnxruntime CPU, then the BF16
+and FP8 paths (quantize --precision bf16/fp8; TensorRT build with the per-layer precision check,
 validate against the CPU reference and bench; ort-cuda validate and bench; torch CUDA bf16
 autocast bench; the torch CUDA bf16 agreement test runs in pytest -m gpu; FP8 needs compute
-capability 8.9, BF16 8.0: an older GPU is a skip reason), and a summary.
+capability 8.9, BF16 8.0: an older GPU is a skip reason), short MLPerf LoadGen Offline and
+Server runs (TensorRT plan, onnxruntime CUDA), the per-layer
+profiles (ort-cuda, TensorRT's IProfiler), the per-layer comparison of a TensorRT debug engine,
+and a summary.
 
 Everything lands in OUTDIR: info.txt/json, pytest_gpu.txt/xml, sweep/*.json, the merged
-gpu_sweep_resnet50.{json,csv,md} with plots, train/, validate/*.json, logs/<stage>.log and
+gpu_sweep_resnet50.{json,csv,md} with plots, train/, validate/*.json, profile/*.json and
+profile_tensorrt_fp16.png, logs/<stage>.log and
 summary.md (which stages ran, failed with the error, or were skipped with the reason; the best
 images/s and its fraction of the GPU's dense FP16 peak). `--dry-run` checks every prerequisite
 and prints the plan without running anything (on a CPU machine the missing GPU is a skip
@@ -46,7 +51,7 @@ SWEEP_ARGS = ["--duration", "1", "--warmup", "0.3s"]
 ALL_BATCHES = "1-256"
 FEW_BATCHES = "1,8,64,256"
 COMPILE_BATCHES = "1,32,256"
-VALIDATE_OPTIONS = ("--backend", "--reference", "--reference-backend", "--json")
+VALIDATE_OPTIONS = ("--backend", "--reference", "--reference-backend", "--per-layer", "--json")
 
 
 @dataclass
@@ -55,7 +60,7 @@ class Stage:
     timeout: int
     what: str
     command: list[str] = field(default_factory=list)
-    needs: tuple[str, ...] = ()  # prerequisites: "cuda", "ort-cuda", "tensorrt", "validate", or a stage name
+    needs: tuple[str, ...] = ()  # prerequisites: "cuda", "ort-cuda", "tensorrt", "tensorrt-cpp", "mlperf", "validate", or a stage name
     stdout_to: str | None = None  # file in OUTDIR that receives stdout
     status: str = "pending"  # ran | failed | skipped
     detail: str = ""
@@ -99,6 +104,11 @@ def plan_stages(out: Path, work: Path) -> list[Stage]:
         Stage("sweep-tensorrt-fp16", 60, f"TensorRT FP16 plan, batches {ALL_BATCHES}",
               _cli("bench", "--engine", str(plan), "--backend", "tensorrt", "--batch-sizes", ALL_BATCHES, *SWEEP_ARGS,
                    "--save-json", str(sweep / "tensorrt-fp16.json")), ("cuda", "tensorrt", "tensorrt-build")),
+        Stage("cpp-tensorrt", 120, "examples/cpp: build resnet_infer_tensorrt (scripts/build_cpp_example.sh) and run "
+              "the FP16 plan, 256 images in batches of 32 from 2 threads",
+              ["bash", str(ROOT / "scripts" / "build_cpp_example.sh"), str(plan), "--random", "256", "--batch", "32",
+               "--threads", "2", "--quiet", "--out", str(out / "cpp" / "tensorrt_logits.npy")],
+              ("cuda", "tensorrt-cpp", "tensorrt-build"), stdout_to="cpp/tensorrt.txt"),
         Stage("train", 120, "training throughput, ResNet-50, AMP fp16, channels_last, batch 128",
               [_py(), str(ROOT / "benchmarks" / "train_gpu_resnet50.py"), "--batch", "128", "--amp", "fp16",
                "--warmup", "10", "--steps", "30", "--out", str(out / "train")], ("cuda",)),
@@ -113,6 +123,28 @@ def plan_stages(out: Path, work: Path) -> list[Stage]:
         Stage("validate-tensorrt-fp16", 90, "TensorRT FP16 plan vs ort-cpu on the FP32 model",
               _cli("validate", str(plan), "--reference", str(onnx), "--json"),
               ("cuda", "tensorrt", "validate", "tensorrt-build"), stdout_to="validate/tensorrt-fp16.json"),
+        Stage("mlperf-tensorrt-offline", 60, "MLPerf LoadGen Offline, quick (not compliant), TensorRT FP16 plan: "
+              "NVIDIA's SUT design (stream slots, pinned buffers, CUDA graphs per batch)",
+              _cli("mlperf", str(plan), "--scenario", "Offline", "--quick", "--random", "1024", "--json",
+                   "-o", str(out / "mlperf" / "tensorrt-offline")), ("cuda", "tensorrt", "mlperf", "tensorrt-build"),
+              stdout_to="mlperf/tensorrt-offline.json"),
+        Stage("mlperf-tensorrt-server", 60, "MLPerf LoadGen Server, quick (not compliant), TensorRT FP16 plan, "
+              "p99 within 15 ms", _cli("mlperf", str(plan), "--scenario", "Server", "--quick", "--random", "1024",
+                                       "--json", "-o", str(out / "mlperf" / "tensorrt-server")),
+              ("cuda", "tensorrt", "mlperf", "tensorrt-build"), stdout_to="mlperf/tensorrt-server.json"),
+        Stage("mlperf-ort-cuda-fp16", 75, "MLPerf LoadGen Offline and Server, quick (not compliant), onnxruntime CUDA "
+              "EP, FP16 model", _cli("mlperf", str(fp16), "--backend", "ort-cuda", "--scenario", "Offline,Server",
+                                     "--quick", "--random", "1024", "--json", "-o", str(out / "mlperf" / "ort-cuda-fp16")),
+              ("cuda", "ort-cuda", "mlperf", "export"), stdout_to="mlperf/ort-cuda-fp16.json"),
+        Stage("profile-ort-cuda-fp16", 60, "per-layer profile, onnxruntime CUDA EP, FP16 model, batch 1",
+              _cli("profile", str(fp16), "--backend", "ort-cuda", "--iterations", "30", "--json"),
+              ("cuda", "ort-cuda", "export"), stdout_to="profile/ort-cuda-fp16.json"),
+        Stage("profile-tensorrt-fp16", 60, "per-layer profile, TensorRT FP16 plan (IProfiler in a separate run), batch 1",
+              _cli("profile", str(plan), "--iterations", "30", "--plot", str(out / "profile_tensorrt_fp16.png"),
+                   "--json"), ("cuda", "tensorrt", "tensorrt-build"), stdout_to="profile/tensorrt-fp16.json"),
+        Stage("validate-tensorrt-per-layer", 180, "TensorRT debug engine (layer outputs marked) vs ort-cpu, per layer",
+              _cli("validate", str(plan), "--reference", str(onnx), "--per-layer", "--batch-sizes", "4", "--json"),
+              ("cuda", "tensorrt", "validate", "tensorrt-build"), stdout_to="validate/tensorrt-fp16-per-layer.json"),
         Stage("sweep-torch-compile-fp16", 150, f"torch.compile FP16 channels_last, batches {COMPILE_BATCHES} "
               "(one compilation per batch size)",
               _cli("bench", "--backend", "torch-compile", *torch_opts, "--batch-sizes", COMPILE_BATCHES, *SWEEP_ARGS,
@@ -257,6 +289,7 @@ try:
     out["tensorrt"] = str(trt.__version__) if trt is not None else None
 except Exception as exc:
     out["tensorrt"] = None; out["resnet_deploy_error"] = str(exc)
+out["loadgen"] = importlib.util.find_spec("mlperf_loadgen") is not None
 try:
     import tomllib
     deps = tomllib.loads(open(sys.argv[1]).read())["project"]["dependencies"]
@@ -294,7 +327,27 @@ def validate_interface(env: dict[str, str]) -> str | None:
     return None
 
 
-def requirement_reasons(facts: dict[str, Any], ort_from_wheels: bool) -> dict[str, str | None]:
+def tensorrt_cpp_reason() -> str | None:
+    """None when the TensorRT C++ example can be built here (CMake, a compiler, TensorRT's headers
+    and libnvinfer, the CUDA toolkit's headers), else what is missing. The pip wheels of TensorRT
+    ship libnvinfer but no headers: the C++ example needs a TensorRT tarball, container or package."""
+    missing = [tool for tool in ("cmake", "c++") if shutil.which(tool) is None]
+    roots = [Path(r) for r in (os.environ.get("TENSORRT_ROOT"), "/usr", "/usr/local/tensorrt") if r]
+    headers = [r / "include" / "NvInfer.h" for r in roots] + [Path("/usr/include/x86_64-linux-gnu/NvInfer.h"),
+                                                              Path("/usr/include/aarch64-linux-gnu/NvInfer.h")]
+    if not any(h.is_file() for h in headers):
+        missing.append("TensorRT's headers (NvInfer.h; set TENSORRT_ROOT)")
+    libs = [r / d for r in roots for d in ("lib", "lib64")] + [Path("/usr/lib/x86_64-linux-gnu"), Path("/usr/lib/aarch64-linux-gnu")]
+    if not any((d / "libnvinfer.so").exists() for d in libs):
+        missing.append("libnvinfer.so")
+    cuda = [Path(os.environ.get("CUDA_HOME", "/usr/local/cuda")) / "include", Path("/usr/include")]
+    if not any((d / "cuda_runtime_api.h").is_file() for d in cuda):
+        missing.append("the CUDA toolkit's headers (cuda_runtime_api.h; set CUDA_HOME)")
+    return f"cannot build the TensorRT C++ example: no {', '.join(missing)}" if missing else None
+
+
+def requirement_reasons(facts: dict[str, Any], ort_from_wheels: bool,
+                        loadgen_from_wheels: bool = False) -> dict[str, str | None]:
     """Prerequisite -> None when met, else the reason the stages that need it are skipped."""
     gpu_reason = None if facts.get("cuda") else (
         "no CUDA device visible (torch.cuda.is_available() is False"
@@ -308,6 +361,8 @@ def requirement_reasons(facts: dict[str, Any], ort_from_wheels: bool) -> dict[st
         ort_reason = (f"onnxruntime here has no CUDAExecutionProvider ({ort.get('version') or ort.get('error')}); "
                       "onnxruntime-gpu is not in .whl/")
     trt_reason = None if facts.get("tensorrt") else "TensorRT does not import here (WITH_TENSORRT=1 fetches it)"
+    loadgen_reason = None if facts.get("loadgen") or loadgen_from_wheels else (
+        "MLPerf LoadGen (mlcommons-loadgen) is neither installed nor in .whl/ (fetch_gpu_wheels.sh fetches it)")
     capability = tuple(facts.get("compute_capability") or ())
     precision_reasons = {}
     for precision, needed in (("bf16", (8, 0)), ("fp8", (8, 9))):
@@ -315,7 +370,8 @@ def requirement_reasons(facts: dict[str, Any], ort_from_wheels: bool) -> dict[st
             f"{precision} needs compute capability {needed[0]}.{needed[1]}; {facts.get('gpu')} is "
             f"{'.'.join(map(str, capability))}")
     return {"cuda": gpu_reason, "ort-cuda": ort_reason, "tensorrt": trt_reason,
-            "validate": facts.get("validate_problem"), **precision_reasons}
+            "tensorrt-cpp": tensorrt_cpp_reason(), "mlperf": loadgen_reason, "validate": facts.get("validate_problem"),
+            **precision_reasons}
 
 
 # -- running -----------------------------------------------------------------------------------
@@ -424,7 +480,7 @@ def run_all(args: argparse.Namespace) -> int:
         env = stage_env(None)
         facts = probe(env)
         facts["validate_problem"] = validate_interface(env)
-        reasons = requirement_reasons(facts, has_ort_gpu)
+        reasons = requirement_reasons(facts, has_ort_gpu, any(n.startswith("mlcommons_loadgen-") for n in names))
         if facts.get("error") or facts.get("resnet_deploy_error"):
             hard.append(f"resnet_deploy does not import: {facts.get('error') or facts.get('resnet_deploy_error')}")
         missing = [m for m in facts.get("missing", []) if m not in ("pydantic", "onnxslim") or not names]

@@ -1,6 +1,6 @@
 """The backend registry: one table says, for every `--backend`, which artifact it runs, on
 which device, what to install for it, what it can do and how to build its runner. The CLI's
-choices, `bench`, `validate`, `accuracy`, `info` and the install hints all read this table
+choices, `bench`, `validate`, `accuracy` and the install hints all read this table
 (onnxruntime's quantizer registry is the model: adding a runtime is one entry).
 
 Nothing heavy is imported here: runner modules are imported by the factories, when a runner
@@ -9,7 +9,6 @@ is actually built.
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,8 +17,6 @@ from typing import Any
 from resnet_deploy.backends.base import Runner
 from resnet_deploy.errors import InvalidInputError, MissingDependencyError
 from resnet_deploy.optional import install_hint, is_installed, tensorrt_module
-
-ARTIFACT_KINDS = ("onnx", "plan", "checkpoint")
 
 
 @dataclass(frozen=True)
@@ -70,46 +67,47 @@ class BackendInfo:
         return capability in self.capabilities
 
 
-def _runner_class(module: str, attribute: str) -> Any:
-    return getattr(importlib.import_module(module), attribute)
-
-
 def _torch(mode: str) -> Factory:
     def build(source: Path | str, options: RunOptions) -> Runner:
-        cls = _runner_class("resnet_deploy.backends.torch_runner", "TorchRunner")
+        from resnet_deploy.backends.torch_runner import TorchRunner
+
         device = options.device or ("cuda" if mode == "cudagraph" else "cpu")
         threads = options.threads if not device.startswith("cuda") else None
-        runner: Runner = cls(source, mode=mode, device=device, precision=options.precision or "fp32",
-                             channels_last=options.channels_last, threads=threads, input_size=options.input_size,
-                             **options.extra)
+        runner: Runner = TorchRunner(source, mode=mode, device=device, precision=options.precision or "fp32",
+                                     channels_last=options.channels_last, threads=threads,
+                                     input_size=options.input_size, **options.extra)
         return runner
     return build
 
 
 def _ort_cpu(source: Path | str, options: RunOptions) -> Runner:
-    cls = _runner_class("resnet_deploy.backends.onnxruntime_runner", "OnnxRuntimeRunner")
-    runner: Runner = cls(source, provider="cpu", threads=options.threads, **options.extra)
+    from resnet_deploy.backends.onnxruntime_runner import OnnxRuntimeRunner
+
+    runner: Runner = OnnxRuntimeRunner(source, provider="cpu", threads=options.threads, **options.extra)
     return runner
 
 
 def _ort_gpu(provider: str) -> Factory:
     def build(source: Path | str, options: RunOptions) -> Runner:
-        cls = _runner_class("resnet_deploy.backends.onnxruntime_gpu", "OnnxRuntimeGpuRunner")
-        runner: Runner = cls(source, provider=provider, **options.extra)
+        from resnet_deploy.backends.onnxruntime_gpu import OnnxRuntimeGpuRunner
+
+        runner: Runner = OnnxRuntimeGpuRunner(source, provider=provider, **options.extra)
         return runner
     return build
 
 
 def _openvino(source: Path | str, options: RunOptions) -> Runner:
-    cls = _runner_class("resnet_deploy.backends.openvino_runner", "OpenVinoRunner")
-    runner: Runner = cls(source, device=options.device or "CPU", threads=options.threads, precision=options.precision,
-                         **options.extra)
+    from resnet_deploy.backends.openvino_runner import OpenVinoRunner
+
+    runner: Runner = OpenVinoRunner(source, device=options.device or "CPU", threads=options.threads,
+                                    precision=options.precision, **options.extra)
     return runner
 
 
 def _tensorrt(source: Path | str, options: RunOptions) -> Runner:
-    cls = _runner_class("resnet_deploy.backends.tensorrt_runner", "TensorRTRunner")
-    runner: Runner = cls(source, **options.extra)
+    from resnet_deploy.backends.tensorrt_runner import TensorRTRunner
+
+    runner: Runner = TensorRTRunner(source, **options.extra)
     return runner
 
 
@@ -215,7 +213,7 @@ def open_runner(backend: str, source: Path | str, options: RunOptions | None = N
     """A runner (not yet activated) for `source` on `backend`. Checks, before anything is
     loaded, that the backend is installed, that it runs this kind of source, that the file
     exists, and that every option given is one the backend honours."""
-    from resnet_deploy.artifacts import require_file
+    from resnet_deploy.sidecar import require_file
 
     options = options or RunOptions()
     info = require_available(backend)

@@ -12,9 +12,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from resnet_deploy.artifacts import library_versions, read_sidecar, sha256_file
 from resnet_deploy.environment import collect_environment
 from resnet_deploy.errors import ArtifactError
+from resnet_deploy.sidecar import library_versions, read_sidecar, sha256_file
 
 log = logging.getLogger(__name__)
 

@@ -115,6 +115,8 @@ def build_specs(engines: tuple[Path, ...], onnx: tuple[Path, ...], checkpoints: 
 @click.option("--duration", type=FiniteFloat(min=0, min_open=True),
               help="Measured seconds per batch size, at least 30 iterations [default: 3 when --iterations is not given].")
 @click.option("--threads", type=click.IntRange(min=1), help="Intra-op threads for CPU backends.")
+@click.option("--concurrency", help="Callers in flight at once on CPU backends, e.g. 1,2,4 (benchmark_app's async "
+              "requests, onnxruntime_perf_test -c): throughput and latency per concurrency.  [default: 1]")
 @click.option("--streams", type=click.IntRange(min=1), default=1, show_default=True, help="Concurrent contexts/streams (GPU backends).")
 @click.option("--cuda-graph", is_flag=True, help="Launch the compute as a captured CUDA graph (GPU backends).")
 @click.option("--no-data-transfers", is_flag=True, help="Device-resident inputs: no H2D/D2H copies in the timed loop.")
@@ -134,7 +136,7 @@ def build_specs(engines: tuple[Path, ...], onnx: tuple[Path, ...], checkpoints: 
 @click.option("--plots", "plot_dir", type=OutputFolder(), help="Write throughput.png and latency.png here.")
 def bench(engines: tuple[Path, ...], onnx_models: tuple[Path, ...], checkpoints: tuple[Path, ...], models: tuple[str, ...],
           backends: tuple[str, ...], batch_sizes: str | None, warmup: str, iterations: int | None,
-          duration: float | None, threads: int | None, streams: int, cuda_graph: bool,
+          duration: float | None, threads: int | None, concurrency: str | None, streams: int, cuda_graph: bool,
           no_data_transfers: bool, percentiles: str, input_size: str | None, precision: str | None,
           channels_last: bool, torch_device: str | None, cv_threshold: float, as_json: bool,
           out_dir: Path | None, save_json: Path | None, csv_path: Path | None, md_path: Path | None,
@@ -154,6 +156,7 @@ def bench(engines: tuple[Path, ...], onnx_models: tuple[Path, ...], checkpoints:
         BenchConfig,
         Warmup,
         parse_batch_sizes,
+        parse_concurrency,
         parse_percentiles,
         run_benchmark,
     )
@@ -170,7 +173,8 @@ def bench(engines: tuple[Path, ...], onnx_models: tuple[Path, ...], checkpoints:
     specs = build_specs(engines, onnx_models, checkpoints, models, backends, options)
     config = BenchConfig(backends=specs, batch_sizes=parse_batch_sizes(batch_sizes), warmup=Warmup.parse(warmup),
                          iterations=iterations, duration_s=duration if duration is not None else (None if iterations else 3.0),
-                         threads=threads, streams=streams, cuda_graph=cuda_graph, no_data_transfers=no_data_transfers,
+                         threads=threads, streams=streams, concurrency=parse_concurrency(concurrency),
+                         cuda_graph=cuda_graph, no_data_transfers=no_data_transfers,
                          percentiles=parse_percentiles(percentiles), input_size=_input_size(input_size),
                          cv_threshold=cv_threshold)
     result = run_benchmark(config, progress=bench_progress(quiet=as_json))

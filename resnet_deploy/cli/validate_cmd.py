@@ -10,20 +10,7 @@ import click
 
 from resnet_deploy.backends.registry import RUN_PRECISIONS, backend_names
 from resnet_deploy.cli.output import echo_json
-from resnet_deploy.cli.params import FiniteFloat, InputOrName, InputPath, command
-
-
-def _batch_sizes(text: str) -> tuple[int, ...]:
-    from resnet_deploy.errors import InvalidInputError
-
-    try:
-        sizes = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise InvalidInputError(f"`batch_sizes` must be comma-separated integers, got {text!r}",
-                                param="batch_sizes") from None
-    if not sizes:
-        raise InvalidInputError("`batch_sizes` needs at least one batch size", param="batch_sizes")
-    return sizes
+from resnet_deploy.cli.params import FiniteFloat, InputOrName, InputPath, OutputFile, command
 
 
 def render_report(report: Any) -> str:
@@ -50,14 +37,18 @@ def render_report(report: Any) -> str:
     if report.per_layer is not None:
         layers = report.per_layer
         first = layers.first_divergent
-        if first is None:
+        lines.append(f"per layer: {layers.candidate} against {layers.reference}")
+        if layers.disturbed:
+            lines += [f"per layer: NOT JUDGED: {why}" for why in layers.disturbed]
+        elif first is None:
             lines.append(f"per layer: all {len(layers.layers)} paired layers agree")
         else:
-            lines.append(f"per layer: first divergent layer is {first.torch_module} (ONNX {first.onnx_node}, {first.op}): "
-                         f"max error {first.comparison.max_error:.3g}, cosine {first.comparison.cosine:.6f}")
-        if layers.unmatched_onnx:
-            lines.append(f"per layer: {len(layers.unmatched_onnx)} ONNX nodes not paired: "
-                         f"{', '.join(layers.unmatched_onnx[:5])}")
+            lines.append(f"per layer: first divergent layer is {first.reference_layer} ({first.candidate_layer}, "
+                         f"{first.op}): max error {first.comparison.max_error:.3g}, cosine {first.comparison.cosine:.6f}")
+        if layers.unmatched_candidate:
+            lines.append(f"per layer: {len(layers.unmatched_candidate)} layers not paired: "
+                         f"{', '.join(layers.unmatched_candidate[:5])}")
+        lines += [f"per layer: {note}" for note in layers.notes]
     lines += [f"note: {note}" for note in report.notes]
     lines.append("PASS" if report else "FAIL")
     return "\n".join(lines)
@@ -71,13 +62,23 @@ def _inputs(inputs: dict[str, Any]) -> str:
     return f"{inputs['samples']} random inputs (seed {inputs['seed']})"
 
 
+def _layer_taps(per_layer: bool) -> dict[str, Any]:
+    """The per-layer runner the compare layer cannot make itself: TensorRT's debug build."""
+    if not per_layer:
+        return {}
+    from resnet_deploy.tensorrt.debug_outputs import marked_outputs_tap
+
+    return {"tensorrt": marked_outputs_tap()}
+
+
 @command("validate")
 @click.argument("model", type=InputOrName())
 @click.option("--backend", type=click.Choice(backend_names()), default=None,
               help="Runtime for MODEL [default: ort-cpu for ONNX, tensorrt for plans, torch for checkpoints and names].")
 @click.option("--reference", type=InputOrName(), default=None,
-              help="What to compare with: ONNX model, plan, checkpoint or model name [default: the checkpoint MODEL "
-                   "records, or the seeded network of an untrained export; a plan's source ONNX model].")
+              help="What to compare with: ONNX model, plan, checkpoint, model name, or a saved-outputs .npz "
+                   "(--save-outputs) [default: the checkpoint MODEL records, or the seeded network of an untrained "
+                   "export; a plan's source ONNX model].")
 @click.option("--reference-backend", type=click.Choice(backend_names()), default=None,
               help="Runtime for the reference [default: as for MODEL, by the reference's kind].")
 @click.option("--checkpoint", type=InputPath(), default=None, help="Same as --reference with a checkpoint.")
@@ -88,7 +89,8 @@ def _inputs(inputs: dict[str, Any]) -> str:
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many inputs.")
 @click.option("--random", "random_count", type=click.IntRange(min=1), default=None,
               help="N seeded random inputs (default 16 without --dataset).")
-@click.option("--batch-sizes", default="1,8", show_default=True, help="Comma-separated batch sizes to run MODEL at.")
+@click.option("--batch-sizes", default="1,8", show_default=True,
+              help="Batch sizes to run MODEL at: 1,8,32 or 1-256 (powers of two).")
 @click.option("--max-error", type=FiniteFloat(min=0), default=None,
               help="Largest |MODEL - reference| as a multiple of the reference's RMS [default by precision: "
                    "FP32 1e-4, FP16 2e-2, BF16 0.2, INT8 1.0, FP8 1.0].")
@@ -97,7 +99,10 @@ def _inputs(inputs: dict[str, Any]) -> str:
 @click.option("--min-top1", type=FiniteFloat(min=0, max=1), default=None,
               help="Minimum top-1 agreement, 0..1 [default by precision: FP32 0.999, FP16 0.99, BF16 0.98, INT8 and FP8 0.95].")
 @click.option("--per-layer", is_flag=True,
-              help="ONNX on onnxruntime vs PyTorch: also compare every Conv/Gemm output and name the first divergent layer.")
+              help="Also compare every Conv/Gemm output of the two sides (torch, ort-*, openvino; tensorrt through a "
+                   "debug build with the outputs marked) and name the first divergent layer.")
+@click.option("--save-outputs", type=OutputFile(dir_okay=False), default=None,
+              help="Write MODEL's inputs and outputs and its identity to this .npz, a --reference for another machine.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Threads for CPU backends.")
 @click.option("--precision", type=click.Choice(RUN_PRECISIONS), default=None,
               help="Run MODEL in this precision, computed from it by --backend (bf16: openvino, torch); judged by "
@@ -106,7 +111,8 @@ def _inputs(inputs: dict[str, Any]) -> str:
 def validate(model: str, backend: str | None, reference: str | None, reference_backend: str | None,
              checkpoint: Path | None, dataset: str | None, data_dir: Path | None, limit: int | None,
              random_count: int | None, batch_sizes: str, max_error: float | None, min_cosine: float | None,
-             min_top1: float | None, per_layer: bool, threads: int | None, precision: str | None,
+             min_top1: float | None, per_layer: bool, save_outputs: Path | None, threads: int | None,
+             precision: str | None,
              as_json: bool) -> None:
     """Run MODEL and its reference on the same inputs; exit 1 if any output is outside tolerance.
 
@@ -116,7 +122,11 @@ def validate(model: str, backend: str | None, reference: str | None, reference_b
       resnet-deploy validate r20.int8.onnx --backend openvino --reference r20.onnx
       resnet-deploy validate r50_fp16.plan --reference r50.onnx
       resnet-deploy validate r20.onnx --backend openvino --precision bf16
+      resnet-deploy validate r20.int8.onnx --backend openvino --reference r20.onnx --per-layer
+      resnet-deploy validate r50.onnx --save-outputs r50.cpu.npz     # then, on the GPU machine:
+      resnet-deploy validate r50.onnx --backend ort-cuda --reference r50.cpu.npz
     """
+    from resnet_deploy.bench.config import parse_batch_sizes
     from resnet_deploy.compare import validate as run_validate
     from resnet_deploy.errors import CheckFailedError, InvalidInputError
 
@@ -130,8 +140,9 @@ def validate(model: str, backend: str | None, reference: str | None, reference_b
     progress = None if as_json or not sys.stderr.isatty() else (lambda m: click.echo(f"running {m}", err=True))
     report = run_validate(model, backend=backend, reference=reference, reference_backend=reference_backend,
                           dataset=dataset, data_dir=data_dir, random=random_count, limit=limit,
-                          batch_sizes=_batch_sizes(batch_sizes), tolerance_overrides=overrides, per_layer=per_layer,
-                          threads=threads, precision=precision, progress=progress)
+                          batch_sizes=parse_batch_sizes(batch_sizes), tolerance_overrides=overrides, per_layer=per_layer,
+                          threads=threads, precision=precision, save_outputs=save_outputs,
+                          layer_taps=_layer_taps(per_layer), progress=progress)
     if as_json:
         echo_json(report.to_dict())
     else:

@@ -10,9 +10,9 @@ from typing import Any
 
 import numpy as np
 
-from resnet_deploy.artifacts import require_file
 from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.input_spec import InputSpec
+from resnet_deploy.sidecar import require_file
 
 DEFAULT_RANDOM = 16
 

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from resnet_deploy.artifacts import resolve_recorded
 from resnet_deploy.backends.registry import DEFAULT_BACKEND, RunOptions, artifact_kind, get_backend
 from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.input_spec import InputSpec, default_input_spec
+from resnet_deploy.sidecar import resolve_recorded
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,7 @@ def describe_target(source: str | os.PathLike[str], backend: str | None = None) 
         return Target(text, kind, backend, meta["precision"], meta.get("architecture"), _spec(meta.get("input_spec")),
                       meta, bool(meta.get("features")), dict(meta.get("model_kwargs") or {}))
     if kind == "plan":
-        from resnet_deploy.tensorrt.plan_meta import load_plan_meta
+        from resnet_deploy.runtime.plan_meta import load_plan_meta
 
         plan = load_plan_meta(text)
         data = plan.model_dump()

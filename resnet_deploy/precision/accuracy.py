@@ -22,12 +22,13 @@ from typing import Any
 
 import numpy as np
 
-from resnet_deploy.artifacts import artifact_meta, sha256_file, write_sidecar
 from resnet_deploy.backends.registry import DEFAULT_BACKEND, artifact_kind, get_backend, open_runner
 from resnet_deploy.compare.comparator import Comparator, RunResult
 from resnet_deploy.compare.inputs import load_inputs
 from resnet_deploy.compare.targets import Target, check_same_model, describe_target
 from resnet_deploy.errors import InvalidInputError
+from resnet_deploy.sidecar import artifact_meta, sha256_file, write_sidecar
+from resnet_deploy.topk import top_k_hits
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +84,7 @@ def _logits(result: RunResult) -> np.ndarray:
 
 
 def _topk_accuracy(logits: np.ndarray, labels: np.ndarray, k: int) -> float:
-    k = min(k, logits.shape[1])
-    top = np.argpartition(-logits, k - 1, axis=1)[:, :k]
-    return float(np.mean(np.any(top == labels[:, None], axis=1)) * 100)
+    return float(np.mean(top_k_hits(logits, labels, k)) * 100)
 
 
 def _row_cosine(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -33,7 +33,7 @@ import numpy as np
 import onnx
 
 from resnet_deploy import cpu_isa
-from resnet_deploy.artifacts import temp_folder
+from resnet_deploy.atomic import temp_folder
 from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.export.metadata import set_metadata
 from resnet_deploy.precision._model import (

@@ -28,7 +28,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from resnet_deploy.artifacts import atomic_write_text
+from resnet_deploy.atomic import atomic_write_text
 from resnet_deploy.backends.registry import BACKENDS, check_run_precision, require_available
 from resnet_deploy.errors import CheckFailedError, InvalidInputError
 from resnet_deploy.serving.model_config import ConfigRequest, resolve_max_batch
