@@ -78,8 +78,13 @@ class BackendSpec:
         """The label shown in tables and plots."""
         if self.label:
             return self.label
+        return self.label_for(self.options.get("precision"))
+
+    def label_for(self, precision: str | None) -> str:
+        """The default label, naming the run precision when one was asked for."""
         source = self.artifact.name if self.artifact is not None else self.model
-        return f"{self.backend} ({source})" if source else self.backend
+        parts = [p for p in (source, precision) if p]
+        return f"{self.backend} ({', '.join(parts)})" if parts else self.backend
 
     @property
     def is_gpu(self) -> bool:

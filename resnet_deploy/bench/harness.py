@@ -206,6 +206,16 @@ def _sweep_cut(config: BenchConfig, row: BenchRow, rest: list[int]) -> str | Non
     return None
 
 
+def _name_precision(spec: BackendSpec, result: BackendRun) -> None:
+    """When a run precision was asked for and the runtime runs another (OpenVINO without BF16
+    falls back to FP32), the label and a note say what really ran."""
+    asked, ran = spec.options.get("precision"), result.runner.get("precision")
+    if asked and ran and ran != asked:
+        result.notes.append(f"asked for {asked}, the runtime runs {ran}")
+        if not spec.label:
+            result.label = spec.label_for(str(ran))
+
+
 def _measure_backend(spec: BackendSpec, runners: list[Runner], config: BenchConfig, observer: BenchObserver,
                      index: int, count: int, shape: preflight.InputShape) -> BackendRun:
     record = artifact_record(spec.artifact)
@@ -222,6 +232,7 @@ def _measure_backend(spec: BackendSpec, runners: list[Runner], config: BenchConf
             runner.activate()
         main = runners[0]
         result.runner = main.describe()
+        _name_precision(spec, result)
         info, chw = image_input(main, config.input_size)
         result.input = InputRecord(name=info.name, dtype=str(info.dtype), shape_chw=list(chw))
         if shape.chw is None:  # the artifact did not say: now the runner has
