@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -96,8 +97,16 @@ def mlperf(model: str, output: Path, scenario: str, mode: str, backend: str | No
                           random=random_count, limit=limit, threads=threads, batch_size=batch_size, workers=workers,
                           batch_timeout_ms=batch_timeout_ms, timeout_s=timeout_s, from_bench=from_bench)
 
+    if server:
+        from resnet_deploy.mlperf.predictors import ServerAddress
+
+        ServerAddress.parse(server)  # refused before anything loads
+
+    interactive = sys.stderr.isatty() and not as_json
+
     def say(message: str) -> None:
-        if not as_json:
+        """Progress on a terminal only: a refusal or a failed run stays one line on stderr."""
+        if interactive:
             click.echo(message, err=True)
 
     if find_peak:

@@ -164,6 +164,12 @@ CASES: list[tuple[str, list[str], int, str, Callable[[Path], None] | None]] = [
     # build
     ("build-over-its-input", ["build", "{w}/r20.onnx", "-o", "{w}/r20.onnx"], 2, "overwrite an input", None),
     ("build-without-tensorrt", ["build", "{w}/r20.onnx", "-o", "{w}/x.plan"], 3, "TensorRT", None),
+    # mlperf (refused before LoadGen starts)
+    ("mlperf-unknown-scenario", ["mlperf", "{w}/r20.onnx", "--scenario", "Bursty", "-o", "{w}/out"], 2,
+     "unknown scenario", None),
+    ("mlperf-accuracy-needs-labels", ["mlperf", "{w}/r20.onnx", "--mode", "accuracy", "-o", "{w}/out"], 2,
+     "labelled images", None),
+    ("mlperf-bad-server", ["mlperf", "r20", "--server", "nowhere", "-o", "{w}/out"], 2, "HOST:PORT", None),
     # pipeline, models, experiment
     ("pipeline-unknown-model", ["pipeline", "--model", "resnet9999", "--out", "{w}/run"], 2, "unknown model", None),
     ("pipeline-out-is-a-file", ["pipeline", "--out", "{w}/r20.onnx"], 2, "not a folder", None),
