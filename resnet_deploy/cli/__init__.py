@@ -42,7 +42,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "accuracy": ("resnet_deploy.cli.accuracy_cmd", "accuracy", "Top-1/top-5 of FP16/INT8 models vs their FP32 reference on real data."),
     "bench": ("resnet_deploy.cli.bench_cmd", "bench", "Latency percentiles and throughput per batch size, several backends side by side."),
     "bench-compare": ("resnet_deploy.cli.bench_compare_cmd", "bench_compare", "Change per batch size between two bench results."),
-    "train": ("resnet_deploy.cli.train_cmd", "train", "Train a ResNet (digits, MNIST, CIFAR, image folders); checkpoints + curves; DDP under torchrun."),
+    "train": ("resnet_deploy.cli.train_cmd", "train", "Train a ResNet (digits, Fashion-MNIST, MNIST, CIFAR, image folders); checkpoints + curves; DDP under torchrun."),
     "eval": ("resnet_deploy.cli.eval_cmd", "eval_cmd", "Top-1/top-5, per-class accuracy and confusion matrix of a checkpoint."),
     "experiment": ("resnet_deploy.cli.experiment_cmd", "experiment", "Paper experiments: `experiment degradation` (plain vs residual)."),
     "pipeline": ("resnet_deploy.cli.pipeline_cmd", "pipeline", "Train, export, validate, quantize, build, bench: one report."),

@@ -20,13 +20,13 @@ from pathlib import Path
 import numpy as np
 
 from resnet_deploy.artifacts import require_file
+from resnet_deploy.data.registry import DATASETS
 from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.input_spec import IMAGENET_MEAN, IMAGENET_STD, InputSpec
 from resnet_deploy.precision._model import SourceModel
 
 log = logging.getLogger(__name__)
 
-DATASETS = ("digits", "mnist", "cifar10", "cifar100", "imagefolder")
 RANDOM = "random"
 SOURCES = (*DATASETS, RANDOM)
 DEFAULT_SAMPLES = 512  # NVIDIA's guidance for CNN calibration: about 500 images
@@ -82,7 +82,7 @@ def check_array(array: np.ndarray, source: SourceModel, what: str) -> None:
         raise InvalidInputError(f"{what} contains NaN or Inf values", param="calib")
 
 
-def _input_size(source: SourceModel) -> int | None:
+def input_size(source: SourceModel) -> int | None:
     """The model's (square) image size, for the dataset readers' resize."""
     shape = source.input_shape
     if len(shape) == 4 and shape[2] is not None and shape[2] == shape[3]:
@@ -165,7 +165,7 @@ def _from_dataset(calib: str, source: SourceModel, samples: int | None,
     count = _resolve_samples(samples, info.size, what)
     if channels is None or channels == info.input_spec.channels:
         # Calibrate on the training split: the validation split is kept for measuring accuracy.
-        array, _ = eval_arrays(calib, data_dir=data_dir, split="train", limit=count, input_size=_input_size(source))
+        array, _ = eval_arrays(calib, data_dir=data_dir, split="train", limit=count, input_size=input_size(source))
         array = np.ascontiguousarray(array)
         check_array(array, source, what)
         return CalibrationData(array, calib, array_sha256(array))

@@ -45,13 +45,17 @@ def _constants(model: onnx.ModelProto) -> dict[str, np.ndarray]:
     return values
 
 
-def insertion_targets(model: onnx.ModelProto) -> tuple[dict[str, list[tuple[int, int]]], dict[str, int]]:
+def insertion_targets(model: onnx.ModelProto, exclude: frozenset[str] = frozenset()
+                      ) -> tuple[dict[str, list[tuple[int, int]]], dict[str, int]]:
     """Which (node index, input index) read a quantized activation, keyed by tensor name,
-    and which weights to quantize (name -> channel axis)."""
+    and which weights to quantize (name -> channel axis). Nodes named in `exclude` are
+    left in float (their inputs get no Q/DQ; a weight shared with a quantized node is)."""
     constants = _constants(model)
     acts: dict[str, list[tuple[int, int]]] = {}
     weights: dict[str, int] = {}
     for index, node in enumerate(model.graph.node):
+        if node.name and node.name in exclude:
+            continue
         if node.op_type in WEIGHTED_OPS:
             if len(node.input) < 2 or node.input[1] not in constants or node.input[0] in constants:
                 continue  # a MatMul of two activations, or a weight computed at run time: left in float
@@ -68,10 +72,11 @@ def _scalar(name: str, value: float | int, dtype: int) -> TensorProto:
 
 
 def insert_qdq_tensorrt(model: onnx.ModelProto, ranges: dict[str, tuple[float, float]], *,
-                        weight_max: float = INT8_MAX) -> onnx.ModelProto:
+                        weight_max: float = INT8_MAX, exclude: frozenset[str] = frozenset()) -> onnx.ModelProto:
     """A copy of `model` with TensorRT-style Q/DQ nodes (see the module docstring).
     `weight_max` is the largest |quantized weight|: 127, or 64 for CPUs whose INT8 sums
-    saturate (cpu_isa.py)."""
+    saturate (cpu_isa.py). Nodes named in `exclude` keep float inputs: in a strongly typed
+    TensorRT network they run in FP32 (precision/exclude.py)."""
     if not 1 <= weight_max <= INT8_MAX:
         raise ValueError(f"weight_max must be in 1..127, got {weight_max}")
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
@@ -81,7 +86,7 @@ def insert_qdq_tensorrt(model: onnx.ModelProto, ranges: dict[str, tuple[float, f
     out = onnx.ModelProto()
     out.CopyFrom(model)
     graph = out.graph
-    acts, weights = insertion_targets(out)
+    acts, weights = insertion_targets(out, exclude)
     constants = _constants(out)
     used_names = {n for node in graph.node for n in (*node.input, *node.output)} | {i.name for i in graph.initializer}
 
@@ -138,7 +143,7 @@ def insert_qdq_tensorrt(model: onnx.ModelProto, ranges: dict[str, tuple[float, f
                     new_nodes.extend(nodes)
                     emitted.add(name)
                 node.input[slot] = dq_out
-            elif slot == 1 and node.op_type in WEIGHTED_OPS and name in weight_dq:
+            elif slot == 1 and node.op_type in WEIGHTED_OPS and name in weight_dq and node.name not in exclude:
                 dq_node, dq_out = weight_dq[name]
                 if name not in emitted:
                     new_nodes.append(dq_node)
@@ -175,9 +180,10 @@ class Placement:
         return not self.problems
 
 
-def check_tensorrt_placement(model: onnx.ModelProto) -> Placement:
+def check_tensorrt_placement(model: onnx.ModelProto, exclude: frozenset[str] = frozenset()) -> Placement:
     """Walk the graph: every Conv/Gemm input and both inputs of every residual Add must be
-    fed by a DequantizeLinear, weights per channel, all zero points signed INT8 zero."""
+    fed by a DequantizeLinear, weights per channel, all zero points signed INT8 zero. Nodes
+    named in `exclude` were kept in float on purpose and are not counted."""
     producers = {out: node for node in model.graph.node for out in node.output}
     inits = {init.name: init for init in model.graph.initializer}
     problems: list[str] = []
@@ -188,6 +194,8 @@ def check_tensorrt_placement(model: onnx.ModelProto) -> Placement:
 
     weighted = weighted_q = per_channel = adds = adds_q = 0
     for node in model.graph.node:
+        if node.name and node.name in exclude:
+            continue
         if node.op_type in WEIGHTED_OPS:
             weight_dq = dq_of(node.input[1])
             if weight_dq is None and node.input[1] not in inits:
