@@ -50,6 +50,6 @@ def resolve_exclusions(model: onnx.ModelProto, patterns: Sequence[str]) -> tuple
 
 def _unmatched(pattern: str, names: list[str], op_types: list[str]) -> str:
     close = difflib.get_close_matches(pattern, [*names, *op_types], n=4, cutoff=0.5)
-    hint = f"close: {', '.join(close)}" if close else f"op types here: {', '.join(op_types)}"
+    hint = f"close: {', '.join(close)}" if close else f"names look like {names[0]!r}" if names else "none here"
     return (f"`exclude` {pattern!r} matches no node INT8 quantizes ({len(names)} nodes of {', '.join(op_types)}); "
-            f"{hint} (`resnet-deploy inspect MODEL` lists the nodes)")
+            f"{hint}")
