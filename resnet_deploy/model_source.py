@@ -107,8 +107,8 @@ def _constructor_kwargs(num_classes: int | None, in_channels: int | None) -> dic
 
 
 def _foreign(path: Path, model: str | None, num_classes: int | None, in_channels: int | None) -> ModelSource:
-    from resnet_deploy.artifacts import sha256_file
     from resnet_deploy.models import build_model, get_entry
+    from resnet_deploy.sidecar import sha256_file
     from resnet_deploy.train.checkpoint import init_from
 
     if model is None:

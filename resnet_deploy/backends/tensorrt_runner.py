@@ -25,7 +25,7 @@ import numpy as np
 from resnet_deploy.backends.base import Runner, TensorInfo
 
 if TYPE_CHECKING:
-    from resnet_deploy.tensorrt.engine import Engine, ExecutionSlot
+    from resnet_deploy.runtime.engine import Engine, ExecutionSlot
 
 
 class TensorRTRunner(Runner):
@@ -53,7 +53,7 @@ class TensorRTRunner(Runner):
         return self.cuda_graphs
 
     def _activate(self) -> None:
-        from resnet_deploy.tensorrt.engine import Engine
+        from resnet_deploy.runtime.engine import Engine
 
         self.engine = Engine.load(self.plan_path, contexts=1, cuda_graphs=self.cuda_graphs, device=self.gpu)
         try:

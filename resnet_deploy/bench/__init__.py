@@ -12,11 +12,10 @@ from resnet_deploy.bench.config import (
     Warmup,
     default_batch_sizes,
     parse_batch_sizes,
+    parse_concurrency,
 )
 from resnet_deploy.bench.harness import (
-    BackendResult,
     BenchObserver,
-    BenchReport,
     Point,
     run_benchmark,
 )
@@ -31,12 +30,10 @@ from resnet_deploy.bench.result import (
 from resnet_deploy.bench.stats import LatencySummary, parse_percentiles, percentile, summarize
 
 __all__ = [
-    "BackendResult",
     "BackendRun",
     "BackendSpec",
     "BenchConfig",
     "BenchObserver",
-    "BenchReport",
     "BenchResult",
     "BenchRow",
     "LatencyStats",
@@ -47,6 +44,7 @@ __all__ = [
     "default_batch_sizes",
     "load_result",
     "parse_batch_sizes",
+    "parse_concurrency",
     "parse_percentiles",
     "percentile",
     "run_benchmark",

@@ -125,7 +125,7 @@ def input_shape(spec: BackendSpec, input_size: tuple[int, int] | None = None) ->
     if kind == "onnx" and Path(source).is_file():
         return _onnx_shape(spec, Path(source), input_size)
     if kind == "plan" and Path(source).is_file():
-        from resnet_deploy.tensorrt.plan_meta import load_plan_meta
+        from resnet_deploy.runtime.plan_meta import load_plan_meta
 
         plan = load_plan_meta(source, verify=False)
         inputs = [TensorInfo(t.name, tuple(d if d >= 0 else None for d in t.shape), np.dtype(np.float32))
@@ -133,13 +133,12 @@ def input_shape(spec: BackendSpec, input_size: tuple[int, int] | None = None) ->
         chw = image_input(spec.backend, inputs, input_size)[1] if inputs else _spatial(plan.input_spec, input_size)
         return InputShape(chw, plan.architecture, {}, "sidecar")
     if kind == "checkpoint" and Path(source).is_file():
-        from resnet_deploy.artifacts import read_sidecar
+        from resnet_deploy.model_source import FOREIGN_SUFFIXES
+        from resnet_deploy.train.checkpoint import checkpoint_meta
 
-        try:
-            meta = read_sidecar(source, required=False) or {}
-        except ResnetDeployError as exc:  # a foreign .pth has no sidecar: the runner says what it needs
-            log.debug("no sidecar for %s: %s", source, exc)
+        if Path(source).suffix in FOREIGN_SUFFIXES:  # a foreign .pth has no sidecar: the runner says what it needs
             return InputShape()
+        meta = checkpoint_meta(source)  # refuses a bad sidecar (or argument) here, before anything is timed
         found = meta.get("architecture")
         arch: dict[str, Any] = found if isinstance(found, dict) else {}
         return InputShape(_spatial(meta.get("input_spec"), input_size), arch.get("name"),
@@ -220,10 +219,10 @@ def check_memory(spec: BackendSpec, shape: InputShape, batches: Sequence[int], *
 def largest_fitting(sizes: Sequence[int], shape: InputShape) -> list[int]:
     """The default sweep's sizes whose memory estimate fits now (default sweeps are trimmed,
     never refused)."""
-    from resnet_deploy.memory import available_memory_bytes
+    from resnet_deploy.memory import usable_memory_bytes
 
     estimate = bytes_per_image(shape)
-    available = available_memory_bytes()
+    available = usable_memory_bytes()
     if estimate is None or available is None:
         return list(sizes)
     fitting = [b for b in sizes if b * estimate[0] <= available]

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from resnet_deploy.artifacts import atomic_write_text, check_output_dir
+from resnet_deploy.atomic import atomic_write_text, check_output_dir
 from resnet_deploy.bench.result import (
     BenchResult,
     ConfigRecord,
@@ -48,6 +48,7 @@ def rows(data: ResultLike) -> list[dict[str, Any]]:
             stats = getattr(r, part)
             row[part.replace("_ms", "_mean_ms")] = stats.mean if stats is not None else None
         row["warnings"] = len(r.warnings)
+        row["concurrency"] = r.concurrency  # last: CSV readers of the older columns are unaffected
         out.append(row)
     return out
 
@@ -65,7 +66,9 @@ def _table(result: BenchResult) -> tuple[list[Column], list[list[Any]]]:
 
     ms = spec(*latency_keys)
     columns: list[tuple[str, Column]] = [
-        ("backend", Column("backend")), ("batch", Column("batch", "d")), ("samples", Column("n", ",d")),
+        ("backend", Column("backend")), ("batch", Column("batch", "d")),
+        *([("concurrency", Column("callers", "d"))] if any(r["concurrency"] > 1 for r in flat) else []),
+        ("samples", Column("n", ",d")),
         *[(key, Column(key.replace("_ms", " ms"), ms)) for key in latency_keys],
         ("std_ms", Column("std ms", spec("std_ms"))),
         ("throughput_ips", Column("img/s", spec("throughput_ips", grouping=True))),

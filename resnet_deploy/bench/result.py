@@ -82,6 +82,7 @@ class BenchRow(_Record):
     batch: int = Field(ge=1)
     timer: str = "unknown"
     streams: int = Field(default=1, ge=1)
+    concurrency: int = Field(default=1, ge=1)  # callers in flight at once (bench --concurrency)
     iterations: int | None = Field(default=None, ge=0)
     measured_s: float | None = Field(default=None, ge=0)
     latency_ms: LatencyStats
@@ -99,6 +100,8 @@ class BenchRow(_Record):
         for key in (*_SPLIT, "samples_ms"):
             if data.get(key) is None:
                 data.pop(key, None)
+        if data.get("concurrency") == 1:  # one caller: the layout results were always recorded in
+            data.pop("concurrency")
         return data
 
 
@@ -211,9 +214,9 @@ class BenchResult(_Record):
         return self.model_dump(mode="json")
 
     def to_json(self) -> str:
-        import json
+        from resnet_deploy.jsonfile import dumps_json
 
-        return json.dumps(self.to_dict(), indent=2, default=str) + "\n"
+        return dumps_json(self.to_dict())
 
     def rows(self) -> Iterator[tuple[BackendRun, BenchRow]]:
         """Every (backend, row) pair, in order."""
@@ -231,7 +234,8 @@ class BenchResult(_Record):
             lines += [f"{backend.label}: skipped batch {s.batch}: {s.reason}" for s in backend.skipped]
             lines += [f"{backend.label}: {note}" for note in backend.notes]
             for row in backend.results:
-                lines += [f"{backend.label} batch {row.batch}: WARNING {w}" for w in row.warnings]
+                callers = f", {row.concurrency} callers" if row.concurrency > 1 else ""
+                lines += [f"{backend.label} batch {row.batch}{callers}: WARNING {w}" for w in row.warnings]
         return lines
 
 
@@ -261,8 +265,8 @@ def _problem(exc: ValidationError, what: str) -> str:
 def load_result(path: str | os.PathLike[str]) -> BenchResult:
     """A saved benchmark JSON (`bench --save-json`), checked to be one. A missing, truncated,
     non-JSON, foreign or hand-broken file is one ArtifactError line (exit 2)."""
-    from resnet_deploy.artifacts import require_file
     from resnet_deploy.jsonfile import read_json_model
+    from resnet_deploy.sidecar import require_file
 
     path = require_file(path, "benchmark result")
     try:

@@ -9,13 +9,13 @@ from typing import Any
 
 import click
 
-from resnet_deploy.backends.registry import backend_names
+from resnet_deploy.backends.registry import RUN_PRECISIONS, backend_names
 from resnet_deploy.cli.output import echo_json
 from resnet_deploy.cli.params import FiniteFloat, InputPath, OutputFile, OutputFolder, command
 
 # The flag each artifact kind comes from, and the backend it runs on when none is named.
 _FLAGS = {"plan": "--engine", "onnx": "--onnx", "checkpoint": "--checkpoint/--model"}
-_TORCH_OPTIONS = {"precision": "--precision", "channels_last": "--channels-last", "device": "--device"}
+_TORCH_OPTIONS = {"channels_last": "--channels-last", "device": "--device"}
 
 
 def _input_size(text: str | None) -> tuple[int, int] | None:
@@ -75,6 +75,12 @@ def build_specs(engines: tuple[Path, ...], onnx: tuple[Path, ...], checkpoints: 
     given = [flag for key, flag in _TORCH_OPTIONS.items() if key in options]
     if given and "checkpoint" not in kinds.values():
         raise InvalidInputError(f"{given[0]} applies to torch backends (--checkpoint/--model), and none is timed")
+    precision = options.get("precision")
+    if isinstance(precision, str):
+        from resnet_deploy.backends.registry import check_run_precision
+
+        for name in kinds:  # every backend timed must compute it: a silent FP32 column would mislead
+            check_run_precision(name, precision)
     names = Counter(Path(s).name if isinstance(s, Path) else s for items in sources.values() for s in items)
     specs = []
     for kind, items in sources.items():
@@ -83,7 +89,8 @@ def build_specs(engines: tuple[Path, ...], onnx: tuple[Path, ...], checkpoints: 
             shown = str(path) if path is not None and names[path.name] > 1 else None  # same file name twice
             for name in (n for n, k in kinds.items() if k == kind):
                 label = f"{name} ({shown})" if shown else None
-                spec_options = dict(options) if kind == "checkpoint" else {}
+                spec_options = dict(options) if kind == "checkpoint" else (
+                    {"precision": precision} if precision is not None else {})
                 if path is None:
                     specs.append(BackendSpec(name, model=str(source), label=label, options=spec_options))
                 else:
@@ -108,12 +115,16 @@ def build_specs(engines: tuple[Path, ...], onnx: tuple[Path, ...], checkpoints: 
 @click.option("--duration", type=FiniteFloat(min=0, min_open=True),
               help="Measured seconds per batch size, at least 30 iterations [default: 3 when --iterations is not given].")
 @click.option("--threads", type=click.IntRange(min=1), help="Intra-op threads for CPU backends.")
+@click.option("--concurrency", help="Callers in flight at once on CPU backends, e.g. 1,2,4 (benchmark_app's async "
+              "requests, onnxruntime_perf_test -c): throughput and latency per concurrency.  [default: 1]")
 @click.option("--streams", type=click.IntRange(min=1), default=1, show_default=True, help="Concurrent contexts/streams (GPU backends).")
 @click.option("--cuda-graph", is_flag=True, help="Launch the compute as a captured CUDA graph (GPU backends).")
 @click.option("--no-data-transfers", is_flag=True, help="Device-resident inputs: no H2D/D2H copies in the timed loop.")
 @click.option("--percentiles", default="90,95,99", show_default=True, help="Latency percentiles to report (0..100).")
 @click.option("--input-size", help="HxW (or N) for models with dynamic height/width.")
-@click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), help="Torch backends: run in this precision (autocast).")
+@click.option("--precision", type=click.Choice(RUN_PRECISIONS),
+              help="Compute an FP32 model in this precision: torch autocast (fp16 on CUDA only), OpenVINO's "
+                   "inference precision (fp32, bf16). Results name the precision that really ran.")
 @click.option("--channels-last", is_flag=True, help="Torch backends: channels_last memory format.")
 @click.option("--device", "torch_device", help="Torch backends: cpu or cuda[:N].")
 @click.option("--cv-threshold", type=FiniteFloat(min=0, min_open=True), default=0.10, show_default=True, help="Warn when std/mean latency exceeds this.")
@@ -125,7 +136,7 @@ def build_specs(engines: tuple[Path, ...], onnx: tuple[Path, ...], checkpoints: 
 @click.option("--plots", "plot_dir", type=OutputFolder(), help="Write throughput.png and latency.png here.")
 def bench(engines: tuple[Path, ...], onnx_models: tuple[Path, ...], checkpoints: tuple[Path, ...], models: tuple[str, ...],
           backends: tuple[str, ...], batch_sizes: str | None, warmup: str, iterations: int | None,
-          duration: float | None, threads: int | None, streams: int, cuda_graph: bool,
+          duration: float | None, threads: int | None, concurrency: str | None, streams: int, cuda_graph: bool,
           no_data_transfers: bool, percentiles: str, input_size: str | None, precision: str | None,
           channels_last: bool, torch_device: str | None, cv_threshold: float, as_json: bool,
           out_dir: Path | None, save_json: Path | None, csv_path: Path | None, md_path: Path | None,
@@ -139,11 +150,13 @@ def bench(engines: tuple[Path, ...], onnx_models: tuple[Path, ...], checkpoints:
       resnet-deploy bench --engine r50_fp16.plan
       resnet-deploy bench --onnx r50.onnx --onnx r50.int8-cpu.onnx --backend ort-cpu --backend openvino --batch-sizes 1,8
       resnet-deploy bench --model resnet50 --backend torch --channels-last --duration 5
+      resnet-deploy bench --onnx r50.onnx --backend openvino --precision bf16
     """
     from resnet_deploy.bench import (
         BenchConfig,
         Warmup,
         parse_batch_sizes,
+        parse_concurrency,
         parse_percentiles,
         run_benchmark,
     )
@@ -160,7 +173,8 @@ def bench(engines: tuple[Path, ...], onnx_models: tuple[Path, ...], checkpoints:
     specs = build_specs(engines, onnx_models, checkpoints, models, backends, options)
     config = BenchConfig(backends=specs, batch_sizes=parse_batch_sizes(batch_sizes), warmup=Warmup.parse(warmup),
                          iterations=iterations, duration_s=duration if duration is not None else (None if iterations else 3.0),
-                         threads=threads, streams=streams, cuda_graph=cuda_graph, no_data_transfers=no_data_transfers,
+                         threads=threads, streams=streams, concurrency=parse_concurrency(concurrency),
+                         cuda_graph=cuda_graph, no_data_transfers=no_data_transfers,
                          percentiles=parse_percentiles(percentiles), input_size=_input_size(input_size),
                          cv_threshold=cv_threshold)
     result = run_benchmark(config, progress=bench_progress(quiet=as_json))

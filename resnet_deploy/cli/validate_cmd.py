@@ -8,23 +8,10 @@ from typing import Any
 
 import click
 
-from resnet_deploy.backends.registry import backend_names
+from resnet_deploy.backends.registry import RUN_PRECISIONS, backend_names
 from resnet_deploy.cli.output import echo_json
 from resnet_deploy.cli.params import FiniteFloat, InputOrName, InputPath, command
 from resnet_deploy.data.registry import data_dir_help, names_help
-
-
-def _batch_sizes(text: str) -> tuple[int, ...]:
-    from resnet_deploy.errors import InvalidInputError
-
-    try:
-        sizes = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        raise InvalidInputError(f"`batch_sizes` must be comma-separated integers, got {text!r}",
-                                param="batch_sizes") from None
-    if not sizes:
-        raise InvalidInputError("`batch_sizes` needs at least one batch size", param="batch_sizes")
-    return sizes
 
 
 def render_report(report: Any) -> str:
@@ -89,7 +76,8 @@ def _inputs(inputs: dict[str, Any]) -> str:
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many inputs.")
 @click.option("--random", "random_count", type=click.IntRange(min=1), default=None,
               help="N seeded random inputs (default 16 without --dataset).")
-@click.option("--batch-sizes", default="1,8", show_default=True, help="Comma-separated batch sizes to run MODEL at.")
+@click.option("--batch-sizes", default="1,8", show_default=True,
+              help="Batch sizes to run MODEL at: 1,8,32 or 1-256 (powers of two).")
 @click.option("--max-error", type=FiniteFloat(min=0), default=None,
               help="Largest |MODEL - reference| as a multiple of the reference's RMS [default by precision: "
                    "FP32 1e-4, FP16 2e-2, INT8 1.0].")
@@ -100,11 +88,15 @@ def _inputs(inputs: dict[str, Any]) -> str:
 @click.option("--per-layer", is_flag=True,
               help="ONNX on onnxruntime vs PyTorch: also compare every Conv/Gemm output and name the first divergent layer.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Threads for CPU backends.")
+@click.option("--precision", type=click.Choice(RUN_PRECISIONS), default=None,
+              help="Run MODEL in this precision, computed from it by --backend (bf16: openvino, torch); judged by "
+                   "the limits of the precision that really ran.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def validate(model: str, backend: str | None, reference: str | None, reference_backend: str | None,
              checkpoint: Path | None, dataset: str | None, data_dir: Path | None, limit: int | None,
              random_count: int | None, batch_sizes: str, max_error: float | None, min_cosine: float | None,
-             min_top1: float | None, per_layer: bool, threads: int | None, as_json: bool) -> None:
+             min_top1: float | None, per_layer: bool, threads: int | None, precision: str | None,
+             as_json: bool) -> None:
     """Run MODEL and its reference on the same inputs; exit 1 if any output is outside tolerance.
 
     \b
@@ -112,33 +104,24 @@ def validate(model: str, backend: str | None, reference: str | None, reference_b
       resnet-deploy validate r20.onnx --backend openvino
       resnet-deploy validate r20.int8.onnx --backend openvino --reference r20.onnx
       resnet-deploy validate r50_fp16.plan --reference r50.onnx
+      resnet-deploy validate r20.onnx --backend openvino --precision bf16
     """
-    from dataclasses import replace
-
-    from resnet_deploy.compare import Tolerance
+    from resnet_deploy.bench.config import parse_batch_sizes
     from resnet_deploy.compare import validate as run_validate
-    from resnet_deploy.compare.stats import lower_precision
-    from resnet_deploy.compare.targets import describe_target
     from resnet_deploy.errors import CheckFailedError, InvalidInputError
 
     if checkpoint is not None:
         if reference is not None:
             raise InvalidInputError("give --reference or --checkpoint, not both")
         reference = str(checkpoint)
-    tolerance = None
     overrides = {k: v for k, v in {"max_error": max_error, "min_cosine": min_cosine, "min_top1": min_top1}.items()
                  if v is not None}
-    if overrides:
-        precision = describe_target(model, backend).precision
-        if reference is not None:
-            precision = lower_precision(precision, describe_target(reference, reference_backend).precision)
-        tolerance = replace(Tolerance.for_precision(precision), **overrides)
     # Progress is for a person at a terminal; logs and pipes get the report (and errors) only.
     progress = None if as_json or not sys.stderr.isatty() else (lambda m: click.echo(f"running {m}", err=True))
     report = run_validate(model, backend=backend, reference=reference, reference_backend=reference_backend,
                           dataset=dataset, data_dir=data_dir, random=random_count, limit=limit,
-                          batch_sizes=_batch_sizes(batch_sizes), tolerance=tolerance, per_layer=per_layer,
-                          threads=threads, progress=progress)
+                          batch_sizes=parse_batch_sizes(batch_sizes), tolerance_overrides=overrides, per_layer=per_layer,
+                          threads=threads, precision=precision, progress=progress)
     if as_json:
         echo_json(report.to_dict())
     else:

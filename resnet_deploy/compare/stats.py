@@ -18,8 +18,9 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from resnet_deploy.errors import InvalidInputError
+from resnet_deploy.topk import top_k
 
-PRECISIONS = ("fp32", "fp16", "int8")
+PRECISIONS = ("fp32", "fp16", "bf16", "int8", "fp8")  # most exact first
 
 
 @dataclass(frozen=True)
@@ -67,6 +68,8 @@ DEFAULT_TOLERANCES = {
     "fp32": Tolerance(max_error=1e-4, min_cosine=0.99999, min_top1=0.999),
     "fp16": Tolerance(max_error=2e-2, min_cosine=0.999, min_top1=0.99),
     "int8": Tolerance(max_error=1.0, min_cosine=0.99, min_top1=0.95),
+    "bf16": Tolerance(max_error=0.1, min_cosine=0.999, min_top1=0.98),
+    "fp8": Tolerance(max_error=1.0, min_cosine=0.99, min_top1=0.95),
 }
 
 
@@ -99,11 +102,6 @@ class OutputComparison:
         return data
 
 
-def _topk(logits: np.ndarray, k: int) -> np.ndarray:
-    k = min(k, logits.shape[-1])
-    return np.argsort(-logits, axis=-1, kind="stable")[..., :k]
-
-
 def compare_outputs(reference: np.ndarray, candidate: np.ndarray, tolerance: Tolerance,
                     name: str = "logits", classification: bool = True) -> OutputComparison:
     """Compare `candidate` with `reference` (same shape). For classification outputs
@@ -125,8 +123,8 @@ def compare_outputs(reference: np.ndarray, candidate: np.ndarray, tolerance: Tol
     cosine = float(flat_r @ flat_c / norms) if norms > 0 and finite else float(np.array_equal(flat_r, flat_c))
     top1 = top5 = None
     if classification and ref.ndim == 2:
-        top1 = float(np.mean(ref.argmax(-1) == cand.argmax(-1)))
-        top5 = float(np.mean(np.all(np.sort(_topk(ref, 5), -1) == np.sort(_topk(cand, 5), -1), axis=-1)))
+        top1 = float(np.mean(top_k(ref, 1)[:, 0] == top_k(cand, 1)[:, 0]))
+        top5 = float(np.mean(np.all(np.sort(top_k(ref, 5), -1) == np.sort(top_k(cand, 5), -1), axis=-1)))
 
     failures = []
     if not finite:

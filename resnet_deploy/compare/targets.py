@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from resnet_deploy.artifacts import resolve_recorded
 from resnet_deploy.backends.registry import DEFAULT_BACKEND, RunOptions, artifact_kind, get_backend
 from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.input_spec import InputSpec, default_input_spec
+from resnet_deploy.sidecar import resolve_recorded
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +31,8 @@ class Target:
     meta: dict[str, Any] = field(default_factory=dict, repr=False)
     features: bool = False
     model_kwargs: dict[str, Any] = field(default_factory=dict)
+    run_precision: str | None = None  # computed from the FP32 model by the backend (RunOptions.precision)
+    ran_precision: str | None = None  # what the runner says it really ran (set after running)
 
     @property
     def label(self) -> str:
@@ -50,11 +52,39 @@ class Target:
             if not Path(self.source).exists():  # a model name: its constructor arguments
                 extra.update({k: v for k, v in self.model_kwargs.items() if k in ("num_classes", "in_channels")})
         return RunOptions(threads=threads if "threads" in info.options else None,
-                          input_size=size if "input_size" in info.options else None, extra=extra)
+                          input_size=size if "input_size" in info.options else None, precision=self.run_precision,
+                          extra=extra)
+
+    def ask_precision(self, precision: str | None) -> None:
+        """Run this side in `precision` (computed by its backend from the model); refuses a
+        backend that cannot (one line, exit 2)."""
+        if precision is None:
+            return
+        from resnet_deploy.backends.registry import check_run_precision
+
+        check_run_precision(self.backend, precision)
+        self.run_precision = precision
+
+    def learn_ran(self, runner: dict[str, Any]) -> None:
+        """Record what the runner really ran (OpenVINO reads it back from the compiled model;
+        torch names its autocast); the precision that judges this side follows it."""
+        ran = runner.get("precision")
+        if isinstance(ran, str):
+            self.ran_precision = ran
+
+    @property
+    def judged_precision(self) -> str:
+        """The least exact of the graph's precision and the one the runtime computed in."""
+        from resnet_deploy.compare.stats import lower_precision
+
+        return lower_precision(self.precision, *([self.ran_precision] if self.ran_precision else []))
 
     def describe(self) -> dict[str, Any]:
-        return {"source": self.source, "kind": self.kind, "backend": self.backend, "precision": self.precision,
-                "architecture": self.architecture, "features": self.features}
+        data = {"source": self.source, "kind": self.kind, "backend": self.backend, "precision": self.judged_precision,
+                "graph_precision": self.precision, "architecture": self.architecture, "features": self.features}
+        if self.run_precision is not None:
+            data["run_precision_asked"] = self.run_precision
+        return data
 
 
 def _spec(data: Any) -> InputSpec | None:
@@ -83,7 +113,7 @@ def describe_target(source: str | os.PathLike[str], backend: str | None = None) 
         return Target(text, kind, backend, meta["precision"], meta.get("architecture"), _spec(meta.get("input_spec")),
                       meta, bool(meta.get("features")), dict(meta.get("model_kwargs") or {}))
     if kind == "plan":
-        from resnet_deploy.tensorrt.plan_meta import load_plan_meta
+        from resnet_deploy.runtime.plan_meta import load_plan_meta
 
         plan = load_plan_meta(text)
         data = plan.model_dump()

@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +53,7 @@ class ValidationReport:
     per_layer: Any = None  # export.per_layer.PerLayerReport
     runners: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    judged_precision: str | None = None  # the precision whose limits judged the pair
 
     @property
     def passed(self) -> bool:
@@ -63,7 +64,7 @@ class ValidationReport:
 
     @property
     def precision(self) -> str:
-        return str(self.model["precision"])
+        return self.judged_precision or str(self.model["precision"])
 
     def failures(self) -> list[str]:
         lines = [f"batch {p.batch_size}, {name}: {'; '.join(c.failures)}"
@@ -94,13 +95,18 @@ def validate(model: str | os.PathLike[str], *, backend: str | None = None, refer
              reference_backend: str | None = None, dataset: str | None = None,
              data_dir: str | os.PathLike[str] | None = None, random: int | None = None, limit: int | None = None,
              batch_sizes: Sequence[int] = (1, 8), tolerance: Tolerance | None = None, per_layer: bool = False,
-             threads: int | None = None, seed: int = 0,
+             threads: int | None = None, seed: int = 0, precision: str | None = None,
+             tolerance_overrides: Mapping[str, float] | None = None,
              progress: Callable[[str], None] | None = None) -> ValidationReport:
     """Compare `model` on `backend` with `reference` on `reference_backend`; see the module
-    docstring. `dataset` is a dataset name or an .npz path (else `random` seeded inputs)."""
+    docstring. `dataset` is a dataset name or an .npz path (else `random` seeded inputs).
+    `precision` is a run precision `backend` computes the model in (bf16 on OpenVINO or
+    torch). The limits are `tolerance`, else the defaults of the less exact of what the two
+    sides really ran (read back from the runners), with `tolerance_overrides` applied."""
     sizes = _check_batch_sizes(batch_sizes)
     notes: list[str] = []
     target = describe_target(model, backend)
+    target.ask_precision(precision)
     ref_kwargs: dict[str, Any] = {}
     if reference is None:
         reference, ref_kwargs = default_reference(target, notes)
@@ -115,8 +121,6 @@ def validate(model: str | os.PathLike[str], *, backend: str | None = None, refer
                                 "`backend` or `reference`", param="reference")
     spec = target.input_spec or ref.input_spec
     inputs = load_inputs(dataset, spec, data_dir=data_dir, limit=limit, random=random, seed=seed)
-    precision = lower_precision(target.precision, ref.precision)
-    tolerance = tolerance or Tolerance.for_precision(precision)
 
     # Keyed by role, not by file name: the two sides may share a name in different folders.
     labels = {"model": f"model: {target.label}", "reference": f"reference: {ref.label}"}
@@ -126,6 +130,14 @@ def validate(model: str | os.PathLike[str], *, backend: str | None = None, refer
                              progress=progress)
     for result in results:
         notes.extend(n for n in result.notes if n not in notes)
+    by_label = {r.label: r for r in results}
+    target.learn_ran(by_label[labels["model"]].runner)
+    ref.learn_ran(by_label[labels["reference"]].runner)
+    if target.run_precision and target.ran_precision and target.ran_precision != target.run_precision:
+        notes.append(f"asked {target.backend} for {target.run_precision}; it ran {target.ran_precision}")
+    judged = lower_precision(target.judged_precision, ref.judged_precision)
+    if tolerance is None:
+        tolerance = replace(Tolerance.for_precision(judged), **dict(tolerance_overrides or {}))
     compared = Comparator.compare(results, reference=labels["reference"], tolerance=tolerance, labels=inputs.labels)
     ref_result = next(r for r in results if r.label == labels["reference"])
     described = {r.label: r.runner for r in results}
@@ -134,7 +146,8 @@ def validate(model: str | os.PathLike[str], *, backend: str | None = None, refer
     if per_layer:
         layer_report = _per_layer(target, ref, inputs.x, tolerance)
     report = ValidationReport(target.describe(), ref.describe(), tolerance, {**inputs.description},
-                              compared.pairs, ref_result.top1_accuracy(inputs.labels), layer_report, described, notes)
+                              compared.pairs, ref_result.top1_accuracy(inputs.labels), layer_report, described, notes,
+                              judged)
     log.info("validation of %s: %s", target.source, "passed" if report else "FAILED")
     return report
 

@@ -8,14 +8,13 @@ chains them, records what each produced (or why it was skipped) and writes the r
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from resnet_deploy.artifacts import atomic_write_text, check_output_folder
+from resnet_deploy.atomic import check_output_folder, write_json
 from resnet_deploy.errors import CheckFailedError, InvalidInputError
 from resnet_deploy.pipeline.steps import SkipStep, StepLog
 from resnet_deploy.pipeline.variants import Variant, build_variants
@@ -103,7 +102,7 @@ class PipelineResult:
 
 def _train(cfg: PipelineConfig, steps: StepLog, ctx: dict[str, Any]) -> None:
     if cfg.checkpoint is not None:
-        from resnet_deploy.artifacts import require_file
+        from resnet_deploy.sidecar import require_file
 
         ctx["checkpoint"] = require_file(cfg.checkpoint, "checkpoint")
         steps.skip("train", f"started from the given checkpoint {cfg.checkpoint}")
@@ -281,7 +280,7 @@ def run_pipeline(config: PipelineConfig, *, progress: Callable[[str], None] | No
             "steps": steps.to_list(), "train": ctx.get("train"), "validation": ctx.get("validation"), "accuracy": ctx.get("accuracy"),
             "variants": {n: v.to_dict() for n, v in ctx.get("variants", {}).items()},
             "bench": ctx.get("bench")}
-    results_json = atomic_write_text(cfg.out / "pipeline.json", json.dumps(data, indent=2, default=str) + "\n")
+    results_json = write_json(cfg.out / "pipeline.json", data)
     md, html = write_reports(data, cfg.out)
     failed = [f"{s.name}: {s.reason}" for s in steps.failed]
     return PipelineResult(cfg, steps.to_list(), md, html, results_json, failed)

@@ -15,8 +15,10 @@ from typing import Any
 
 import onnx
 
-from resnet_deploy.artifacts import (
-    guard_outputs,
+from resnet_deploy.atomic import guard_outputs
+from resnet_deploy.errors import InvalidInputError
+from resnet_deploy.export.detect import GraphPrecision, detect_precision
+from resnet_deploy.sidecar import (
     new_sidecar,
     read_sidecar,
     relative_to_artifact,
@@ -24,8 +26,6 @@ from resnet_deploy.artifacts import (
     sidecar_path,
     write_artifact,
 )
-from resnet_deploy.errors import InvalidInputError
-from resnet_deploy.export.detect import GraphPrecision, detect_precision
 
 # Nodes whose presence means the graph is already quantized (QDQ or QOperator).
 QUANTIZED_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger",
@@ -92,8 +92,10 @@ def require_fp32(source: SourceModel, what: str) -> None:
     if quantized or source.precision.precision == "int8":
         raise InvalidInputError(f"'{source.path}' is already quantized ({', '.join(quantized) or 'int8'} nodes); "
                                 f"{what} needs the FP32 model it came from")
-    if source.precision.precision == "fp16":
-        raise InvalidInputError(f"'{source.path}' is already an FP16 model; {what} needs the FP32 model it came from")
+    if source.precision.precision != "fp32":
+        name = source.precision.precision.upper()
+        raise InvalidInputError(f"'{source.path}' is already {'an' if name[0] in 'FI' else 'a'} {name} model; {what} "
+                                "needs the FP32 model it came from")
 
 
 

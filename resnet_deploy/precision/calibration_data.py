@@ -19,16 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
-from resnet_deploy.artifacts import require_file
 from resnet_deploy.data.registry import DATASETS
 from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.input_spec import IMAGENET_MEAN, IMAGENET_STD, InputSpec
 from resnet_deploy.precision._model import SourceModel
+from resnet_deploy.sidecar import require_file
 
 log = logging.getLogger(__name__)
 
 RANDOM = "random"
-SOURCES = (*DATASETS, RANDOM)
 DEFAULT_SAMPLES = 512  # NVIDIA's guidance for CNN calibration: about 500 images
 RANDOM_SEED = 0
 NOT_REPRESENTATIVE = ("good for speed work, not for accuracy: the ranges do not represent this model's real inputs; "

@@ -36,7 +36,7 @@ import numpy as np
 import onnx
 
 from resnet_deploy import cpu_isa
-from resnet_deploy.artifacts import temp_folder
+from resnet_deploy.atomic import temp_folder
 from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.export.metadata import set_metadata
 from resnet_deploy.precision._model import (
@@ -120,7 +120,7 @@ def build_int8(source: SourceModel, ranges: dict[str, tuple[float, float]], excl
     float; `scratch` is a folder for the CPU quantizer's file (it writes to disk)."""
     if target == "tensorrt":
         model = insert_qdq_tensorrt(source.model, ranges, weight_max=WEIGHT_MAX[weight_bits], exclude=exclude)
-        placement = check_tensorrt_placement(model, exclude)
+        placement = check_tensorrt_placement(model, exclude=exclude)
         if not placement.ok:
             raise InvalidInputError(f"Q/DQ placement check failed: {placement.problems[0]}")
         return model

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from resnet_deploy.artifacts import require_file
 from resnet_deploy.errors import ArtifactError, InvalidInputError
+from resnet_deploy.sidecar import require_file
 
 ONNX_SUFFIXES = (".onnx",)
 PLAN_SUFFIXES = (".plan", ".engine", ".trt")
@@ -159,7 +159,7 @@ def _onnx_signature(path: Path) -> ModelSignature:
 # -- TensorRT plan (through its sidecar) ---------------------------------------------------
 
 def _plan_signature(path: Path) -> ModelSignature:
-    from resnet_deploy.tensorrt.plan_meta import load_plan_meta
+    from resnet_deploy.runtime.plan_meta import load_plan_meta
 
     require_file(path, "plan", if_empty="rebuild it with resnet-deploy build")
     meta = load_plan_meta(path).model_dump()  # validated: the typed fields below are present

@@ -12,7 +12,6 @@ the layer names instead of shipping a slower engine under the requested name.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -21,48 +20,66 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from resnet_deploy.artifacts import (
+from resnet_deploy.atomic import (
     atomic_write_bytes,
-    atomic_write_text,
     check_output_dir,
     guard_outputs,
-    new_sidecar,
-    require_file,
-    sha256_file,
-    sidecar_path,
-    write_artifact,
+    write_json,
 )
-from resnet_deploy.errors import ArtifactError, CheckFailedError, InvalidInputError
+from resnet_deploy.errors import (
+    ArtifactError,
+    CheckFailedError,
+    InvalidInputError,
+    MissingDependencyError,
+)
 from resnet_deploy.optional import require_tensorrt
-from resnet_deploy.tensorrt._trt import (
-    CapturingLogger,
-    dims_list,
-    last_error,
-    strongly_typed_flags,
-    trt,
-)
-from resnet_deploy.tensorrt.inspector import (
+from resnet_deploy.runtime.inspector import (
     EngineReport,
     PrecisionCheck,
     check_layer_precision,
     parse_engine_information,
 )
-from resnet_deploy.tensorrt.plan_meta import PLAN_KIND, normalize_hardware_level
-from resnet_deploy.tensorrt.profiles import (
+from resnet_deploy.runtime.plan_meta import PLAN_KIND, normalize_hardware_level
+from resnet_deploy.runtime.profiles import (
     TensorProfile,
     build_profile,
     onnx_input_shapes,
     parse_shapes,
     profile_to_dict,
 )
+from resnet_deploy.runtime.trt import (
+    TRT_DTYPE_NAMES,
+    CapturingLogger,
+    dims_list,
+    last_error,
+    strongly_typed_flags,
+    trt,
+)
+from resnet_deploy.sidecar import (
+    new_sidecar,
+    require_file,
+    sha256_file,
+    sidecar_path,
+    write_artifact,
+)
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("fp16", "int8")
+PRECISIONS = ("fp16", "bf16", "int8", "fp8")
+# The oldest GPU whose tensor cores compute each precision TensorRT is asked to build: BF16
+# from Ampere (8.0), FP8 from Ada (8.9) and Hopper (9.0). Older GPUs are refused before
+# anything is built or converted.
+MIN_COMPUTE_CAPABILITY = {"bf16": (8, 0), "fp8": (8, 9)}
+
+
+def require_compute_capability(precision: str, gpu_name: str, capability: tuple[int, int]) -> None:
+    """Refuse (exit 3: the device lacks it) a precision this GPU has no tensor cores for."""
+    needed = MIN_COMPUTE_CAPABILITY.get(precision)
+    if needed is not None and capability < needed:
+        raise MissingDependencyError(
+            f"{precision} engines need a GPU of compute capability {needed[0]}.{needed[1]} or later; {gpu_name} is "
+            f"{capability[0]}.{capability[1]}; build the fp16 or int8 model for it instead")
 MAX_OPT_LEVEL = 5
-# TensorRT DataType names -> numpy dtype names (bf16/fp8 have no numpy type: kept as names).
-TRT_DTYPE_NAMES = {"FLOAT": "float32", "HALF": "float16", "INT8": "int8", "INT32": "int32", "INT64": "int64",
-                   "BOOL": "bool", "UINT8": "uint8", "BF16": "bfloat16", "FP8": "float8", "INT4": "int4", "FP4": "fp4"}
 
 
 @dataclass
@@ -207,17 +224,24 @@ def _precision_step(onnx_path: Path, graph_precision: str, requested: str | None
         raise InvalidInputError(f"precision {requested}: '{onnx_path}' is already {graph_precision}; "
                                 f"give the FP32 model to convert it to {requested}", param="precision")
     from resnet_deploy.precision import convert_fp16, quantize_int8
+    from resnet_deploy.precision.bf16 import convert_bf16
+    from resnet_deploy.precision.fp8 import quantize_fp8
 
     log.warning("'%s' is FP32: running the %s precision step before the build", onnx_path, requested)
+    if requested in ("int8", "fp8") and not calib:
+        raise InvalidInputError(f"precision {requested} on an FP32 model needs calibration data (calib: a dataset name "
+                                "or images.npy)", param="calib")
     if requested == "fp16":
-        result = convert_fp16(onnx_path)
+        result, ran = convert_fp16(onnx_path), "convert_fp16"
+    elif requested == "bf16":
+        result, ran = convert_bf16(onnx_path), "convert_bf16"
+    elif requested == "fp8":
+        assert calib is not None
+        result, ran = quantize_fp8(onnx_path, calib=calib, samples=calib_samples), "quantize_fp8"
     else:
-        if not calib:
-            raise InvalidInputError("precision int8 on an FP32 model needs calibration data (calib: a dataset name or "
-                                    "images.npy)", param="calib")
-        result = quantize_int8(onnx_path, calib=calib, samples=calib_samples, target="tensorrt")
-    step = {"ran": "convert_fp16" if requested == "fp16" else "quantize_int8", "from": str(onnx_path),
-            "to": str(result.output), "details": result.to_dict()}
+        assert calib is not None
+        result, ran = quantize_int8(onnx_path, calib=calib, samples=calib_samples, target="tensorrt"), "quantize_int8"
+    step = {"ran": ran, "from": str(onnx_path), "to": str(result.output), "details": result.to_dict()}
     return Path(result.output), step
 
 
@@ -251,14 +275,16 @@ def build_engine(onnx_path: str | os.PathLike[str], output: str | os.PathLike[st
 
     Batch range defaults: opt 32 and max 256 (clamped to the range; a fixed batch axis pins
     all three). `shapes` gives non-batch dynamic axes ("input:3x224x224"). `workspace` is
-    "4G"/"512M" or MiB. `precision` fp16/int8 converts an FP32 model first (int8 needs
-    `calib`). Errors: bad input exit 2; TensorRT or a GPU missing exit 3; precision check
+    "4G"/"512M" or MiB. `precision` fp16/bf16/int8/fp8 converts an FP32 model first (int8
+    and fp8 need `calib`). BF16 needs a GPU of compute capability 8.0, FP8 8.9 (refused
+    before anything is written, exit 3). Errors: bad input exit 2; TensorRT or a GPU missing
+    (or too old for the precision) exit 3; precision check
     failed exit 1 (the plan is not written; the per-layer report goes to
     `<output>.rejected.json`).
     """
-    from resnet_deploy.backends.cuda_util import gpu_properties
     from resnet_deploy.export.detect import detect_precision
     from resnet_deploy.export.loader import load_onnx_model
+    from resnet_deploy.runtime.cuda import gpu_properties
 
     source, plan_path, level, workspace_bytes = validate_options(
         onnx_path, output, opt_level=opt_level, hardware_compatibility=hardware_compatibility,
@@ -272,11 +298,12 @@ def build_engine(onnx_path: str | os.PathLike[str], output: str | os.PathLike[st
     trt_module = require_tensorrt("resnet-deploy build")
     gpu = gpu_properties(device)
     if device != 0:  # TensorRT builds on the CUDA runtime's current device
-        from resnet_deploy.backends.cuda_util import cuda_call, cudart
+        from resnet_deploy.runtime.cuda import cuda_call, cudart
 
         cuda_call(cudart().cudaSetDevice(device), "cudaSetDevice")
     version = str(trt_module.__version__)
     hardware_level = _hardware_level(level, version) if level != "none" else None  # refused before any work
+    require_compute_capability(precision or graph_precision, gpu.name, gpu.cc_tuple)  # before any step writes
 
     built_from, step = _precision_step(source, graph_precision, precision, calib, calib_samples)
     if step is not None:
@@ -362,7 +389,7 @@ def build_engine(onnx_path: str | os.PathLike[str], output: str | os.PathLike[st
     )
     if not check and check_precision:
         rejected = plan_path.with_name(plan_path.name + ".rejected.json")
-        atomic_write_text(rejected, json.dumps(meta, indent=2, default=str) + "\n")
+        write_json(rejected, meta)
         raise CheckFailedError(f"{plan_path}: {check.message()}; the plan was not written (per-layer report: "
                                f"{rejected}); fix the model's Q/DQ placement or FP16 conversion, or build with "
                                "check_precision off", param="check_precision")

@@ -48,7 +48,7 @@ def test_tensorrt_layout_keeps_excluded_nodes_float(fp32_model: Path, calib_npy:
     assert "/fc/Gemm" in kept and "/layer1/layer1.0/conv1/Conv" in kept and "/layer1/layer1.0/Add" in kept
     assert not _dq_fed(model, "/fc/Gemm") and not _dq_fed(model, "/layer1/layer1.0/conv2/Conv")
     assert _dq_fed(model, "/layer1/layer1.1/conv1/Conv")  # the rest is INT8
-    assert check_tensorrt_placement(model, frozenset(kept)).ok
+    assert check_tensorrt_placement(model, exclude=frozenset(kept)).ok
     assert "kept FP32" in result.output and "/fc/Gemm" in result.output
 
 

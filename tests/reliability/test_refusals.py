@@ -48,6 +48,7 @@ def _link(name: str, target: str) -> Callable[[Path], None]:
 
 
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF" + bytes(200)
+BAD_ARGUMENT = {"name": "resnet20", "kwargs": {"num_classes": "ten", "in_channels": 1}}
 
 # (id, arguments, expected exit code, a fragment of the error line, preparation)
 CASES: list[tuple[str, list[str], int, str, Callable[[Path], None] | None]] = [
@@ -72,6 +73,13 @@ CASES: list[tuple[str, list[str], int, str, Callable[[Path], None] | None]] = [
     ("export-bad-opset", ["export", "--model", "resnet20", "--opset", "3", "-o", "{w}/x.onnx"], 2, "opset", None),
     ("export-garbage-checkpoint-sidecar", ["export", "--checkpoint", "{w}/ckpt.safetensors", "-o", "{w}/x.onnx"], 2,
      "architecture", _edit_sidecar("ckpt.safetensors", architecture="garbage")),
+    # A constructor argument of the wrong type in the sidecar: refused where the checkpoint is read.
+    ("export-checkpoint-argument-of-wrong-type", ["export", "--checkpoint", "{w}/ckpt.safetensors", "-o", "{w}/x.onnx"],
+     2, "num_classes", _edit_sidecar("ckpt.safetensors", architecture=BAD_ARGUMENT)),
+    ("eval-checkpoint-argument-of-wrong-type", ["eval", "{w}/ckpt.safetensors"], 2, "num_classes",
+     _edit_sidecar("ckpt.safetensors", architecture=BAD_ARGUMENT)),
+    ("bench-checkpoint-argument-of-wrong-type", ["bench", "--checkpoint", "{w}/ckpt.safetensors", "--backend", "torch"],
+     2, "num_classes", _edit_sidecar("ckpt.safetensors", architecture=BAD_ARGUMENT)),
     # validate
     ("validate-missing", ["validate", "{w}/none.onnx"], 2, "does not exist", None),
     ("validate-truncated", ["validate", "{w}/r20.onnx"], 2, "sha256", _truncate("r20.onnx")),

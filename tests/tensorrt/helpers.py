@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from resnet_deploy.artifacts import new_sidecar, write_sidecar
+from resnet_deploy.sidecar import new_sidecar, write_sidecar
 
 
 def conv_model(path: Path, *, fp16: bool = False, batch: int | str = "batch", size: int | str = 8,
@@ -55,11 +55,15 @@ FORMATS = {
     "fp32": ("Row major linear FP32 format (kLINEAR)", "Row major linear format (kLINEAR)|Float"),
     "fp16": ("Channel major FP16 format where channel % 8 == 0 (kHWC8)", "Channel major format where channel % 8 == 0 (kHWC8)|Half"),
     "int8": ("Thirty-two wide channel vectorized row major Int8 format (kCHW32)", "Thirty-two wide channel vectorized row major format (kCHW32)|Int8"),
+    "bf16": ("Channel major BF16 format where channel % 8 == 0 (kHWC8)", "Channel major format where channel % 8 == 0 (kHWC8)|BFloat16"),
+    "fp8": ("Channel major FP8 format where channel % 16 == 0 (kHWC16)", "Channel major format where channel % 16 == 0 (kHWC16)|FP8"),
 }
-WEIGHTS = {"fp32": "Float", "fp16": "Half", "int8": "Int8"}
+WEIGHTS = {"fp32": "Float", "fp16": "Half", "int8": "Int8", "bf16": "BFloat16", "fp8": "FP8"}
 TACTICS = {"fp32": "sm80_xmma_fprop_implicit_gemm_tf32f32_tf32f32_f32_nhwckrsc_nhwc_tilesize128x128x16_stage4",
            "fp16": "sm80_xmma_fprop_implicit_gemm_f16f16_f16f16_f16_nhwckrsc_nhwc_tilesize128x64x64_stage4_warpsize2x2x1_g1_tensor16x8x16",
-           "int8": "sm80_xmma_fprop_implicit_gemm_interleaved_i8i8_i8i32_f32_nchw_vect_c_32kcrs_vect_c_32_nchw_vect_c_32_tilesize256x128x64_stage4"}
+           "int8": "sm80_xmma_fprop_implicit_gemm_interleaved_i8i8_i8i32_f32_nchw_vect_c_32kcrs_vect_c_32_nchw_vect_c_32_tilesize256x128x64_stage4",
+           "bf16": "sm80_xmma_fprop_implicit_gemm_bf16bf16_bf16f32_f32_nhwckrsc_nhwc_tilesize128x64x64_stage4",
+           "fp8": "sm90_xmma_fprop_implicit_gemm_e4m3e4m3_e4m3f32_f32_nhwckrsc_nhwc_tilesize128x128x64_stage3"}
 
 
 def conv_layer(name: str, precision: str, *, trt11: bool = False, myelin: bool = False) -> dict[str, Any]:
@@ -118,7 +122,7 @@ def engine_json(conv_precisions: list[str], *, trt11: bool = False, myelin: bool
 
 def plan_meta(**overrides: Any) -> dict[str, Any]:
     """A sidecar as build_engine writes it (TensorRT 10.13 on an RTX A6000)."""
-    from resnet_deploy.tensorrt.inspector import parse_engine_information
+    from resnet_deploy.runtime.inspector import parse_engine_information
 
     meta: dict[str, Any] = {
         "tensorrt_version": "10.13.0.35", "gpu": {"index": 0, "name": "NVIDIA RTX A6000", "compute_capability": "8.6",
@@ -142,13 +146,13 @@ ENGINE_PROFILE = ([1, 3, 4, 4], [4, 3, 4, 4], [8, 3, 4, 4])
 def install_fake_engine(folder: Path, monkeypatch: Any, **fake_options: Any) -> tuple[Path, Any, Any]:
     """A stand-in TensorRT runtime and CUDA (tests/tensorrt/fake_trt.py) patched in, and a fake
     plan for it in `folder`: (plan, cudart, trt)."""
-    from resnet_deploy.backends import cuda_util
+    from resnet_deploy.runtime import cuda as cuda_util
     from tests.tensorrt.fake_trt import FakeCudart, make_fake_runtime_trt
 
     cudart = FakeCudart()
     trt = make_fake_runtime_trt(cudart, profile=ENGINE_PROFILE, **fake_options)
-    monkeypatch.setattr("resnet_deploy.tensorrt.engine.require_tensorrt", lambda purpose: trt)
-    monkeypatch.setattr("resnet_deploy.tensorrt._trt.require_tensorrt", lambda purpose: trt)
+    monkeypatch.setattr("resnet_deploy.runtime.engine.require_tensorrt", lambda purpose: trt)
+    monkeypatch.setattr("resnet_deploy.runtime.trt.require_tensorrt", lambda purpose: trt)
     monkeypatch.setattr(cuda_util, "cudart", lambda: cudart)
     monkeypatch.setattr(cuda_util, "gpu_properties",
                         lambda device=0: cuda_util.GpuProperties(0, "NVIDIA RTX A6000", "8.6", 48 << 30))

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from resnet_deploy.errors import ArtifactError
-from resnet_deploy.tensorrt.inspector import (
+from resnet_deploy.runtime.inspector import (
     EngineReport,
     check_layer_precision,
     dtype_from_text,

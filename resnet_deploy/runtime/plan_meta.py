@@ -24,11 +24,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from resnet_deploy.artifacts import artifact_meta, read_sidecar, require_file, sidecar_path
 from resnet_deploy.errors import ArtifactError
 from resnet_deploy.jsonfile import first_problem
-from resnet_deploy.tensorrt._trt import parse_version
-from resnet_deploy.tensorrt.inspector import EngineRecord
+from resnet_deploy.runtime.inspector import EngineRecord
+from resnet_deploy.runtime.trt import parse_version
+from resnet_deploy.sidecar import artifact_meta, read_sidecar, require_file, sidecar_path
 
 PLAN_KIND = "plan"
 HARDWARE_LEVELS = ("none", "same_compute_capability", "ampere_plus")
