@@ -14,15 +14,27 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 
-from resnet_deploy.data.base import DatasetInfo
 from resnet_deploy.data.registry import DATASETS, reader, resolve_dir
 from resnet_deploy.errors import InvalidInputError
+
+if TYPE_CHECKING:
+    from torch.utils.data import Dataset
+
+    from resnet_deploy.data.base import DatasetInfo
+
+
+def __getattr__(name: str) -> Any:
+    """DatasetInfo on first use: importing the package (e.g. the dataset table for a command's
+    --help) does not import torch."""
+    if name == "DatasetInfo":
+        from resnet_deploy.data.base import DatasetInfo
+
+        return DatasetInfo
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 SPLITS = ("train", "val")
 
@@ -99,6 +111,8 @@ def holdout_arrays(name: str, data_dir: str | os.PathLike[str] | None, count: in
 
 
 def _materialize(dataset: Dataset[Any], indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    import torch
+
     images, labels = [], []
     for i in indices:
         x, y = dataset[int(i)]
