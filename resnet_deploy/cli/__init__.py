@@ -46,7 +46,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "bench": ("resnet_deploy.cli.bench_cmd", "bench", "Latency percentiles and throughput per batch size, several backends side by side."),
     "profile": ("resnet_deploy.cli.profile_cmd", "profile", "Time per layer (ONNX nodes, op, precision, share); two models side by side."),
     "bench-compare": ("resnet_deploy.cli.bench_compare_cmd", "bench_compare", "Change per batch size between two bench results."),
-    "train": ("resnet_deploy.cli.train_cmd", "train", "Train a ResNet (digits, MNIST, CIFAR, image folders); checkpoints + curves; DDP under torchrun."),
+    "train": ("resnet_deploy.cli.train_cmd", "train", "Train a ResNet (digits, Fashion-MNIST, MNIST, CIFAR, image folders); checkpoints + curves; DDP under torchrun."),
     "eval": ("resnet_deploy.cli.eval_cmd", "eval_cmd", "Top-1/top-5, per-class accuracy and confusion matrix of a checkpoint."),
     "experiment": ("resnet_deploy.cli.experiment_cmd", "experiment", "Paper experiments: `experiment degradation` (plain vs residual)."),
     "pipeline": ("resnet_deploy.cli.pipeline_cmd", "pipeline", "Train, export, validate, quantize, build, bench: one report."),

@@ -11,6 +11,11 @@ import click
 from resnet_deploy.backends.registry import RUN_PRECISIONS, backend_names
 from resnet_deploy.cli.output import echo_json
 from resnet_deploy.cli.params import FiniteFloat, InputPath, command
+from resnet_deploy.data.registry import data_dir_help, names_help
+
+# The gate: FAIL when the drop exceeds the limit; "ok" when its whole 95% interval is within;
+# "ok (inconclusive)" when the drop is within but the interval reaches past the limit.
+VERDICTS = {"pass": "ok", "inconclusive": "ok (inconclusive)", "fail": "FAIL"}
 
 
 def render_report(report: Any) -> str:
@@ -22,20 +27,22 @@ def render_report(report: Any) -> str:
              f"{machine['reference_backend']}; CPU {cpu}", ""]
     columns = [Column("model"), Column("backend"), Column("precision"), Column("top-1 %", ".2f"),
                Column("top-5 %", ".2f"), Column("agreement %", ".2f"), Column("mean cosine", ".5f"),
-               Column("drop (points)", "+.2f"), Column("limit", ".2f"), Column("result")]
+               Column("drop (points)", "+.2f"), Column("95% CI"), Column("limit", ".2f"), Column("result")]
     rows: list[list[Any]] = [[Path(report.reference.model).name, report.reference.backend, report.reference.precision,
-                              report.reference.top1, report.reference.top5, None, None, None, None, "reference"]]
+                              report.reference.top1, report.reference.top5, None, None, None, None, None, "reference"]]
     rows += [[Path(m.model).name, m.backend, m.precision, m.top1, m.top5, m.top1_agreement, m.cosine, m.drop,
-              m.max_drop, "ok" if m.passed else "FAIL"] for m in report.models]
+              f"{m.drop_low:+.2f} to {m.drop_high:+.2f}", m.max_drop, VERDICTS.get(m.verdict, m.verdict)]
+             for m in report.models]
     lines.append(render_table(columns, rows))
+    lines += report.notes
     return "\n".join(lines)
 
 
 @command("accuracy")
 @click.argument("models", nargs=-1, required=True, type=InputPath())
 @click.option("--dataset", required=True,
-              help="digits, mnist, cifar10, cifar100, imagefolder (validation split), or an .npz with x and labels.")
-@click.option("--data-dir", type=InputPath(), default=None, help="Dataset folder (mnist, cifar, imagefolder).")
+              help=f"{names_help()} (validation split), or an .npz with x and labels.")
+@click.option("--data-dir", type=InputPath(), default=None, help=data_dir_help())
 @click.option("--reference", type=InputPath(), required=True, help="The FP32 model to compare against (ONNX or plan).")
 @click.option("--backend", type=click.Choice([b for b in backend_names() if not b.startswith("torch")]),
               default="ort-cpu", show_default=True, help="The runtime that will serve MODELS (tensorrt: MODELS are plans).")

@@ -10,6 +10,7 @@ import click
 from resnet_deploy.backends.registry import backend_names
 from resnet_deploy.cli.output import echo_json
 from resnet_deploy.cli.params import FiniteFloat, InputOrName, InputPath, OutputFolder, command
+from resnet_deploy.data.registry import data_dir_help, names_help
 
 
 @command("mlperf", param_aliases={"from_bench": "from_bench", "user_conf": "user_conf"})
@@ -23,9 +24,9 @@ from resnet_deploy.cli.params import FiniteFloat, InputOrName, InputPath, Output
               help="In-process runtime [default: the artifact's natural one: ort-cpu, tensorrt, torch].")
 @click.option("--server", help="A Triton server to load instead: HOST:PORT (gRPC, localhost:8001) or "
               "http://HOST:PORT; MODEL is then the model's name on the server.")
-@click.option("--dataset", help="digits, mnist, fashion-mnist, cifar10, cifar100, imagefolder, or an .npy/.npz of "
+@click.option("--dataset", help=f"{names_help()}, or an .npy/.npz of "
               "images [default: random images, performance only].")
-@click.option("--data-dir", type=InputPath(), help="Dataset folder (mnist, cifar, imagefolder).")
+@click.option("--data-dir", type=InputPath(), help=data_dir_help())
 @click.option("--val-map", type=InputPath(), help="MLPerf's ImageNet layout: a val_map.txt (`file label` lines) "
               "beside the images; they get the torchvision evaluation transform.")
 @click.option("--limit", type=click.IntRange(min=1), help="Use only the first N samples (a fixed subset for datasets).")

@@ -11,6 +11,7 @@ import click
 from resnet_deploy.backends.registry import RUN_PRECISIONS, backend_names
 from resnet_deploy.cli.output import echo_json
 from resnet_deploy.cli.params import FiniteFloat, InputOrName, InputPath, OutputFile, command
+from resnet_deploy.data.registry import data_dir_help, names_help
 
 
 def render_report(report: Any) -> str:
@@ -83,9 +84,9 @@ def _layer_taps(per_layer: bool) -> dict[str, Any]:
               help="Runtime for the reference [default: as for MODEL, by the reference's kind].")
 @click.option("--checkpoint", type=InputPath(), default=None, help="Same as --reference with a checkpoint.")
 @click.option("--dataset", default=None,
-              help="Inputs from a dataset's validation split (digits, mnist, cifar10, cifar100, imagefolder) or an .npz "
+              help=f"Inputs from a dataset's validation split ({names_help()}) or an .npz "
                    "with x (and labels) [default: seeded random inputs].")
-@click.option("--data-dir", type=InputPath(), default=None, help="Dataset folder.")
+@click.option("--data-dir", type=InputPath(), default=None, help=data_dir_help())
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most this many inputs.")
 @click.option("--random", "random_count", type=click.IntRange(min=1), default=None,
               help="N seeded random inputs (default 16 without --dataset).")

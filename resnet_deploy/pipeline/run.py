@@ -64,13 +64,11 @@ class PipelineConfig:
 
     def check(self) -> None:
         """Refuse bad settings up front (exit 2), before any stage runs or any report is written."""
-        from resnet_deploy.data import DATASETS
+        from resnet_deploy.data.registry import entry
         from resnet_deploy.models import get_entry
 
         self.model = get_entry(self.model).name
-        if self.dataset not in DATASETS:
-            raise InvalidInputError(f"unknown dataset {self.dataset!r}; valid: {', '.join(DATASETS)}", param="dataset")
-        if self.dataset != "digits" and self.checkpoint is None and self.data_dir is None:
+        if entry(self.dataset).needs_folder and self.checkpoint is None and self.data_dir is None:
             raise InvalidInputError(f"dataset {self.dataset} is read from disk: give its folder (`data_dir`)",
                                     param="data_dir")
         if self.data_dir is not None and not Path(self.data_dir).is_dir():

@@ -5,9 +5,12 @@ Every model runs on `backend` (ort-cpu, openvino, ort-cuda, ort-trt, tensorrt fo
 the same validation images; the reference runs on `reference_backend` (by default the same
 runtime when it runs the reference's kind of artifact). Per model: top-1, top-5, top-1
 agreement with the reference, logit cosine (per image, averaged) and the top-1 drop in
-points. A model fails when its drop exceeds its limit: `max_drop` when given, else the
-default for its precision (DEFAULT_MAX_DROP, measured: docs/precision.md). `record=True`
-writes the figures, the runtime and the CPU into each model's sidecar.
+points with its 95% interval from the paired outcomes (compare/paired.py). A model fails
+when its drop exceeds its limit: `max_drop` when given, else the default for its precision
+(DEFAULT_MAX_DROP, measured: docs/precision.md); a drop within the limit whose interval
+reaches past it is "inconclusive", with a line saying about how many images would decide
+(docs/validate.md). `record=True` writes the figures, the runtime and the CPU into each
+model's sidecar.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import numpy as np
 from resnet_deploy.backends.registry import DEFAULT_BACKEND, artifact_kind, get_backend, open_runner
 from resnet_deploy.compare.comparator import Comparator, RunResult
 from resnet_deploy.compare.inputs import load_inputs
+from resnet_deploy.compare.paired import paired_drop
 from resnet_deploy.compare.targets import Target, check_same_model, describe_target
 from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.sidecar import artifact_meta, sha256_file, write_sidecar
@@ -51,7 +55,14 @@ class ModelAccuracy:
     min_cosine: float
     drop: float  # reference top-1 minus this top-1, in points
     max_drop: float | None  # the limit this model was judged by (None for the reference)
-    passed: bool
+    passed: bool  # drop <= max_drop (the point estimate)
+    drop_low: float = 0.0  # 95% interval of the drop, points (Tango's paired score interval)
+    drop_high: float = 0.0
+    lost: int = 0  # images the reference gets right and this model wrong
+    gained: int = 0  # images this model gets right and the reference wrong
+    verdict: str = "-"  # pass (interval within the limit), inconclusive (interval straddles it), fail
+    images_needed: int | None = None  # about how many images would resolve the limit, when these cannot
+    resolution: str | None = None  # the line saying so
 
 
 @dataclass
@@ -64,12 +75,18 @@ class AccuracyReport:
     machine: dict[str, Any]
     failures: list[str] = field(default_factory=list)
 
+    @property
+    def notes(self) -> list[str]:
+        """One line per model whose limit these images cannot resolve."""
+        return [f"{Path(m.model).name}: {m.resolution}" for m in self.models if m.resolution]
+
     def __bool__(self) -> bool:
         return not self.failures
 
     def to_dict(self) -> dict[str, Any]:
         return {"dataset": self.dataset, "split": self.split, "samples": self.samples, "machine": self.machine,
-                "passed": bool(self), "failures": list(self.failures), "reference": asdict(self.reference),
+                "passed": bool(self), "failures": list(self.failures), "notes": self.notes,
+                "interval": "95% Tango score interval on paired outcomes", "reference": asdict(self.reference),
                 "models": [asdict(m) for m in self.models]}
 
 
@@ -100,11 +117,12 @@ def _measure(target: Target, logits: np.ndarray, labels: np.ndarray, ref_logits:
                                 "same model")
     top1 = _topk_accuracy(logits, labels, 1)
     cosines = _row_cosine(ref_logits, logits)
-    drop = ref_top1 - top1
     agreement = float(np.mean(ref_logits.argmax(-1) == logits.argmax(-1)) * 100)
-    return ModelAccuracy(target.source, target.backend, target.judged_precision, top1, _topk_accuracy(logits, labels, 5),
-                         agreement, float(cosines.mean()), float(cosines.min()), drop, max_drop,
-                         max_drop is None or drop <= max_drop)
+    paired = paired_drop(ref_logits.argmax(-1) == labels, logits.argmax(-1) == labels, max_drop)
+    return ModelAccuracy(target.source, target.backend, target.judged_precision, top1,
+                         _topk_accuracy(logits, labels, 5), agreement, float(cosines.mean()), float(cosines.min()),
+                         paired.drop, max_drop, max_drop is None or paired.drop <= max_drop, paired.low, paired.high,
+                         paired.lost, paired.gained, paired.verdict, paired.images_needed, paired.resolution_note())
 
 
 def machine() -> dict[str, Any]:
@@ -172,8 +190,8 @@ def evaluate_accuracy(models: Sequence[str | os.PathLike[str]], *, dataset: str,
     for key, target in zip(keys, targets, strict=True):
         limit_points = max_drop if max_drop is not None else DEFAULT_MAX_DROP.get(target.judged_precision, 0.0)
         rows.append(_measure(target, _logits(results[key]), labels, ref_logits, ref_top1, limit_points))
-    failures = [f"{Path(r.model).name}: top-1 drop {r.drop:.2f} points > {r.max_drop:g} ({r.precision} limit)"
-                for r in rows if not r.passed]
+    failures = [f"{Path(r.model).name}: top-1 drop {r.drop:.2f} points (95% CI {r.drop_low:+.2f} to "
+                f"{r.drop_high:+.2f}) > {r.max_drop:g} ({r.precision} limit)" for r in rows if not r.passed]
     described = {"backend": backend, "reference_backend": reference_backend,
                  "runner": results[keys[0]].runner, **machine()}
     report = AccuracyReport(inputs.description.get("dataset", dataset), inputs.description.get("split", "given"),
@@ -201,6 +219,7 @@ def _record(report: AccuracyReport, ref: Target) -> None:
                             "top1": round(row.top1, 3), "top5": round(row.top5, 3),
                             "top1_agreement": round(row.top1_agreement, 3), "cosine": round(row.cosine, 6),
                             "drop_points": round(row.drop, 3), "max_drop": row.max_drop, "passed": row.passed,
+                            "drop_ci95": [round(row.drop_low, 3), round(row.drop_high, 3)], "verdict": row.verdict,
                             "reference": ref.source,
                             "reference_sha256": sha256_file(ref.source) if Path(ref.source).is_file() else None,
                             "measured": when, "backend": row.backend, "machine": report.machine}

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from resnet_deploy.data.registry import DATASETS
 from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.input_spec import IMAGENET_MEAN, IMAGENET_STD, InputSpec
 from resnet_deploy.precision._model import SourceModel
@@ -26,7 +27,6 @@ from resnet_deploy.sidecar import require_file
 
 log = logging.getLogger(__name__)
 
-DATASETS = ("digits", "mnist", "cifar10", "cifar100", "imagefolder")
 RANDOM = "random"
 DEFAULT_SAMPLES = 512  # NVIDIA's guidance for CNN calibration: about 500 images
 RANDOM_SEED = 0
@@ -81,7 +81,7 @@ def check_array(array: np.ndarray, source: SourceModel, what: str) -> None:
         raise InvalidInputError(f"{what} contains NaN or Inf values", param="calib")
 
 
-def _input_size(source: SourceModel) -> int | None:
+def input_size(source: SourceModel) -> int | None:
     """The model's (square) image size, for the dataset readers' resize."""
     shape = source.input_shape
     if len(shape) == 4 and shape[2] is not None and shape[2] == shape[3]:
@@ -164,7 +164,7 @@ def _from_dataset(calib: str, source: SourceModel, samples: int | None,
     count = _resolve_samples(samples, info.size, what)
     if channels is None or channels == info.input_spec.channels:
         # Calibrate on the training split: the validation split is kept for measuring accuracy.
-        array, _ = eval_arrays(calib, data_dir=data_dir, split="train", limit=count, input_size=_input_size(source))
+        array, _ = eval_arrays(calib, data_dir=data_dir, split="train", limit=count, input_size=input_size(source))
         array = np.ascontiguousarray(array)
         check_array(array, source, what)
         return CalibrationData(array, calib, array_sha256(array))
