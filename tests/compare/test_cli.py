@@ -42,9 +42,12 @@ def test_a_damaged_model_fails_validate_and_accuracy(damaged: str, digits_onnx: 
 
 def test_accuracy_judges_each_precision_by_its_default_limit(digits_onnx: Path, digits_fp16: Path) -> None:
     code, text = _run("accuracy", digits_fp16, "--reference", digits_onnx, "--dataset", "digits", "--no-record", "--json")
-    assert code == 0, text
     row = json.loads(text)["models"][0]
-    assert row["precision"] == "fp16" and row["max_drop"] == 0.2 and row["passed"]
+    assert row["precision"] == "fp16" and row["max_drop"] == 0.2
+    # Whether FP16 loses an image of the 360 depends on the CPU's FP16 kernels (one image is
+    # 0.28 points, over the 0.2 limit): the verdict and the exit code must follow the limit.
+    assert row["passed"] == (row["drop"] <= 0.2), text
+    assert code == (0 if row["passed"] else 1), text
 
 
 def test_accuracy_on_another_runtime_names_it(digits_onnx: Path, digits_int8: Path) -> None:
