@@ -17,7 +17,7 @@ RUINED = "/layer3/layer3.1/conv2/Conv"
 
 def test_the_search_keeps_the_ruined_layer_in_float(digits_onnx: Path, tmp_path: Path) -> None:
     source = load_source(digits_onnx)
-    ranges = tensor_ranges(source, load_calibration_data("digits", source, samples=64), method="max")
+    ranges, _ = tensor_ranges(source, load_calibration_data("digits", source, samples=64), method="max")
     node = next(n for n in source.model.graph.node if n.name == RUINED)
     lo, hi = ranges[node.input[0]]
     ranges[node.input[0]] = (lo / 200, hi / 200)  # this conv's input now saturates: INT8 is wrong there
