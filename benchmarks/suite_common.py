@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import resource
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -65,3 +72,36 @@ def write_json(path: Path, data: Any) -> None:
     from resnet_deploy.atomic import write_json as write_atomically
 
     write_atomically(path, data)
+
+
+@dataclass(frozen=True)
+class TimedTrain:
+    """One `resnet-deploy train --json` subprocess: its report, wall time, the CPU time of the
+    child (a shared machine shows as CPU time well under wall time x threads) and the 1-minute
+    load average before and after."""
+
+    report: dict[str, Any]
+    wall: float
+    cpu_seconds: float
+    load_before: float
+    load_after: float
+
+    def load_record(self) -> dict[str, float]:
+        return {"before": round(self.load_before, 2), "after": round(self.load_after, 2)}
+
+
+def run_train(args: list[str]) -> TimedTrain | int:
+    """Run `python -m resnet_deploy train ARGS` (which must include --json) and time it; on a
+    failure print the end of its stderr and return its exit code."""
+    cmd = [sys.executable, "-m", "resnet_deploy", "train", *args]
+    load_before = os.getloadavg()[0]
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    wall = time.perf_counter() - start
+    load_after = os.getloadavg()[0]
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        print(proc.stderr[-3000:], file=sys.stderr)
+        return proc.returncode
+    return TimedTrain(json.loads(proc.stdout), wall, usage.ru_utime + usage.ru_stime, load_before, load_after)
+

@@ -13,18 +13,13 @@ benchmarks/results/<device>/train_digits.{json,md}.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import resource
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.suite_common import results_dir, write_json
+from benchmarks.suite_common import results_dir, run_train, write_json
 
 TARGET_TOP1 = 0.95
 TARGET_SECONDS = 180.0
@@ -37,18 +32,11 @@ def main() -> int:
     args = parser.parse_args()
     out_dir, env = results_dir()
     with tempfile.TemporaryDirectory(prefix="train_digits_") as work:
-        cmd = [sys.executable, "-m", "resnet_deploy", "train", "--model", args.model, "--dataset", "digits",
-               "--out", str(Path(work) / "run"), "--no-progress", "--json", *args.extra]
-        load_before = os.getloadavg()
-        start = time.perf_counter()
-        proc = subprocess.run(cmd, capture_output=True, text=True)
-        wall = time.perf_counter() - start
-        load_after = os.getloadavg()
-        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-        if proc.returncode != 0:
-            print(proc.stderr[-3000:], file=sys.stderr)
-            return proc.returncode
-        report = json.loads(proc.stdout)
+        timed = run_train(["--model", args.model, "--dataset", "digits", "--out", str(Path(work) / "run"),
+                           "--no-progress", "--json", *args.extra])
+    if isinstance(timed, int):
+        return timed
+    report, wall = timed.report, timed.wall
     final = report["final"]
     data = {
         "benchmark": "train_digits",
@@ -60,8 +48,8 @@ def main() -> int:
         "train_images_per_second": report["train_images_per_second"],
         # CPU seconds of the command and the 1-minute load average around it: a load well above
         # the core count means other work shared the CPU and the wall time is pessimistic.
-        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
-        "load_average_1min": {"before": round(load_before[0], 2), "after": round(load_after[0], 2)},
+        "cpu_seconds": round(timed.cpu_seconds, 1),
+        "load_average_1min": timed.load_record(),
         "passes": final["val_top1"] >= TARGET_TOP1 and wall < TARGET_SECONDS,
         "target": {"val_top1": TARGET_TOP1, "wall_seconds": TARGET_SECONDS},
         "history": [{k: h[k] for k in ("epoch", "train_loss", "train_top1", "val_loss", "val_top1")} for h in report.get("history", [])],

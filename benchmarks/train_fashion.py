@@ -15,17 +15,12 @@ benchmarks/results/<device>/train_fashion_<model>.{json,md}. The checkpoint stay
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import resource
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.suite_common import results_dir, write_json
+from benchmarks.suite_common import results_dir, run_train, write_json
 
 TARGET_TOP1 = 0.92
 TARGET_SECONDS = 40 * 60.0
@@ -47,18 +42,11 @@ def main() -> int:
     out_dir, env = results_dir()
     run = args.work / f"{args.model}-e{args.epochs}"
     options = ["--epochs", str(args.epochs), "--batch-size", str(args.batch_size), *([] if args.no_fast else FAST)]
-    cmd = [sys.executable, "-m", "resnet_deploy", "train", "--model", args.model, "--dataset", "fashion-mnist",
-           *options, "--out", str(run), "--overwrite", "--no-progress", "--json"]
-    load_before = os.getloadavg()
-    start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    load_after = os.getloadavg()
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if proc.returncode != 0:
-        print(proc.stderr[-3000:], file=sys.stderr)
-        return proc.returncode
-    report = json.loads(proc.stdout)
+    timed = run_train(["--model", args.model, "--dataset", "fashion-mnist", *options, "--out", str(run),
+                       "--overwrite", "--no-progress", "--json"])
+    if isinstance(timed, int):
+        return timed
+    report, wall = timed.report, timed.wall
     final = report["final"]
     data = {
         "benchmark": "train_fashion",
@@ -69,8 +57,8 @@ def main() -> int:
         "best_epoch": report["best_epoch"], "checkpoint": str(report["best_checkpoint"]),
         "wall_seconds": round(wall, 1), "train_seconds": round(report["seconds"], 1),
         "train_images_per_second": report["train_images_per_second"],
-        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
-        "load_average_1min": {"before": round(load_before[0], 2), "after": round(load_after[0], 2)},
+        "cpu_seconds": round(timed.cpu_seconds, 1),
+        "load_average_1min": timed.load_record(),
         "meets_target": final["val_top1"] >= TARGET_TOP1 and wall <= TARGET_SECONDS,
         "target": {"test_top1": TARGET_TOP1, "wall_seconds": TARGET_SECONDS},
         "note": args.note,
@@ -87,8 +75,8 @@ def main() -> int:
           f"| {args.model} | {args.epochs} | {100 * data['final_test_top1']:.2f}% | {100 * data['best_test_top1']:.2f}% "
           f"| {wall / 60:.1f} | {data['train_images_per_second']:.0f} | {'met' if data['meets_target'] else 'not met'} |",
           "", "Test top-1 on the 10,000 Fashion-MNIST test images.",
-          f"CPU time {data['cpu_seconds']:.0f} s; 1-minute load average {load_before[0]:.1f} before, "
-          f"{load_after[0]:.1f} after (a load above the core count means a shared CPU: the wall time is pessimistic).",
+          f"CPU time {data['cpu_seconds']:.0f} s; 1-minute load average {timed.load_before:.1f} before, "
+          f"{timed.load_after:.1f} after (a load above the core count means a shared CPU: the wall time is pessimistic).",
           *([f"Note: {args.note}"] if args.note else []),
           "", f"Machine: {cpu.get('model', env.get('cpu_model', '?'))}, {cpu.get('logical_cores', '?')} cores, "
           f"ISA {', '.join(cpu.get('isa') or ['?'])}.", ""]
