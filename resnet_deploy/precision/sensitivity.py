@@ -225,9 +225,9 @@ def search_fallback(source: SourceModel, build: Build, excluded: frozenset[str],
             log.info("first %d ranked node(s) in float: held-out drop %.2f points", count, tried[count].drop)
             return tried[count].drop <= max_drop
 
-        k = _smallest_meeting(len(ranking), measure)
-        if k is None:  # missed: keep the fallback that came closest (fewest nodes among equals)
-            k = min(tried, key=lambda c: (tried[c].drop, c))
+        met = _smallest_meeting(len(ranking), measure)
+        # missed: keep the fallback that came closest (fewest nodes among equals)
+        k = met if met is not None else min(tried, key=lambda c: (tried[c].drop, c))
         current = tried[k]
     order = [n.name for n in quantizable_nodes(source.model)]
     kept = excluded | {r.name for r in ranking[:k]}
