@@ -36,8 +36,7 @@ from resnet_deploy.render import Column, markdown_table
 
 def time_forward(spec: BackendSpec, batch: int, steps: int, burn_in: int, threads: int | None) -> dict[str, Any]:
     with open_runner(spec, threads=threads) as runner:
-        info, chw = image_input(runner, None)
-        feeds = make_feeds(info, chw, batch)
+        feeds = make_feeds(image_input(runner, None), batch)
         m = measure_cpu(runner, feeds, warmup=Warmup(iterations=burn_in), iterations=steps, duration_s=None)
     mean, sd = mean_sd(m.latency_ms)
     return {"backend": spec.backend, "label": spec.name, "batch": batch, "steps": steps, "burn_in": burn_in,

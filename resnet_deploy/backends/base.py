@@ -18,25 +18,15 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from resnet_deploy.errors import InvalidInputError
+from resnet_deploy.tensor_info import TensorInfo
 
-
-@dataclass(frozen=True)
-class TensorInfo:
-    """A named input or output. Dynamic axes are None (or a symbolic name)."""
-
-    name: str
-    shape: tuple[int | str | None, ...]
-    dtype: np.dtype[Any]
-
-    def is_dynamic(self, axis: int) -> bool:
-        return not isinstance(self.shape[axis], int) or self.shape[axis] < 0  # type: ignore[operator]
+__all__ = ["DeviceTimingHooks", "Runner", "StaticIORunner", "TensorInfo"]
 
 
 class Runner(abc.ABC):

@@ -62,8 +62,12 @@ def _resolve_source(source: str | os.PathLike[str] | nn.Module, input_size: int 
         loaded = load_model_source(checkpoint=path, num_classes=num_classes, in_channels=in_channels)
     else:
         loaded = load_model_source(model=text, num_classes=num_classes, in_channels=in_channels)
-    spec = loaded.input_spec if input_size is None else loaded.input_spec.with_size(*_size(input_size))
-    return loaded.model, loaded.name, spec
+    recorded = loaded.input_spec
+    assert recorded is not None and loaded.artifact.architecture is not None
+    spec = recorded
+    if input_size is not None:
+        spec = spec.with_size(*_size(input_size))
+    return loaded.model, loaded.artifact.architecture, spec
 
 
 def _size(value: int | tuple[int, int] | list[int]) -> tuple[int, int]:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from resnet_deploy import __version__
-from resnet_deploy.backends.base import DeviceTimingHooks, Runner, TensorInfo
+from resnet_deploy.backends.base import DeviceTimingHooks, Runner
 from resnet_deploy.bench import preflight
 from resnet_deploy.bench.config import BackendSpec, BenchConfig, default_batch_sizes
 from resnet_deploy.bench.result import (
@@ -44,6 +44,7 @@ from resnet_deploy.bench.timing import (
     refuse_outer_cuda_graph,
 )
 from resnet_deploy.errors import InvalidInputError, MissingDependencyError
+from resnet_deploy.export.artifact import Artifact, ImageInput, select_image_input
 
 log = logging.getLogger(__name__)
 
@@ -107,17 +108,23 @@ def _observer(progress: Progress | None) -> BenchObserver:
     return _MessageObserver(progress)
 
 
-def image_input(runner: Runner, input_size: tuple[int, int] | None) -> tuple[TensorInfo, tuple[int, int, int]]:
-    """The runner's one NCHW image input (1 or 3 channels) and its (C, H, W); exit 2 for
-    anything else (preflight.image_input)."""
-    return preflight.image_input(runner.name, runner.inputs(), input_size)
+def image_input(runner: Runner, input_size: tuple[int, int] | None,
+                artifact: Artifact | None = None) -> ImageInput:
+    """The runner's one image input (NCHW or NHWC, 1 or 3 channels) and its (C, H, W) at the
+    size the run uses (`input_size`, else the size `artifact` records); exit 2 for anything
+    else (export.artifact.select_image_input)."""
+    recorded = None
+    if artifact is not None and artifact.input_spec is not None and artifact.spec_source != "graph":
+        recorded = (artifact.input_spec.height, artifact.input_spec.width)
+    return select_image_input(runner.inputs(), input_size, recorded=recorded, who=runner.name)
 
 
-def make_feeds(info: TensorInfo, chw: tuple[int, int, int], batch: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """Random normalised-image-like inputs (the values don't change the timing of these models)."""
+def make_feeds(image: ImageInput, batch: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Random normalised-image-like inputs in the model's layout (the values don't change the
+    timing of these models)."""
     rng = np.random.default_rng(seed)
-    array = rng.standard_normal((batch, *chw), dtype=np.float32)
-    return {info.name: np.ascontiguousarray(array.astype(info.dtype, copy=False))}
+    array = rng.standard_normal(image.shape(batch), dtype=np.float32)
+    return {image.tensor.name: np.ascontiguousarray(array.astype(image.tensor.dtype, copy=False))}
 
 
 def _stats(values: list[float], config: BenchConfig) -> LatencyStats:
@@ -221,10 +228,12 @@ def _measure_backend(spec: BackendSpec, runners: list[Runner], config: BenchConf
             runner.activate()
         main = runners[0]
         result.runner = main.describe()
-        info, chw = image_input(main, config.input_size)
-        result.input = InputRecord(name=info.name, dtype=str(info.dtype), shape_chw=list(chw))
+        image = image_input(main, config.input_size, shape.artifact)
+        info, chw = image.tensor, image.chw
+        result.input = InputRecord(name=info.name, dtype=str(info.dtype), shape_chw=list(chw),
+                                   layout="NHWC" if image.layout == "NHWC" else None)
         if shape.chw is None:  # the artifact did not say: now the runner has
-            shape = preflight.InputShape(chw, shape.architecture, shape.model_kwargs, "runner")
+            shape = preflight.InputShape(chw, shape.artifact)
             if config.batch_sizes is not None:
                 preflight.check_memory(spec, shape, config.batch_sizes, gpu=spec.is_gpu)
         sample_bytes = int(np.prod(chw)) * np.dtype(info.dtype).itemsize
@@ -240,7 +249,7 @@ def _measure_backend(spec: BackendSpec, runners: list[Runner], config: BenchConf
             result.notes.append("cuda_graph and no_data_transfers apply to GPU runners with timing hooks only")
         expected: float | None = None
         for position, batch in enumerate(batches):
-            feeds = make_feeds(info, chw, batch, config.seed)
+            feeds = make_feeds(image, batch, config.seed)
             main.check_feeds(feeds)
             point = Point(spec.name, batch, index, count, position + 1, len(batches), is_default, expected)
             observer.point_started(point)

@@ -121,7 +121,15 @@ class InputRecord(_Record):
     name: str | None = None
     dtype: str | None = None
     shape_chw: list[int] | None = None
+    layout: str | None = None  # NHWC when the fed array is (N, H, W, C); absent for NCHW and older results
     batch_limits: list[int | None] | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_absent(self, handler: Any) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("layout") is None:
+            data.pop("layout", None)
+        return data
 
 
 class ArtifactRecord(_Record):

@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from resnet_deploy.artifacts import library_versions, read_sidecar, sha256_file
+from resnet_deploy.artifacts import artifact_meta, library_versions, read_sidecar, sha256_file
 from resnet_deploy.environment import collect_environment
 from resnet_deploy.errors import ArtifactError
 
@@ -57,18 +57,24 @@ def gpu_telemetry() -> list[dict[str, Any]] | None:
 
 
 def artifact_record(path: Path | None) -> dict[str, Any] | None:
-    """Path, size, sha256 and sidecar (when one exists) of the benchmarked artifact."""
+    """Path, size, sha256 and sidecar (when one exists) of the benchmarked artifact. The
+    sidecar is the record that matches the file (artifacts.artifact_meta: after an
+    interrupted write, the previous one); `sidecar_mismatch` flags a file that matches
+    neither, beside the sidecar as written."""
     if path is None or not path.is_file():
         return None
     record: dict[str, Any] = {"path": str(path), "bytes": path.stat().st_size, "sha256": sha256_file(path)}
     try:
-        sidecar = read_sidecar(path, required=False)
+        written = read_sidecar(path, required=False)
     except ArtifactError as exc:
-        sidecar = {"error": str(exc)}
-    if sidecar is not None:
-        record["sidecar"] = sidecar
-        if sidecar.get("sha256") and sidecar["sha256"] != record["sha256"]:
-            record["sidecar_mismatch"] = True
+        record["sidecar"] = {"error": str(exc)}
+        return record
+    if written is None:
+        return record
+    try:
+        record["sidecar"] = artifact_meta(path)
+    except ArtifactError:
+        record["sidecar"], record["sidecar_mismatch"] = written, True
     return record
 
 

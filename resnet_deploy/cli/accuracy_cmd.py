@@ -10,7 +10,7 @@ import click
 
 from resnet_deploy.backends.registry import backend_names
 from resnet_deploy.cli.output import echo_json
-from resnet_deploy.cli.params import FiniteFloat, InputPath, command
+from resnet_deploy.cli.params import FiniteFloat, InputPath, InputSize, command
 
 
 def render_report(report: Any) -> str:
@@ -47,10 +47,12 @@ def render_report(report: Any) -> str:
                    "FP16 0.2, INT8 1.0, FP32 0.1].")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Threads for CPU backends.")
 @click.option("--no-record", is_flag=True, help="Do not write the figures into the models' sidecars.")
+@click.option("--input-size", type=InputSize(), default=None,
+              help="HxW (or N) to feed models whose height/width are dynamic [default: the size they record].")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def accuracy(models: tuple[Path, ...], dataset: str, data_dir: Path | None, reference: Path, backend: str,
              reference_backend: str | None, limit: int | None, max_drop: float | None, threads: int | None,
-             no_record: bool, as_json: bool) -> None:
+             no_record: bool, input_size: tuple[int, int] | None, as_json: bool) -> None:
     """Evaluate MODELS and the --reference on the same validation images; exit 1 when a drop
     exceeds its limit.
 
@@ -63,7 +65,7 @@ def accuracy(models: tuple[Path, ...], dataset: str, data_dir: Path | None, refe
 
     report = evaluate_accuracy(list(models), dataset=dataset, data_dir=data_dir, reference=reference, backend=backend,
                                reference_backend=reference_backend, limit=limit, max_drop=max_drop, threads=threads,
-                               record=not no_record)
+                               record=not no_record, input_size=input_size)
     if as_json:
         echo_json(report.to_dict())
     else:

@@ -11,28 +11,18 @@ import click
 
 from resnet_deploy.backends.registry import backend_names
 from resnet_deploy.cli.output import echo_json
-from resnet_deploy.cli.params import FiniteFloat, InputPath, OutputFile, OutputFolder, command
+from resnet_deploy.cli.params import (
+    FiniteFloat,
+    InputPath,
+    InputSize,
+    OutputFile,
+    OutputFolder,
+    command,
+)
 
 # The flag each artifact kind comes from, and the backend it runs on when none is named.
 _FLAGS = {"plan": "--engine", "onnx": "--onnx", "checkpoint": "--checkpoint/--model"}
 _TORCH_OPTIONS = {"precision": "--precision", "channels_last": "--channels-last", "device": "--device"}
-
-
-def _input_size(text: str | None) -> tuple[int, int] | None:
-    from resnet_deploy.errors import InvalidInputError
-
-    if text is None:
-        return None
-    parts = text.lower().replace(",", "x").split("x")
-    try:
-        values = [int(p) for p in parts]
-    except ValueError:
-        raise InvalidInputError(f"--input-size takes N or HxW (224 or 224x224), got {text!r}") from None
-    if len(values) == 1:
-        values *= 2
-    if len(values) != 2 or min(values) < 1:
-        raise InvalidInputError(f"--input-size takes N or HxW (224 or 224x224), got {text!r}")
-    return values[0], values[1]
 
 
 def _refuse_duplicates(flag: str, values: tuple[Any, ...]) -> None:
@@ -112,7 +102,7 @@ def build_specs(engines: tuple[Path, ...], onnx: tuple[Path, ...], checkpoints: 
 @click.option("--cuda-graph", is_flag=True, help="Launch the compute as a captured CUDA graph (GPU backends).")
 @click.option("--no-data-transfers", is_flag=True, help="Device-resident inputs: no H2D/D2H copies in the timed loop.")
 @click.option("--percentiles", default="90,95,99", show_default=True, help="Latency percentiles to report (0..100).")
-@click.option("--input-size", help="HxW (or N) for models with dynamic height/width.")
+@click.option("--input-size", type=InputSize(), default=None, help="HxW (or N) for models with dynamic height/width.")
 @click.option("--precision", type=click.Choice(["fp32", "fp16", "bf16"]), help="Torch backends: run in this precision (autocast).")
 @click.option("--channels-last", is_flag=True, help="Torch backends: channels_last memory format.")
 @click.option("--device", "torch_device", help="Torch backends: cpu or cuda[:N].")
@@ -126,7 +116,7 @@ def build_specs(engines: tuple[Path, ...], onnx: tuple[Path, ...], checkpoints: 
 def bench(engines: tuple[Path, ...], onnx_models: tuple[Path, ...], checkpoints: tuple[Path, ...], models: tuple[str, ...],
           backends: tuple[str, ...], batch_sizes: str | None, warmup: str, iterations: int | None,
           duration: float | None, threads: int | None, streams: int, cuda_graph: bool,
-          no_data_transfers: bool, percentiles: str, input_size: str | None, precision: str | None,
+          no_data_transfers: bool, percentiles: str, input_size: tuple[int, int] | None, precision: str | None,
           channels_last: bool, torch_device: str | None, cv_threshold: float, as_json: bool,
           out_dir: Path | None, save_json: Path | None, csv_path: Path | None, md_path: Path | None,
           plot_dir: Path | None) -> None:
@@ -161,7 +151,7 @@ def bench(engines: tuple[Path, ...], onnx_models: tuple[Path, ...], checkpoints:
     config = BenchConfig(backends=specs, batch_sizes=parse_batch_sizes(batch_sizes), warmup=Warmup.parse(warmup),
                          iterations=iterations, duration_s=duration if duration is not None else (None if iterations else 3.0),
                          threads=threads, streams=streams, cuda_graph=cuda_graph, no_data_transfers=no_data_transfers,
-                         percentiles=parse_percentiles(percentiles), input_size=_input_size(input_size),
+                         percentiles=parse_percentiles(percentiles), input_size=input_size,
                          cv_threshold=cv_threshold)
     result = run_benchmark(config, progress=bench_progress(quiet=as_json))
     if out_dir is not None:

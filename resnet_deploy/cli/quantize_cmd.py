@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from resnet_deploy.cli.output import echo_fields, echo_json
-from resnet_deploy.cli.params import InputPath, OutputFile, command
+from resnet_deploy.cli.params import InputPath, InputSize, OutputFile, command
 
 
 @command("quantize", param_aliases={"samples": "calib_samples", "calib": "calib_data", "cache_path": "calib_cache",
@@ -19,8 +19,8 @@ from resnet_deploy.cli.params import InputPath, OutputFile, command
 @click.option("--io-dtype", type=click.Choice(["fp32", "fp16"]), default="fp32", show_default=True,
               help="FP16 only: dtype of the graph's inputs and outputs.")
 @click.option("--calib-data", default=None,
-              help="INT8: a dataset (digits, mnist, cifar10, cifar100, imagefolder), a .npy of normalized NCHW float32 "
-                   "images, or 'random'. Random data, and digits/mnist for a 3-channel model (converted), are for "
+              help="INT8: a dataset (digits, mnist, cifar10, cifar100, imagefolder), a .npy of normalized float32 "
+                   "images (NCHW, or the model's layout), or 'random'. Random data, and digits/mnist for a 3-channel model (converted), are for "
                    "speed work only: a warning says so.")
 @click.option("--data-dir", type=InputPath(), default=None, help="Dataset folder (mnist, cifar, imagefolder).")
 @click.option("--calib-samples", type=click.IntRange(min=1), default=None,
@@ -34,16 +34,20 @@ from resnet_deploy.cli.params import InputPath, OutputFile, command
                    "7-bit weights without VNNI. Default: this CPU for --target cpu, none (GPU) for tensorrt.")
 @click.option("--calib-cache", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="INT8: calibration cache (default OUTPUT.calib.json); reused when model, data, method and samples match.")
+@click.option("--input-size", type=InputSize(), default=None,
+              help="INT8: HxW (or N) of the calibration images for a model whose height/width are dynamic.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def quantize(model: Path, precision: str, output: Path | None, io_dtype: str, calib_data: str | None,
              data_dir: Path | None, calib_samples: int | None, method: str, target: str, cpu_isa: str | None,
-             calib_cache: Path | None, as_json: bool) -> None:
+             calib_cache: Path | None, input_size: tuple[int, int] | None, as_json: bool) -> None:
     """Convert MODEL (FP32 ONNX) to a mixed-precision FP16 or an INT8 Q/DQ model."""
     from resnet_deploy.errors import InvalidInputError
 
     if precision == "fp16":
         from resnet_deploy.precision.fp16 import convert_fp16
 
+        if input_size is not None:
+            raise InvalidInputError("--input-size applies to --precision int8 (calibration) only")
         result = convert_fp16(model, output, keep_io_types=io_dtype == "fp32")
     else:
         from resnet_deploy.precision.int8 import quantize_int8
@@ -53,7 +57,8 @@ def quantize(model: Path, precision: str, output: Path | None, io_dtype: str, ca
         if io_dtype != "fp32":
             raise InvalidInputError("--io-dtype fp16 applies to --precision fp16 only")
         result = quantize_int8(model, output, calib=calib_data, data_dir=data_dir, samples=calib_samples,
-                               method=method, target=target, cache_path=calib_cache, isa=cpu_isa)
+                               method=method, target=target, cache_path=calib_cache, isa=cpu_isa,
+                               input_size=input_size)
     if as_json:
         echo_json(result.to_dict())
         return

@@ -10,7 +10,7 @@ import click
 
 from resnet_deploy.backends.registry import backend_names
 from resnet_deploy.cli.output import echo_json
-from resnet_deploy.cli.params import FiniteFloat, InputOrName, InputPath, command
+from resnet_deploy.cli.params import FiniteFloat, InputOrName, InputPath, InputSize, command
 
 
 def _batch_sizes(text: str) -> tuple[int, ...]:
@@ -99,11 +99,14 @@ def _inputs(inputs: dict[str, Any]) -> str:
 @click.option("--per-layer", is_flag=True,
               help="ONNX on onnxruntime vs PyTorch: also compare every Conv/Gemm output and name the first divergent layer.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Threads for CPU backends.")
+@click.option("--input-size", type=InputSize(), default=None,
+              help="HxW (or N) fed to a model whose height/width are dynamic [default: the size it records].")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def validate(model: str, backend: str | None, reference: str | None, reference_backend: str | None,
              checkpoint: Path | None, dataset: str | None, data_dir: Path | None, limit: int | None,
              random_count: int | None, batch_sizes: str, max_error: float | None, min_cosine: float | None,
-             min_top1: float | None, per_layer: bool, threads: int | None, as_json: bool) -> None:
+             min_top1: float | None, per_layer: bool, threads: int | None, input_size: tuple[int, int] | None,
+             as_json: bool) -> None:
     """Run MODEL and its reference on the same inputs; exit 1 if any output is outside tolerance.
 
     \b
@@ -137,7 +140,7 @@ def validate(model: str, backend: str | None, reference: str | None, reference_b
     report = run_validate(model, backend=backend, reference=reference, reference_backend=reference_backend,
                           dataset=dataset, data_dir=data_dir, random=random_count, limit=limit,
                           batch_sizes=_batch_sizes(batch_sizes), tolerance=tolerance, per_layer=per_layer,
-                          threads=threads, progress=progress)
+                          threads=threads, input_size=input_size, progress=progress)
     if as_json:
         echo_json(report.to_dict())
     else:

@@ -18,7 +18,6 @@ import logging
 import os
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,6 +29,7 @@ from resnet_deploy.compare.stats import Tolerance, lower_precision
 from resnet_deploy.compare.targets import (
     Target,
     check_same_model,
+    comparison_spec,
     default_reference,
     describe_target,
 )
@@ -94,18 +94,18 @@ def validate(model: str | os.PathLike[str], *, backend: str | None = None, refer
              reference_backend: str | None = None, dataset: str | None = None,
              data_dir: str | os.PathLike[str] | None = None, random: int | None = None, limit: int | None = None,
              batch_sizes: Sequence[int] = (1, 8), tolerance: Tolerance | None = None, per_layer: bool = False,
-             threads: int | None = None, seed: int = 0,
+             threads: int | None = None, seed: int = 0, input_size: tuple[int, int] | None = None,
              progress: Callable[[str], None] | None = None) -> ValidationReport:
     """Compare `model` on `backend` with `reference` on `reference_backend`; see the module
-    docstring. `dataset` is a dataset name or an .npz path (else `random` seeded inputs)."""
+    docstring. `dataset` is a dataset name or an .npz path (else `random` seeded inputs);
+    `input_size` (H, W) is the size fed to a model whose height/width are dynamic."""
     sizes = _check_batch_sizes(batch_sizes)
     notes: list[str] = []
     target = describe_target(model, backend)
     ref_kwargs: dict[str, Any] = {}
     if reference is None:
         reference, ref_kwargs = default_reference(target, notes)
-    ref = describe_target(reference, reference_backend)
-    ref.model_kwargs = ref_kwargs or ref.model_kwargs
+    ref = describe_target(reference, reference_backend, ref_kwargs or None)
     ref.features = ref.features or target.features
     require_available(target.backend)
     require_available(ref.backend)
@@ -113,7 +113,7 @@ def validate(model: str | os.PathLike[str], *, backend: str | None = None, refer
     if os.path.realpath(target.source) == os.path.realpath(ref.source) and target.backend == ref.backend:
         raise InvalidInputError("the model and its reference are the same artifact on the same backend; name another "
                                 "`backend` or `reference`", param="reference")
-    spec = target.input_spec or ref.input_spec
+    spec = comparison_spec(target, ref, input_size)
     inputs = load_inputs(dataset, spec, data_dir=data_dir, limit=limit, random=random, seed=seed)
     precision = lower_precision(target.precision, ref.precision)
     tolerance = tolerance or Tolerance.for_precision(precision)
@@ -148,13 +148,13 @@ def _per_layer(target: Target, ref: Target, x: np.ndarray, tolerance: Tolerance)
     from resnet_deploy.export.per_layer import compare_layers
     from resnet_deploy.model_source import load_model_source
 
-    if Path(ref.source).exists():
+    if ref.artifact.kind == "checkpoint":
         source = load_model_source(checkpoint=ref.source)
     else:
         source = load_model_source(model=ref.source, **{k: v for k, v in ref.model_kwargs.items()
                                                          if k in ("num_classes", "in_channels")})
     onnx_model = load_onnx_model(target.source)
-    recorded = str(target.meta.get("props", {}).get("batch", ""))
+    recorded = (target.artifact.metadata.batch if target.artifact.metadata is not None else None) or ""
     batch = int(recorded) if recorded.isdigit() else 0  # a fixed batch, or 0 for a dynamic one
     sample = x[:batch] if batch else x[:PER_LAYER_SAMPLES]
     if batch and len(sample) < batch:

@@ -18,8 +18,8 @@ from typing import Any
 import onnx
 from onnx import TensorProto
 
+from resnet_deploy.export.artifact import describe_metadata
 from resnet_deploy.export.loader import external_data_files, load_onnx_model
-from resnet_deploy.export.metadata import describe_metadata
 
 _WEIGHT_TYPES = {TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.BFLOAT16, TensorProto.DOUBLE,
                  TensorProto.INT8, TensorProto.UINT8}
@@ -132,7 +132,7 @@ def inspect_onnx(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A JSON-ready description of the model at `path` (see the module docstring)."""
     path = Path(path)
     model = load_onnx_model(path, load_external_data=False, check=False)
-    meta = describe_metadata(model)
+    meta = describe_metadata(model, path)
     external = external_data_files(model)
     macs, unknown = count_graph_macs(model)
     parameters = parameter_count(model)

@@ -26,7 +26,7 @@ from resnet_deploy.artifacts import artifact_meta, sha256_file, write_sidecar
 from resnet_deploy.backends.registry import DEFAULT_BACKEND, artifact_kind, get_backend, open_runner
 from resnet_deploy.compare.comparator import Comparator, RunResult
 from resnet_deploy.compare.inputs import load_inputs
-from resnet_deploy.compare.targets import Target, check_same_model, describe_target
+from resnet_deploy.compare.targets import Target, check_same_model, comparison_spec, describe_target
 from resnet_deploy.errors import InvalidInputError
 
 log = logging.getLogger(__name__)
@@ -119,11 +119,12 @@ def evaluate_accuracy(models: Sequence[str | os.PathLike[str]], *, dataset: str,
                       backend: str = "ort-cpu", reference_backend: str | None = None,
                       data_dir: str | os.PathLike[str] | None = None, limit: int | None = None,
                       max_drop: float | None = None, batch_size: int = 64, threads: int | None = None,
-                      record: bool = True) -> AccuracyReport:
+                      record: bool = True, input_size: tuple[int, int] | None = None) -> AccuracyReport:
     """Evaluate `models` on `backend` and `reference` on `reference_backend` over the
     validation split of `dataset` (a dataset name or an .npz with x and labels). `max_drop`
     (top-1 points) overrides the per-precision defaults. With `record`, each model's sidecar
-    (when it has one that matches it) gets an "accuracy" entry."""
+    (when it has one that matches it) gets an "accuracy" entry. `input_size` (H, W) is the
+    size images are fed at when the models' height/width are dynamic."""
     if not models:
         raise InvalidInputError("give at least one model to evaluate", param="models")
     if max_drop is not None and not 0 <= max_drop < float("inf"):
@@ -137,7 +138,8 @@ def evaluate_accuracy(models: Sequence[str | os.PathLike[str]], *, dataset: str,
     ref = describe_target(reference, reference_backend)
     for target in targets:
         check_same_model(target, ref)
-    inputs = load_inputs(dataset, ref.input_spec or targets[0].input_spec, data_dir=data_dir, limit=limit)
+    spec = comparison_spec(ref, targets[0], input_size)
+    inputs = load_inputs(dataset, spec, data_dir=data_dir, limit=limit)
     labels = inputs.labels
     if labels is None:
         raise InvalidInputError(f"'{dataset}' has no labels; accuracy needs labelled images", param="dataset")
@@ -148,10 +150,10 @@ def evaluate_accuracy(models: Sequence[str | os.PathLike[str]], *, dataset: str,
                                 "model once", param="models")
     # Keys by position: two models may share a file name in different folders.
     ref_label = f"reference: {ref.label}"
-    runners = {ref_label: open_runner(ref.backend, ref.source, ref.run_options(threads, ref.input_spec))}
+    runners = {ref_label: open_runner(ref.backend, ref.source, ref.run_options(threads, spec))}
     keys = [f"model {i}: {target.label}" for i, target in enumerate(targets)]
     for key, target in zip(keys, targets, strict=True):
-        runners[key] = open_runner(target.backend, target.source, target.run_options(threads, ref.input_spec))
+        runners[key] = open_runner(target.backend, target.source, target.run_options(threads, spec))
     results = {r.label: r for r in Comparator.run(runners, inputs, (batch_size,))}
     ref_logits = _logits(results[ref_label])
     if labels.min() < 0 or labels.max() >= ref_logits.shape[1]:

@@ -373,13 +373,15 @@ def build_engine(onnx_path: str | os.PathLike[str], output: str | os.PathLike[st
 
 
 def _model_fields(model: Any) -> dict[str, Any]:
-    """Architecture and input spec from the ONNX metadata, so the plan's sidecar carries them."""
-    try:
-        from resnet_deploy.export.metadata import describe_metadata
+    """Architecture and input spec from the ONNX model's description, so the plan's sidecar
+    carries them."""
+    from resnet_deploy.export.artifact import describe_onnx
 
-        described = describe_metadata(model)
+    try:
+        artifact = describe_onnx(Path("model.onnx"), model, sidecar=False)
     except Exception as exc:  # metadata is informative; a foreign model may have none
         log.info("no resnet-deploy metadata in the ONNX model: %s", exc)
         return {"architecture": None, "input_spec": None}
-    return {"architecture": described.get("architecture"), "model_kwargs": described.get("model_kwargs"),
-            "input_spec": described.get("input_spec")}
+    spec = artifact.input_spec
+    return {"architecture": artifact.architecture, "model_kwargs": artifact.model_kwargs,
+            "input_spec": spec.to_dict() if spec is not None else None}

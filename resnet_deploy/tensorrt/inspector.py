@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from resnet_deploy.errors import ArtifactError
+from resnet_deploy.export.plan_record import EngineRecord, LayerRecord, TensorRecord
 from resnet_deploy.jsonfile import first_problem, parse_json
 
 # Checked in this order: "UINT8" contains "INT8", "BFLOAT16" contains "FLOAT".
@@ -36,41 +37,6 @@ _DTYPE_TOKENS: tuple[tuple[str, str], ...] = (
 ACCEPTED = {"fp16": {"fp16", "int8", "fp8", "int4", "fp4"}, "int8": {"int8", "fp8", "int4", "fp4"}}
 _NOT_COMPUTE = re.compile(r"reformat|shuffle|noop|constant|copy|cast|identity|slice|shape", re.IGNORECASE)
 _CONV_NAME = re.compile(r"(^|[/_ .+])conv(2d|olution)?($|[/_ .:0-9+\]])", re.IGNORECASE)
-
-
-class TensorRecord(BaseModel):
-    """One tensor of a layer, as the plan's sidecar stores it (TensorReport.to_dict())."""
-
-    model_config = ConfigDict(extra="allow")
-    name: str = ""
-    dtype: str | None = None
-    format: str | None = None
-    shape: list[int] | None = None
-
-
-class LayerRecord(BaseModel):
-    """One layer of the stored engine report (LayerReport.to_dict())."""
-
-    model_config = ConfigDict(extra="allow")
-    name: str = ""
-    type: str = ""
-    precision: str | None = None
-    tactic: str | None = None
-    convolution: bool = False
-    weights: str | None = None
-    origin: str | None = None
-    inputs: list[TensorRecord] = Field(default_factory=list)
-    outputs: list[TensorRecord] = Field(default_factory=list)
-
-
-class EngineRecord(BaseModel):
-    """The engine-inspector report as the plan's sidecar stores it under "layers"
-    (EngineReport.to_dict(); the counts are derived and re-computed on reading)."""
-
-    model_config = ConfigDict(extra="allow")
-    detailed: bool = True
-    io_tensors: list[str] = Field(default_factory=list)
-    layers: list[LayerRecord] = Field(default_factory=list)
 
 
 class InspectorJson(BaseModel):

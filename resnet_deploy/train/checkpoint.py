@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from torch import nn
 
 from resnet_deploy.artifacts import (
+    Sidecar,
     artifact_meta,
     new_sidecar,
     require_file,
@@ -46,15 +47,13 @@ class _Architecture(BaseModel):
     kwargs: dict[str, Any] = {}
 
 
-class CheckpointSidecar(BaseModel):
+class CheckpointSidecar(Sidecar):
     """What a checkpoint's sidecar must hold for the checkpoint to be rebuilt."""
 
     model_config = ConfigDict(extra="allow")
 
-    kind: str
     architecture: _Architecture
-    input_spec: dict[str, Any]
-    sha256: str | None = None
+    input_spec: InputSpec
 
 
 @dataclass
