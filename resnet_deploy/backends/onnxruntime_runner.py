@@ -64,12 +64,16 @@ class OnnxRuntimeRunner(StaticIORunner):
     Thread-safe: onnxruntime documents `InferenceSession.run` as safe to call concurrently,
     and this runner keeps no per-call state of its own."""
 
-    name = "ort-cpu"
+    name = "onnxruntime"  # the backend's name (ort-cpu, ...), from the registry row of its provider
     device = "cpu"
 
     def __init__(self, model_path: str | os.PathLike[str], *, provider: str = "cpu", threads: int | None = None,
                  session_options: Any = None, provider_options: dict[str, Any] | None = None) -> None:
         super().__init__()
+        from resnet_deploy.backends.registry import backend_for_provider
+
+        row = backend_for_provider(provider)
+        self.name = row.name if row is not None else f"onnxruntime ({provider})"
         self.model_path = Path(model_path)
         self.provider = provider
         self.threads = threads

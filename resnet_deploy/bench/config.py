@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from resnet_deploy.backends.registry import RunOptions, get_backend
 from resnet_deploy.bench.stats import (
     DEFAULT_CV_THRESHOLD,
     DEFAULT_PERCENTILES,
@@ -64,14 +65,14 @@ class BackendSpec:
 
     `artifact` is an ONNX model (ort-*, openvino), a plan (tensorrt) or a checkpoint (torch*);
     `model` names a registry model for torch backends without a checkpoint. `options` go to
-    the runner (e.g. {"precision": "fp16", "channels_last": True} for torch).
+    the runner (e.g. RunOptions(precision="fp16", channels_last=True) for torch).
     """
 
     backend: str
     artifact: Path | None = None
     model: str | None = None
     label: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
+    options: RunOptions = field(default_factory=RunOptions)
 
     @property
     def name(self) -> str:
@@ -83,13 +84,11 @@ class BackendSpec:
 
     @property
     def is_gpu(self) -> bool:
-        from resnet_deploy.backends.registry import get_backend
-
-        return get_backend(self.backend).device == "cuda" or str(self.options.get("device", "cpu")).startswith("cuda")
+        return get_backend(self.backend).needs_gpu or str(self.options.device or "cpu").startswith("cuda")
 
     def to_dict(self) -> dict[str, Any]:
         return {"backend": self.backend, "artifact": str(self.artifact) if self.artifact else None,
-                "model": self.model, "label": self.name, "options": dict(self.options)}
+                "model": self.model, "label": self.name, "options": self.options.to_dict()}
 
 
 @dataclass

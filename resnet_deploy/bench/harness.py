@@ -19,6 +19,7 @@ import numpy as np
 
 from resnet_deploy import __version__
 from resnet_deploy.backends.base import DeviceTimingHooks, Runner
+from resnet_deploy.backends.registry import get_backend
 from resnet_deploy.bench import preflight
 from resnet_deploy.bench.config import BackendSpec, BenchConfig, default_batch_sizes
 from resnet_deploy.bench.result import (
@@ -264,7 +265,7 @@ def _measure_backend(spec: BackendSpec, runners: list[Runner], config: BenchConf
                 # graphs) with torch's own events so a capture goes through torch.cuda.graph.
                 from resnet_deploy.bench.cuda_events import cuda_event_api
 
-                events = cuda_event_api(prefer="torch" if spec.backend.startswith("torch") else None)
+                events = cuda_event_api(prefer=get_backend(spec.backend).event_api)
                 measurement = measure_gpu(hooks, feeds, events=events, warmup=config.warmup, iterations=config.iterations,
                                           duration_s=config.duration_s, min_iterations=config.min_iterations,
                                           no_data_transfers=config.no_data_transfers, cuda_graph=config.cuda_graph,

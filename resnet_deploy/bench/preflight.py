@@ -78,7 +78,7 @@ def input_shape(spec: BackendSpec, input_size: tuple[int, int] | None = None) ->
     source = spec.artifact if spec.artifact is not None else spec.model
     if source is None or (spec.artifact is not None and not Path(source).is_file()):
         return InputShape()
-    kwargs = {"in_channels": spec.options["in_channels"]} if "in_channels" in spec.options else None
+    kwargs = {"in_channels": spec.options.in_channels} if spec.options.in_channels is not None else None
     try:
         artifact = describe_artifact(source, model_kwargs=kwargs, verify=False)
     except ResnetDeployError as exc:

@@ -37,8 +37,8 @@ def render_report(report: Any) -> str:
               help="digits, mnist, cifar10, cifar100, imagefolder (validation split), or an .npz with x and labels.")
 @click.option("--data-dir", type=InputPath(), default=None, help="Dataset folder (mnist, cifar, imagefolder).")
 @click.option("--reference", type=InputPath(), required=True, help="The FP32 model to compare against (ONNX or plan).")
-@click.option("--backend", type=click.Choice([b for b in backend_names() if not b.startswith("torch")]),
-              default="ort-cpu", show_default=True, help="The runtime that will serve MODELS (tensorrt: MODELS are plans).")
+@click.option("--backend", type=click.Choice([*backend_names("onnx"), *backend_names("plan")]),
+              default=None, help="The runtime that will serve MODELS [default: ort-cpu for ONNX, tensorrt for plans].")
 @click.option("--reference-backend", type=click.Choice(backend_names()), default=None,
               help="Runtime for the reference [default: --backend when it runs the reference, else its natural one].")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate only the first N validation images.")
@@ -50,7 +50,7 @@ def render_report(report: Any) -> str:
 @click.option("--input-size", type=InputSize(), default=None,
               help="HxW (or N) to feed models whose height/width are dynamic [default: the size they record].")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def accuracy(models: tuple[Path, ...], dataset: str, data_dir: Path | None, reference: Path, backend: str,
+def accuracy(models: tuple[Path, ...], dataset: str, data_dir: Path | None, reference: Path, backend: str | None,
              reference_backend: str | None, limit: int | None, max_drop: float | None, threads: int | None,
              no_record: bool, input_size: tuple[int, int] | None, as_json: bool) -> None:
     """Evaluate MODELS and the --reference on the same validation images; exit 1 when a drop

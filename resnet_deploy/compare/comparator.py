@@ -2,8 +2,8 @@
 (Polygraphy's Comparator): no runner knows it is being compared, and no comparison knows
 which runtime ran.
 
-    results = Comparator.run({"ort-cpu": ort_runner, "torch": torch_runner}, inputs, batch_sizes=(1, 8))
-    report = Comparator.compare(results, reference="torch", tolerance=Tolerance.for_precision("fp32"))
+    results = Comparator.run({"model": ort_runner, "reference": torch_runner}, inputs, batch_sizes=(1, 8))
+    report = Comparator.compare(results, reference="reference", tolerance=Tolerance.for_precision("fp32"))
     if not report: print(report.failures())
 """
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from resnet_deploy.artifacts import resolve_recorded
-from resnet_deploy.backends.registry import DEFAULT_BACKEND, RunOptions, get_backend
+from resnet_deploy.backends.registry import RunOptions, default_backend, get_backend
 from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.export.artifact import Artifact, artifact_kind, describe_artifact
 from resnet_deploy.export.plan_record import PlanSidecar
@@ -59,17 +59,13 @@ class Target:
         """What the runner needs beyond the artifact: for torch, the input size the other side
         was exported at, the model's constructor arguments and the backbone switch."""
         info = get_backend(self.backend)
-        extra: dict[str, Any] = {}
-        size = None
-        if info.artifact == "checkpoint":
-            if spec is not None:
-                size = (spec.height, spec.width)
-            if self.features:
-                extra["features"] = True
-            if self.artifact.kind == "model":  # a model name: its constructor arguments
-                extra.update({k: v for k, v in self.model_kwargs.items() if k in ("num_classes", "in_channels")})
-        return RunOptions(threads=threads if "threads" in info.options else None,
-                          input_size=size if "input_size" in info.options else None, extra=extra)
+        options = RunOptions(threads=threads if "threads" in info.options else None)
+        if info.artifact != "checkpoint":
+            return options
+        kwargs = self.model_kwargs if self.artifact.kind == "model" else {}  # a model name: its constructor arguments
+        return replace(options, input_size=(spec.height, spec.width) if spec is not None else None,
+                       features=self.features, num_classes=kwargs.get("num_classes"),
+                       in_channels=kwargs.get("in_channels"))
 
     def describe(self) -> dict[str, Any]:
         return {"source": self.source, "kind": self.kind, "backend": self.backend, "precision": self.precision,
@@ -82,7 +78,7 @@ def describe_target(source: str | os.PathLike[str], backend: str | None = None,
     for ONNX, tensorrt for plans, torch for checkpoints and model names)."""
     text = os.fspath(source)
     kind = artifact_kind(text)
-    backend = backend or DEFAULT_BACKEND[kind]
+    backend = backend or default_backend(kind)
     info = get_backend(backend)
     if info.artifact != kind:
         raise InvalidInputError(f"backend '{backend}' does not run '{text}' ({kind}); it runs {info.artifact} "

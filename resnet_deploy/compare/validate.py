@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from resnet_deploy.backends.registry import open_runner, require_available
+from resnet_deploy.backends.registry import get_backend, open_runner, require_available
 from resnet_deploy.compare.comparator import CHUNK, Comparator, ComparisonReport, PairComparison
 from resnet_deploy.compare.inputs import load_inputs
 from resnet_deploy.compare.stats import Tolerance, lower_precision
@@ -141,7 +141,8 @@ def validate(model: str | os.PathLike[str], *, backend: str | None = None, refer
 
 def _per_layer(target: Target, ref: Target, x: np.ndarray, tolerance: Tolerance) -> Any:
     """Every Conv/Gemm output of an ONNX model on onnxruntime against its PyTorch layer."""
-    if target.kind != "onnx" or not target.backend.startswith("ort-") or ref.kind != "checkpoint":
+    provider = get_backend(target.backend).provider
+    if target.kind != "onnx" or provider is None or ref.kind != "checkpoint":
         raise InvalidInputError("per-layer comparison pairs an ONNX model on onnxruntime with its PyTorch source: "
                                 "give an ONNX model and a checkpoint or model name as the reference", param="per_layer")
     from resnet_deploy.export.loader import load_onnx_model
@@ -159,13 +160,12 @@ def _per_layer(target: Target, ref: Target, x: np.ndarray, tolerance: Tolerance)
     sample = x[:batch] if batch else x[:PER_LAYER_SAMPLES]
     if batch and len(sample) < batch:
         raise InvalidInputError(f"per-layer comparison of a fixed-batch model needs at least {batch} inputs, got {len(x)}")
-    provider = {"ort-cpu": "cpu", "ort-cuda": "cuda", "ort-trt": "tensorrt"}[target.backend]
     return compare_layers(onnx_model, source.model, sample, provider=provider, tolerance=tolerance)
 
 
 def validate_onnx(model_path: str | os.PathLike[str], *, checkpoint: str | os.PathLike[str] | None = None,
                   dataset: str | None = None, data_dir: str | os.PathLike[str] | None = None, random: int | None = None,
-                  backend: str = "ort-cpu", batch_sizes: Sequence[int] = (1, 8), tolerance: Tolerance | None = None,
+                  backend: str | None = None, batch_sizes: Sequence[int] = (1, 8), tolerance: Tolerance | None = None,
                   per_layer: bool = False, limit: int | None = None, threads: int | None = None) -> ValidationReport:
     """An ONNX model on onnxruntime (or `backend`) against its PyTorch source: `checkpoint`,
     or the one recorded in the model (see `validate`)."""

@@ -24,6 +24,14 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
 
+from resnet_deploy.artifact_kinds import (
+    CHECKPOINT_SUFFIXES,
+    KIND_TEXT,
+    ONNX_SUFFIXES,
+    PLAN_SUFFIXES,
+    WEIGHTS_SUFFIXES,
+    artifact_kind,
+)
 from resnet_deploy.artifacts import Sidecar, artifact_meta, require_file, sha256_file
 from resnet_deploy.errors import ArtifactError, InvalidInputError
 from resnet_deploy.input_spec import IMAGENET_MEAN, IMAGENET_STD, InputSpec, default_input_spec
@@ -36,23 +44,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ONNX_SUFFIXES = (".onnx",)
-PLAN_SUFFIXES = (".plan", ".engine", ".trt")
-CHECKPOINT_SUFFIXES = (".safetensors",)
-WEIGHTS_SUFFIXES = (".pth", ".pt")
 UNTRAINED_SEED = 0  # torch seed for the weights of an untrained network (export, validate, bench)
-KIND_TEXT = {"onnx": "an ONNX model", "plan": "a TensorRT plan", "checkpoint": "a checkpoint or model name"}
-
-
-def artifact_kind(source: str | os.PathLike[str]) -> str:
-    """What a backend runs: onnx, plan, or checkpoint (a checkpoint file, bare weights or a
-    registry model name), from the name alone."""
-    suffix = Path(os.fspath(source)).suffix.lower()
-    if suffix in ONNX_SUFFIXES:
-        return "onnx"
-    if suffix in PLAN_SUFFIXES:
-        return "plan"
-    return "checkpoint"
 
 
 @dataclass(frozen=True)
@@ -474,3 +466,9 @@ def describe_model_name(name: str, model_kwargs: dict[str, Any]) -> Artifact:
     channels = int(kwargs.get("in_channels", 3))
     spec = default_input_spec(channels, entry.input_size, int(kwargs.get("num_classes", entry.default_classes)))
     return torch_artifact(entry.name, "model", None, entry.name, kwargs, spec, "registry", None, trained=False)
+
+
+__all__ = ["CHECKPOINT_SUFFIXES", "KIND_TEXT", "ONNX_SUFFIXES", "PLAN_SUFFIXES", "UNTRAINED_SEED", "WEIGHTS_SUFFIXES",
+           "Artifact", "BatchRange", "ImageInput", "Loaded", "artifact_kind", "describe_artifact", "describe_checkpoint",
+           "describe_metadata", "describe_model_name", "describe_onnx", "describe_plan", "graph_inputs",
+           "guessed_spec", "read_onnx_metadata", "select_image_input", "torch_artifact"]

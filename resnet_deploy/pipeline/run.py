@@ -11,7 +11,7 @@ import datetime as _dt
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -221,8 +221,10 @@ def _tensorrt(cfg: PipelineConfig, steps: StepLog, ctx: dict[str, Any]) -> None:
 
 
 def _bench(cfg: PipelineConfig, steps: StepLog, ctx: dict[str, Any]) -> None:
-    from resnet_deploy.backends.registry import available_backends
+    from resnet_deploy.backends.registry import RunOptions, available_backends, backend_names
     from resnet_deploy.bench import BackendSpec, BenchConfig, Warmup, run_benchmark
+    from resnet_deploy.bench.plan import Source, plan_specs
+    from resnet_deploy.pipeline.variants import VARIANTS
 
     variants: dict[str, Variant] = ctx.get("variants", {})
     if not variants and "checkpoint" not in ctx:
@@ -235,18 +237,17 @@ def _bench(cfg: PipelineConfig, steps: StepLog, ctx: dict[str, Any]) -> None:
         if "checkpoint" in ctx and status.get("torch") is None:
             specs.append(BackendSpec("torch", artifact=ctx["checkpoint"], label="torch fp32"))
             if status.get("torch-cudagraph") is None:  # a CUDA device is visible
+                fp16 = RunOptions(precision="fp16", channels_last=True)
                 specs += [BackendSpec("torch", artifact=ctx["checkpoint"], label="torch cuda fp16 channels_last",
-                                      options={"device": "cuda", "precision": "fp16", "channels_last": True}),
+                                      options=replace(fp16, device="cuda")),
                           BackendSpec("torch-cudagraph", artifact=ctx["checkpoint"], label="torch cuda graph fp16",
-                                      options={"precision": "fp16", "channels_last": True})]
-        onnx_choices = {"ort-cpu": ("fp32", "fp16", "int8-cpu", "int8-tensorrt"), "openvino": ("fp32", "fp16", "int8-cpu"),
-                        "ort-cuda": ("fp32", "fp16", "int8-tensorrt"), "ort-trt": ("fp32", "fp16", "int8-tensorrt")}
-        for backend, names in onnx_choices.items():
-            if status.get(backend) is not None:
-                continue
-            for name in names:
-                if name in variants and variants[name].ok:
-                    specs.append(BackendSpec(backend, artifact=variants[name].path, label=f"{backend} {name}"))
+                                      options=fp16)]
+        # Every available ONNX backend times each variant whose precision and INT8 layout it runs.
+        sources = [Source(variant.path, *VARIANTS[name], label=f"{{backend}} {name}")
+                   for name, variant in variants.items() if variant.path is not None and name in VARIANTS]
+        ready = [name for name in backend_names("onnx") if status.get(name) is None]
+        for name in ready if sources else ():
+            specs += plan_specs(sources, [name], suited=True)
         for name, plan in ctx.get("plans", {}).items():
             specs.append(BackendSpec("tensorrt", artifact=plan, label=f"tensorrt {name}"))
         if not specs:

@@ -1,7 +1,7 @@
 """Accuracy of FP16/INT8 models against their FP32 reference, on real labelled data, on the
 runtime that will serve them.
 
-Every model runs on `backend` (ort-cpu, openvino, ort-cuda, ort-trt, tensorrt for plans) over
+Every model runs on `backend` (by default its kind's: ort-cpu for ONNX, tensorrt for plans) over
 the same validation images; the reference runs on `reference_backend` (by default the same
 runtime when it runs the reference's kind of artifact). Per model: top-1, top-5, top-1
 agreement with the reference, logit cosine (per image, averaged) and the top-1 drop in
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from resnet_deploy.artifacts import artifact_meta, sha256_file, write_sidecar
-from resnet_deploy.backends.registry import DEFAULT_BACKEND, artifact_kind, get_backend, open_runner
+from resnet_deploy.backends.registry import artifact_kind, default_backend, get_backend, open_runner
 from resnet_deploy.compare.comparator import Comparator, RunResult
 from resnet_deploy.compare.inputs import load_inputs
 from resnet_deploy.compare.targets import Target, check_same_model, comparison_spec, describe_target
@@ -116,7 +116,7 @@ def machine() -> dict[str, Any]:
 
 
 def evaluate_accuracy(models: Sequence[str | os.PathLike[str]], *, dataset: str, reference: str | os.PathLike[str],
-                      backend: str = "ort-cpu", reference_backend: str | None = None,
+                      backend: str | None = None, reference_backend: str | None = None,
                       data_dir: str | os.PathLike[str] | None = None, limit: int | None = None,
                       max_drop: float | None = None, batch_size: int = 64, threads: int | None = None,
                       record: bool = True, input_size: tuple[int, int] | None = None) -> AccuracyReport:
@@ -131,10 +131,11 @@ def evaluate_accuracy(models: Sequence[str | os.PathLike[str]], *, dataset: str,
         raise InvalidInputError(f"`max_drop` must be a finite number of points >= 0, got {max_drop}", param="max_drop")
     if batch_size < 1:
         raise InvalidInputError(f"`batch_size` must be positive, got {batch_size}", param="batch_size")
+    backend = backend or default_backend(artifact_kind(os.fspath(models[0])))
     targets = [describe_target(m, backend) for m in models]
     ref_kind = artifact_kind(os.fspath(reference))
     if reference_backend is None:
-        reference_backend = backend if get_backend(backend).artifact == ref_kind else DEFAULT_BACKEND[ref_kind]
+        reference_backend = backend if get_backend(backend).artifact == ref_kind else default_backend(ref_kind)
     ref = describe_target(reference, reference_backend)
     for target in targets:
         check_same_model(target, ref)
