@@ -41,6 +41,7 @@ import numpy as np
 
 from resnet_deploy.backends.onnxruntime_runner import PROVIDERS, OnnxRuntimeRunner, _ort
 from resnet_deploy.errors import InvalidInputError, MissingDependencyError
+from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.optional import install_hint
 
 if TYPE_CHECKING:
@@ -258,7 +259,7 @@ class OnnxRuntimeGpuRunner(OnnxRuntimeRunner):
             self.session.run_with_iobinding(binding, self._untimed_run_options())
             return dict(zip([o.name for o in self._outputs], binding.get_outputs(), strict=True))
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JsonObject:
         info = super().describe()
         info.update({"device_id": self.device_id, "io_binding": True, "cuda_graph": self.cuda_graph})
         if self.provider == "tensorrt":

@@ -18,6 +18,7 @@ import numpy as np
 from resnet_deploy import cpu_isa
 from resnet_deploy.backends.base import StaticIORunner, TensorInfo
 from resnet_deploy.errors import InvalidInputError
+from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.optional import import_optional
 
 log = logging.getLogger(__name__)
@@ -127,7 +128,7 @@ class OnnxRuntimeRunner(StaticIORunner):
         results = self.session.run(names, dict(feeds))
         return dict(zip(names, results, strict=True))
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JsonObject:
         info = super().describe()
         info.update({"model": str(self.model_path), "provider": self.provider, "threads": self.threads,
                      "providers": self.session.get_providers() if self.session is not None else None})

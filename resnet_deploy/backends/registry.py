@@ -25,6 +25,7 @@ from resnet_deploy.artifact_kinds import (
 )
 from resnet_deploy.backends.base import Runner
 from resnet_deploy.errors import InvalidInputError, MissingDependencyError
+from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.optional import install_hint, is_installed, tensorrt_module
 
 __all__ = ["BACKENDS", "BackendInfo", "RunOptions", "artifact_kind", "available_backends", "backend_for_provider", "backend_names",
@@ -50,7 +51,7 @@ class RunOptions:
         """Names of the options set to something other than their default."""
         return {f.name for f in fields(self) if getattr(self, f.name) != f.default}
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         """The options given, as JSON (results record them)."""
         return {name: getattr(self, name) for name in sorted(self.given())}
 

@@ -33,6 +33,7 @@ from torch import nn
 from resnet_deploy.backends.base import Runner, TensorInfo
 from resnet_deploy.errors import InvalidInputError, MissingDependencyError
 from resnet_deploy.input_spec import InputSpec, default_input_spec
+from resnet_deploy.jsontypes import JsonObject
 
 log = logging.getLogger(__name__)
 
@@ -211,7 +212,7 @@ class TorchRunner(Runner):
             return [TensorInfo(name, (None, None, None, None), np.dtype(np.float32)) for name in self._output_names]
         return [TensorInfo(OUTPUT_NAME, (None, self._num_classes), np.dtype(np.float32))]
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JsonObject:
         info = super().describe()
         info.update({"model": self.model_name, "mode": self.mode, "precision": self.precision, "features": self.features,
                      "channels_last": self.channels_last, "torch": torch.__version__,

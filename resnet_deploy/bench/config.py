@@ -7,7 +7,6 @@ import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 from resnet_deploy.backends.registry import RunOptions, get_backend
 from resnet_deploy.bench.stats import (
@@ -17,6 +16,7 @@ from resnet_deploy.bench.stats import (
     parse_percentiles,
 )
 from resnet_deploy.errors import InvalidInputError
+from resnet_deploy.jsontypes import JsonObject
 
 DEFAULT_DURATION_S = 3.0
 
@@ -86,7 +86,7 @@ class BackendSpec:
     def is_gpu(self) -> bool:
         return get_backend(self.backend).needs_gpu or str(self.options.device or "cpu").startswith("cuda")
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {"backend": self.backend, "artifact": str(self.artifact) if self.artifact else None,
                 "model": self.model, "label": self.name, "options": self.options.to_dict()}
 
@@ -144,7 +144,7 @@ class BenchConfig:
                                         param="batch_sizes")
         parse_percentiles(self.percentiles)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         data = asdict(self)
         data["backends"] = [b.to_dict() for b in self.backends]
         data["warmup"] = self.warmup.describe()

@@ -13,7 +13,6 @@ import datetime as _dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -46,6 +45,7 @@ from resnet_deploy.bench.timing import (
 )
 from resnet_deploy.errors import InvalidInputError, MissingDependencyError
 from resnet_deploy.export.artifact import Artifact, ImageInput, select_image_input
+from resnet_deploy.jsontypes import JsonObject
 
 log = logging.getLogger(__name__)
 
@@ -335,7 +335,7 @@ def run_benchmark(config: BenchConfig, *, progress: Progress | None = None,
             preflight.check_memory(spec, shape, config.batch_sizes, gpu=spec.is_gpu)
         prepared[i] = (runners, shape)
 
-    telemetry: dict[str, Any] = {"before": gpu_telemetry()}
+    telemetry: JsonObject = {"before": gpu_telemetry()}
     environment = capture_environment()
     created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     results: list[BackendRun] = []

@@ -4,31 +4,12 @@ on the runtime that will serve them."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
 from resnet_deploy.backends.registry import backend_names
 from resnet_deploy.cli.output import echo_json
 from resnet_deploy.cli.params import FiniteFloat, InputPath, InputSize, command
-
-
-def render_report(report: Any) -> str:
-    from resnet_deploy.render import Column, render_table
-
-    machine = report.machine
-    cpu = machine.get("cpu", "?") + (f" ({machine['isa']})" if machine.get("isa") else "")
-    lines = [f"{report.dataset} ({report.split}, {report.samples} images); models on {machine['backend']}, reference on "
-             f"{machine['reference_backend']}; CPU {cpu}", ""]
-    columns = [Column("model"), Column("backend"), Column("precision"), Column("top-1 %", ".2f"),
-               Column("top-5 %", ".2f"), Column("agreement %", ".2f"), Column("mean cosine", ".5f"),
-               Column("drop (points)", "+.2f"), Column("limit", ".2f"), Column("result")]
-    rows: list[list[Any]] = [[Path(report.reference.model).name, report.reference.backend, report.reference.precision,
-                              report.reference.top1, report.reference.top5, None, None, None, None, "reference"]]
-    rows += [[Path(m.model).name, m.backend, m.precision, m.top1, m.top5, m.top1_agreement, m.cosine, m.drop,
-              m.max_drop, "ok" if m.passed else "FAIL"] for m in report.models]
-    lines.append(render_table(columns, rows))
-    return "\n".join(lines)
 
 
 @command("accuracy")
@@ -61,7 +42,7 @@ def accuracy(models: tuple[Path, ...], dataset: str, data_dir: Path | None, refe
       resnet-deploy accuracy r20.int8-cpu.onnx --backend openvino --dataset digits --reference r20.onnx
     """
     from resnet_deploy.errors import CheckFailedError
-    from resnet_deploy.precision.accuracy import evaluate_accuracy
+    from resnet_deploy.precision.accuracy import evaluate_accuracy, render_report
 
     report = evaluate_accuracy(list(models), dataset=dataset, data_dir=data_dir, reference=reference, backend=backend,
                                reference_backend=reference_backend, limit=limit, max_drop=max_drop, threads=threads,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -24,51 +23,6 @@ def _batch_sizes(text: str) -> tuple[int, ...]:
     if not sizes:
         raise InvalidInputError("`batch_sizes` needs at least one batch size", param="batch_sizes")
     return sizes
-
-
-def render_report(report: Any) -> str:
-    """The report as people read it: what was compared with what, the limits, one row per
-    batch and output, then notes."""
-    from resnet_deploy.render import Column, render_table
-
-    data = report.to_dict()
-    model, reference, tolerance = data["model"], data["reference"], data["tolerance"]
-    lines = [f"{model['source']} ({model['precision']}) on {model['backend']}  vs  {reference['source']} "
-             f"({reference['precision']}) on {reference['backend']}",
-             f"inputs: {_inputs(data['inputs'])}",
-             f"limits ({report.precision}): max error <= {tolerance['max_error']:g} x the reference's RMS, "
-             f"cosine >= {tolerance['min_cosine']}, top-1 agreement >= {tolerance['min_top1']:.1%}", ""]
-    columns = [Column("batch"), Column("output"), Column("max abs", ".3g"), Column("max error / RMS", ".3g"),
-               Column("cosine", ".6f"), Column("top-1 agree", ".2%"), Column("top-5 agree", ".2%"),
-               Column("top-1 accuracy", ".2%"), Column("result")]
-    rows = [[pair.batch_size, name, c.max_abs, c.max_error, c.cosine, c.top1_agreement, c.top5_agreement,
-             pair.accuracy, "pass" if c else "FAIL"]
-            for pair in report.comparisons for name, c in pair.outputs.items()]
-    lines.append(render_table(columns, rows))
-    if report.reference_accuracy is not None:
-        lines.append(f"reference top-1 accuracy on these images: {report.reference_accuracy:.2%}")
-    if report.per_layer is not None:
-        layers = report.per_layer
-        first = layers.first_divergent
-        if first is None:
-            lines.append(f"per layer: all {len(layers.layers)} paired layers agree")
-        else:
-            lines.append(f"per layer: first divergent layer is {first.torch_module} (ONNX {first.onnx_node}, {first.op}): "
-                         f"max error {first.comparison.max_error:.3g}, cosine {first.comparison.cosine:.6f}")
-        if layers.unmatched_onnx:
-            lines.append(f"per layer: {len(layers.unmatched_onnx)} ONNX nodes not paired: "
-                         f"{', '.join(layers.unmatched_onnx[:5])}")
-    lines += [f"note: {note}" for note in report.notes]
-    lines.append("PASS" if report else "FAIL")
-    return "\n".join(lines)
-
-
-def _inputs(inputs: dict[str, Any]) -> str:
-    if inputs["kind"] == "dataset":
-        return f"{inputs['samples']} {inputs['dataset']} {inputs['split']} images"
-    if inputs["kind"] == "npz":
-        return f"{inputs['samples']} inputs from {inputs['path']}"
-    return f"{inputs['samples']} random inputs (seed {inputs['seed']})"
 
 
 @command("validate")
@@ -115,32 +69,21 @@ def validate(model: str, backend: str | None, reference: str | None, reference_b
       resnet-deploy validate r20.int8.onnx --backend openvino --reference r20.onnx
       resnet-deploy validate r50_fp16.plan --reference r50.onnx
     """
-    from dataclasses import replace
-
-    from resnet_deploy.compare import Tolerance
     from resnet_deploy.compare import validate as run_validate
-    from resnet_deploy.compare.stats import lower_precision
-    from resnet_deploy.compare.targets import describe_target
+    from resnet_deploy.compare.validate import render_report
     from resnet_deploy.errors import CheckFailedError, InvalidInputError
 
     if checkpoint is not None:
         if reference is not None:
             raise InvalidInputError("give --reference or --checkpoint, not both")
         reference = str(checkpoint)
-    tolerance = None
-    overrides = {k: v for k, v in {"max_error": max_error, "min_cosine": min_cosine, "min_top1": min_top1}.items()
-                 if v is not None}
-    if overrides:
-        precision = describe_target(model, backend).precision
-        if reference is not None:
-            precision = lower_precision(precision, describe_target(reference, reference_backend).precision)
-        tolerance = replace(Tolerance.for_precision(precision), **overrides)
     # Progress is for a person at a terminal; logs and pipes get the report (and errors) only.
     progress = None if as_json or not sys.stderr.isatty() else (lambda m: click.echo(f"running {m}", err=True))
     report = run_validate(model, backend=backend, reference=reference, reference_backend=reference_backend,
                           dataset=dataset, data_dir=data_dir, random=random_count, limit=limit,
-                          batch_sizes=_batch_sizes(batch_sizes), tolerance=tolerance, per_layer=per_layer,
-                          threads=threads, input_size=input_size, progress=progress)
+                          batch_sizes=_batch_sizes(batch_sizes), per_layer=per_layer, threads=threads,
+                          input_size=input_size, max_error=max_error, min_cosine=min_cosine, min_top1=min_top1,
+                          progress=progress)
     if as_json:
         echo_json(report.to_dict())
     else:

@@ -14,7 +14,6 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -22,6 +21,7 @@ from resnet_deploy.backends.base import Runner
 from resnet_deploy.compare.inputs import ComparisonInputs
 from resnet_deploy.compare.stats import OutputComparison, Tolerance, compare_outputs
 from resnet_deploy.errors import InvalidInputError
+from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.tensor_info import image_layout, to_layout
 
 log = logging.getLogger(__name__)
@@ -36,7 +36,7 @@ class RunResult:
     label: str
     batch_size: int
     outputs: dict[str, np.ndarray]
-    runner: dict[str, Any]
+    runner: JsonObject
     seconds: float
     notes: list[str] = field(default_factory=list)
 
@@ -64,7 +64,7 @@ class PairComparison:
     def __bool__(self) -> bool:
         return self.passed
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {"candidate": self.candidate, "reference": self.reference, "batch_size": self.batch_size,
                 "passed": self.passed, "accuracy": self.accuracy,
                 "outputs": {name: c.to_dict() for name, c in self.outputs.items()}}

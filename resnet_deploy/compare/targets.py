@@ -16,6 +16,7 @@ from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.export.artifact import Artifact, artifact_kind, describe_artifact
 from resnet_deploy.export.plan_record import PlanSidecar
 from resnet_deploy.input_spec import InputSpec
+from resnet_deploy.jsontypes import JsonObject
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ class Target:
                        features=self.features, num_classes=kwargs.get("num_classes"),
                        in_channels=kwargs.get("in_channels"))
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JsonObject:
         return {"source": self.source, "kind": self.kind, "backend": self.backend, "precision": self.precision,
                 "architecture": self.architecture, "features": self.features}
 

@@ -34,6 +34,7 @@ from resnet_deploy.compare.targets import (
     describe_target,
 )
 from resnet_deploy.errors import InvalidInputError
+from resnet_deploy.jsontypes import JsonObject
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +45,14 @@ PER_LAYER_SAMPLES = 4
 class ValidationReport:
     """Truthy when every output at every batch size (and every layer, with per_layer) passes."""
 
-    model: dict[str, Any]
-    reference: dict[str, Any]
+    model: Target
+    reference: Target
     tolerance: Tolerance
-    inputs: dict[str, Any]
+    inputs: JsonObject  # ComparisonInputs.description
     comparisons: list[PairComparison]
     reference_accuracy: float | None = None
     per_layer: Any = None  # export.per_layer.PerLayerReport
-    runners: dict[str, Any] = field(default_factory=dict)
+    runners: dict[str, JsonObject] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -63,7 +64,7 @@ class ValidationReport:
 
     @property
     def precision(self) -> str:
-        return str(self.model["precision"])
+        return self.model.precision
 
     def failures(self) -> list[str]:
         lines = [f"batch {p.batch_size}, {name}: {'; '.join(c.failures)}"
@@ -74,13 +75,58 @@ class ValidationReport:
                          f"{'; '.join(first.comparison.failures)}")
         return lines
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "reference": self.reference, "passed": self.passed,
+    def to_dict(self) -> JsonObject:
+        return {"model": self.model.describe(), "reference": self.reference.describe(), "passed": self.passed,
                 "precision": self.precision, "tolerance": asdict(self.tolerance), "inputs": self.inputs,
                 "reference_accuracy": self.reference_accuracy, "runners": self.runners,
                 "comparisons": [c.to_dict() for c in self.comparisons],
                 "per_layer": self.per_layer.to_dict() if self.per_layer is not None else None,
                 "failures": self.failures(), "notes": self.notes}
+
+
+def render_report(report: ValidationReport) -> str:
+    """The report as people read it: what was compared with what, the limits, one row per
+    batch and output, then notes."""
+    from resnet_deploy.render import Column, render_table
+
+    data = report.to_dict()
+    model, reference, tolerance = data["model"], data["reference"], data["tolerance"]
+    lines = [f"{model['source']} ({model['precision']}) on {model['backend']}  vs  {reference['source']} "
+             f"({reference['precision']}) on {reference['backend']}",
+             f"inputs: {_inputs(data['inputs'])}",
+             f"limits ({report.precision}): max error <= {tolerance['max_error']:g} x the reference's RMS, "
+             f"cosine >= {tolerance['min_cosine']}, top-1 agreement >= {tolerance['min_top1']:.1%}", ""]
+    columns = [Column("batch"), Column("output"), Column("max abs", ".3g"), Column("max error / RMS", ".3g"),
+               Column("cosine", ".6f"), Column("top-1 agree", ".2%"), Column("top-5 agree", ".2%"),
+               Column("top-1 accuracy", ".2%"), Column("result")]
+    rows = [[pair.batch_size, name, c.max_abs, c.max_error, c.cosine, c.top1_agreement, c.top5_agreement,
+             pair.accuracy, "pass" if c else "FAIL"]
+            for pair in report.comparisons for name, c in pair.outputs.items()]
+    lines.append(render_table(columns, rows))
+    if report.reference_accuracy is not None:
+        lines.append(f"reference top-1 accuracy on these images: {report.reference_accuracy:.2%}")
+    if report.per_layer is not None:
+        layers = report.per_layer
+        first = layers.first_divergent
+        if first is None:
+            lines.append(f"per layer: all {len(layers.layers)} paired layers agree")
+        else:
+            lines.append(f"per layer: first divergent layer is {first.torch_module} (ONNX {first.onnx_node}, {first.op}): "
+                         f"max error {first.comparison.max_error:.3g}, cosine {first.comparison.cosine:.6f}")
+        if layers.unmatched_onnx:
+            lines.append(f"per layer: {len(layers.unmatched_onnx)} ONNX nodes not paired: "
+                         f"{', '.join(layers.unmatched_onnx[:5])}")
+    lines += [f"note: {note}" for note in report.notes]
+    lines.append("PASS" if report else "FAIL")
+    return "\n".join(lines)
+
+
+def _inputs(inputs: JsonObject) -> str:
+    if inputs["kind"] == "dataset":
+        return f"{inputs['samples']} {inputs['dataset']} {inputs['split']} images"
+    if inputs["kind"] == "npz":
+        return f"{inputs['samples']} inputs from {inputs['path']}"
+    return f"{inputs['samples']} random inputs (seed {inputs['seed']})"
 
 
 def _check_batch_sizes(batch_sizes: Sequence[int]) -> list[int]:
@@ -95,10 +141,13 @@ def validate(model: str | os.PathLike[str], *, backend: str | None = None, refer
              data_dir: str | os.PathLike[str] | None = None, random: int | None = None, limit: int | None = None,
              batch_sizes: Sequence[int] = (1, 8), tolerance: Tolerance | None = None, per_layer: bool = False,
              threads: int | None = None, seed: int = 0, input_size: tuple[int, int] | None = None,
+             max_error: float | None = None, min_cosine: float | None = None, min_top1: float | None = None,
              progress: Callable[[str], None] | None = None) -> ValidationReport:
     """Compare `model` on `backend` with `reference` on `reference_backend`; see the module
     docstring. `dataset` is a dataset name or an .npz path (else `random` seeded inputs);
-    `input_size` (H, W) is the size fed to a model whose height/width are dynamic."""
+    `input_size` (H, W) is the size fed to a model whose height/width are dynamic. The limits
+    are `tolerance`, else those of the less exact precision of the two sides, with
+    `max_error`, `min_cosine` and `min_top1` replacing the ones given."""
     sizes = _check_batch_sizes(batch_sizes)
     notes: list[str] = []
     target = describe_target(model, backend)
@@ -116,7 +165,8 @@ def validate(model: str | os.PathLike[str], *, backend: str | None = None, refer
     spec = comparison_spec(target, ref, input_size)
     inputs = load_inputs(dataset, spec, data_dir=data_dir, limit=limit, random=random, seed=seed)
     precision = lower_precision(target.precision, ref.precision)
-    tolerance = tolerance or Tolerance.for_precision(precision)
+    tolerance = (tolerance or Tolerance.for_precision(precision)).overridden(
+        max_error=max_error, min_cosine=min_cosine, min_top1=min_top1)
 
     # Keyed by role, not by file name: the two sides may share a name in different folders.
     labels = {"model": f"model: {target.label}", "reference": f"reference: {ref.label}"}
@@ -133,7 +183,7 @@ def validate(model: str | os.PathLike[str], *, backend: str | None = None, refer
     layer_report = None
     if per_layer:
         layer_report = _per_layer(target, ref, inputs.x, tolerance)
-    report = ValidationReport(target.describe(), ref.describe(), tolerance, {**inputs.description},
+    report = ValidationReport(target, ref, tolerance, {**inputs.description},
                               compared.pairs, ref_result.top1_accuracy(inputs.labels), layer_report, described, notes)
     log.info("validation of %s: %s", target.source, "passed" if report else "FAILED")
     return report

@@ -35,6 +35,7 @@ from resnet_deploy.artifact_kinds import (
 from resnet_deploy.artifacts import Sidecar, artifact_meta, require_file, sha256_file
 from resnet_deploy.errors import ArtifactError, InvalidInputError
 from resnet_deploy.input_spec import IMAGENET_MEAN, IMAGENET_STD, InputSpec, default_input_spec
+from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.tensor_info import Layout, TensorInfo, image_layout
 
 if TYPE_CHECKING:
@@ -149,7 +150,7 @@ class Artifact:
             spec = spec.with_size(h, w)
         return spec
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JsonObject:
         """What a report says about the artifact (JSON)."""
         return {"source": self.source, "kind": self.kind, "precision": self.precision,
                 "architecture": self.architecture, "layout": self.layout, "features": self.features,
@@ -364,7 +365,7 @@ def _onnx_sidecar(path: Path) -> tuple[Sidecar | None, str | None]:
     return (None if raw is None else Sidecar.model_validate(raw)), None
 
 
-def describe_metadata(model: onnx.ModelProto, path: Path | None = None) -> dict[str, Any]:
+def describe_metadata(model: onnx.ModelProto, path: Path | None = None) -> JsonObject:
     """A loaded model's metadata as JSON (see read_onnx_metadata)."""
     artifact = describe_onnx(path or Path("model.onnx"), model, sidecar=False)
     assert artifact.metadata is not None
@@ -374,7 +375,7 @@ def describe_metadata(model: onnx.ModelProto, path: Path | None = None) -> dict[
     return data
 
 
-def read_onnx_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
+def read_onnx_metadata(path: str | os.PathLike[str]) -> JsonObject:
     """What export_onnx wrote into `path`, as JSON: architecture, model_kwargs, input_spec
     (an InputSpec.to_dict(), or one guessed from the input shape for foreign models),
     precision (read from the graph), trained, checkpoint_sha256, opset, exporter, input/output

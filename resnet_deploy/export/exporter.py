@@ -21,7 +21,6 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import onnx
 import torch
@@ -37,6 +36,7 @@ from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.export import optimize
 from resnet_deploy.export.loader import save_onnx_model
 from resnet_deploy.export.metadata import metadata_props, set_metadata
+from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.memory import forward_memory_bytes, require_memory
 from resnet_deploy.model_source import load_model_source
 from resnet_deploy.models import Backbone
@@ -54,11 +54,11 @@ LOGITS_NAME = "logits"
 @dataclass(frozen=True)
 class ExportResult:
     path: Path
-    metadata: dict[str, Any]  # the sidecar's content
+    metadata: JsonObject  # the sidecar's content
     files: tuple[Path, ...] = field(default_factory=tuple)  # model (+ external data file above 2 GB)
     seconds: float = 0.0
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {"path": str(self.path), "files": [str(f) for f in self.files], "seconds": self.seconds,
                 "metadata": self.metadata}
 

@@ -17,6 +17,7 @@ import onnx
 from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.export.detect import detect_precision
 from resnet_deploy.input_spec import InputSpec
+from resnet_deploy.jsontypes import JsonObject
 
 # Keys written by export_onnx. JSON-encoded ones are decoded by read_onnx_metadata.
 JSON_KEYS = ("input_spec", "model_kwargs", "class_names", "mean", "std", "input_names", "output_names")
@@ -95,7 +96,7 @@ class OnnxMetadata:
     written_by_resnet_deploy: bool
     props: dict[str, str] = field(repr=False)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         """The JSON view read_onnx_metadata returns (the input spec as a dict)."""
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data["input_spec"] = self.input_spec.to_dict() if self.input_spec is not None else None

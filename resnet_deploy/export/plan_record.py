@@ -17,6 +17,7 @@ from resnet_deploy.artifacts import Sidecar, artifact_meta, read_sidecar, requir
 from resnet_deploy.errors import ArtifactError
 from resnet_deploy.input_spec import InputSpec
 from resnet_deploy.jsonfile import first_problem
+from resnet_deploy.jsontypes import JsonObject
 
 PLAN_KIND = "plan"
 _REQUIRED = ("tensorrt_version", "profile", "io_tensors", "precision")
@@ -98,9 +99,9 @@ class PlanSidecar(Sidecar):
     version_compatible: bool = False
     hardware_compatibility: str | None = None
     layers: EngineRecord | None = None
-    precision_check: dict[str, Any] | None = None
-    precision_step: dict[str, Any] | None = None
-    source_onnx: dict[str, Any] | None = None
+    precision_check: JsonObject | None = None
+    precision_step: JsonObject | None = None
+    source_onnx: JsonObject | None = None
     architecture: str | None = None
     input_spec: InputSpec | None = None
     build_seconds: float | None = None

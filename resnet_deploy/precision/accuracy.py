@@ -28,6 +28,7 @@ from resnet_deploy.compare.comparator import Comparator, RunResult
 from resnet_deploy.compare.inputs import load_inputs
 from resnet_deploy.compare.targets import Target, check_same_model, comparison_spec, describe_target
 from resnet_deploy.errors import InvalidInputError
+from resnet_deploy.jsontypes import JsonObject
 
 log = logging.getLogger(__name__)
 
@@ -57,16 +58,35 @@ class AccuracyReport:
     samples: int
     reference: ModelAccuracy
     models: list[ModelAccuracy]
-    machine: dict[str, Any]
+    machine: JsonObject
     failures: list[str] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return not self.failures
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {"dataset": self.dataset, "split": self.split, "samples": self.samples, "machine": self.machine,
                 "passed": bool(self), "failures": list(self.failures), "reference": asdict(self.reference),
                 "models": [asdict(m) for m in self.models]}
+
+
+def render_report(report: AccuracyReport) -> str:
+    """The report as people read it: one row per model (the reference first), then the verdict."""
+    from resnet_deploy.render import Column, render_table
+
+    machine = report.machine
+    cpu = machine.get("cpu", "?") + (f" ({machine['isa']})" if machine.get("isa") else "")
+    lines = [f"{report.dataset} ({report.split}, {report.samples} images); models on {machine['backend']}, reference on "
+             f"{machine['reference_backend']}; CPU {cpu}", ""]
+    columns = [Column("model"), Column("backend"), Column("precision"), Column("top-1 %", ".2f"),
+               Column("top-5 %", ".2f"), Column("agreement %", ".2f"), Column("mean cosine", ".5f"),
+               Column("drop (points)", "+.2f"), Column("limit", ".2f"), Column("result")]
+    rows: list[list[Any]] = [[Path(report.reference.model).name, report.reference.backend, report.reference.precision,
+                              report.reference.top1, report.reference.top5, None, None, None, None, "reference"]]
+    rows += [[Path(m.model).name, m.backend, m.precision, m.top1, m.top5, m.top1_agreement, m.cosine, m.drop,
+              m.max_drop, "ok" if m.passed else "FAIL"] for m in report.models]
+    lines.append(render_table(columns, rows))
+    return "\n".join(lines)
 
 
 def _logits(result: RunResult) -> np.ndarray:
@@ -105,7 +125,7 @@ def _measure(target: Target, logits: np.ndarray, labels: np.ndarray, ref_logits:
                          max_drop is None or drop <= max_drop)
 
 
-def machine() -> dict[str, Any]:
+def machine() -> JsonObject:
     """The CPU (model and instruction set) the figures were measured on: INT8 numerics
     differ between CPUs with and without VNNI."""
     from resnet_deploy.cpu_isa import detect_isa

@@ -21,9 +21,11 @@ from typing import Any
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
+from resnet_deploy.jsontypes import JsonObject
+
 
 class TritonPythonModel:
-    def initialize(self, args: dict[str, Any]) -> None:
+    def initialize(self, args: JsonObject) -> None:
         if int(np.__version__.split(".")[0]) >= 2:
             raise RuntimeError(f"this Triton Python backend was built for numpy 1.x; the stub imported numpy "
                                f"{np.__version__} (run the model through resnet-deploy serve)")

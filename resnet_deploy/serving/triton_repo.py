@@ -20,7 +20,6 @@ import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 from resnet_deploy import __version__
 from resnet_deploy.artifacts import (
@@ -30,6 +29,7 @@ from resnet_deploy.artifacts import (
     sidecar_path,
 )
 from resnet_deploy.errors import ArtifactError, InvalidInputError
+from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.serving.batching import BatchingChoice, choose_batching
 from resnet_deploy.serving.model_config import (
     LABELS_FILE,
@@ -91,7 +91,7 @@ class ModelEntry:
     labels: int
     batching: BatchingChoice | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         data = asdict(self)
         data["folder"], data["artifact"] = str(self.folder), str(self.artifact)
         data["batching"] = asdict(self.batching) if self.batching else None
@@ -103,7 +103,7 @@ class TritonRepoResult:
     repository: Path
     models: list[ModelEntry] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {"repository": str(self.repository), "models": [m.to_dict() for m in self.models]}
 
 

@@ -33,6 +33,7 @@ from resnet_deploy.artifacts import (
     write_artifact,
 )
 from resnet_deploy.errors import ArtifactError, CheckFailedError, InvalidInputError
+from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.optional import require_tensorrt
 from resnet_deploy.tensorrt._trt import (
     CapturingLogger,
@@ -79,11 +80,11 @@ class BuildResult:
     gpu: dict[str, Any]
     report: EngineReport
     check: PrecisionCheck
-    precision_step: dict[str, Any] | None = None
+    precision_step: JsonObject | None = None
     timing_cache: Path | None = None
     warnings: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {"plan": str(self.plan), "sidecar": str(self.sidecar), "precision": self.precision,
                 "onnx": str(self.onnx), "profile": profile_to_dict(self.profile),
                 "build_seconds": round(self.build_seconds, 2), "tensorrt_version": self.tensorrt_version,
@@ -372,7 +373,7 @@ def build_engine(onnx_path: str | os.PathLike[str], output: str | os.PathLike[st
                        gpu.to_dict(), report, check, step, cache_path, warnings)
 
 
-def _model_fields(model: Any) -> dict[str, Any]:
+def _model_fields(model: Any) -> JsonObject:
     """Architecture and input spec from the ONNX model's description, so the plan's sidecar
     carries them."""
     from resnet_deploy.export.artifact import describe_onnx

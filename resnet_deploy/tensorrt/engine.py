@@ -37,6 +37,7 @@ import numpy as np
 
 from resnet_deploy.backends.base import TensorInfo
 from resnet_deploy.errors import ArtifactError, CheckFailedError, InvalidInputError
+from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.optional import require_tensorrt
 from resnet_deploy.tensorrt._trt import CapturingLogger, dims_list, last_error, trt
 from resnet_deploy.tensorrt.builder import TRT_DTYPE_NAMES
@@ -480,7 +481,7 @@ class Engine:
         self._hand_to_request(slot)
         return InferRequest(self, slot)
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JsonObject:
         return {"plan": str(self.path), "tensorrt_version": self.meta.tensorrt_version,
                 "precision": self.meta.precision, "gpu": self.meta.gpu.model_dump(), "contexts": len(self._slots),
                 "cuda_graphs": self.cuda_graphs, "batch_limits": list(self.batch_limits()),

@@ -12,12 +12,12 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import torch
 from torch.utils.data import DataLoader, Subset
 
 from resnet_deploy.errors import InvalidInputError
+from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.train.checkpoint import load_checkpoint
 from resnet_deploy.train.loop import evaluate_model
 
@@ -40,7 +40,7 @@ class EvalResult:
     seconds: float
     confusion_png: Path | None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {"checkpoint": str(self.checkpoint), "model": self.model_name, "dataset": self.dataset,
                 "split": self.split, "count": self.count, "top1": self.top1, "top5": self.top5, "loss": self.loss,
                 "per_class": self.per_class, "confusion": self.confusion, "class_names": self.class_names,
