@@ -55,16 +55,6 @@ class BatchRange:
     min: int = 1
     max: int | None = None
 
-    @property
-    def fixed(self) -> bool:
-        return self.max is not None and self.min == self.max
-
-    def admits(self, batch: int) -> bool:
-        return batch >= self.min and (self.max is None or batch <= self.max)
-
-    def text(self) -> str:
-        return f"{self.min}..{self.max if self.max is not None else 'unbounded'}"
-
 
 @dataclass(frozen=True)
 class ImageInput:
@@ -149,12 +139,6 @@ class Artifact:
         if (spec.height, spec.width) != (h, w):
             spec = spec.with_size(h, w)
         return spec
-
-    def describe(self) -> JsonObject:
-        """What a report says about the artifact (JSON)."""
-        return {"source": self.source, "kind": self.kind, "precision": self.precision,
-                "architecture": self.architecture, "layout": self.layout, "features": self.features,
-                "batch": [self.batch.min, self.batch.max], "dynamic_size": self.dynamic_size}
 
 
 M = TypeVar("M")
