@@ -46,19 +46,10 @@ PERCENTILES = (50.0, 90.0, 99.0)
 
 
 def cpu_isa() -> str:
-    """The widest x86 vector/matrix extensions in /proc/cpuinfo (what ONNX Runtime can use)."""
-    flags: set[str] = set()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    break
-    except OSError:
-        return "unknown"
-    order = ["amx_tile", "avx512_bf16", "avx512_vnni", "avx512f", "avx_vnni", "avx2", "fma", "sse4_2", "asimd"]
-    present = [f for f in order if f in flags]
-    return " ".join(present) or "unknown"
+    """The widest x86 vector/matrix extensions this CPU has (what ONNX Runtime can use)."""
+    from resnet_deploy.environment import isa_flags
+
+    return " ".join(isa_flags() or []) or "unknown"
 
 
 def run_clients(concurrency: int, duration_s: float, make_call: Callable[[], Callable[[], Any]]) -> dict[str, Any]:

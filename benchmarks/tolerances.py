@@ -1,6 +1,6 @@
 """The measurements behind validate's default tolerances (resnet_deploy.compare.stats).
 
-    python benchmarks/tolerances.py [--models resnet20 resnet50] [--work DIR]
+    python benchmarks/tolerances.py [--models resnet20 resnet50] [--work DIR] [--only bf16 fp8]
 
 For each trained model (ResNet-20 and ResNet-50 trained on digits with the project's training
 loop; reused from DIR when present, see benchmarks/quantize_accuracy.py): export FP32, convert to
@@ -11,6 +11,13 @@ cosine, top-1 and top-5 agreement. Also an untrained ResNet-50 at 224x224 on 16 
 (FP32 and FP16; its INT8 agreement is recorded to show why an untrained model is no test of
 INT8), and two deliberately damaged models (FP16 with one convolution's weights x100, INT8
 with one weight scale x100) that the defaults must fail.
+
+BF16 and FP8: the BF16 graph (quantize --precision bf16) and the FP32 model run in BF16
+(--precision bf16) on OpenVINO (onnxruntime's CPU provider has no BF16 convolution), the FP8
+(E4M3) Q/DQ model on onnxruntime (and OpenVINO when it reads it), and a damaged copy of each
+(BF16 graph: one convolution's weights x100; FP8: one weight scale x100). `--only bf16 fp8`
+measures just those (and the FP32 rows they are read against) and writes
+tolerances.bf16_fp8.<isa>.{json,md}: BF16 numerics depend on whether the CPU computes it.
 
 Writes benchmarks/results/<device>/tolerances.{json,md} with the CPU and its instruction set.
 """
@@ -53,10 +60,10 @@ def damage(source: Path, target: Path, kind: str) -> Path:
     return target
 
 
-def measure(model: Path, reference: str, backend: str, **inputs: Any) -> dict[str, Any]:
+def measure(model: Path, reference: str, backend: str, precision: str | None = None, **inputs: Any) -> dict[str, Any]:
     from resnet_deploy.compare import validate
 
-    report = validate(model, backend=backend, reference=reference, batch_sizes=(32,), **inputs)
+    report = validate(model, backend=backend, reference=reference, batch_sizes=(32,), precision=precision, **inputs)
     pair = report.comparisons[0]
     c = pair.outputs["logits"]
     return {"model": model.name, "backend": backend, "precision": report.precision, "samples": report.inputs["samples"],
@@ -65,14 +72,36 @@ def measure(model: Path, reference: str, backend: str, **inputs: Any) -> dict[st
             "passes_defaults": bool(report), "failures": report.failures()}
 
 
-def variants(fp32: Path, calib: str, samples: int) -> dict[str, Path]:
+def variants(fp32: Path, calib: str, samples: int, only: tuple[str, ...] = ()) -> dict[str, Path]:
     from resnet_deploy.precision import convert_fp16, quantize_int8
+    from resnet_deploy.precision.bf16 import convert_bf16
+    from resnet_deploy.precision.fp8 import quantize_fp8
 
-    paths = {"fp32": fp32, "fp16": convert_fp16(fp32, fp32.with_name(fp32.stem + ".fp16.onnx")).output}
-    for target in ("tensorrt", "cpu"):
-        paths[f"int8-{target}"] = quantize_int8(fp32, fp32.with_name(f"{fp32.stem}.int8-{target}.onnx"), calib=calib,
-                                                samples=samples, target=target).output
+    paths = {"fp32": fp32}
+    if not only:
+        paths["fp16"] = convert_fp16(fp32, fp32.with_name(fp32.stem + ".fp16.onnx")).output
+        for target in ("tensorrt", "cpu"):
+            paths[f"int8-{target}"] = quantize_int8(fp32, fp32.with_name(f"{fp32.stem}.int8-{target}.onnx"),
+                                                    calib=calib, samples=samples, target=target).output
+    if not only or "bf16" in only:
+        paths["bf16"] = convert_bf16(fp32, fp32.with_name(fp32.stem + ".bf16.onnx")).output
+    if not only or "fp8" in only:
+        paths["fp8"] = quantize_fp8(fp32, fp32.with_name(fp32.stem + ".fp8.onnx"), calib=calib, samples=samples).output
     return paths
+
+
+# Which backends run which variant ("bf16-run": the FP32 model with --precision bf16), and
+# which run precision they are asked for.
+BF16_BACKENDS = ("openvino",)
+
+
+def runs(variant: str, backends: list[str]) -> list[tuple[str, str | None]]:
+    """(backend, run precision) pairs that measure `variant`."""
+    if variant.startswith("bf16"):
+        return [(b, None) for b in backends if b in BF16_BACKENDS]
+    if variant == "fp32" and "openvino" in backends:
+        return [(b, None) for b in backends] + [("openvino", "bf16")]  # the bf16-run row
+    return [(b, None) for b in backends]
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -80,29 +109,59 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from resnet_deploy.export import export_onnx
 
     backends = [b for b in ("ort-cpu", "openvino") if unavailable_reason(b) is None]
+    only = tuple(args.only or ())
     rows: list[dict[str, Any]] = []
+    if args.epochs is not None:  # a shorter recipe (a busy machine); recorded in the command line
+        from benchmarks import quantize_accuracy
+
+        for recipe in quantize_accuracy.RECIPES.values():
+            recipe["epochs"] = args.epochs
     for name in args.models:
         checkpoint, _ = train(name, args.work)
         fp32 = args.work / name / f"{name}_digits.onnx"
-        export_onnx(fp32, checkpoint=checkpoint)
-        paths = variants(fp32, "digits", 512)
-        paths["fp16-damaged"] = damage(paths["fp16"], fp32.with_name(fp32.stem + ".fp16-damaged.onnx"), "weights")
-        paths["int8-damaged"] = damage(paths["int8-tensorrt"], fp32.with_name(fp32.stem + ".int8-damaged.onnx"), "scale")
+        if not fp32.exists():
+            export_onnx(fp32, checkpoint=checkpoint)
+        paths = variants(fp32, "digits", 512, only)
+        if "fp16" in paths:
+            paths["fp16-damaged"] = damage(paths["fp16"], fp32.with_name(fp32.stem + ".fp16-damaged.onnx"), "weights")
+        if "int8-tensorrt" in paths:
+            paths["int8-damaged"] = damage(paths["int8-tensorrt"], fp32.with_name(fp32.stem + ".int8-damaged.onnx"),
+                                           "scale")
+        if "bf16" in paths:
+            paths["bf16-damaged"] = damage(paths["bf16"], fp32.with_name(fp32.stem + ".bf16-damaged.onnx"), "weights")
+        if "fp8" in paths:
+            paths["fp8-damaged"] = damage(paths["fp8"], fp32.with_name(fp32.stem + ".fp8-damaged.onnx"), "scale")
         for variant, path in paths.items():
-            for backend in backends:
-                row = measure(path, str(checkpoint), backend, dataset="digits")
-                rows.append({"case": f"{name} trained on digits", "variant": variant, **row})
+            for backend, precision in runs(variant, backends):
+                row = _measured(path, str(checkpoint), backend, precision, dataset="digits")
+                rows.append({"case": f"{name} trained on digits",
+                             "variant": f"{variant} (run {precision})" if precision else variant, **row})
                 log.info("%s %s %s: %s", name, variant, backend, row)
     untrained = args.work / "resnet50_224.onnx"
     if not untrained.exists():
         export_onnx(untrained, model="resnet50", input_size=224)
     calib = random_calibration(args.work, 224, 32)
-    paths = variants(untrained, str(calib), 32)
+    paths = variants(untrained, str(calib), 32, only)
     for variant, path in paths.items():
-        row = measure(path, "resnet50", "ort-cpu", random=16)
-        rows.append({"case": "resnet50 untrained, 224x224, random inputs", "variant": variant, **row})
-        log.info("untrained resnet50 %s: %s", variant, row)
+        for backend, precision in runs(variant, ["ort-cpu", *(["openvino"] if "openvino" in backends else [])]):
+            if backend == "openvino" and not (variant.startswith("bf16") or precision):
+                continue  # this case measures the others on onnxruntime only
+            row = _measured(path, "resnet50", backend, precision, random=16)
+            rows.append({"case": "resnet50 untrained, 224x224, random inputs",
+                         "variant": f"{variant} (run {precision})" if precision else variant, **row})
+            log.info("untrained resnet50 %s: %s", variant, row)
     return {"rows": rows}
+
+
+def _measured(path: Path, reference: str, backend: str, precision: str | None, **inputs: Any) -> dict[str, Any]:
+    """measure(), or the one-line reason a runtime cannot run the variant (recorded, not raised)."""
+    from resnet_deploy.errors import ResnetDeployError
+
+    try:
+        return measure(path, reference, backend, precision, **inputs)
+    except (ResnetDeployError, RuntimeError) as exc:
+        log.warning("%s on %s: %s", path.name, backend, exc)
+        return {"model": path.name, "backend": backend, "error": str(exc).splitlines()[0][:200]}
 
 
 def render(data: dict[str, Any]) -> str:
@@ -117,9 +176,11 @@ def render(data: dict[str, Any]) -> str:
     columns = [Column("case"), Column("variant"), Column("backend"), Column("max error / RMS", ".3g"),
                Column("cosine", ".6f"), Column("top-1 agree", ".2%"), Column("top-5 agree", ".2%"),
                Column("defaults")]
-    lines.append(markdown_table(columns, [[r["case"], r["variant"], r["backend"], r["max_error"], r["cosine"],
-                                           r["top1_agreement"], r["top5_agreement"],
-                                           "pass" if r["passes_defaults"] else "FAIL"] for r in data["rows"]]))
+    columns.insert(3, Column("ran"))
+    lines.append(markdown_table(columns, [[r["case"], r["variant"], r["backend"], r.get("precision"), r.get("max_error"),
+                                           r.get("cosine"), r.get("top1_agreement"), r.get("top5_agreement"),
+                                           ("pass" if r["passes_defaults"] else "FAIL") if "error" not in r
+                                           else f"cannot run: {r['error']}"] for r in data["rows"]]))
     return "\n".join(lines) + "\n"
 
 
@@ -128,6 +189,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models", nargs="+", default=["resnet20", "resnet50"])
     parser.add_argument("--work", type=Path, default=Path("runs/quantize_accuracy"))
+    parser.add_argument("--epochs", type=int, default=None, help="train the digits models this many epochs "
+                        "(default: benchmarks/quantize_accuracy.py's recipe, 15)")
+    parser.add_argument("--only", nargs="+", choices=("bf16", "fp8"), default=None,
+                        help="measure only these precisions (with their FP32 rows); a file of their own")
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     out_dir, env = results_dir()
@@ -135,9 +200,14 @@ def main(argv: list[str] | None = None) -> int:
 
     data = {"command": "python benchmarks/tolerances.py " + " ".join(argv or sys.argv[1:]), **run(args)}
     data["machine"] = machine_line({"environment": env})
-    write_json(out_dir / "tolerances.json", data)
-    (out_dir / "tolerances.md").write_text(render(data), encoding="utf-8")
-    log.info("wrote %s/tolerances.{json,md}", out_dir)
+    from resnet_deploy.cpu_isa import detect_isa
+
+    isa = detect_isa()
+    data["isa"] = {"name": isa.name, "bf16": isa.bf16, "label": isa.label}
+    stem = f"tolerances.{'_'.join(args.only)}.{isa.label}" if args.only else "tolerances"
+    write_json(out_dir / f"{stem}.json", data)
+    (out_dir / f"{stem}.md").write_text(render(data), encoding="utf-8")
+    log.info("wrote %s/%s.{json,md}", out_dir, stem)
     return 0
 
 

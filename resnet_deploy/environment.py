@@ -1,12 +1,15 @@
 """What this machine has: Python, torch, ONNX, runtimes and their providers, CPU and GPU.
 
 Used by `resnet-deploy info` and recorded with every benchmark result. Every probe is
-guarded: a missing or broken optional package is reported as absent, never raised.
+guarded: a missing or broken optional package is reported as absent, never raised. This is
+the one place that reads /proc/cpuinfo (the CPU's name and its instruction-set flags);
+cpu_isa.py classifies the flags.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import platform
 import shutil
@@ -17,14 +20,63 @@ from typing import Any
 from resnet_deploy import __version__
 from resnet_deploy.optional import is_installed, tensorrt_module
 
+CPUINFO = "/proc/cpuinfo"
+# CPU features that change how fast (and, for INT8 without VNNI, how exactly) models run:
+# what results record as the CPU's instruction set.
+ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "asimd", "asimddp")
+
+
+@functools.lru_cache(maxsize=1)
+def _cpuinfo_fields() -> dict[str, str] | None:
+    """The first CPU's fields of /proc/cpuinfo (Linux), or None where there is none."""
+    fields: dict[str, str] = {}
+    try:
+        with open(CPUINFO, encoding="utf-8") as handle:
+            for line in handle:
+                if not line.strip():
+                    if fields:
+                        break  # the first processor's block is enough: all cores report the same
+                    continue
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
+    except OSError:
+        return None
+    return fields
+
 
 def cpu_model() -> str:
     """The CPU's marketing name from /proc/cpuinfo (Linux), else platform.processor()."""
-    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8") as handle:
-        for line in handle:
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
+    fields = _cpuinfo_fields() or {}
+    return fields.get("model name") or platform.processor() or platform.machine()
+
+
+def cpu_flags() -> frozenset[str] | None:
+    """The CPU's instruction-set flags ("flags" on x86, "Features" on ARM), or None without
+    /proc/cpuinfo."""
+    fields = _cpuinfo_fields()
+    if fields is None:
+        return None
+    return frozenset((fields.get("flags") or fields.get("Features") or "").split())
+
+
+def isa_flags() -> list[str] | None:
+    """The ISA_FLAGS this CPU has (what a result records), or None when unknown."""
+    flags = cpu_flags()
+    return None if flags is None else [flag for flag in ISA_FLAGS if flag in flags]
+
+
+def cpu_info() -> dict[str, Any]:
+    """Model, cores, the instruction-set flags that matter, and what the INT8 and BF16
+    kernels get here (cpu_isa.detect_isa, which honours its override)."""
+    from resnet_deploy import cpu_isa
+
+    info: dict[str, Any] = {"model": cpu_model(), "logical_cores": os.cpu_count(),
+                            "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+                            "isa": isa_flags()}
+    with contextlib.suppress(Exception):  # a bad override must not break `info`
+        isa = cpu_isa.detect_isa()
+        info.update({"int8_isa": isa.name, "vnni": isa.vnni, "bf16": isa.bf16, "isa_source": isa.source})
+    return info
 
 
 def _version(dist: str) -> str | None:
@@ -134,8 +186,7 @@ def collect_environment() -> dict[str, Any]:
         "resnet_deploy": __version__,
         "python": platform.python_version(),
         "platform": platform.platform(),
-        "cpu": {"model": cpu_model(), "logical_cores": os.cpu_count(),
-                "affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None},
+        "cpu": cpu_info(),
         "torch": torch_info(),
         "onnx": _version("onnx"),
         "onnxruntime": onnxruntime_info(),

@@ -2,8 +2,8 @@
 
 Data that has a record travels as that record; `JsonObject` is what a record's `to_dict()`
 gives, what a pydantic serializer returns, and what is read back from a JSON file before it
-is validated into a record. Spelling it so (instead of `dict[str, Any]`) says which dicts are
-JSON on purpose.
+is validated into a record. Spelling it so (instead of a bare dict of anything) says which
+dicts are JSON on purpose.
 """
 
 from __future__ import annotations

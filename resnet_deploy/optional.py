@@ -16,7 +16,8 @@ from resnet_deploy.errors import MissingDependencyError
 
 # top-level module -> the pip extra of this package that provides it
 MODULE_EXTRAS = {"onnxruntime": "cpu", "tensorrt": "tensorrt", "cuda": "tensorrt", "openvino": "openvino",
-                 "pynvml": "gpu", "tritonclient": "serve"}
+                 "pynvml": "gpu", "tritonclient": "serve",
+                 "mlperf_loadgen": "mlperf"}
 # What else an extra needs besides pip packages.
 _EXTRA_NOTES = {
     "gpu": "onnxruntime-gpu replaces onnxruntime (uninstall onnxruntime first, never both); needs an NVIDIA GPU "

@@ -13,6 +13,7 @@
 #                     resnet-deploy >= this round reads every JSON through pydantic v2 models;
 #                     the image has none of them (typing-extensions: pydantic-core needs a newer one)
 #   onnxslim          resnet-deploy's export simplifier; not in the image
+#   mlcommons-loadgen MLPerf's load generator for the mlperf stages (a 0.5 MB cp312 wheel)
 #   tensorrt-cu13*    only with WITH_TENSORRT=1 (the image has no TensorRT)
 # Every other runtime dependency of resnet-deploy (torch, numpy, click, safetensors, onnx,
 # onnxscript, scikit-learn, pillow, matplotlib, tqdm, rich) is in the image: they are not fetched,
@@ -27,7 +28,7 @@ DEST="${DEST:-$ROOT/.whl}"
 PYTHON="${PYTHON:-python3}"
 PART_BYTES=$((60 * 1024 * 1024))
 LIMIT_BYTES=$((64 * 1024 * 1024))
-PACKAGES=("onnxruntime-gpu" "pydantic>=2.7" "onnxslim>=0.1.40" "typing-extensions>=4.16")
+PACKAGES=("onnxruntime-gpu" "pydantic>=2.7" "onnxslim>=0.1.40" "typing-extensions>=4.16" "mlcommons-loadgen")
 if [ "${WITH_TENSORRT:-0}" = "1" ]; then
     PACKAGES+=("tensorrt-cu13")
 fi

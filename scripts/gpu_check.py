@@ -6,8 +6,14 @@ install the wheels from .whl/ into a throw-away folder (never touching the image
 onnxruntime-gpu shadows the image's CPU onnxruntime there), `resnet-deploy info`,
 `pytest -m gpu`, export ResNet-50 (FP32 and FP16 ONNX), build a TensorRT FP16 plan (when
 TensorRT imports), the batch sweep (torch eager FP16 channels_last, torch-cudagraph,
-torch-compile, ort-cuda FP32/FP16, TensorRT), the training throughput benchmark (AMP,
-channels_last), the validation of each GPU backend against onnxruntime CPU, and a summary.
+torch-compile, ort-cuda FP32/FP16, TensorRT), the C++ TensorRT example built and run on the
+plan (where TensorRT's headers and libnvinfer are installed), the training throughput benchmark
+(AMP, channels_last), the validation of each GPU backend against onnxruntime CPU, then the BF16
+and FP8 paths (quantize --precision bf16/fp8; TensorRT build with the per-layer precision check,
+validate against the CPU reference and bench; ort-cuda validate and bench; torch CUDA bf16
+autocast bench; the torch CUDA bf16 agreement test runs in pytest -m gpu; FP8 needs compute
+capability 8.9, BF16 8.0: an older GPU is a skip reason), short MLPerf LoadGen Offline and
+Server runs (TensorRT plan, onnxruntime CUDA), and a summary.
 
 Everything lands in OUTDIR: info.txt/json, pytest_gpu.txt/xml, sweep/*.json, the merged
 gpu_sweep_resnet50.{json,csv,md} with plots, train/, validate/*.json, logs/<stage>.log and
@@ -51,7 +57,7 @@ class Stage:
     timeout: int
     what: str
     command: list[str] = field(default_factory=list)
-    needs: tuple[str, ...] = ()  # prerequisites: "cuda", "ort-cuda", "tensorrt", "validate", or a stage name
+    needs: tuple[str, ...] = ()  # prerequisites: "cuda", "ort-cuda", "tensorrt", "tensorrt-cpp", "mlperf", "validate", or a stage name
     stdout_to: str | None = None  # file in OUTDIR that receives stdout
     status: str = "pending"  # ran | failed | skipped
     detail: str = ""
@@ -95,6 +101,11 @@ def plan_stages(out: Path, work: Path) -> list[Stage]:
         Stage("sweep-tensorrt-fp16", 60, f"TensorRT FP16 plan, batches {ALL_BATCHES}",
               _cli("bench", "--engine", str(plan), "--backend", "tensorrt", "--batch-sizes", ALL_BATCHES, *SWEEP_ARGS,
                    "--save-json", str(sweep / "tensorrt-fp16.json")), ("cuda", "tensorrt", "tensorrt-build")),
+        Stage("cpp-tensorrt", 120, "examples/cpp: build resnet_infer_tensorrt (scripts/build_cpp_example.sh) and run "
+              "the FP16 plan, 256 images in batches of 32 from 2 threads",
+              ["bash", str(ROOT / "scripts" / "build_cpp_example.sh"), str(plan), "--random", "256", "--batch", "32",
+               "--threads", "2", "--quiet", "--out", str(out / "cpp" / "tensorrt_logits.npy")],
+              ("cuda", "tensorrt-cpp", "tensorrt-build"), stdout_to="cpp/tensorrt.txt"),
         Stage("train", 120, "training throughput, ResNet-50, AMP fp16, channels_last, batch 128",
               [_py(), str(ROOT / "benchmarks" / "train_gpu_resnet50.py"), "--batch", "128", "--amp", "fp16",
                "--warmup", "10", "--steps", "30", "--out", str(out / "train")], ("cuda",)),
@@ -109,11 +120,70 @@ def plan_stages(out: Path, work: Path) -> list[Stage]:
         Stage("validate-tensorrt-fp16", 90, "TensorRT FP16 plan vs ort-cpu on the FP32 model",
               _cli("validate", str(plan), "--reference", str(onnx), "--json"),
               ("cuda", "tensorrt", "validate", "tensorrt-build"), stdout_to="validate/tensorrt-fp16.json"),
+        Stage("mlperf-tensorrt-offline", 60, "MLPerf LoadGen Offline, quick (not compliant), TensorRT FP16 plan: "
+              "NVIDIA's SUT design (stream slots, pinned buffers, CUDA graphs per batch)",
+              _cli("mlperf", str(plan), "--scenario", "Offline", "--quick", "--random", "1024", "--json",
+                   "-o", str(out / "mlperf" / "tensorrt-offline")), ("cuda", "tensorrt", "mlperf", "tensorrt-build"),
+              stdout_to="mlperf/tensorrt-offline.json"),
+        Stage("mlperf-tensorrt-server", 60, "MLPerf LoadGen Server, quick (not compliant), TensorRT FP16 plan, "
+              "p99 within 15 ms", _cli("mlperf", str(plan), "--scenario", "Server", "--quick", "--random", "1024",
+                                       "--json", "-o", str(out / "mlperf" / "tensorrt-server")),
+              ("cuda", "tensorrt", "mlperf", "tensorrt-build"), stdout_to="mlperf/tensorrt-server.json"),
+        Stage("mlperf-ort-cuda-fp16", 75, "MLPerf LoadGen Offline and Server, quick (not compliant), onnxruntime CUDA "
+              "EP, FP16 model", _cli("mlperf", str(fp16), "--backend", "ort-cuda", "--scenario", "Offline,Server",
+                                     "--quick", "--random", "1024", "--json", "-o", str(out / "mlperf" / "ort-cuda-fp16")),
+              ("cuda", "ort-cuda", "mlperf", "export"), stdout_to="mlperf/ort-cuda-fp16.json"),
         Stage("sweep-torch-compile-fp16", 150, f"torch.compile FP16 channels_last, batches {COMPILE_BATCHES} "
               "(one compilation per batch size)",
               _cli("bench", "--backend", "torch-compile", *torch_opts, "--batch-sizes", COMPILE_BATCHES, *SWEEP_ARGS,
                    "--save-json", str(sweep / "torch-compile-fp16.json")), ("cuda",)),
+        *low_precision_stages(work, sweep),
     ]
+
+
+LOW_BATCHES = "1,8,64"
+
+
+def low_precision_stages(work: Path, sweep: Path) -> list[Stage]:
+    """BF16 and FP8 on every GPU path: graph models for TensorRT and ort-cuda (built, validated
+    against onnxruntime CPU on the FP32 model, benched), torch CUDA bf16 autocast (benched; its
+    agreement with FP32 is a pytest -m gpu test). Last in the plan, so the stages before keep
+    their share of the budget."""
+    onnx = work / "r50.onnx"
+    stages = [Stage("sweep-torch-eager-bf16", 60, f"torch eager BF16 autocast channels_last, batches {LOW_BATCHES}",
+                    _cli("bench", "--backend", "torch", "--model", "resnet50", "--device", "cuda", "--precision", "bf16",
+                         "--channels-last", "--batch-sizes", LOW_BATCHES, *SWEEP_ARGS,
+                         "--save-json", str(sweep / "torch-eager-bf16.json")), ("cuda", "bf16"))]
+    for precision, quantize_args in (("bf16", ()), ("fp8", ("--calib-data", "random", "--calib-samples", "32"))):
+        model, plan = work / f"r50.{precision}.onnx", work / f"r50_{precision}.plan"
+        label = precision.upper()
+        stages += [
+            Stage(f"quantize-{precision}", 120, f"{label} ONNX model of the FP32 one (quantize --precision {precision})",
+                  _cli("quantize", str(onnx), "--precision", precision, *quantize_args, "-o", str(model)),
+                  ("cuda", precision, "export")),
+            Stage(f"tensorrt-build-{precision}", 180, f"TensorRT {label} plan (strongly typed), batch 1..64, per-layer "
+                  "precision check", _cli("build", str(model), "-o", str(plan), "--min-batch", "1", "--opt-batch", "8",
+                                          "--max-batch", "64", "--timing-cache", str(work / "trt.cache")),
+                  ("cuda", "tensorrt", precision, f"quantize-{precision}")),
+            Stage(f"validate-tensorrt-{precision}", 90, f"TensorRT {label} plan vs ort-cpu on the FP32 model",
+                  _cli("validate", str(plan), "--reference", str(onnx), "--json"),
+                  ("cuda", "tensorrt", "validate", f"tensorrt-build-{precision}"),
+                  stdout_to=f"validate/tensorrt-{precision}.json"),
+            Stage(f"sweep-tensorrt-{precision}", 60, f"TensorRT {label} plan, batches {LOW_BATCHES}",
+                  _cli("bench", "--engine", str(plan), "--backend", "tensorrt", "--batch-sizes", LOW_BATCHES,
+                       *SWEEP_ARGS, "--save-json", str(sweep / f"tensorrt-{precision}.json")),
+                  ("cuda", "tensorrt", f"tensorrt-build-{precision}")),
+            Stage(f"validate-ort-cuda-{precision}", 90, f"ort-cuda {label} model vs ort-cpu on the FP32 model",
+                  _cli("validate", str(model), "--backend", "ort-cuda", "--reference", str(onnx),
+                       "--reference-backend", "ort-cpu", "--json"),
+                  ("cuda", "ort-cuda", "validate", f"quantize-{precision}"),
+                  stdout_to=f"validate/ort-cuda-{precision}.json"),
+            Stage(f"sweep-ort-cuda-{precision}", 60, f"onnxruntime CUDA EP, {label} model, batches {LOW_BATCHES}",
+                  _cli("bench", "--onnx", str(model), "--backend", "ort-cuda", "--batch-sizes", LOW_BATCHES,
+                       *SWEEP_ARGS, "--save-json", str(sweep / f"ort-cuda-{precision}.json")),
+                  ("cuda", "ort-cuda", f"quantize-{precision}")),
+        ]
+    return stages
 
 
 # -- the wheels ------------------------------------------------------------------------------
@@ -193,6 +263,7 @@ try:
     out["torch"] = torch.__version__
     out["cuda"] = bool(torch.cuda.is_available())
     out["gpu"] = torch.cuda.get_device_name(0) if out["cuda"] else None
+    out["compute_capability"] = list(torch.cuda.get_device_capability(0)) if out["cuda"] else None
 except Exception as exc:
     out["torch"] = None; out["cuda"] = False; out["torch_error"] = str(exc)
 try:
@@ -206,6 +277,7 @@ try:
     out["tensorrt"] = str(trt.__version__) if trt is not None else None
 except Exception as exc:
     out["tensorrt"] = None; out["resnet_deploy_error"] = str(exc)
+out["loadgen"] = importlib.util.find_spec("mlperf_loadgen") is not None
 try:
     import tomllib
     deps = tomllib.loads(open(sys.argv[1]).read())["project"]["dependencies"]
@@ -243,7 +315,27 @@ def validate_interface(env: dict[str, str]) -> str | None:
     return None
 
 
-def requirement_reasons(facts: dict[str, Any], ort_from_wheels: bool) -> dict[str, str | None]:
+def tensorrt_cpp_reason() -> str | None:
+    """None when the TensorRT C++ example can be built here (CMake, a compiler, TensorRT's headers
+    and libnvinfer, the CUDA toolkit's headers), else what is missing. The pip wheels of TensorRT
+    ship libnvinfer but no headers: the C++ example needs a TensorRT tarball, container or package."""
+    missing = [tool for tool in ("cmake", "c++") if shutil.which(tool) is None]
+    roots = [Path(r) for r in (os.environ.get("TENSORRT_ROOT"), "/usr", "/usr/local/tensorrt") if r]
+    headers = [r / "include" / "NvInfer.h" for r in roots] + [Path("/usr/include/x86_64-linux-gnu/NvInfer.h"),
+                                                              Path("/usr/include/aarch64-linux-gnu/NvInfer.h")]
+    if not any(h.is_file() for h in headers):
+        missing.append("TensorRT's headers (NvInfer.h; set TENSORRT_ROOT)")
+    libs = [r / d for r in roots for d in ("lib", "lib64")] + [Path("/usr/lib/x86_64-linux-gnu"), Path("/usr/lib/aarch64-linux-gnu")]
+    if not any((d / "libnvinfer.so").exists() for d in libs):
+        missing.append("libnvinfer.so")
+    cuda = [Path(os.environ.get("CUDA_HOME", "/usr/local/cuda")) / "include", Path("/usr/include")]
+    if not any((d / "cuda_runtime_api.h").is_file() for d in cuda):
+        missing.append("the CUDA toolkit's headers (cuda_runtime_api.h; set CUDA_HOME)")
+    return f"cannot build the TensorRT C++ example: no {', '.join(missing)}" if missing else None
+
+
+def requirement_reasons(facts: dict[str, Any], ort_from_wheels: bool,
+                        loadgen_from_wheels: bool = False) -> dict[str, str | None]:
     """Prerequisite -> None when met, else the reason the stages that need it are skipped."""
     gpu_reason = None if facts.get("cuda") else (
         "no CUDA device visible (torch.cuda.is_available() is False"
@@ -257,8 +349,17 @@ def requirement_reasons(facts: dict[str, Any], ort_from_wheels: bool) -> dict[st
         ort_reason = (f"onnxruntime here has no CUDAExecutionProvider ({ort.get('version') or ort.get('error')}); "
                       "onnxruntime-gpu is not in .whl/")
     trt_reason = None if facts.get("tensorrt") else "TensorRT does not import here (WITH_TENSORRT=1 fetches it)"
+    loadgen_reason = None if facts.get("loadgen") or loadgen_from_wheels else (
+        "MLPerf LoadGen (mlcommons-loadgen) is neither installed nor in .whl/ (fetch_gpu_wheels.sh fetches it)")
+    capability = tuple(facts.get("compute_capability") or ())
+    precision_reasons = {}
+    for precision, needed in (("bf16", (8, 0)), ("fp8", (8, 9))):
+        precision_reasons[precision] = None if not capability or capability >= needed else (
+            f"{precision} needs compute capability {needed[0]}.{needed[1]}; {facts.get('gpu')} is "
+            f"{'.'.join(map(str, capability))}")
     return {"cuda": gpu_reason, "ort-cuda": ort_reason, "tensorrt": trt_reason,
-            "validate": facts.get("validate_problem")}
+            "tensorrt-cpp": tensorrt_cpp_reason(), "mlperf": loadgen_reason, "validate": facts.get("validate_problem"),
+            **precision_reasons}
 
 
 # -- running -----------------------------------------------------------------------------------
@@ -367,7 +468,7 @@ def run_all(args: argparse.Namespace) -> int:
         env = stage_env(None)
         facts = probe(env)
         facts["validate_problem"] = validate_interface(env)
-        reasons = requirement_reasons(facts, has_ort_gpu)
+        reasons = requirement_reasons(facts, has_ort_gpu, any(n.startswith("mlcommons_loadgen-") for n in names))
         if facts.get("error") or facts.get("resnet_deploy_error"):
             hard.append(f"resnet_deploy does not import: {facts.get('error') or facts.get('resnet_deploy_error')}")
         missing = [m for m in facts.get("missing", []) if m not in ("pydantic", "onnxslim") or not names]

@@ -1,6 +1,7 @@
 """examples/cpp: the sidecar reader builds and runs anywhere with CMake and a C++17 compiler;
-the TensorRT program (resnet_infer) builds wherever TensorRT's headers and libnvinfer are found
-and runs a plan where a GPU is. Each part skips with the reason when its tools are missing."""
+the TensorRT program (resnet_infer_tensorrt) builds wherever TensorRT's headers and libnvinfer
+are found and runs a plan where a GPU is. Each part skips with the reason when its tools are
+missing. The OpenVINO program's tests are in test_cpp_openvino.py."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.cpp_build import GROUP, SOURCE, build_examples
 from tests.tensorrt.helpers import fake_plan
 
-SOURCE = Path(__file__).resolve().parents[1] / "examples" / "cpp"
+pytestmark = pytest.mark.xdist_group(GROUP)
 
 
 def _tensorrt_found() -> str | None:
-    """Why resnet_infer cannot be built here, or None."""
+    """Why resnet_infer_tensorrt cannot be built here, or None."""
     roots = [os.environ.get("TENSORRT_ROOT", ""), "/usr", "/usr/local/tensorrt"]
     headers = [Path(r) / "include" / "NvInfer.h" for r in roots if r] + [
         Path("/usr/include/x86_64-linux-gnu/NvInfer.h"), Path("/usr/include/aarch64-linux-gnu/NvInfer.h")]
@@ -33,17 +35,7 @@ def _tensorrt_found() -> str | None:
 
 @pytest.fixture(scope="module")
 def build_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if shutil.which("cmake") is None:
-        pytest.skip("cmake is not installed")
-    if not any(shutil.which(c) for c in ("c++", "g++", "clang++")):
-        pytest.skip("no C++ compiler (c++/g++/clang++) found")
-    build = tmp_path_factory.mktemp("cpp_build")
-    configure = subprocess.run(["cmake", "-S", str(SOURCE), "-B", str(build), "-DCMAKE_BUILD_TYPE=Release"],
-                               capture_output=True, text=True, check=False)
-    assert configure.returncode == 0, configure.stdout + configure.stderr
-    result = subprocess.run(["cmake", "--build", str(build), "-j", "2"], capture_output=True, text=True, check=False)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return build
+    return build_examples(tmp_path_factory)
 
 
 def _check(build: Path, plan: Path, version: str, cc: str) -> subprocess.CompletedProcess[str]:
@@ -74,10 +66,38 @@ def test_tensorrt_program_builds_where_tensorrt_is(build_dir: Path, tmp_path: Pa
     reason = _tensorrt_found()
     if reason:
         pytest.skip(reason)
-    binary = build_dir / "resnet_infer"
-    assert binary.is_file(), "TensorRT was found but CMake did not build resnet_infer"
+    binary = build_dir / "resnet_infer_tensorrt"
+    assert binary.is_file(), "TensorRT was found but CMake did not build resnet_infer_tensorrt"
     usage = subprocess.run([str(binary)], capture_output=True, text=True, check=False, timeout=30)
     assert usage.returncode == 2 and "usage" in usage.stderr
     mismatched = fake_plan(tmp_path, tensorrt_version="9.0.0.1")
-    refused = subprocess.run([str(binary), str(mismatched), "4"], capture_output=True, text=True, check=False, timeout=60)
+    refused = subprocess.run([str(binary), str(mismatched), "--random", "4"], capture_output=True, text=True, check=False,
+                             timeout=60)
     assert refused.returncode in (2, 3), refused.stderr  # 3 when this machine has no GPU
+    assert len(refused.stderr.strip().splitlines()) == 1 and refused.stderr.startswith("error: "), refused.stderr
+
+
+def _header_trees() -> list[Path]:
+    """TensorRT include folders to compile against: TENSORRT_INCLUDE_DIRS (several, separated by
+    ':', e.g. the 10.x and 11.x trees of NVIDIA's TensorRT OSS repository), else the installed one."""
+    listed = [Path(p) for p in os.environ.get("TENSORRT_INCLUDE_DIRS", "").split(os.pathsep) if p]
+    roots = [os.environ.get("TENSORRT_ROOT", ""), "/usr", "/usr/local/tensorrt"]
+    found = [Path(r) / "include" for r in roots if r] + [Path("/usr/include/x86_64-linux-gnu"), Path("/usr/include/aarch64-linux-gnu")]
+    return [d for d in listed or found if (d / "NvInfer.h").is_file()]
+
+
+def test_tensorrt_program_compiles_against_each_tensorrt_header_tree() -> None:
+    """The TensorRT example and the headers it shares with the OpenVINO one compile against every
+    TensorRT header tree given (10.x and 11.x), without TensorRT's libraries or a GPU."""
+    compiler = next((c for c in ("c++", "g++", "clang++") if shutil.which(c)), None)
+    trees = _header_trees()
+    cuda = [Path(os.environ.get("CUDA_HOME", "/usr/local/cuda")) / "include", Path("/usr/include")]
+    cuda_include = next((d for d in cuda if (d / "cuda_runtime_api.h").is_file()), None)
+    if compiler is None or not trees or cuda_include is None:
+        pytest.skip("needs a C++ compiler, TensorRT headers (TENSORRT_INCLUDE_DIRS or an install) and CUDA's "
+                    "cuda_runtime_api.h (CUDA_HOME)")
+    for tree in trees:
+        result = subprocess.run([compiler, "-std=c++17", "-fsyntax-only", "-Wall", "-Wextra", "-Werror",
+                                 "-Wno-deprecated-declarations", "-isystem", str(tree), "-isystem", str(cuda_include),
+                                 str(SOURCE / "tensorrt_main.cpp")], capture_output=True, text=True, check=False, timeout=120)
+        assert result.returncode == 0, f"{tree}:\n{result.stderr[-3000:]}"

@@ -1,7 +1,8 @@
 // sidecar.h: read the fields of a resnet-deploy plan sidecar (<plan>.json) that a C++ service
 // needs, and check them against this machine BEFORE deserializing the plan (a plan runs only
 // on the TensorRT version and GPU compute capability it was built for, unless built version-
-// or hardware-compatible). No TensorRT dependency, so it is unit-tested on any machine.
+// or hardware-compatible). No TensorRT dependency, so it is unit-tested on any machine. The
+// input spec (size, mean/std, class names) is read as from an ONNX model's metadata (input_spec.h).
 #pragma once
 
 #include <fstream>
@@ -9,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "input_spec.h"
 #include "json_lite.h"
 
 namespace plan_sidecar {
@@ -23,6 +25,8 @@ struct Sidecar {
     std::string input_name;
     std::vector<long long> min_shape, opt_shape, max_shape;  // of the (first) input
     std::vector<std::string> class_names;
+    bool has_input_spec = false;  // input_spec with channels/height/width: images can be preprocessed
+    resnet_example::InputSpec input_spec;
     std::string sha256;
 };
 
@@ -67,6 +71,10 @@ inline Sidecar load(const std::string& plan_path) {
     s.max_shape = ints(shapes["max"]);
     if (root.has("input_spec") && root["input_spec"].has("class_names"))
         for (const auto& name : root["input_spec"]["class_names"].array) s.class_names.push_back(name.str());
+    if (root.has("input_spec") && root["input_spec"].has("channels")) {
+        s.input_spec = resnet_example::input_spec_from_json(root["input_spec"], "sidecar '" + path + "'");
+        s.has_input_spec = true;
+    }
     if (root.has("sha256")) s.sha256 = root["sha256"].str();
     return s;
 }

@@ -30,6 +30,12 @@ _ORT_DTYPES = {
     "tensor(bool)": np.bool_,
 }
 
+# onnxruntime (1.32) drops the Relu before a FLOAT8 QuantizeLinear in its level-2 rewrite
+# rules (it treats a zero point of 0 as the bottom of the range, as for uint8), so an FP8
+# Q/DQ model computes garbage (measured: cosine 0.12 against FP32 instead of 0.999). For
+# graphs with FLOAT8 Q/DQ the runner turns those rules off (docs/precision.md, FP8).
+FP8_DISABLED_OPTIMIZERS = ("Level2_RuleBasedTransformer",)
+
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider",
              "tensorrt": "TensorrtExecutionProvider", "openvino": "OpenVINOExecutionProvider"}
 
@@ -51,6 +57,14 @@ def provider_list(provider: str, options: dict[str, Any] | None = None) -> list[
     if full == "CPUExecutionProvider":
         return [(full, options)] if options else [full]
     return [(full, options or {}), "CPUExecutionProvider"]
+
+
+def has_fp8_qdq(model: Any) -> bool:
+    """Whether the graph quantizes to FLOAT8 (a Q/DQ zero point or quantized weight of an FP8 type)."""
+    from onnx import TensorProto
+
+    fp8 = {TensorProto.FLOAT8E4M3FN, TensorProto.FLOAT8E4M3FNUZ, TensorProto.FLOAT8E5M2, TensorProto.FLOAT8E5M2FNUZ}
+    return any(init.data_type in fp8 for init in model.graph.initializer)
 
 
 def _dim(value: Any) -> int | str | None:
@@ -83,6 +97,7 @@ class OnnxRuntimeRunner(StaticIORunner):
         if threads is not None and threads < 1:
             raise InvalidInputError(f"threads must be a positive integer, got {threads}")
         self.session: Any = None
+        self.disabled_optimizers: tuple[str, ...] = ()
 
     # -- what subclasses override ---------------------------------------------------------
     def _providers(self) -> list[str | tuple[str, dict[str, Any]]]:
@@ -99,6 +114,7 @@ class OnnxRuntimeRunner(StaticIORunner):
 
     # -- lifecycle -------------------------------------------------------------------------
     def _activate(self) -> None:
+        from resnet_deploy.export.detect import detect_precision
         from resnet_deploy.export.loader import load_onnx_model
 
         ort = _ort()
@@ -106,9 +122,15 @@ class OnnxRuntimeRunner(StaticIORunner):
         model = load_onnx_model(self.model_path, load_external_data=False, check=False)
         if self.device == "cpu":  # an INT8 model made for a CPU of the other kind: warn once
             cpu_isa.warn_if_foreign({p.key: p.value for p in model.metadata_props}, str(self.model_path), "onnxruntime")
+        if self.device == "cpu" and detect_precision(model).precision == "bf16":
+            raise InvalidInputError(f"'{self.model_path}' is a BF16 model, and onnxruntime's CPU provider has no BF16 "
+                                    "convolution; run it with --backend openvino (or tensorrt on a GPU), or run the "
+                                    "FP32 model with --precision bf16 on openvino or torch")
+        self.disabled_optimizers = FP8_DISABLED_OPTIMIZERS if has_fp8_qdq(model) else ()
         del model
         self.session = ort.InferenceSession(str(self.model_path), sess_options=self._make_session_options(),
-                                            providers=self._providers())
+                                            providers=self._providers(),
+                                            disabled_optimizers=list(self.disabled_optimizers) or None)
         self._inputs = [TensorInfo(i.name, tuple(_dim(d) for d in i.shape), np.dtype(_ORT_DTYPES.get(i.type, np.float32)))
                         for i in self.session.get_inputs()]
         self._outputs = [TensorInfo(o.name, tuple(_dim(d) for d in o.shape), np.dtype(_ORT_DTYPES.get(o.type, np.float32)))
@@ -132,4 +154,6 @@ class OnnxRuntimeRunner(StaticIORunner):
         info = super().describe()
         info.update({"model": str(self.model_path), "provider": self.provider, "threads": self.threads,
                      "providers": self.session.get_providers() if self.session is not None else None})
+        if self.disabled_optimizers:
+            info["disabled_optimizers"] = list(self.disabled_optimizers)
         return info

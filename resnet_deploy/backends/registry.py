@@ -28,8 +28,23 @@ from resnet_deploy.errors import InvalidInputError, MissingDependencyError
 from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.optional import install_hint, is_installed, tensorrt_module
 
-__all__ = ["BACKENDS", "BackendInfo", "RunOptions", "artifact_kind", "available_backends", "backend_for_provider", "backend_names",
-           "default_backend", "get_backend", "open_runner", "require_available", "unavailable_reason"]
+__all__ = [
+    "BACKENDS",
+    "RUN_PRECISIONS",
+    "BackendInfo",
+    "RunOptions",
+    "artifact_kind",
+    "available_backends",
+    "backend_for_provider",
+    "backend_names",
+    "check_run_precision",
+    "default_backend",
+    "get_backend",
+    "open_runner",
+    "precision_backends",
+    "require_available",
+    "unavailable_reason",
+]
 
 
 @dataclass(frozen=True)
@@ -41,7 +56,7 @@ class RunOptions:
     threads: int | None = None
     input_size: tuple[int, int] | None = None
     device: str | None = None        # torch: cpu / cuda[:N]; openvino: CPU / GPU / AUTO
-    precision: str | None = None     # torch autocast: fp32 / fp16 / bf16
+    precision: str | None = None     # run precision from an FP32 model (BackendInfo.run_precisions)
     channels_last: bool = False      # torch: channels_last memory format
     features: bool = False           # torch: the backbone (stage outputs), as a features export
     num_classes: int | None = None   # torch, for a model name: constructor arguments
@@ -52,11 +67,26 @@ class RunOptions:
         return {f.name for f in fields(self) if getattr(self, f.name) != f.default}
 
     def to_dict(self) -> JsonObject:
-        """The options given, as JSON (results record them)."""
-        return {name: getattr(self, name) for name in sorted(self.given())}
+        """The options given, as JSON (results record them; a child process gets them so)."""
+        return {name: list(value) if isinstance(value, tuple) else value
+                for name in sorted(self.given()) for value in (getattr(self, name),)}
+
+    @classmethod
+    def from_dict(cls, data: JsonObject) -> RunOptions:
+        """The options `to_dict` wrote."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InvalidInputError(f"unknown run options {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
+        values = dict(data)
+        if values.get("input_size") is not None:
+            values["input_size"] = tuple(values["input_size"])
+        return cls(**values)
 
 
 Factory = Callable[[Path | str, RunOptions], Runner]
+# Every run precision a backend may compute from an FP32 model (the choices of `--precision`).
+RUN_PRECISIONS = ("fp32", "fp16", "bf16")
 
 
 @dataclass(frozen=True)
@@ -65,8 +95,10 @@ class BackendInfo:
 
     `artifact`: what it runs (onnx, plan, checkpoint: a checkpoint or a model name);
     `default`: the backend for its kind of artifact when none is named. `precisions`: the
-    model precisions it runs; `int8_layouts`: the Q/DQ layouts (precision.int8 targets) it
-    runs well. `provider`: its onnxruntime execution provider. Under the benchmark harness:
+    model (graph) precisions it runs; `int8_layouts`: the Q/DQ layouts (precision.int8
+    targets) it runs well; `run_precisions`: the precisions it can compute an FP32 model in
+    when asked (`RunOptions.precision`: torch autocast, OpenVINO's inference precision), the
+    others run the precision their graph holds, and only that. `provider`: its onnxruntime execution provider. Under the benchmark harness:
     `graph_capture` (the harness may capture its compute into a CUDA graph),
     `outer_graph_refusal` (why the harness must not), `serialized` (why its compute call waits
     for the GPU, so iterations never overlap), `event_api` (the CUDA events to time it with:
@@ -84,6 +116,7 @@ class BackendInfo:
     default: bool = False
     precisions: frozenset[str] = frozenset({"fp32", "fp16", "int8"})
     int8_layouts: frozenset[str] = frozenset()
+    run_precisions: frozenset[str] = frozenset()
     provider: str | None = None
     graph_capture: bool = False
     outer_graph_refusal: str | None = None
@@ -133,7 +166,7 @@ def _onnxruntime(provider: str) -> Factory:
 
 def _openvino(source: Path | str, options: RunOptions) -> Runner:
     cls = _runner_class("resnet_deploy.backends.openvino_runner", "OpenVinoRunner")
-    runner: Runner = cls(source, device=options.device or "CPU", threads=options.threads)
+    runner: Runner = cls(source, device=options.device or "CPU", threads=options.threads, precision=options.precision)
     return runner
 
 
@@ -145,17 +178,18 @@ def _tensorrt(source: Path | str, options: RunOptions) -> Runner:
 
 _TORCH_OPTIONS = frozenset({"threads", "input_size", "device", "precision", "channels_last", "features", "num_classes",
                             "in_channels"})
-_TORCH_PRECISIONS = frozenset({"fp32", "fp16", "bf16"})  # autocast
+_TORCH_PRECISIONS = frozenset({"fp32", "fp16", "bf16"})  # autocast; fp16 on CUDA only (the runner refuses it on a CPU)
+_FP32 = frozenset({"fp32"})  # a checkpoint is an FP32 network
 _TORCH_EVENTS = "torch"  # enqueues through torch's caching allocator: torch's events, torch.cuda.graph captures
 _ORT_TRT_SYNC = "onnxruntime's TensorRT EP synchronizes its stream inside every run (onnxruntime PR #19301)"
 
 BACKENDS: dict[str, BackendInfo] = {info.name: info for info in (
     BackendInfo("torch", "checkpoint", "cpu", "", "torch", "PyTorch eager (the reference)", _torch("eager"),
-                _TORCH_OPTIONS, default=True, precisions=_TORCH_PRECISIONS, event_api=_TORCH_EVENTS),
+                _TORCH_OPTIONS, default=True, precisions=_FP32, run_precisions=_TORCH_PRECISIONS, event_api=_TORCH_EVENTS),
     BackendInfo("torch-compile", "checkpoint", "cpu", "", "torch", "torch.compile", _torch("compile"),
-                _TORCH_OPTIONS, precisions=_TORCH_PRECISIONS, event_api=_TORCH_EVENTS),
+                _TORCH_OPTIONS, precisions=_FP32, run_precisions=_TORCH_PRECISIONS, event_api=_TORCH_EVENTS),
     BackendInfo("torch-cudagraph", "checkpoint", "cuda", "gpu", "torch", "PyTorch replaying a captured CUDA graph",
-                _torch("cudagraph"), _TORCH_OPTIONS - {"threads"}, precisions=_TORCH_PRECISIONS,
+                _torch("cudagraph"), _TORCH_OPTIONS - {"threads"}, precisions=_FP32, run_precisions=_TORCH_PRECISIONS,
                 event_api=_TORCH_EVENTS),
     BackendInfo("ort-cpu", "onnx", "cpu", "cpu", "onnxruntime", "onnxruntime, CPU execution provider",
                 _onnxruntime("cpu"), frozenset({"threads"}), default=True,
@@ -176,7 +210,8 @@ BACKENDS: dict[str, BackendInfo] = {info.name: info for info in (
     BackendInfo("tensorrt", "plan", "cuda", "tensorrt", "tensorrt", "TensorRT plan", _tensorrt, default=True,
                 int8_layouts=frozenset({"tensorrt"}), graph_capture=True, triton_backend="tensorrt"),
     BackendInfo("openvino", "onnx", "cpu", "openvino", "openvino", "OpenVINO (CPU plugin by default)", _openvino,
-                frozenset({"threads", "device"}), int8_layouts=frozenset({"cpu"}), triton_backend="openvino"),
+                frozenset({"threads", "device", "precision"}), int8_layouts=frozenset({"cpu"}),
+                run_precisions=frozenset({"fp32", "bf16"}), triton_backend="openvino"),
 )}
 
 
@@ -195,6 +230,25 @@ def default_backend(kind: str) -> str:
 def backend_for_provider(provider: str) -> BackendInfo | None:
     """The backend that runs onnxruntime with `provider` (cpu, cuda, tensorrt), if one does."""
     return next((info for info in BACKENDS.values() if info.provider == provider), None)
+
+
+def precision_backends(precision: str) -> tuple[str, ...]:
+    """The backends that can compute an FP32 model in `precision` (for messages and choices)."""
+    return tuple(name for name, info in BACKENDS.items() if precision in info.run_precisions)
+
+
+def check_run_precision(backend: str, precision: str | None) -> None:
+    """Refuse (exit 2) a run precision the backend cannot compute, naming the ones that can
+    and, for a graph precision, the way to make such a model."""
+    if precision is None:
+        return
+    info = get_backend(backend)
+    if precision in info.run_precisions:
+        return
+    others = ", ".join(precision_backends(precision)) or "none"
+    raise InvalidInputError(f"backend '{backend}' runs the precision its model holds and cannot compute {precision} "
+                            f"from it; backends that can: {others}; or make a {precision} model "
+                            f"(`quantize --precision {precision}`)", param="precision")
 
 
 def get_backend(name: str) -> BackendInfo:
@@ -263,6 +317,7 @@ def open_runner(backend: str, source: Path | str, options: RunOptions | None = N
 
     options = options or RunOptions()
     info = require_available(backend)
+    check_run_precision(backend, options.precision)
     unsupported = sorted(options.given() - info.options)
     if unsupported:
         raise InvalidInputError(f"backend '{backend}' does not take {', '.join(unsupported)}", param=unsupported[0])

@@ -91,6 +91,19 @@ def _device(text: str) -> torch.device:
     return device
 
 
+def _bf16_native(device: torch.device) -> bool:
+    """Whether BF16 autocast computes natively here (a CPU with avx512_bf16/AMX, a GPU of
+    compute capability 8.0 or later); warns once where it is emulated (slower than FP32)."""
+    if device.type == "cuda":
+        native = bool(torch.cuda.is_bf16_supported(including_emulation=False))
+        if not native:
+            log.warning("torch: %s has no native BF16 (compute capability below 8.0): autocast emulates it", device)
+        return native
+    from resnet_deploy import cpu_isa
+
+    return cpu_isa.warn_if_no_bf16("torch") is None
+
+
 class TorchRunner(Runner):
     """Runs a ResNet in PyTorch.
 
@@ -154,6 +167,7 @@ class TorchRunner(Runner):
         self._warm_batches: set[int] = set()  # batch sizes already run once on the stream
         self._external: dict[int, Any] = {}  # stream handle -> torch.cuda.ExternalStream
         self._lock = threading.Lock()
+        self._bf16_native: bool | None = None
 
     @property
     def own_cuda_graph(self) -> bool:
@@ -182,6 +196,8 @@ class TorchRunner(Runner):
             self._model = torch.compile(model, mode=self.compile_mode, dynamic=False)
         if self.device == "cuda":
             self._stream = torch.cuda.Stream(device=self.torch_device)
+        if self.precision == "bf16":
+            self._bf16_native = _bf16_native(self.torch_device)
         log.info("torch runner: %s on %s (%s, %s%s)", self.model_name, self.torch_device, self.mode, self.precision,
                  ", channels_last" if self.channels_last else "")
 
@@ -214,6 +230,8 @@ class TorchRunner(Runner):
 
     def describe(self) -> JsonObject:
         info = super().describe()
+        if self.precision == "bf16" and self._bf16_native is not None:
+            info["bf16_native"] = self._bf16_native
         info.update({"model": self.model_name, "mode": self.mode, "precision": self.precision, "features": self.features,
                      "channels_last": self.channels_last, "torch": torch.__version__,
                      "torch_device": str(self.torch_device), "threads": self.threads or torch.get_num_threads()})

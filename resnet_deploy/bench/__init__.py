@@ -12,6 +12,7 @@ from resnet_deploy.bench.config import (
     Warmup,
     default_batch_sizes,
     parse_batch_sizes,
+    parse_concurrency,
 )
 from resnet_deploy.bench.harness import (
     BackendResult,
@@ -47,6 +48,7 @@ __all__ = [
     "default_batch_sizes",
     "load_result",
     "parse_batch_sizes",
+    "parse_concurrency",
     "parse_percentiles",
     "percentile",
     "run_benchmark",

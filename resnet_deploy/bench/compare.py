@@ -98,20 +98,23 @@ def compare_results(a: ResultLike, b: ResultLike, *, names: tuple[str, str] | No
     pairs, unmatched = _pairs(ra, rb)
     rows = []
     for label, ba, bb in pairs:
-        by_batch_b = {r.batch: r for r in bb.results}
-        batches_a = {r.batch for r in ba.results}
+        # rows match by batch size and callers in flight (bench --concurrency)
+        by_batch_b = {(r.batch, r.concurrency): r for r in bb.results}
+        batches_a = {(r.batch, r.concurrency) for r in ba.results}
         for row_a in ba.results:
-            row_b = by_batch_b.get(row_a.batch)
+            row_b = by_batch_b.get((row_a.batch, row_a.concurrency))
+            shown = label if row_a.concurrency == 1 else f"{label}, {row_a.concurrency} callers"
             if row_b is None:
-                unmatched.append(f"{label} batch {row_a.batch} (only in A)")
+                unmatched.append(f"{shown} batch {row_a.batch} (only in A)")
                 continue
             lat_a, lat_b = row_a.latency_ms, row_b.latency_ms
             rows.append(ComparisonRow(
-                backend=label, batch=row_a.batch, median_ms_a=lat_a.median, median_ms_b=lat_b.median,
+                backend=shown, batch=row_a.batch, median_ms_a=lat_a.median, median_ms_b=lat_b.median,
                 median_change=_change(lat_a.median, lat_b.median), p99_ms_a=lat_a.get("p99"), p99_ms_b=lat_b.get("p99"),
                 throughput_a=row_a.throughput_ips, throughput_b=row_b.throughput_ips,
                 throughput_change=_change(row_a.throughput_ips, row_b.throughput_ips)))
-        unmatched += [f"{label} batch {r.batch} (only in B)" for r in bb.results if r.batch not in batches_a]
+        unmatched += [f"{label} batch {r.batch} (only in B)" for r in bb.results
+                      if (r.batch, r.concurrency) not in batches_a]
     if not rows:
         detail = f": {'; '.join(unmatched)}" if unmatched else ""
         raise InvalidInputError(f"the two results have no backend and batch size in common{detail}")

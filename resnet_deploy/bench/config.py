@@ -79,8 +79,13 @@ class BackendSpec:
         """The label shown in tables and plots."""
         if self.label:
             return self.label
+        return self.label_for(self.options.precision)
+
+    def label_for(self, precision: str | None) -> str:
+        """The default label, naming the run precision when one was asked for."""
         source = self.artifact.name if self.artifact is not None else self.model
-        return f"{self.backend} ({source})" if source else self.backend
+        parts = [p for p in (source, precision) if p]
+        return f"{self.backend} ({', '.join(parts)})" if parts else self.backend
 
     @property
     def is_gpu(self) -> bool:
@@ -114,6 +119,7 @@ class BenchConfig:
     min_iterations: int = MIN_SAMPLES
     threads: int | None = None
     streams: int = 1
+    concurrency: tuple[int, ...] = (1,)  # callers in flight at once, per batch size (CPU backends)
     cuda_graph: bool = False
     no_data_transfers: bool = False
     percentiles: tuple[float, ...] = DEFAULT_PERCENTILES
@@ -143,12 +149,17 @@ class BenchConfig:
                 raise InvalidInputError(f"`batch_sizes` must be positive integers, got {self.batch_sizes}",
                                         param="batch_sizes")
         parse_percentiles(self.percentiles)
+        bad_concurrency = [c for c in self.concurrency if isinstance(c, bool) or not isinstance(c, int) or c < 1]
+        if bad_concurrency or not self.concurrency:
+            raise InvalidInputError(f"`concurrency` must be positive integers, got {list(self.concurrency)}",
+                                    param="concurrency")
 
     def to_dict(self) -> JsonObject:
         data = asdict(self)
         data["backends"] = [b.to_dict() for b in self.backends]
         data["warmup"] = self.warmup.describe()
         data["percentiles"] = list(self.percentiles)
+        data["concurrency"] = list(self.concurrency)
         return data
 
 
@@ -204,3 +215,19 @@ def default_batch_sizes(limits: tuple[int, int | None], *, gpu: bool, sample_byt
 
 def cpu_threads_default() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def parse_concurrency(text: str | Sequence[int] | None) -> tuple[int, ...]:
+    """`"1,2,4"` -> (1, 2, 4); None -> (1,)."""
+    if text is None:
+        return (1,)
+    if not isinstance(text, str):
+        return tuple(int(v) for v in text)
+    try:
+        values = sorted({int(part) for part in text.split(",") if part.strip()})
+    except ValueError:
+        raise InvalidInputError(f"`concurrency` takes positive integers (1,2,4), got {text!r}",
+                                param="concurrency") from None
+    if not values or values[0] < 1:
+        raise InvalidInputError(f"`concurrency` takes positive integers (1,2,4), got {text!r}", param="concurrency")
+    return tuple(values)

@@ -38,7 +38,7 @@ from resnet_deploy.bench.stats import summarize, trust_warnings
 from resnet_deploy.bench.telemetry import artifact_record, capture_environment, gpu_telemetry
 from resnet_deploy.bench.timing import (
     Measurement,
-    measure_cpu,
+    measure_cpu_concurrent,
     measure_gpu,
     outer_cuda_graph_refusal,
     refuse_outer_cuda_graph,
@@ -142,7 +142,8 @@ def summarize_measurement(measurement: Measurement, batch: int, config: BenchCon
     split = {name: _stats(getattr(measurement, name), config)
              for name in ("enqueue_ms", "h2d_ms", "compute_ms", "d2h_ms") if getattr(measurement, name)}
     return BenchRow(
-        batch=batch, timer=measurement.timer, streams=measurement.streams, iterations=measurement.iterations,
+        batch=batch, timer=measurement.timer, streams=measurement.streams, concurrency=measurement.concurrency,
+        iterations=measurement.iterations,
         measured_s=measurement.wall_s, latency_ms=LatencyStats.model_validate(latency.to_dict()),
         throughput_ips=images / measurement.wall_s if measurement.wall_s > 0 else 0.0, warnings=warnings,
         # per-iteration latencies, in order, for re-analysis later
@@ -213,6 +214,16 @@ def _sweep_cut(config: BenchConfig, row: BenchRow, rest: list[int]) -> str | Non
     return None
 
 
+def _name_precision(spec: BackendSpec, result: BackendRun) -> None:
+    """When a run precision was asked for and the runtime runs another (OpenVINO without BF16
+    falls back to FP32), the label and a note say what really ran."""
+    asked, ran = spec.options.precision, result.runner.get("precision")
+    if asked and ran and ran != asked:
+        result.notes.append(f"asked for {asked}, the runtime runs {ran}")
+        if not spec.label:
+            result.label = spec.label_for(str(ran))
+
+
 def _measure_backend(spec: BackendSpec, runners: list[Runner], config: BenchConfig, observer: BenchObserver,
                      index: int, count: int, shape: preflight.InputShape) -> BackendRun:
     record = artifact_record(spec.artifact)
@@ -229,6 +240,7 @@ def _measure_backend(spec: BackendSpec, runners: list[Runner], config: BenchConf
             runner.activate()
         main = runners[0]
         result.runner = main.describe()
+        _name_precision(spec, result)
         image = image_input(main, config.input_size, shape.artifact)
         info, chw = image.tensor, image.chw
         result.input = InputRecord(name=info.name, dtype=str(info.dtype), shape_chw=list(chw),
@@ -248,6 +260,10 @@ def _measure_backend(spec: BackendSpec, runners: list[Runner], config: BenchConf
             result.notes.append("runner has no device timing hooks: timed with the wall clock around infer()")
         if not use_events and (config.cuda_graph or config.no_data_transfers):
             result.notes.append("cuda_graph and no_data_transfers apply to GPU runners with timing hooks only")
+        concurrencies = list(config.concurrency)
+        if use_events and concurrencies != [1]:
+            result.notes.append("concurrency applies to CPU backends; GPU backends overlap work with streams")
+            concurrencies = [1]
         expected: float | None = None
         for position, batch in enumerate(batches):
             feeds = make_feeds(image, batch, config.seed)
@@ -271,12 +287,17 @@ def _measure_backend(spec: BackendSpec, runners: list[Runner], config: BenchConf
                                           no_data_transfers=config.no_data_transfers, cuda_graph=config.cuda_graph,
                                           on_iteration=tick)
             else:
-                measurement = measure_cpu(main, feeds, warmup=config.warmup, iterations=config.iterations,
-                                          duration_s=config.duration_s, min_iterations=config.min_iterations,
-                                          on_iteration=tick)
+                measurement = measure_cpu_concurrent(main, feeds, concurrencies[0], warmup=config.warmup,
+                                                     iterations=config.iterations, duration_s=config.duration_s,
+                                                     min_iterations=config.min_iterations, on_iteration=tick)
             row = summarize_measurement(measurement, batch, config)
             result.results.append(row)
             result.notes += [note for note in measurement.notes if note not in result.notes]
+            for concurrency in concurrencies[1:]:  # more callers in flight at the same batch size
+                more = measure_cpu_concurrent(main, feeds, concurrency, warmup=config.warmup,
+                                              iterations=config.iterations, duration_s=config.duration_s,
+                                              min_iterations=config.min_iterations, on_iteration=tick)
+                result.results.append(summarize_measurement(more, batch, config))
             observer.point_done(point, row)
             log.info("%s batch %d: median %.3f ms, %.1f img/s", spec.name, batch, row.latency_ms.median,
                      row.throughput_ips)

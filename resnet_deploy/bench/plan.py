@@ -15,14 +15,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from resnet_deploy.artifact_kinds import artifact_kind
-from resnet_deploy.backends.registry import RunOptions, backend_names, default_backend, get_backend
+from resnet_deploy.backends.registry import (
+    RunOptions,
+    backend_names,
+    check_run_precision,
+    default_backend,
+    get_backend,
+)
 from resnet_deploy.bench.config import BackendSpec
 from resnet_deploy.errors import InvalidInputError
 
 # How each kind of artifact is named on the command line (for the refusals).
 SOURCE_FLAGS = {"plan": "--engine PLAN", "onnx": "--onnx MODEL", "checkpoint": "--checkpoint PATH or --model NAME"}
 _GIVEN_AS = {"plan": "--engine", "onnx": "--onnx", "checkpoint": "--checkpoint/--model"}
-_TORCH_FLAGS = {"precision": "--precision", "channels_last": "--channels-last", "device": "--device"}
+_TORCH_FLAGS = {"channels_last": "--channels-last", "device": "--device"}
 
 
 @dataclass(frozen=True)
@@ -52,7 +58,8 @@ def plan_specs(sources: Sequence[Source], backends: Sequence[str] = (), *, optio
                suited: bool = False) -> list[BackendSpec]:
     """The (backend, artifact) pairs to time, in the order sources were given. Without
     `backends`, each artifact runs on its kind's default backend (tensorrt, ort-cpu, torch).
-    `options` go to the backends that take them (torch's precision, channels_last, device);
+    `options` go to the backends that take them (torch's channels_last and device; the run
+    precision to every backend, each of which must compute it);
     with `suited`, a backend only gets the sources whose precision and INT8 layout it runs,
     and nothing is refused."""
     options = options or RunOptions()
@@ -77,6 +84,8 @@ def plan_specs(sources: Sequence[Source], backends: Sequence[str] = (), *, optio
         given = [flag for key, flag in _TORCH_FLAGS.items() if key in options.given()]
         if given and not any(info.artifact == "checkpoint" for info in runs.values()):
             raise InvalidInputError(f"{given[0]} applies to torch backends (--checkpoint/--model), and none is timed")
+        for name in runs:  # every backend timed must compute the run precision: a silent FP32 column would mislead
+            check_run_precision(name, options.precision)
     names = Counter(Path(s.source).name if isinstance(s.source, Path) else s.source for s in sources)
     specs = []
     for kind in ("plan", "onnx", "checkpoint"):
@@ -88,7 +97,7 @@ def plan_specs(sources: Sequence[Source], backends: Sequence[str] = (), *, optio
                                              and not info.runs(item.precision, item.int8_layout)):
                     continue
                 label = item.label.format(backend=name) if item.label else (f"{name} ({shown})" if shown else None)
-                spec_options = options if kind == "checkpoint" else RunOptions()
+                spec_options = options if kind == "checkpoint" else RunOptions(precision=options.precision)
                 if path is None:
                     specs.append(BackendSpec(name, model=str(item.source), label=label, options=spec_options))
                 else:

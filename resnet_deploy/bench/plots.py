@@ -52,7 +52,7 @@ def _statistics(keys: list[str]) -> list[str]:
 
 def save_plots(data: ResultLike, out_dir: str | os.PathLike[str], prefix: str = "", title: str | None = None) -> list[Path]:
     result = as_result(data)
-    backends = [b for b in result.backends if b.results]
+    backends = _by_concurrency([b for b in result.backends if b.results])
     if not backends:
         return []
     out = Path(out_dir)
@@ -133,3 +133,19 @@ def _axes(ax: Any, ylabel: str | None, xlabel: bool = True) -> None:
     if ylabel:
         ax.set_ylabel(ylabel)
     ax.grid(True, which="both", alpha=0.3)
+
+
+def _by_concurrency(backends: list[BackendRun]) -> list[BackendRun]:
+    """One series per backend and number of callers in flight (bench --concurrency); a run
+    with one caller keeps its label."""
+    series = []
+    for backend in backends:
+        levels = sorted({r.concurrency for r in backend.results})
+        if levels == [1]:
+            series.append(backend)
+            continue
+        for level in levels:
+            rows = [r for r in backend.results if r.concurrency == level]
+            series.append(backend.model_copy(update={"label": f"{backend.label}, {level} caller{'s' if level > 1 else ''}",
+                                                     "results": rows}))
+    return series

@@ -49,6 +49,7 @@ def rows(data: ResultLike) -> list[JsonObject]:
             stats = getattr(r, part)
             row[part.replace("_ms", "_mean_ms")] = stats.mean if stats is not None else None
         row["warnings"] = len(r.warnings)
+        row["concurrency"] = r.concurrency  # last: CSV readers of the older columns are unaffected
         out.append(row)
     return out
 
@@ -66,7 +67,9 @@ def _table(result: BenchResult) -> tuple[list[Column], list[list[Any]]]:
 
     ms = spec(*latency_keys)
     columns: list[tuple[str, Column]] = [
-        ("backend", Column("backend")), ("batch", Column("batch", "d")), ("samples", Column("n", ",d")),
+        ("backend", Column("backend")), ("batch", Column("batch", "d")),
+        *([("concurrency", Column("callers", "d"))] if any(r["concurrency"] > 1 for r in flat) else []),
+        ("samples", Column("n", ",d")),
         *[(key, Column(key.replace("_ms", " ms"), ms)) for key in latency_keys],
         ("std_ms", Column("std ms", spec("std_ms"))),
         ("throughput_ips", Column("img/s", spec("throughput_ips", grouping=True))),

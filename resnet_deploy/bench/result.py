@@ -83,6 +83,7 @@ class BenchRow(_Record):
     batch: int = Field(ge=1)
     timer: str = "unknown"
     streams: int = Field(default=1, ge=1)
+    concurrency: int = Field(default=1, ge=1)  # callers in flight at once (bench --concurrency)
     iterations: int | None = Field(default=None, ge=0)
     measured_s: float | None = Field(default=None, ge=0)
     latency_ms: LatencyStats
@@ -100,6 +101,8 @@ class BenchRow(_Record):
         for key in (*_SPLIT, "samples_ms"):
             if data.get(key) is None:
                 data.pop(key, None)
+        if data.get("concurrency") == 1:  # one caller: the layout results were always recorded in
+            data.pop("concurrency")
         return data
 
 
@@ -240,7 +243,8 @@ class BenchResult(_Record):
             lines += [f"{backend.label}: skipped batch {s.batch}: {s.reason}" for s in backend.skipped]
             lines += [f"{backend.label}: {note}" for note in backend.notes]
             for row in backend.results:
-                lines += [f"{backend.label} batch {row.batch}: WARNING {w}" for w in row.warnings]
+                callers = f", {row.concurrency} callers" if row.concurrency > 1 else ""
+                lines += [f"{backend.label} batch {row.batch}{callers}: WARNING {w}" for w in row.warnings]
         return lines
 
 

@@ -78,30 +78,10 @@ def artifact_record(path: Path | None) -> JsonObject | None:
     return record
 
 
-# CPU features that change how fast (and, for INT8 without VNNI, how exactly) models run.
-ISA_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8", "asimd", "asimddp")
-
-
-def cpu_isa() -> list[str] | None:
-    """The instruction-set extensions of ISA_FLAGS this CPU has (Linux /proc/cpuinfo), or None."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith(("flags", "Features")):
-                    flags = set(line.split(":", 1)[1].split())
-                    return [flag for flag in ISA_FLAGS if flag in flags]
-    except OSError:
-        pass
-    return None
-
-
 def capture_environment() -> JsonObject:
-    """collect_environment() plus the exact library versions and the CPU's instruction set."""
+    """collect_environment() (which holds the CPU's instruction set) plus the exact library versions."""
     env = collect_environment()
     env["library_versions"] = library_versions()
-    cpu = env.setdefault("cpu", {})
-    if isinstance(cpu, dict) and "isa" not in cpu:
-        cpu["isa"] = cpu_isa()
     return env
 
 

@@ -33,9 +33,10 @@ the two iterations were not really in flight, and the result says so.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -58,6 +59,7 @@ class Measurement:
     compute_ms: list[float] = field(default_factory=list)
     d2h_ms: list[float] = field(default_factory=list)
     streams: int = 1
+    concurrency: int = 1  # callers in flight at once (CPU backends)
     idle_after_enqueue: int = 0  # iterations whose compute stream was idle when the enqueue returned
     notes: list[str] = field(default_factory=list)  # said once per backend in the report
 
@@ -116,6 +118,49 @@ def measure_cpu(runner: Runner, feeds: Mapping[str, np.ndarray], *, warmup: Warm
             on_iteration(len(latencies), (end - loop_start) / 1e9)
     wall = (clock() - loop_start) / 1e9
     return Measurement(latency_ms=latencies, wall_s=wall, timer="perf_counter_ns")
+
+
+def measure_cpu_concurrent(runner: Runner, feeds: Mapping[str, np.ndarray], concurrency: int, *, warmup: Warmup,
+                           iterations: int | None, duration_s: float | None, min_iterations: int = MIN_SAMPLES,
+                           on_iteration: OnIteration | None = None) -> Measurement:
+    """`concurrency` callers in flight at once, each calling `infer` in a loop (OpenVINO
+    benchmark_app's asynchronous requests, onnxruntime_perf_test -c): every call's latency,
+    and the wall time until the last caller finished; throughput is all images over that
+    wall time. The run-length rule counts the calls of all callers together. Runners are
+    thread-safe (backends/base.py)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    if concurrency < 1:
+        raise InvalidInputError(f"`concurrency` must be at least 1, got {concurrency}", param="concurrency")
+    if concurrency == 1:
+        return replace(measure_cpu(runner, feeds, warmup=warmup, iterations=iterations, duration_s=duration_s,
+                                   min_iterations=min_iterations, on_iteration=on_iteration), concurrency=1)
+    infer = runner.infer
+    clock = time.perf_counter_ns
+    lock = threading.Lock()
+    latencies: list[float] = []
+    with ThreadPoolExecutor(concurrency, thread_name_prefix="bench-caller") as pool:
+        list(pool.map(lambda _: run_warmup(lambda: infer(feeds), warmup), range(concurrency)))
+        loop_start = clock()
+
+        def caller(_: int) -> None:
+            while True:
+                with lock:
+                    if not _keep_going(len(latencies), loop_start, iterations, duration_s, min_iterations):
+                        return
+                start = clock()
+                infer(feeds)
+                end = clock()
+                with lock:
+                    latencies.append((end - start) / 1e6)
+                    count = len(latencies)
+                if on_iteration is not None:
+                    on_iteration(count, (end - loop_start) / 1e9)
+
+        for future in [pool.submit(caller, i) for i in range(concurrency)]:
+            future.result()  # a caller's exception fails the measurement
+    wall = (clock() - loop_start) / 1e9
+    return Measurement(latency_ms=latencies, wall_s=wall, timer="perf_counter_ns", concurrency=concurrency)
 
 
 def refuse_outer_cuda_graph(backends: Sequence[tuple[str, str | None]]) -> None:

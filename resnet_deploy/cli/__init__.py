@@ -48,6 +48,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "pipeline": ("resnet_deploy.cli.pipeline_cmd", "pipeline", "Train, export, validate, quantize, build, bench: one report."),
     "triton-repo": ("resnet_deploy.cli.triton_repo_cmd", "triton_repo", "Triton model repository (config.pbtxt from the artifact, validated) from ONNX models and plans."),
     "serve": ("resnet_deploy.cli.serve_cmd", "serve", "Serve an ONNX model or plan through a real Triton server on this machine (HTTP, gRPC, metrics)."),
+    "mlperf": ("resnet_deploy.cli.mlperf_cmd", "mlperf", "MLPerf LoadGen scenarios (SingleStream, MultiStream, Server, Offline) on any backend or Triton."),
 }
 
 

@@ -23,9 +23,10 @@ from resnet_deploy.cli.params import InputPath, OutputFile, command
 @click.option("--version-compatible", is_flag=True, help="Plan runs on later TensorRT versions too (embeds the lean runtime).")
 @click.option("--hardware-compatibility", type=click.Choice(["none", "ampere_plus", "same_compute_capability"]),
               help="Plan runs on other GPUs: ampere_plus (compute capability >= 8.0) or the same compute capability.")
-@click.option("--precision", type=click.Choice(["fp16", "int8"]),
-              help="Convert an FP32 model first (FP16 conversion or INT8 Q/DQ); without it the graph's precision is used.")
-@click.option("--calib", help="INT8 calibration data for --precision int8: a dataset name or images.npy.")
+@click.option("--precision", type=click.Choice(["fp16", "bf16", "int8", "fp8"]),
+              help="Convert an FP32 model first (FP16/BF16 conversion, INT8/FP8 Q/DQ); without it the graph's precision "
+                   "is used. BF16 needs compute capability 8.0, FP8 8.9.")
+@click.option("--calib", help="INT8/FP8 calibration data for --precision int8/fp8: a dataset name or images.npy.")
 @click.option("--calib-samples", type=click.IntRange(min=1), default=512, show_default=True, help="INT8 calibration images.")
 @click.option("--no-precision-check", is_flag=True,
               help="Write the plan even when most convolutions did not get the model's precision.")

@@ -18,6 +18,15 @@ def _present(value: Any, key: str = "version") -> str:
     return str(value)
 
 
+def _isa_text(cpu: dict[str, Any]) -> str:
+    """INT8 kernel class and BF16 support, as `info` shows them."""
+    if "int8_isa" not in cpu:
+        return "unknown"
+    int8 = f"INT8 {cpu['int8_isa']} ({'VNNI, exact' if cpu['vnni'] else 'no VNNI: 7-bit weights'})"
+    bf16 = f"BF16 native ({cpu['bf16']})" if cpu.get("bf16") else "BF16 not native (no avx512_bf16/amx_bf16)"
+    return f"{int8}; {bf16}; flags: {' '.join(cpu.get('isa') or []) or '-'}"
+
+
 @command("info")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for programs.")
 def info(as_json: bool) -> None:
@@ -34,6 +43,7 @@ def info(as_json: bool) -> None:
         ("resnet-deploy", env["resnet_deploy"]),
         ("python", f"{env['python']} ({env['platform']})"),
         ("cpu", f"{env['cpu']['model']}, {env['cpu']['logical_cores']} logical cores, torch threads {torch_env['threads']}"),
+        ("cpu isa", _isa_text(env["cpu"])),
         ("torch", f"{torch_env['version']} (CUDA build {torch_env['cuda_build'] or 'none'}, "
                   f"CUDA usable: {'yes' if torch_env['cuda_available'] else 'no'})"),
         ("onnx", _present(env["onnx"])),

@@ -1,4 +1,4 @@
-"""`resnet-deploy quantize`: an FP16 or INT8 (Q/DQ) ONNX model from an FP32 one."""
+"""`resnet-deploy quantize`: an FP16, BF16, INT8 or FP8 (Q/DQ) ONNX model from an FP32 one."""
 
 from __future__ import annotations
 
@@ -13,20 +13,23 @@ from resnet_deploy.cli.params import InputPath, InputSize, OutputFile, command
 @command("quantize", param_aliases={"samples": "calib_samples", "calib": "calib_data", "cache_path": "calib_cache",
                                "output_path": "output", "isa": "cpu_isa"})
 @click.argument("model", type=InputPath())
-@click.option("--precision", type=click.Choice(["fp16", "int8"]), required=True, help="Target precision.")
+@click.option("--precision", type=click.Choice(["fp16", "bf16", "int8", "fp8"]), required=True,
+              help="Target precision: fp16/bf16 mixed precision, int8 or fp8 (E4M3, TensorRT on compute capability "
+                   ">= 8.9) Q/DQ from calibration.")
 @click.option("-o", "--output", type=OutputFile(), default=None,
-              help="Output model (default: MODEL with .fp16.onnx / .int8.onnx).")
-@click.option("--io-dtype", type=click.Choice(["fp32", "fp16"]), default="fp32", show_default=True,
-              help="FP16 only: dtype of the graph's inputs and outputs.")
+              help="Output model (default: MODEL with .fp16.onnx / .bf16.onnx / .int8.onnx / .fp8.onnx).")
+@click.option("--io-dtype", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32", show_default=True,
+              help="FP16/BF16 only: dtype of the graph's inputs and outputs (fp16 for --precision fp16, bf16 for bf16).")
 @click.option("--calib-data", default=None,
-              help="INT8: a dataset (digits, mnist, cifar10, cifar100, imagefolder), a .npy of normalized float32 "
-                   "images (NCHW, or the model's layout), or 'random'. Random data, and digits/mnist for a 3-channel model (converted), are for "
+              help="INT8/FP8: a dataset (digits, mnist, cifar10, cifar100, imagefolder), a .npy of normalized float32 "
+                   "images (NCHW, or the model's layout), or 'random'. Random data, and digits/mnist for a 3-channel "
+                   "model (converted), are for "
                    "speed work only: a warning says so.")
 @click.option("--data-dir", type=InputPath(), default=None, help="Dataset folder (mnist, cifar, imagefolder).")
 @click.option("--calib-samples", type=click.IntRange(min=1), default=None,
               help="INT8: calibration images (NVIDIA: about 500 for CNNs). Default: 512, or all the data holds "
                    "when fewer (with a warning); an explicit count the data cannot meet is refused.")
-@click.option("--method", default="max", show_default=True, help="INT8 calibration: max, entropy or percentile.")
+@click.option("--method", default="max", show_default=True, help="INT8/FP8 calibration: max, entropy or percentile.")
 @click.option("--target", default="tensorrt", show_default=True,
               help="INT8 layout: tensorrt (signed symmetric, TensorRT Q/DQ placement) or cpu (uint8 activations).")
 @click.option("--cpu-isa", default=None,
@@ -35,27 +38,41 @@ from resnet_deploy.cli.params import InputPath, InputSize, OutputFile, command
 @click.option("--calib-cache", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="INT8: calibration cache (default OUTPUT.calib.json); reused when model, data, method and samples match.")
 @click.option("--input-size", type=InputSize(), default=None,
-              help="INT8: HxW (or N) of the calibration images for a model whose height/width are dynamic.")
+              help="INT8/FP8: HxW (or N) of the calibration images for a model whose height/width are dynamic.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def quantize(model: Path, precision: str, output: Path | None, io_dtype: str, calib_data: str | None,
              data_dir: Path | None, calib_samples: int | None, method: str, target: str, cpu_isa: str | None,
              calib_cache: Path | None, input_size: tuple[int, int] | None, as_json: bool) -> None:
-    """Convert MODEL (FP32 ONNX) to a mixed-precision FP16 or an INT8 Q/DQ model."""
+    """Convert MODEL (FP32 ONNX) to a mixed-precision FP16/BF16 or an INT8/FP8 Q/DQ model."""
     from resnet_deploy.errors import InvalidInputError
 
+    if io_dtype != "fp32" and io_dtype != precision:
+        raise InvalidInputError(f"--io-dtype {io_dtype} applies to --precision {io_dtype} only")
+    if precision in ("int8", "fp8") and calib_data is None:
+        raise InvalidInputError(f"--precision {precision} needs --calib-data (a dataset name or a .npy file)")
+    if precision == "fp8" and (target != "tensorrt" or cpu_isa is not None):
+        raise InvalidInputError("--precision fp8 has one layout, TensorRT's (GPUs of compute capability 8.9 or later): "
+                                "--target and --cpu-isa apply to int8 only")
+    if input_size is not None and precision not in ("int8", "fp8"):
+        raise InvalidInputError("--input-size applies to --precision int8 and fp8 (calibration) only")
     if precision == "fp16":
         from resnet_deploy.precision.fp16 import convert_fp16
 
-        if input_size is not None:
-            raise InvalidInputError("--input-size applies to --precision int8 (calibration) only")
         result = convert_fp16(model, output, keep_io_types=io_dtype == "fp32")
+    elif precision == "bf16":
+        from resnet_deploy.precision.bf16 import convert_bf16
+
+        result = convert_bf16(model, output, keep_io_types=io_dtype == "fp32")
+    elif precision == "fp8":
+        from resnet_deploy.precision.fp8 import quantize_fp8
+
+        assert calib_data is not None
+        result = quantize_fp8(model, output, calib=calib_data, data_dir=data_dir, samples=calib_samples, method=method,
+                              cache_path=calib_cache, input_size=input_size)
     else:
         from resnet_deploy.precision.int8 import quantize_int8
 
-        if calib_data is None:
-            raise InvalidInputError("--precision int8 needs --calib-data (a dataset name or a .npy file)")
-        if io_dtype != "fp32":
-            raise InvalidInputError("--io-dtype fp16 applies to --precision fp16 only")
+        assert calib_data is not None
         result = quantize_int8(model, output, calib=calib_data, data_dir=data_dir, samples=calib_samples,
                                method=method, target=target, cache_path=calib_cache, isa=cpu_isa,
                                input_size=input_size)
@@ -64,8 +81,14 @@ def quantize(model: Path, precision: str, output: Path | None, io_dtype: str, ca
         return
     data = result.to_dict()
     rows: list[tuple[str, object]] = [("output", data["output"]), ("precision", data["precision"])]
-    if precision == "fp16":
+    if precision in ("fp16", "bf16"):
         rows += [("io dtype", data["io_dtype"]), ("kept FP32", ", ".join(data["fp32_nodes"]) or "-")]
+    elif precision == "fp8":
+        calib = data["calibration"]
+        rows += [("format", "E4M3 (FLOAT8E4M3FN), TensorRT Q/DQ placement"),
+                 ("calibration", f"{calib['method']}, {calib['samples']} samples of {calib['data']}"),
+                 ("opset", str(data["opset"])), ("needs", f"compute capability >= {data['min_compute_capability']}"),
+                 ("cache", f"{calib['cache']} ({'reused' if calib['cache_hit'] else 'written'})")]
     else:
         calib = data["calibration"]
         source = calib["data"] + (f" ({calib['conversion']})" if calib.get("conversion") else "")

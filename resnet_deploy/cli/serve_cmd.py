@@ -9,7 +9,7 @@ from typing import Any, NoReturn
 
 import click
 
-from resnet_deploy.backends.registry import backend_names
+from resnet_deploy.backends.registry import RUN_PRECISIONS, backend_names
 from resnet_deploy.cli.params import InputPath, command
 
 _SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143}
@@ -41,10 +41,12 @@ def _raise_stopped(signum: int, _frame: Any) -> NoReturn:
               help="How long the dynamic batcher may hold a request to fill a batch.")
 @click.option("--threads", type=click.IntRange(min=1), help="Runtime threads per instance [default: the cores shared among the instances].")
 @click.option("--name", help="Model name [default: the file name without its suffix].")
+@click.option("--precision", type=click.Choice(RUN_PRECISIONS), default=None,
+              help="Compute the model in this precision (bf16: --backend openvino) [default: the model's own].")
 @click.option("--setup", is_flag=True, help="Only install the Triton server runtime (once, into the cache) and exit.")
 def serve(artifact: Path | None, runner: str | None, host: str, http_port: int, grpc_port: int, metrics_port: int,
           max_batch: int | None, instances: int, max_queue_delay_us: int, threads: int | None, name: str | None,
-          setup: bool) -> None:
+          precision: str | None, setup: bool) -> None:
     """Serve ARTIFACT (an ONNX model or a TensorRT plan) through a real Triton Inference Server,
     with resnet-deploy's runner as the model: HTTP and gRPC (KServe v2), health, readiness and
     Prometheus metrics, dynamic batching. Runs until Ctrl-C or SIGTERM (exit 130 / 143).
@@ -72,7 +74,7 @@ def serve(artifact: Path | None, runner: str | None, host: str, http_port: int, 
 
     options = ServeOptions(runner=runner, host=host, http_port=http_port, grpc_port=grpc_port,
                            metrics_port=metrics_port, max_batch=max_batch, instances=instances,
-                           max_queue_delay_us=max_queue_delay_us, threads=threads, name=name)
+                           max_queue_delay_us=max_queue_delay_us, threads=threads, name=name, precision=precision)
     previous = {s: signal.signal(s, _raise_stopped) for s in _SIGNAL_EXIT}
     try:
         session = start_serving(artifact, options)

@@ -38,13 +38,15 @@ def _summary(result_models: list, echo: Callable[[str], None]) -> None:
               "preferred batch and queue delay from; needs --latency-budget-ms.")
 @click.option("--latency-budget-ms", type=FiniteFloat(min=0, min_open=True), help="Per-request latency budget: the preferred batch is the largest "
               "measured batch whose p99 fits it; the queue delay is what the budget leaves.")
+@click.option("--mlperf", "mlperf_result", type=InputPath(), help="An mlperf --find-peak result (mlperf.json): "
+              "the batching that held the peak Server load within MLPerf's latency bound.")
 @click.option("--name", help="Model name (one artifact only) [default: the file name without its suffix].")
 @click.option("--no-labels", is_flag=True, help="Do not write labels.txt from the artifact's class names.")
 @click.option("--replace", is_flag=True, help="Replace model folders that already exist (each atomically).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def triton_repo(artifacts: tuple[Path, ...], output: Path, backend: str | None, max_batch: int | None, instances: int,
                 kind: str | None, trt_ep: bool, max_queue_delay_us: int | None, bench: Path | None,
-                latency_budget_ms: float | None, name: str | None, no_labels: bool, replace: bool,
+                latency_budget_ms: float | None, mlperf_result: Path | None, name: str | None, no_labels: bool, replace: bool,
                 as_json: bool) -> None:
     """Write a Triton model repository: one model per ONNX model or TensorRT plan, configured
     from the artifact (names, dims, data types, batch range, class labels) and validated
@@ -60,7 +62,7 @@ def triton_repo(artifacts: tuple[Path, ...], output: Path, backend: str | None, 
 
     options = RepoOptions(backend=backend, max_batch=max_batch, instances=instances, kind=kind, trt_ep=trt_ep,
                           max_queue_delay_us=max_queue_delay_us, bench=bench, latency_budget_ms=latency_budget_ms,
-                          name=name, labels=not no_labels, replace=replace)
+                          mlperf=mlperf_result, name=name, labels=not no_labels, replace=replace)
     result = build_triton_repo(list(artifacts), output, options)
     if as_json:
         echo_json(result.to_dict())

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from resnet_deploy.backends.registry import backend_names
+from resnet_deploy.backends.registry import RUN_PRECISIONS, backend_names
 from resnet_deploy.cli.output import echo_json
 from resnet_deploy.cli.params import FiniteFloat, InputOrName, InputPath, InputSize, command
 
@@ -55,12 +55,15 @@ def _batch_sizes(text: str) -> tuple[int, ...]:
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Threads for CPU backends.")
 @click.option("--input-size", type=InputSize(), default=None,
               help="HxW (or N) fed to a model whose height/width are dynamic [default: the size it records].")
+@click.option("--precision", type=click.Choice(RUN_PRECISIONS), default=None,
+              help="Run MODEL in this precision, computed from it by --backend (bf16: openvino, torch); judged by "
+                   "the limits of the precision that really ran.")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def validate(model: str, backend: str | None, reference: str | None, reference_backend: str | None,
              checkpoint: Path | None, dataset: str | None, data_dir: Path | None, limit: int | None,
              random_count: int | None, batch_sizes: str, max_error: float | None, min_cosine: float | None,
              min_top1: float | None, per_layer: bool, threads: int | None, input_size: tuple[int, int] | None,
-             as_json: bool) -> None:
+             precision: str | None, as_json: bool) -> None:
     """Run MODEL and its reference on the same inputs; exit 1 if any output is outside tolerance.
 
     \b
@@ -68,6 +71,7 @@ def validate(model: str, backend: str | None, reference: str | None, reference_b
       resnet-deploy validate r20.onnx --backend openvino
       resnet-deploy validate r20.int8.onnx --backend openvino --reference r20.onnx
       resnet-deploy validate r50_fp16.plan --reference r50.onnx
+      resnet-deploy validate r20.onnx --backend openvino --precision bf16
     """
     from resnet_deploy.compare import validate as run_validate
     from resnet_deploy.compare.validate import render_report
@@ -82,8 +86,8 @@ def validate(model: str, backend: str | None, reference: str | None, reference_b
     report = run_validate(model, backend=backend, reference=reference, reference_backend=reference_backend,
                           dataset=dataset, data_dir=data_dir, random=random_count, limit=limit,
                           batch_sizes=_batch_sizes(batch_sizes), per_layer=per_layer, threads=threads,
-                          input_size=input_size, max_error=max_error, min_cosine=min_cosine, min_top1=min_top1,
-                          progress=progress)
+                          precision=precision, input_size=input_size, max_error=max_error, min_cosine=min_cosine,
+                          min_top1=min_top1, progress=progress)
     if as_json:
         echo_json(report.to_dict())
     else:

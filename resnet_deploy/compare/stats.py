@@ -19,7 +19,7 @@ import numpy as np
 
 from resnet_deploy.errors import InvalidInputError
 
-PRECISIONS = ("fp32", "fp16", "int8")
+PRECISIONS = ("fp32", "fp16", "bf16", "int8", "fp8")  # most exact first
 
 
 @dataclass(frozen=True)
@@ -74,6 +74,8 @@ DEFAULT_TOLERANCES = {
     "fp32": Tolerance(max_error=1e-4, min_cosine=0.99999, min_top1=0.999),
     "fp16": Tolerance(max_error=2e-2, min_cosine=0.999, min_top1=0.99),
     "int8": Tolerance(max_error=1.0, min_cosine=0.99, min_top1=0.95),
+    "bf16": Tolerance(max_error=0.1, min_cosine=0.999, min_top1=0.98),
+    "fp8": Tolerance(max_error=1.0, min_cosine=0.99, min_top1=0.95),
 }
 
 

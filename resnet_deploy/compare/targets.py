@@ -30,6 +30,8 @@ class Target:
     backend: str
     features: bool = False
     model_kwargs: dict[str, Any] = field(default_factory=dict)
+    run_precision: str | None = None  # computed from the FP32 model by the backend (RunOptions.precision)
+    ran_precision: str | None = None  # what the runner says it really ran (set after running)
 
     @property
     def source(self) -> str:
@@ -60,7 +62,7 @@ class Target:
         """What the runner needs beyond the artifact: for torch, the input size the other side
         was exported at, the model's constructor arguments and the backbone switch."""
         info = get_backend(self.backend)
-        options = RunOptions(threads=threads if "threads" in info.options else None)
+        options = RunOptions(threads=threads if "threads" in info.options else None, precision=self.run_precision)
         if info.artifact != "checkpoint":
             return options
         kwargs = self.model_kwargs if self.artifact.kind == "model" else {}  # a model name: its constructor arguments
@@ -68,9 +70,36 @@ class Target:
                        features=self.features, num_classes=kwargs.get("num_classes"),
                        in_channels=kwargs.get("in_channels"))
 
+    def ask_precision(self, precision: str | None) -> None:
+        """Run this side in `precision` (computed by its backend from the model); refuses a
+        backend that cannot (one line, exit 2)."""
+        if precision is None:
+            return
+        from resnet_deploy.backends.registry import check_run_precision
+
+        check_run_precision(self.backend, precision)
+        self.run_precision = precision
+
+    def learn_ran(self, runner: JsonObject) -> None:
+        """Record what the runner really ran (OpenVINO reads it back from the compiled model;
+        torch names its autocast); the precision that judges this side follows it."""
+        ran = runner.get("precision")
+        if isinstance(ran, str):
+            self.ran_precision = ran
+
+    @property
+    def judged_precision(self) -> str:
+        """The least exact of the graph's precision and the one the runtime computed in."""
+        from resnet_deploy.compare.stats import lower_precision
+
+        return lower_precision(self.precision, *([self.ran_precision] if self.ran_precision else []))
+
     def describe(self) -> JsonObject:
-        return {"source": self.source, "kind": self.kind, "backend": self.backend, "precision": self.precision,
-                "architecture": self.architecture, "features": self.features}
+        data = {"source": self.source, "kind": self.kind, "backend": self.backend, "precision": self.judged_precision,
+                "graph_precision": self.precision, "architecture": self.architecture, "features": self.features}
+        if self.run_precision is not None:
+            data["run_precision_asked"] = self.run_precision
+        return data
 
 
 def describe_target(source: str | os.PathLike[str], backend: str | None = None,

@@ -54,6 +54,7 @@ class ValidationReport:
     per_layer: Any = None  # export.per_layer.PerLayerReport
     runners: dict[str, JsonObject] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    judged_precision: str | None = None  # the precision whose limits judged the pair
 
     @property
     def passed(self) -> bool:
@@ -64,7 +65,7 @@ class ValidationReport:
 
     @property
     def precision(self) -> str:
-        return self.model.precision
+        return self.judged_precision or self.model.judged_precision
 
     def failures(self) -> list[str]:
         lines = [f"batch {p.batch_size}, {name}: {'; '.join(c.failures)}"
@@ -140,17 +141,21 @@ def validate(model: str | os.PathLike[str], *, backend: str | None = None, refer
              reference_backend: str | None = None, dataset: str | None = None,
              data_dir: str | os.PathLike[str] | None = None, random: int | None = None, limit: int | None = None,
              batch_sizes: Sequence[int] = (1, 8), tolerance: Tolerance | None = None, per_layer: bool = False,
-             threads: int | None = None, seed: int = 0, input_size: tuple[int, int] | None = None,
-             max_error: float | None = None, min_cosine: float | None = None, min_top1: float | None = None,
+             threads: int | None = None, seed: int = 0, precision: str | None = None,
+             input_size: tuple[int, int] | None = None, max_error: float | None = None,
+             min_cosine: float | None = None, min_top1: float | None = None,
              progress: Callable[[str], None] | None = None) -> ValidationReport:
     """Compare `model` on `backend` with `reference` on `reference_backend`; see the module
     docstring. `dataset` is a dataset name or an .npz path (else `random` seeded inputs);
-    `input_size` (H, W) is the size fed to a model whose height/width are dynamic. The limits
-    are `tolerance`, else those of the less exact precision of the two sides, with
-    `max_error`, `min_cosine` and `min_top1` replacing the ones given."""
+    `input_size` (H, W) is the size fed to a model whose height/width are dynamic.
+    `precision` is a run precision `backend` computes the model in (bf16 on OpenVINO or
+    torch). The limits are `tolerance`, else the defaults of the less exact of what the two
+    sides really ran (read back from the runners), with `max_error`, `min_cosine` and
+    `min_top1` replacing the ones given."""
     sizes = _check_batch_sizes(batch_sizes)
     notes: list[str] = []
     target = describe_target(model, backend)
+    target.ask_precision(precision)
     ref_kwargs: dict[str, Any] = {}
     if reference is None:
         reference, ref_kwargs = default_reference(target, notes)
@@ -164,9 +169,6 @@ def validate(model: str | os.PathLike[str], *, backend: str | None = None, refer
                                 "`backend` or `reference`", param="reference")
     spec = comparison_spec(target, ref, input_size)
     inputs = load_inputs(dataset, spec, data_dir=data_dir, limit=limit, random=random, seed=seed)
-    precision = lower_precision(target.precision, ref.precision)
-    tolerance = (tolerance or Tolerance.for_precision(precision)).overridden(
-        max_error=max_error, min_cosine=min_cosine, min_top1=min_top1)
 
     # Keyed by role, not by file name: the two sides may share a name in different folders.
     labels = {"model": f"model: {target.label}", "reference": f"reference: {ref.label}"}
@@ -176,6 +178,14 @@ def validate(model: str | os.PathLike[str], *, backend: str | None = None, refer
                              progress=progress)
     for result in results:
         notes.extend(n for n in result.notes if n not in notes)
+    by_label = {r.label: r for r in results}
+    target.learn_ran(by_label[labels["model"]].runner)
+    ref.learn_ran(by_label[labels["reference"]].runner)
+    if target.run_precision and target.ran_precision and target.ran_precision != target.run_precision:
+        notes.append(f"asked {target.backend} for {target.run_precision}; it ran {target.ran_precision}")
+    judged = lower_precision(target.judged_precision, ref.judged_precision)
+    tolerance = (tolerance or Tolerance.for_precision(judged)).overridden(
+        max_error=max_error, min_cosine=min_cosine, min_top1=min_top1)
     compared = Comparator.compare(results, reference=labels["reference"], tolerance=tolerance, labels=inputs.labels)
     ref_result = next(r for r in results if r.label == labels["reference"])
     described = {r.label: r.runner for r in results}
@@ -184,7 +194,8 @@ def validate(model: str | os.PathLike[str], *, backend: str | None = None, refer
     if per_layer:
         layer_report = _per_layer(target, ref, inputs.x, tolerance)
     report = ValidationReport(target, ref, tolerance, {**inputs.description},
-                              compared.pairs, ref_result.top1_accuracy(inputs.labels), layer_report, described, notes)
+                              compared.pairs, ref_result.top1_accuracy(inputs.labels), layer_report, described, notes,
+                              judged)
     log.info("validation of %s: %s", target.source, "passed" if report else "FAILED")
     return report
 

@@ -67,8 +67,10 @@ def require_fp32(source: SourceModel, what: str) -> None:
     if quantized or source.artifact.precision == "int8":
         raise InvalidInputError(f"'{source.path}' is already quantized ({', '.join(quantized) or 'int8'} nodes); "
                                 f"{what} needs the FP32 model it came from")
-    if source.artifact.precision == "fp16":
-        raise InvalidInputError(f"'{source.path}' is already an FP16 model; {what} needs the FP32 model it came from")
+    if source.artifact.precision != "fp32":
+        name = source.artifact.precision.upper()
+        raise InvalidInputError(f"'{source.path}' is already {'an' if name[0] in 'FI' else 'a'} {name} model; {what} "
+                                "needs the FP32 model it came from")
 
 
 

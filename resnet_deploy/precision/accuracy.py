@@ -33,7 +33,7 @@ from resnet_deploy.jsontypes import JsonObject
 log = logging.getLogger(__name__)
 
 # Largest top-1 drop (points) a model of each precision may show against its FP32 reference.
-DEFAULT_MAX_DROP = {"fp32": 0.1, "fp16": 0.2, "int8": 1.0}
+DEFAULT_MAX_DROP = {"fp32": 0.1, "fp16": 0.2, "bf16": 0.5, "int8": 1.0, "fp8": 1.0}
 
 
 @dataclass(frozen=True)
@@ -120,31 +120,34 @@ def _measure(target: Target, logits: np.ndarray, labels: np.ndarray, ref_logits:
     cosines = _row_cosine(ref_logits, logits)
     drop = ref_top1 - top1
     agreement = float(np.mean(ref_logits.argmax(-1) == logits.argmax(-1)) * 100)
-    return ModelAccuracy(target.source, target.backend, target.precision, top1, _topk_accuracy(logits, labels, 5),
+    return ModelAccuracy(target.source, target.backend, target.judged_precision, top1, _topk_accuracy(logits, labels, 5),
                          agreement, float(cosines.mean()), float(cosines.min()), drop, max_drop,
                          max_drop is None or drop <= max_drop)
 
 
 def machine() -> JsonObject:
     """The CPU (model and instruction set) the figures were measured on: INT8 numerics
-    differ between CPUs with and without VNNI."""
+    differ between CPUs with and without VNNI, BF16 speed with and without native BF16."""
     from resnet_deploy.cpu_isa import detect_isa
     from resnet_deploy.environment import cpu_model
 
     isa = detect_isa()
-    return {"cpu": cpu_model(), "isa": isa.name, "vnni": isa.vnni}
+    return {"cpu": cpu_model(), "isa": isa.name, "vnni": isa.vnni, "bf16": isa.bf16}
 
 
 def evaluate_accuracy(models: Sequence[str | os.PathLike[str]], *, dataset: str, reference: str | os.PathLike[str],
                       backend: str | None = None, reference_backend: str | None = None,
                       data_dir: str | os.PathLike[str] | None = None, limit: int | None = None,
                       max_drop: float | None = None, batch_size: int = 64, threads: int | None = None,
-                      record: bool = True, input_size: tuple[int, int] | None = None) -> AccuracyReport:
+                      record: bool = True, precision: str | None = None,
+                      input_size: tuple[int, int] | None = None) -> AccuracyReport:
     """Evaluate `models` on `backend` and `reference` on `reference_backend` over the
     validation split of `dataset` (a dataset name or an .npz with x and labels). `max_drop`
-    (top-1 points) overrides the per-precision defaults. With `record`, each model's sidecar
-    (when it has one that matches it) gets an "accuracy" entry. `input_size` (H, W) is the
-    size images are fed at when the models' height/width are dynamic."""
+    (top-1 points) overrides the per-precision defaults. `precision` is a run precision
+    `backend` computes the models in (bf16 on OpenVINO); each model is named and judged by the
+    precision that really ran (read back from its runner). With `record`, each model's
+    sidecar (when it has one that matches it) gets an "accuracy" entry. `input_size` (H, W)
+    is the size images are fed at when the models' height/width are dynamic."""
     if not models:
         raise InvalidInputError("give at least one model to evaluate", param="models")
     if max_drop is not None and not 0 <= max_drop < float("inf"):
@@ -153,6 +156,8 @@ def evaluate_accuracy(models: Sequence[str | os.PathLike[str]], *, dataset: str,
         raise InvalidInputError(f"`batch_size` must be positive, got {batch_size}", param="batch_size")
     backend = backend or default_backend(artifact_kind(os.fspath(models[0])))
     targets = [describe_target(m, backend) for m in models]
+    for target in targets:
+        target.ask_precision(precision)
     ref_kind = artifact_kind(os.fspath(reference))
     if reference_backend is None:
         reference_backend = backend if get_backend(backend).artifact == ref_kind else default_backend(ref_kind)
@@ -165,7 +170,7 @@ def evaluate_accuracy(models: Sequence[str | os.PathLike[str]], *, dataset: str,
     if labels is None:
         raise InvalidInputError(f"'{dataset}' has no labels; accuracy needs labelled images", param="dataset")
     log.info("evaluating %d model(s) on %d images of %s", len(targets), inputs.samples, dataset)
-    runs = [(os.path.realpath(t.source), t.backend) for t in [ref, *targets]]
+    runs = [(os.path.realpath(t.source), t.backend, t.run_precision) for t in [ref, *targets]]
     if len(set(runs)) != len(runs):
         raise InvalidInputError("the same model is named twice (or is the reference) on the same backend; name each "
                                 "model once", param="models")
@@ -176,6 +181,9 @@ def evaluate_accuracy(models: Sequence[str | os.PathLike[str]], *, dataset: str,
     for key, target in zip(keys, targets, strict=True):
         runners[key] = open_runner(target.backend, target.source, target.run_options(threads, spec))
     results = {r.label: r for r in Comparator.run(runners, inputs, (batch_size,))}
+    ref.learn_ran(results[ref_label].runner)
+    for key, target in zip(keys, targets, strict=True):
+        target.learn_ran(results[key].runner)
     ref_logits = _logits(results[ref_label])
     if labels.min() < 0 or labels.max() >= ref_logits.shape[1]:
         raise InvalidInputError(f"labels range {labels.min()}..{labels.max()} does not fit the model's "
@@ -184,7 +192,7 @@ def evaluate_accuracy(models: Sequence[str | os.PathLike[str]], *, dataset: str,
     ref_row = _measure(ref, ref_logits, labels, ref_logits, ref_top1, None)
     rows = []
     for key, target in zip(keys, targets, strict=True):
-        limit_points = max_drop if max_drop is not None else DEFAULT_MAX_DROP.get(target.precision, 0.0)
+        limit_points = max_drop if max_drop is not None else DEFAULT_MAX_DROP.get(target.judged_precision, 0.0)
         rows.append(_measure(target, _logits(results[key]), labels, ref_logits, ref_top1, limit_points))
     failures = [f"{Path(r.model).name}: top-1 drop {r.drop:.2f} points > {r.max_drop:g} ({r.precision} limit)"
                 for r in rows if not r.passed]

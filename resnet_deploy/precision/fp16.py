@@ -93,23 +93,18 @@ def _name_nodes(model: onnx.ModelProto) -> None:
             used.add(name)
 
 
-def convert_fp16(input_path: str | os.PathLike[str], output_path: str | os.PathLike[str] | None = None, *,
-                 keep_io_types: bool = True, block_ops: Sequence[str] | None = None,
-                 keep_classifier_fp32: bool = True, block_nodes: Iterable[str] = ()) -> QuantizeResult:
-    """Write a mixed-precision FP16 copy of an FP32 ONNX model (see the module docstring for
-    which nodes stay FP32). `block_ops` replaces the default unsafe-op list; `block_nodes`
-    adds node names. Returns where it went and which nodes stayed FP32."""
+def mixed_precision_graph(source: onnx.ModelProto, *, keep_io_types: bool = True, block_ops: Sequence[str] | None = None,
+                          keep_classifier_fp32: bool = True, block_nodes: Iterable[str] = (),
+                          range_rule: bool = True) -> tuple[onnx.ModelProto, list[str]]:
+    """The FP16 graph of an FP32 model by FP32_RULE (`range_rule`: keep nodes whose weights
+    overflow FP16 in FP32; BF16 turns it off), and the names of the nodes kept FP32."""
     from onnxruntime.transformers.float16 import convert_float_to_float16
 
-    start = time.perf_counter()
-    source = load_source(input_path)
-    require_fp32(source, "FP16 conversion")
-    output = prepare_output(source, output_path, "fp16")
     model = onnx.ModelProto()
-    model.CopyFrom(source.model)
+    model.CopyFrom(source)
     _name_nodes(model)
     ops = tuple(block_ops) if block_ops is not None else default_block_ops()
-    kept = set(block_nodes) | set(_overflowing_nodes(model))
+    kept = set(block_nodes) | (set(_overflowing_nodes(model)) if range_rule else set())
     if keep_classifier_fp32:
         kept |= set(classifier_nodes(model))
     kept_by_op = [n.name for n in model.graph.node if n.op_type in ops]
@@ -121,7 +116,21 @@ def convert_fp16(input_path: str | os.PathLike[str], output_path: str | os.PathL
     if chatter.getvalue().strip():
         log.debug("float16 converter: %s", chatter.getvalue().strip())
     topological_sort(converted)
-    fp32_nodes = sorted(set(kept) | set(kept_by_op))
+    return converted, sorted(set(kept) | set(kept_by_op))
+
+
+def convert_fp16(input_path: str | os.PathLike[str], output_path: str | os.PathLike[str] | None = None, *,
+                 keep_io_types: bool = True, block_ops: Sequence[str] | None = None,
+                 keep_classifier_fp32: bool = True, block_nodes: Iterable[str] = ()) -> QuantizeResult:
+    """Write a mixed-precision FP16 copy of an FP32 ONNX model (see the module docstring for
+    which nodes stay FP32). `block_ops` replaces the default unsafe-op list; `block_nodes`
+    adds node names. Returns where it went and which nodes stayed FP32."""
+    start = time.perf_counter()
+    source = load_source(input_path)
+    require_fp32(source, "FP16 conversion")
+    output = prepare_output(source, output_path, "fp16")
+    converted, fp32_nodes = mixed_precision_graph(source.model, keep_io_types=keep_io_types, block_ops=block_ops,
+                                                  keep_classifier_fp32=keep_classifier_fp32, block_nodes=block_nodes)
     io_dtype = "float32" if keep_io_types else "float16"
     set_metadata(converted, {"precision": "fp16", "fp16_io_dtype": io_dtype, "fp16_fp32_nodes": ",".join(fp32_nodes),
                           "source_sha256": source.sha256})

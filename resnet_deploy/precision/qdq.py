@@ -9,11 +9,16 @@ BOTH inputs of a residual Add so the fused Conv+Add runs in INT8 as well. Biases
 The inserter writes weights as INT8 initializers feeding a DequantizeLinear (TensorRT's
 preferred form: the constant-folded Q of a weight) and one shared Q/DQ pair per activation
 tensor. Consumers that are not quantization targets keep reading the float tensor.
+
+FP8 (E4M3, ONNX FLOAT8E4M3FN, opset 19+) uses the same placement, which is where TensorRT
+fuses FP8 Q/DQ too: the format changes the quantized type, its largest value (448 instead
+of 127) and the zero points' type, nothing else (QDQ_FORMATS).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import onnx
@@ -23,6 +28,37 @@ from resnet_deploy.errors import InvalidInputError
 
 WEIGHTED_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
 INT8_MAX = 127.0
+FP8_E4M3_MAX = 448.0  # the largest finite E4M3FN value
+
+
+@dataclass(frozen=True)
+class QdqFormat:
+    """A quantized type for TensorRT Q/DQ: its ONNX element type, its largest magnitude, the
+    numpy dtype its values are written in, and the opset it needs."""
+
+    name: str
+    onnx_type: int
+    max_value: float
+    min_opset: int
+
+    def numpy_dtype(self) -> np.dtype[Any]:
+        if self.onnx_type == TensorProto.FLOAT8E4M3FN:
+            import ml_dtypes
+
+            return np.dtype(ml_dtypes.float8_e4m3fn)
+        return np.dtype(np.int8)
+
+    def quantize(self, values: np.ndarray, limit: float) -> np.ndarray:
+        """`values` (already divided by the scale) clipped to +-limit in this type (rounded
+        to nearest: integer rounding for INT8, the E4M3 grid for FP8)."""
+        clipped = np.clip(values, -limit, limit)
+        if self.onnx_type == TensorProto.INT8:
+            clipped = np.round(clipped)
+        return clipped.astype(self.numpy_dtype())
+
+
+QDQ_FORMATS = {"int8": QdqFormat("int8", TensorProto.INT8, INT8_MAX, 13),
+               "fp8": QdqFormat("fp8", TensorProto.FLOAT8E4M3FN, FP8_E4M3_MAX, 19)}
 
 
 def _weight_axis(node: onnx.NodeProto) -> int:
@@ -68,16 +104,19 @@ def _scalar(name: str, value: float | int, dtype: int) -> TensorProto:
 
 
 def insert_qdq_tensorrt(model: onnx.ModelProto, ranges: dict[str, tuple[float, float]], *,
-                        weight_max: float = INT8_MAX) -> onnx.ModelProto:
-    """A copy of `model` with TensorRT-style Q/DQ nodes (see the module docstring).
-    `weight_max` is the largest |quantized weight|: 127, or 64 for CPUs whose INT8 sums
-    saturate (cpu_isa.py)."""
-    if not 1 <= weight_max <= INT8_MAX:
-        raise ValueError(f"weight_max must be in 1..127, got {weight_max}")
+                        weight_max: float | None = None, fmt: str = "int8") -> onnx.ModelProto:
+    """A copy of `model` with TensorRT-style Q/DQ nodes (see the module docstring) in format
+    `fmt` (int8 or fp8). `weight_max` is the largest |quantized weight|: by default the
+    format's largest value; 64 for INT8 on CPUs whose INT8 sums saturate (cpu_isa.py). FP8
+    needs opset 19: the caller converts the model first (precision/fp8.py)."""
+    form = QDQ_FORMATS[fmt]
+    weight_max = form.max_value if weight_max is None else weight_max
+    if not 1 <= weight_max <= form.max_value:
+        raise ValueError(f"weight_max must be in 1..{form.max_value:g}, got {weight_max}")
     opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
-    if opset < 13:
-        raise InvalidInputError(f"per-channel Q/DQ needs ONNX opset 13 or newer, the model has opset {opset}; "
-                                f"re-export it with opset 17", param="input_path")
+    if opset < form.min_opset:
+        raise InvalidInputError(f"per-channel {fmt.upper()} Q/DQ needs ONNX opset {form.min_opset} or newer, the model "
+                                f"has opset {opset}", param="input_path")
     out = onnx.ModelProto()
     out.CopyFrom(model)
     graph = out.graph
@@ -103,10 +142,10 @@ def insert_qdq_tensorrt(model: onnx.ModelProto, ranges: dict[str, tuple[float, f
         scale = np.where(amax > 0, amax / weight_max, 1.0).astype(np.float32)
         shape = [1] * w.ndim
         shape[axis] = -1
-        q = np.clip(np.round(w / scale.reshape(shape)), -weight_max, weight_max).astype(np.int8)
-        q_name, s_name, z_name = unique(f"{name}_int8"), unique(f"{name}_scale"), unique(f"{name}_zero_point")
+        q = form.quantize(w / scale.reshape(shape), weight_max)
+        q_name, s_name, z_name = unique(f"{name}_{fmt}"), unique(f"{name}_scale"), unique(f"{name}_zero_point")
         new_inits += [numpy_helper.from_array(q, q_name), numpy_helper.from_array(scale, s_name),
-                      numpy_helper.from_array(np.zeros(scale.shape, np.int8), z_name)]
+                      numpy_helper.from_array(np.zeros(scale.shape, form.numpy_dtype()), z_name)]
         dq_out = unique(f"{name}_dequantized")
         weight_dq[name] = (helper.make_node("DequantizeLinear", [q_name, s_name, z_name], [dq_out],
                                             name=unique(f"{name}_DequantizeLinear"), axis=axis), dq_out)
@@ -118,9 +157,10 @@ def insert_qdq_tensorrt(model: onnx.ModelProto, ranges: dict[str, tuple[float, f
                                     param="cache_path")
         lo, hi = ranges[name]
         act_max = max(abs(lo), abs(hi))
-        act_scale = act_max / INT8_MAX if act_max > 0 else 1.0
+        act_scale = act_max / form.max_value if act_max > 0 else 1.0
         s_name, z_name = unique(f"{name}_scale"), unique(f"{name}_zero_point")
-        new_inits += [_scalar(s_name, act_scale, TensorProto.FLOAT), _scalar(z_name, 0, TensorProto.INT8)]
+        new_inits += [_scalar(s_name, act_scale, TensorProto.FLOAT),
+                      numpy_helper.from_array(np.zeros((), form.numpy_dtype()), z_name)]
         q_out, dq_out = unique(f"{name}_quantized"), unique(f"{name}_dequantized")
         nodes = [helper.make_node("QuantizeLinear", [name, s_name, z_name], [q_out], name=unique(f"{name}_QuantizeLinear")),
                  helper.make_node("DequantizeLinear", [q_out, s_name, z_name], [dq_out], name=unique(f"{name}_DequantizeLinear"))]
@@ -167,7 +207,7 @@ class Placement:
     per_channel_weights: int
     residual_adds: int
     residual_adds_quantized: int  # Adds whose both inputs come from DequantizeLinear
-    signed_symmetric: bool  # every zero point is INT8 and 0
+    signed_symmetric: bool  # every zero point is of the format's type (INT8 or FP8 E4M3) and 0
     problems: tuple[str, ...]
 
     @property
@@ -175,9 +215,11 @@ class Placement:
         return not self.problems
 
 
-def check_tensorrt_placement(model: onnx.ModelProto) -> Placement:
+def check_tensorrt_placement(model: onnx.ModelProto, fmt: str = "int8") -> Placement:
     """Walk the graph: every Conv/Gemm input and both inputs of every residual Add must be
-    fed by a DequantizeLinear, weights per channel, all zero points signed INT8 zero."""
+    fed by a DequantizeLinear, weights per channel, all zero points zeros of the format's
+    type (signed INT8, or FP8 E4M3)."""
+    zero_type = QDQ_FORMATS[fmt].onnx_type
     producers = {out: node for node in model.graph.node for out in node.output}
     inits = {init.name: init for init in model.graph.initializer}
     problems: list[str] = []
@@ -213,8 +255,8 @@ def check_tensorrt_placement(model: onnx.ModelProto) -> Placement:
     for node in model.graph.node:
         if node.op_type in ("QuantizeLinear", "DequantizeLinear"):
             zp = inits.get(node.input[2]) if len(node.input) > 2 else None
-            if zp is None or zp.data_type != TensorProto.INT8 or np.any(numpy_helper.to_array(zp) != 0):
+            if zp is None or zp.data_type != zero_type or np.any(numpy_helper.to_array(zp).astype(np.float32) != 0):
                 signed = False
     if not signed:
-        problems.append("some zero points are not signed INT8 zeros")
+        problems.append(f"some zero points are not {fmt.upper()} zeros")
     return Placement(weighted, weighted_q, per_channel, adds, adds_q, signed, tuple(problems))

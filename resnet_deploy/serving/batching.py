@@ -90,3 +90,35 @@ def choose_batching(bench: str | os.PathLike[str], artifact: str | os.PathLike[s
     delay_us = math.floor((latency_budget_ms - p99) * 1000.0)
     return BatchingChoice(preferred_batch_size=best.batch, max_queue_delay_us=max(0, delay_us), p99_ms=p99,
                           budget_ms=float(latency_budget_ms), backend=backend.label, source=str(source))
+
+
+def choose_batching_from_mlperf(path: str | os.PathLike[str], *, max_batch: int | None) -> BatchingChoice:
+    """The batching that held the peak Server load of `mlperf --scenario Server --find-peak`
+    (its mlperf.json): in-process, the SUT's largest batch and its batcher's timeout; through
+    Triton, the dynamic batching of the model that was measured. Refuses (exit 2) a result
+    without a VALID peak."""
+    from resnet_deploy.jsonfile import read_json_model
+    from resnet_deploy.mlperf.result import MlperfResult
+
+    source = Path(path)
+    result = read_json_model(source, MlperfResult, what="mlperf result")
+    peak = result.peak
+    if peak is None:
+        raise InvalidInputError(f"'{source}' is not a peak search (run mlperf --scenario Server --find-peak)",
+                                param="mlperf")
+    if peak.peak_qps is None:
+        raise InvalidInputError(f"the peak search in '{source}' found no VALID Server load within "
+                                f"{peak.latency_bound_ms:g} ms", param="mlperf")
+    batch, delay_us = peak.batch_size, round(peak.batch_timeout_ms * 1000)
+    dynamic = (result.sut.get("runner") or {}).get("dynamic_batching")
+    if result.server and isinstance(dynamic, dict):  # Triton batched: keep what it was measured with
+        preferred = [int(b) for b in dynamic.get("preferred_batch_size", [])]
+        batch = max(preferred) if preferred else int((result.sut.get("runner") or {}).get("max_batch_size") or batch)
+        delay_us = int(dynamic.get("max_queue_delay_microseconds", 0) or 0)
+    if max_batch is not None:
+        batch = min(batch, max_batch)
+    run = next((r for r in result.runs if r.scenario == "Server" and r.result == "VALID"), None)
+    p99 = float(run.latency_ms.get("p99", 0.0)) if run is not None else 0.0
+    return BatchingChoice(preferred_batch_size=max(1, batch), max_queue_delay_us=max(0, delay_us), p99_ms=p99,
+                          budget_ms=peak.latency_bound_ms, backend=f"{result.backend or result.server} at "
+                          f"{peak.peak_qps:,.1f} QPS (MLPerf Server peak)", source=str(source))

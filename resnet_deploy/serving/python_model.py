@@ -4,7 +4,8 @@
 This file runs inside Triton's backend stub process, never inside resnet-deploy itself; it
 imports `triton_python_backend_utils` (which only the stub provides) and reads what to run
 from the model's parameters: `artifact` (absolute path), `runner` (a resnet-deploy backend
-name: ort-cpu, openvino, tensorrt, ...) and `threads` (empty: the runtime's default).
+name: ort-cpu, openvino, tensorrt, ...), `threads` (empty: the runtime's default) and
+`precision` (empty: the model's own; bf16: computed by the runner, e.g. OpenVINO).
 
 Triton's dynamic batcher hands `execute` several requests at once; their inputs are joined
 along the batch axis, run as one batch, and the outputs split back per request. Shape and
@@ -35,7 +36,10 @@ class TritonPythonModel:
         config = json.loads(args["model_config"])
         params = {key: value.get("string_value", "") for key, value in config.get("parameters", {}).items()}
         threads = int(params["threads"]) if params.get("threads") else None
-        spec = BackendSpec(params["runner"], artifact=Path(params["artifact"]))
+        from resnet_deploy.backends.registry import RunOptions
+
+        options = RunOptions(precision=params.get("precision") or None)
+        spec = BackendSpec(params["runner"], artifact=Path(params["artifact"]), options=options)
         self.runner = open_runner(spec, threads=threads)
         self.runner.activate()
         self.batched = int(config.get("max_batch_size", 0)) > 0

@@ -29,7 +29,12 @@ from types import TracebackType
 from typing import Any
 
 from resnet_deploy.artifacts import atomic_write_text
-from resnet_deploy.backends.registry import check_runs, default_backend, require_available
+from resnet_deploy.backends.registry import (
+    check_run_precision,
+    check_runs,
+    default_backend,
+    require_available,
+)
 from resnet_deploy.errors import CheckFailedError, InvalidInputError
 from resnet_deploy.serving.model_config import ConfigRequest, resolve_max_batch
 from resnet_deploy.serving.runtime import (
@@ -59,6 +64,7 @@ class ServeOptions:
     max_queue_delay_us: int = 0
     threads: int | None = None
     name: str | None = None
+    precision: str | None = None  # a run precision the runner computes the model in (bf16: openvino)
     ready_timeout_s: float = 180.0
     exit_timeout_s: int = 10
     install: bool = True  # install the server runtime on first use
@@ -272,6 +278,7 @@ def start_serving(artifact: str | os.PathLike[str], options: ServeOptions | None
     if options.instances < 1:
         raise InvalidInputError(f"instances must be at least 1, got {options.instances}", param="instances")
     require_available(runner)
+    check_run_precision(runner, options.precision)
     name = _check_name(options.name or model_name_for(artifact))
     ports = {}
     for param in ("http_port", "grpc_port", "metrics_port"):
@@ -288,7 +295,8 @@ def start_serving(artifact: str | os.PathLike[str], options: ServeOptions | None
                             instances=options.instances, kind="cpu",
                             max_queue_delay_us=options.max_queue_delay_us if signature.batched else None,
                             labels=True, parameters={"artifact": str(artifact.resolve()), "runner": runner,
-                                                     "threads": "" if threads is None else str(threads)})
+                                                     "threads": "" if threads is None else str(threads),
+                                                     "precision": options.precision or ""})
     runtime = ensure_runtime(install=options.install)
 
     if sys.platform == "linux":

@@ -30,7 +30,11 @@ from resnet_deploy.artifacts import (
 )
 from resnet_deploy.errors import ArtifactError, InvalidInputError
 from resnet_deploy.jsontypes import JsonObject
-from resnet_deploy.serving.batching import BatchingChoice, choose_batching
+from resnet_deploy.serving.batching import (
+    BatchingChoice,
+    choose_batching,
+    choose_batching_from_mlperf,
+)
 from resnet_deploy.serving.model_config import (
     LABELS_FILE,
     TRITON_BACKENDS,
@@ -70,6 +74,7 @@ class RepoOptions:
     max_queue_delay_us: int | None = None
     bench: Path | None = None
     latency_budget_ms: float | None = None
+    mlperf: Path | None = None
     name: str | None = None
     labels: bool = True
     replace: bool = False
@@ -237,10 +242,13 @@ def build_triton_repo(artifacts: Sequence[str | os.PathLike[str]], output: str |
     if (options.bench is None) != (options.latency_budget_ms is None):
         raise InvalidInputError("a bench result and a latency budget go together: give both or neither",
                                 param="latency_budget_ms" if options.bench is not None else "bench")
+    if options.mlperf is not None and options.bench is not None:
+        raise InvalidInputError("choose the batching from a bench result or from an mlperf peak, not both",
+                                param="mlperf")
     if options.instances < 1:
         raise InvalidInputError(f"instances must be at least 1, got {options.instances}", param="instances")
     repository = check_output(output)
-    inputs = paths + [sidecar_path(p) for p in paths] + ([options.bench] if options.bench else [])
+    inputs = paths + [sidecar_path(p) for p in paths] + [p for p in (options.bench, options.mlperf) if p]
 
     plans: list[tuple[Path, ModelSignature, ConfigRequest, BatchingChoice | None]] = []
     names: dict[str, Path] = {}
@@ -267,6 +275,14 @@ def build_triton_repo(artifacts: Sequence[str | os.PathLike[str]], output: str |
                                         param="bench")
             choice = choose_batching(options.bench, path, latency_budget_ms=options.latency_budget_ms,
                                      max_batch=max_batch, only_exact_match=len(paths) > 1)
+            preferred = (choice.preferred_batch_size,)
+            if delay is None:
+                delay = choice.max_queue_delay_us
+        elif options.mlperf is not None:
+            if max_batch == 0:
+                raise InvalidInputError(f"'{path}' has no batch axis; an mlperf result cannot tune its batching",
+                                        param="mlperf")
+            choice = choose_batching_from_mlperf(options.mlperf, max_batch=max_batch)
             preferred = (choice.preferred_batch_size,)
             if delay is None:
                 delay = choice.max_queue_delay_us

@@ -32,7 +32,12 @@ from resnet_deploy.artifacts import (
     sidecar_path,
     write_artifact,
 )
-from resnet_deploy.errors import ArtifactError, CheckFailedError, InvalidInputError
+from resnet_deploy.errors import (
+    ArtifactError,
+    CheckFailedError,
+    InvalidInputError,
+    MissingDependencyError,
+)
 from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.optional import require_tensorrt
 from resnet_deploy.tensorrt._trt import (
@@ -59,7 +64,20 @@ from resnet_deploy.tensorrt.profiles import (
 
 log = logging.getLogger(__name__)
 
-PRECISIONS = ("fp16", "int8")
+PRECISIONS = ("fp16", "bf16", "int8", "fp8")
+# The oldest GPU whose tensor cores compute each precision TensorRT is asked to build: BF16
+# from Ampere (8.0), FP8 from Ada (8.9) and Hopper (9.0). Older GPUs are refused before
+# anything is built or converted.
+MIN_COMPUTE_CAPABILITY = {"bf16": (8, 0), "fp8": (8, 9)}
+
+
+def require_compute_capability(precision: str, gpu_name: str, capability: tuple[int, int]) -> None:
+    """Refuse (exit 3: the device lacks it) a precision this GPU has no tensor cores for."""
+    needed = MIN_COMPUTE_CAPABILITY.get(precision)
+    if needed is not None and capability < needed:
+        raise MissingDependencyError(
+            f"{precision} engines need a GPU of compute capability {needed[0]}.{needed[1]} or later; {gpu_name} is "
+            f"{capability[0]}.{capability[1]}; build the fp16 or int8 model for it instead")
 MAX_OPT_LEVEL = 5
 # TensorRT DataType names -> numpy dtype names (bf16/fp8 have no numpy type: kept as names).
 TRT_DTYPE_NAMES = {"FLOAT": "float32", "HALF": "float16", "INT8": "int8", "INT32": "int32", "INT64": "int64",
@@ -77,7 +95,7 @@ class BuildResult:
     profile: dict[str, TensorProfile]
     build_seconds: float
     tensorrt_version: str
-    gpu: dict[str, Any]
+    gpu: JsonObject  # the sidecar's GpuRecord, as written
     report: EngineReport
     check: PrecisionCheck
     precision_step: JsonObject | None = None
@@ -128,7 +146,7 @@ def _tensor_dtype_name(dtype: trt.DataType) -> str:
     return TRT_DTYPE_NAMES.get(name, name.lower())
 
 
-def engine_io_tensors(engine: trt.ICudaEngine) -> list[dict[str, Any]]:
+def engine_io_tensors(engine: trt.ICudaEngine) -> list[JsonObject]:
     """Name, mode (input/output), dtype and shape (-1 = dynamic) of each I/O tensor."""
     tensors = []
     for index in range(engine.num_io_tensors):
@@ -199,7 +217,7 @@ def _hardware_level(level: str, version: str) -> trt.HardwareCompatibilityLevel:
 
 
 def _precision_step(onnx_path: Path, graph_precision: str, requested: str | None, calib: str | None,
-                    calib_samples: int) -> tuple[Path, dict[str, Any] | None]:
+                    calib_samples: int) -> tuple[Path, JsonObject | None]:
     """Run FP16 conversion / INT8 Q/DQ quantization first when an FP32 model is asked to build
     in a lower precision; say so in the log and the sidecar."""
     if requested is None or requested == graph_precision:
@@ -208,17 +226,24 @@ def _precision_step(onnx_path: Path, graph_precision: str, requested: str | None
         raise InvalidInputError(f"precision {requested}: '{onnx_path}' is already {graph_precision}; "
                                 f"give the FP32 model to convert it to {requested}", param="precision")
     from resnet_deploy.precision import convert_fp16, quantize_int8
+    from resnet_deploy.precision.bf16 import convert_bf16
+    from resnet_deploy.precision.fp8 import quantize_fp8
 
     log.warning("'%s' is FP32: running the %s precision step before the build", onnx_path, requested)
+    if requested in ("int8", "fp8") and not calib:
+        raise InvalidInputError(f"precision {requested} on an FP32 model needs calibration data (calib: a dataset name "
+                                "or images.npy)", param="calib")
     if requested == "fp16":
-        result = convert_fp16(onnx_path)
+        result, ran = convert_fp16(onnx_path), "convert_fp16"
+    elif requested == "bf16":
+        result, ran = convert_bf16(onnx_path), "convert_bf16"
+    elif requested == "fp8":
+        assert calib is not None
+        result, ran = quantize_fp8(onnx_path, calib=calib, samples=calib_samples), "quantize_fp8"
     else:
-        if not calib:
-            raise InvalidInputError("precision int8 on an FP32 model needs calibration data (calib: a dataset name or "
-                                    "images.npy)", param="calib")
-        result = quantize_int8(onnx_path, calib=calib, samples=calib_samples, target="tensorrt")
-    step = {"ran": "convert_fp16" if requested == "fp16" else "quantize_int8", "from": str(onnx_path),
-            "to": str(result.output), "details": result.to_dict()}
+        assert calib is not None
+        result, ran = quantize_int8(onnx_path, calib=calib, samples=calib_samples, target="tensorrt"), "quantize_int8"
+    step = {"ran": ran, "from": str(onnx_path), "to": str(result.output), "details": result.to_dict()}
     return Path(result.output), step
 
 
@@ -252,8 +277,10 @@ def build_engine(onnx_path: str | os.PathLike[str], output: str | os.PathLike[st
 
     Batch range defaults: opt 32 and max 256 (clamped to the range; a fixed batch axis pins
     all three). `shapes` gives non-batch dynamic axes ("input:3x224x224"). `workspace` is
-    "4G"/"512M" or MiB. `precision` fp16/int8 converts an FP32 model first (int8 needs
-    `calib`). Errors: bad input exit 2; TensorRT or a GPU missing exit 3; precision check
+    "4G"/"512M" or MiB. `precision` fp16/bf16/int8/fp8 converts an FP32 model first (int8
+    and fp8 need `calib`). BF16 needs a GPU of compute capability 8.0, FP8 8.9 (refused
+    before anything is written, exit 3). Errors: bad input exit 2; TensorRT or a GPU missing
+    (or too old for the precision) exit 3; precision check
     failed exit 1 (the plan is not written; the per-layer report goes to
     `<output>.rejected.json`).
     """
@@ -278,6 +305,7 @@ def build_engine(onnx_path: str | os.PathLike[str], output: str | os.PathLike[st
         cuda_call(cudart().cudaSetDevice(device), "cudaSetDevice")
     version = str(trt_module.__version__)
     hardware_level = _hardware_level(level, version) if level != "none" else None  # refused before any work
+    require_compute_capability(precision or graph_precision, gpu.name, gpu.cc_tuple)  # before any step writes
 
     built_from, step = _precision_step(source, graph_precision, precision, calib, calib_samples)
     if step is not None:

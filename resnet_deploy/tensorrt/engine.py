@@ -118,6 +118,16 @@ class ExecutionSlot:
             self._set_shape(info.name, tuple(array.shape))
         self._update_output_shapes()
 
+    def input_views(self, shapes: Mapping[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
+        """Set the input shapes and return writable views of the pinned input buffers, for a
+        caller that writes its batch straight into them (no staging copy: NVIDIA's MLPerf
+        harness gathers samples into the pinned buffer this way)."""
+        self.engine.check_shapes(shapes)
+        for name, shape in shapes.items():
+            self._set_shape(name, tuple(shape))
+        self._update_output_shapes()
+        return {info.name: self.host[info.name].view(info.dtype, self.shapes[info.name]) for info in self.engine.inputs}
+
     def _set_shape(self, name: str, shape: tuple[int, ...]) -> None:
         assert self.context is not None
         if self.shapes.get(name) != shape:

@@ -35,7 +35,8 @@ _DTYPE_TOKENS: tuple[tuple[str, str], ...] = (
     ("FP16", "fp16"), ("HALF", "fp16"), ("FLOAT16", "fp16"), ("FP32", "fp32"), ("FLOAT", "fp32"),
 )
 # Which layer precisions satisfy what the model asked for (lower precision is never a miss).
-ACCEPTED = {"fp16": {"fp16", "int8", "fp8", "int4", "fp4"}, "int8": {"int8", "fp8", "int4", "fp4"}}
+ACCEPTED = {"fp16": {"fp16", "int8", "fp8", "int4", "fp4"}, "bf16": {"bf16", "int8", "fp8", "int4", "fp4"},
+            "int8": {"int8", "fp8", "int4", "fp4"}, "fp8": {"fp8", "fp4"}}
 _NOT_COMPUTE = re.compile(r"reformat|shuffle|noop|constant|copy|cast|identity|slice|shape", re.IGNORECASE)
 _CONV_NAME = re.compile(r"(^|[/_ .+])conv(2d|olution)?($|[/_ .:0-9+\]])", re.IGNORECASE)
 

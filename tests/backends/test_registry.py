@@ -53,16 +53,17 @@ def test_rows_answer_the_questions_others_used_to_ask_by_name() -> None:
     assert all(info.triton_backend in TRITON_BACKENDS for info in BACKENDS.values() if info.triton_backend)
     openvino = get_backend("openvino")
     assert openvino.runs("int8", "cpu") and not openvino.runs("int8", "tensorrt") and openvino.runs("fp16")
-    assert not get_backend("torch").runs("int8") and get_backend("torch").runs("bf16")
+    assert not get_backend("torch").runs("int8") and "bf16" in get_backend("torch").run_precisions
 
 
 def test_options_are_one_typed_record_and_refused_where_not_taken(tmp_path: Path) -> None:
-    options = RunOptions(precision="fp16", channels_last=True)
-    assert options.given() == {"precision", "channels_last"}
-    assert options.to_dict() == {"channels_last": True, "precision": "fp16"}
+    options = RunOptions(device="cuda", channels_last=True, input_size=(24, 32))
+    assert options.given() == {"device", "channels_last", "input_size"}
+    assert options.to_dict() == {"channels_last": True, "device": "cuda", "input_size": [24, 32]}
+    assert RunOptions.from_dict(options.to_dict()) == options
     model = tmp_path / "m.onnx"
     model.write_bytes(b"")
-    with pytest.raises(InvalidInputError, match="does not take channels_last, precision"):
+    with pytest.raises(InvalidInputError, match="does not take channels_last, device, input_size"):
         open_runner("ort-cpu", model, options)
 
 

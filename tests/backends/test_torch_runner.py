@@ -53,6 +53,10 @@ def test_channels_last_and_bf16_agree(tiny: nn.Module) -> None:
         assert runner.describe()["channels_last"] is True
     with TorchRunner(tiny, input_size=32, num_classes=10, precision="bf16") as runner:
         out = runner.infer(feeds)["logits"]
+        from resnet_deploy import cpu_isa
+
+        # says whether this CPU computes BF16 natively (avx512_bf16/AMX) or emulates it
+        assert runner.describe()["bf16_native"] == (cpu_isa.detect_isa().bf16 is not None)
     assert out.dtype == np.float32
     assert (out.argmax(1) == expected.argmax(1)).mean() >= 0.5
     assert np.abs(out - expected).max() < 0.5 * np.abs(expected).max() + 0.1

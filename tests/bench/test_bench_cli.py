@@ -124,7 +124,8 @@ def test_a_missing_backend_is_refused_before_anything_is_timed(model: Path, tmp_
     (["--onnx", "missing.onnx"], 2, "missing.onnx"),
     (["--onnx", "{model}"], 2, "more than once"),
     (["--checkpoint", "c.safetensors"], 2, "not run by any --backend"),
-    (["--precision", "bf16"], 2, "--precision applies to torch backends"),
+    (["--precision", "bf16"], 2, "cannot compute bf16 from it; backends that can: torch, torch-compile"),
+    (["--channels-last"], 2, "--channels-last applies to torch backends"),
     (["--markdown", "{tmp}/nodir/r.md"], 2, "nodir"),
 ])
 def test_artifacts_are_checked_before_anything_is_timed(model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -285,3 +286,27 @@ def test_live_progress_draws_each_point_and_a_summary_line() -> None:
     live.finished()
     assert not live.progress.tasks
     assert "m batch 8 (1/1): 30 it in 3.0 s, median 1.100 ms, 6,666.7 img/s" in buffer.getvalue()
+
+
+def test_run_precision_goes_to_the_backends_that_compute_it_and_the_label_says_what_ran(tmp_path: Path) -> None:
+    from resnet_deploy.backends.registry import RunOptions
+    from resnet_deploy.bench.config import BackendSpec
+    from resnet_deploy.bench.harness import _name_precision
+    from resnet_deploy.bench.plan import Source, plan_specs
+    from resnet_deploy.bench.result import BackendRun
+    from resnet_deploy.errors import InvalidInputError
+
+    model = tmp_path / "r50.onnx"
+    bf16 = RunOptions(precision="bf16")
+    specs = plan_specs([Source(model), Source("resnet20")], ("openvino", "torch"), options=bf16)
+    assert {s.backend: s.options for s in specs} == {"openvino": bf16, "torch": bf16}
+    assert specs[0].name == "openvino (r50.onnx, bf16)"
+    with pytest.raises(InvalidInputError, match="backend 'ort-cpu' runs the precision its model holds"):
+        plan_specs([Source(model)], ("openvino", "ort-cpu"), options=bf16)
+    spec = BackendSpec("openvino", artifact=model, options=bf16)
+    fell_back = BackendRun(label=spec.name, backend="openvino", runner={"precision": "fp32"})
+    _name_precision(spec, fell_back)
+    assert fell_back.label == "openvino (r50.onnx, fp32)" and fell_back.notes == ["asked for bf16, the runtime runs fp32"]
+    ran = BackendRun(label=spec.name, backend="openvino", runner={"precision": "bf16"})
+    _name_precision(spec, ran)
+    assert ran.label == spec.name and not ran.notes

@@ -57,6 +57,21 @@ def digits_int8_trt(digits_onnx: Path) -> Path:
                          target="tensorrt").output
 
 
+@pytest.fixture(scope="session")
+def digits_fp8(digits_onnx: Path) -> Path:
+    """FP8 (E4M3) in TensorRT's Q/DQ layout, calibrated as the INT8 one is."""
+    from resnet_deploy.precision.fp8 import quantize_fp8
+
+    return quantize_fp8(digits_onnx, digits_onnx.with_name("r20_digits.fp8.onnx"), calib="digits", samples=128).output
+
+
+@pytest.fixture(scope="session")
+def digits_bf16(digits_onnx: Path) -> Path:
+    from resnet_deploy.precision.bf16 import convert_bf16
+
+    return convert_bf16(digits_onnx, digits_onnx.with_name("r20_digits.bf16.onnx")).output
+
+
 def damage(source: Path, target: Path, kind: str) -> Path:
     """A copy with one thing broken: `weights` multiplies one convolution's weights by 100,
     `scale` one INT8 weight scale by 100 (the issue's example: top-1 fell from 100% to 17%)."""
@@ -83,6 +98,16 @@ def damaged_fp16(digits_fp16: Path) -> Path:
 @pytest.fixture(scope="session")
 def damaged_int8(digits_int8_trt: Path) -> Path:
     return damage(digits_int8_trt, digits_int8_trt.with_name("damaged.int8.onnx"), "scale")
+
+
+@pytest.fixture(scope="session")
+def damaged_fp8(digits_fp8: Path) -> Path:
+    return damage(digits_fp8, digits_fp8.with_name("damaged.fp8.onnx"), "scale")
+
+
+@pytest.fixture(scope="session")
+def damaged_bf16(digits_bf16: Path) -> Path:
+    return damage(digits_bf16, digits_bf16.with_name("damaged.bf16.onnx"), "weights")
 
 
 def logits_of(path: Path, x: np.ndarray) -> np.ndarray:

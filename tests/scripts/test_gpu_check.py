@@ -49,7 +49,11 @@ def test_dry_run_checks_prerequisites_and_prints_the_plan(tmp_path: Path) -> Non
     assert "validate interface: " in out  # ok or MISSING, whichever this checkout's validate offers
     for stage in ("environment", "pytest-gpu", "export", "sweep-torch-eager-fp16", "sweep-torch-cudagraph-fp16",
                   "sweep-torch-compile-fp16", "sweep-ort-cuda-fp32", "sweep-ort-cuda-fp16", "tensorrt-build",
-                  "sweep-tensorrt-fp16", "train", "validate-ort-cuda-fp32", "validate-tensorrt-fp16", "summary"):
+                  "sweep-tensorrt-fp16", "cpp-tensorrt", "train", "validate-ort-cuda-fp32", "validate-tensorrt-fp16", "summary",
+                  "mlperf-tensorrt-offline", "mlperf-tensorrt-server", "mlperf-ort-cuda-fp16",
+                  "sweep-torch-eager-bf16", *(f"{step}-{precision}" for precision in ("bf16", "fp8")
+                                              for step in ("quantize", "tensorrt-build", "validate-tensorrt",
+                                                           "sweep-tensorrt", "validate-ort-cuda", "sweep-ort-cuda"))):
         assert f"  {stage} " in out, stage
     import torch
 

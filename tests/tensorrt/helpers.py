@@ -55,11 +55,15 @@ FORMATS = {
     "fp32": ("Row major linear FP32 format (kLINEAR)", "Row major linear format (kLINEAR)|Float"),
     "fp16": ("Channel major FP16 format where channel % 8 == 0 (kHWC8)", "Channel major format where channel % 8 == 0 (kHWC8)|Half"),
     "int8": ("Thirty-two wide channel vectorized row major Int8 format (kCHW32)", "Thirty-two wide channel vectorized row major format (kCHW32)|Int8"),
+    "bf16": ("Channel major BF16 format where channel % 8 == 0 (kHWC8)", "Channel major format where channel % 8 == 0 (kHWC8)|BFloat16"),
+    "fp8": ("Channel major FP8 format where channel % 16 == 0 (kHWC16)", "Channel major format where channel % 16 == 0 (kHWC16)|FP8"),
 }
-WEIGHTS = {"fp32": "Float", "fp16": "Half", "int8": "Int8"}
+WEIGHTS = {"fp32": "Float", "fp16": "Half", "int8": "Int8", "bf16": "BFloat16", "fp8": "FP8"}
 TACTICS = {"fp32": "sm80_xmma_fprop_implicit_gemm_tf32f32_tf32f32_f32_nhwckrsc_nhwc_tilesize128x128x16_stage4",
            "fp16": "sm80_xmma_fprop_implicit_gemm_f16f16_f16f16_f16_nhwckrsc_nhwc_tilesize128x64x64_stage4_warpsize2x2x1_g1_tensor16x8x16",
-           "int8": "sm80_xmma_fprop_implicit_gemm_interleaved_i8i8_i8i32_f32_nchw_vect_c_32kcrs_vect_c_32_nchw_vect_c_32_tilesize256x128x64_stage4"}
+           "int8": "sm80_xmma_fprop_implicit_gemm_interleaved_i8i8_i8i32_f32_nchw_vect_c_32kcrs_vect_c_32_nchw_vect_c_32_tilesize256x128x64_stage4",
+           "bf16": "sm80_xmma_fprop_implicit_gemm_bf16bf16_bf16f32_f32_nhwckrsc_nhwc_tilesize128x64x64_stage4",
+           "fp8": "sm90_xmma_fprop_implicit_gemm_e4m3e4m3_e4m3f32_f32_nhwckrsc_nhwc_tilesize128x128x64_stage3"}
 
 
 def conv_layer(name: str, precision: str, *, trt11: bool = False, myelin: bool = False) -> dict[str, Any]:
