@@ -51,7 +51,7 @@ def train(model: str, work: Path) -> tuple[Path, dict[str, Any]]:
     checkpoint = out / "best.safetensors"
     recipe = RECIPES.get(model, {"epochs": 10})
     if checkpoint.exists():
-        from resnet_deploy.artifacts import read_sidecar
+        from resnet_deploy.sidecar import read_sidecar
 
         meta = read_sidecar(checkpoint, kind="checkpoint") or {}
         log.info("reusing %s", checkpoint)

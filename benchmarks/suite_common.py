@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -62,4 +61,7 @@ def save_result(data: dict[str, Any], out_dir: Path, stem: str, title: str, plot
 
 
 def write_json(path: Path, data: Any) -> None:
-    path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+    """The project's JSON writer (jsonfile.dumps_json), written atomically."""
+    from resnet_deploy.atomic import write_json as write_atomically
+
+    write_atomically(path, data)

@@ -48,7 +48,8 @@ def damage(source: Path, target: Path, kind: str) -> Path:
     inits = {t.name: t for t in model.graph.initializer}
     if kind == "scale":
         node = next(n for n in model.graph.node if n.op_type == "DequantizeLinear" and n.input[0] in inits
-                    and inits[n.input[0]].data_type == onnx.TensorProto.INT8 and len(inits[n.input[0]].dims) == 4)
+                    and inits[n.input[0]].data_type in (onnx.TensorProto.INT8, onnx.TensorProto.FLOAT8E4M3FN)
+                    and len(inits[n.input[0]].dims) == 4)
         name = node.input[1]
     else:
         convs = [n for n in model.graph.node if n.op_type == "Conv" and n.input[1] in inits]

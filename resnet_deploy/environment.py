@@ -126,7 +126,7 @@ def _cuda_python_gpus() -> list[dict[str, Any]]:
     if not (is_installed("cuda") or is_installed("cuda.bindings")):
         return []
     try:
-        from resnet_deploy.backends.cuda_util import cuda_call, cudart, gpu_properties
+        from resnet_deploy.runtime.cuda import cuda_call, cudart, gpu_properties
 
         count = int(cuda_call(cudart().cudaGetDeviceCount(), "cudaGetDeviceCount"))
         return [gpu_properties(index).to_dict() for index in range(count)]

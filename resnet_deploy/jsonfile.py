@@ -15,9 +15,10 @@ reader.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -57,3 +58,18 @@ def read_json_model(path: str | os.PathLike[str], model: type[Model], *, what: s
     except OSError as exc:
         raise ArtifactError(f"cannot read {what} '{path}': {exc.strerror or exc}") from exc
     return parse_json(data, model, what=f"{what} '{path}'")
+
+
+def dumps_json(data: Any) -> str:
+    """The project's JSON text: indented, anything else (paths, dates) as its string, with a
+    final newline. Written atomically by atomic.write_json."""
+    return json.dumps(data, indent=2, default=str) + "\n"
+
+
+def loads_json(text: str | bytes, *, what: str) -> Any:
+    """JSON text carried inside an artifact (ONNX metadata, a safetensors header), or
+    ArtifactError naming `what`. Files are read with read_json_model into a typed record."""
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ArtifactError(f"{what} is not valid JSON ({exc}); rebuild or restore it") from exc

@@ -1,13 +1,26 @@
-"""Lazy imports of optional heavy dependencies, with one clear error when they are missing.
+"""The one lazy-import mechanism: optional heavy dependencies with one clear error when they
+are missing, and this package's own modules imported on first use.
 
 Polygraphy's lesson: import tensorrt, onnxruntime-gpu, cuda-python and openvino inside the
 leaf that needs them, so `resnet-deploy --help` and every CPU path work without them.
+
+- `import_optional(names, purpose)`: a third-party module (the first of several spellings
+  that imports), or MissingDependencyError (exit 3) naming the extra to install.
+- `LazyModule(loader)`: a module-like proxy whose attributes import it on first use
+  (`trt.Builder` in the TensorRT code, typed by the stubs for mypy).
+- `lazy_exports(package, table)`: a package's `__getattr__` that imports the submodule
+  holding a public name on first use; the CLI's command table resolves commands the same way
+  (`import_attribute`).
+
+Our own modules that one function needs are imported inside that function with a plain
+`from ... import ...`, so import-linter sees the edge.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -63,14 +76,47 @@ def install_hint(extra: str, fallback: str = "") -> str:
     return f"{hint}; {note}" if note else hint
 
 
-def import_optional(name: str, purpose: str) -> Any:
-    """Import `name` or raise MissingDependencyError saying what needs it and how to install it."""
-    try:
-        return importlib.import_module(name)
-    except ImportError as exc:
-        top = name.split(".")[0]
-        hint = install_hint(MODULE_EXTRAS.get(top, ""), fallback=top)
-        raise MissingDependencyError(f"{purpose} needs the '{name}' package ({exc}); {hint}") from exc
+def import_optional(names: str | Sequence[str], purpose: str) -> Any:
+    """The first of `names` that imports, or MissingDependencyError saying what needs it and
+    how to install it (several names: one package whose module moved between versions)."""
+    candidates = [names] if isinstance(names, str) else list(names)
+    errors: list[str] = []
+    for name in candidates:
+        try:
+            return importlib.import_module(name)
+        except ImportError as exc:
+            errors.append(str(exc))
+    top = candidates[0].split(".")[0]
+    hint = install_hint(MODULE_EXTRAS.get(top, ""), fallback=top)
+    raise MissingDependencyError(f"{purpose} needs the '{candidates[0]}' package ({errors[-1]}); {hint}")
+
+
+class LazyModule:
+    """Stands for a module that `loader()` imports on the first attribute access."""
+
+    def __init__(self, loader: Callable[[], Any]) -> None:
+        self._loader = loader
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._loader(), name)
+
+
+def import_attribute(module: str, name: str) -> Any:
+    """`module.name`, importing `module` now (a module of this package: an ImportError in it
+    is a real error and propagates)."""
+    return getattr(importlib.import_module(module), name)
+
+
+def lazy_exports(package: str, table: Mapping[str, str]) -> Callable[[str], Any]:
+    """A `__getattr__` for `package` that imports `table[name]` (a module path) on first use,
+    so importing the package stays light."""
+
+    def __getattr__(name: str) -> Any:
+        if name in table:
+            return import_attribute(table[name], name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+
+    return __getattr__
 
 
 def tensorrt_module() -> ModuleType | None:
@@ -81,8 +127,8 @@ def tensorrt_module() -> ModuleType | None:
     `tensorrt.Builder` or `tensorrt.Runtime` exists.
     """
     try:
-        trt = importlib.import_module("tensorrt")
-    except Exception:
+        trt = import_optional("tensorrt", "TensorRT")
+    except Exception:  # missing, or an install broken enough to fail on import
         return None
     if hasattr(trt, "Runtime") or hasattr(trt, "Builder"):
         return trt

@@ -13,10 +13,13 @@ and FP8 paths (quantize --precision bf16/fp8; TensorRT build with the per-layer 
 validate against the CPU reference and bench; ort-cuda validate and bench; torch CUDA bf16
 autocast bench; the torch CUDA bf16 agreement test runs in pytest -m gpu; FP8 needs compute
 capability 8.9, BF16 8.0: an older GPU is a skip reason), short MLPerf LoadGen Offline and
-Server runs (TensorRT plan, onnxruntime CUDA), and a summary.
+Server runs (TensorRT plan, onnxruntime CUDA), the per-layer
+profiles (ort-cuda, TensorRT's IProfiler), the per-layer comparison of a TensorRT debug engine,
+and a summary.
 
 Everything lands in OUTDIR: info.txt/json, pytest_gpu.txt/xml, sweep/*.json, the merged
-gpu_sweep_resnet50.{json,csv,md} with plots, train/, validate/*.json, logs/<stage>.log and
+gpu_sweep_resnet50.{json,csv,md} with plots, train/, validate/*.json, profile/*.json and
+profile_tensorrt_fp16.png, logs/<stage>.log and
 summary.md (which stages ran, failed with the error, or were skipped with the reason; the best
 images/s and its fraction of the GPU's dense FP16 peak). `--dry-run` checks every prerequisite
 and prints the plan without running anything (on a CPU machine the missing GPU is a skip
@@ -48,7 +51,7 @@ SWEEP_ARGS = ["--duration", "1", "--warmup", "0.3s"]
 ALL_BATCHES = "1-256"
 FEW_BATCHES = "1,8,64,256"
 COMPILE_BATCHES = "1,32,256"
-VALIDATE_OPTIONS = ("--backend", "--reference", "--reference-backend", "--json")
+VALIDATE_OPTIONS = ("--backend", "--reference", "--reference-backend", "--per-layer", "--json")
 
 
 @dataclass
@@ -133,6 +136,15 @@ def plan_stages(out: Path, work: Path) -> list[Stage]:
               "EP, FP16 model", _cli("mlperf", str(fp16), "--backend", "ort-cuda", "--scenario", "Offline,Server",
                                      "--quick", "--random", "1024", "--json", "-o", str(out / "mlperf" / "ort-cuda-fp16")),
               ("cuda", "ort-cuda", "mlperf", "export"), stdout_to="mlperf/ort-cuda-fp16.json"),
+        Stage("profile-ort-cuda-fp16", 60, "per-layer profile, onnxruntime CUDA EP, FP16 model, batch 1",
+              _cli("profile", str(fp16), "--backend", "ort-cuda", "--iterations", "30", "--json"),
+              ("cuda", "ort-cuda", "export"), stdout_to="profile/ort-cuda-fp16.json"),
+        Stage("profile-tensorrt-fp16", 60, "per-layer profile, TensorRT FP16 plan (IProfiler in a separate run), batch 1",
+              _cli("profile", str(plan), "--iterations", "30", "--plot", str(out / "profile_tensorrt_fp16.png"),
+                   "--json"), ("cuda", "tensorrt", "tensorrt-build"), stdout_to="profile/tensorrt-fp16.json"),
+        Stage("validate-tensorrt-per-layer", 180, "TensorRT debug engine (layer outputs marked) vs ort-cpu, per layer",
+              _cli("validate", str(plan), "--reference", str(onnx), "--per-layer", "--batch-sizes", "4", "--json"),
+              ("cuda", "tensorrt", "validate", "tensorrt-build"), stdout_to="validate/tensorrt-fp16-per-layer.json"),
         Stage("sweep-torch-compile-fp16", 150, f"torch.compile FP16 channels_last, batches {COMPILE_BATCHES} "
               "(one compilation per batch size)",
               _cli("bench", "--backend", "torch-compile", *torch_opts, "--batch-sizes", COMPILE_BATCHES, *SWEEP_ARGS,

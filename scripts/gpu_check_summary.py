@@ -16,7 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.gpu_peaks import fp16_peak  # noqa: E402
-from resnet_deploy.artifacts import atomic_write_text  # noqa: E402
+from resnet_deploy.atomic import atomic_write_text  # noqa: E402
 from resnet_deploy.bench import report as rep  # noqa: E402
 from resnet_deploy.errors import ArtifactError  # noqa: E402
 from resnet_deploy.jsonfile import read_json_model  # noqa: E402

@@ -24,6 +24,7 @@ fi
 
 echo "== ruff"; ruff check .
 echo "== mypy"; mypy resnet_deploy
+echo "== lint-imports"; lint-imports
 # --dist loadgroup: tests marked xdist_group (the Triton server tests) share one worker, so
 # one server starts per run; every other test is distributed as before.
 echo "== pytest"; python -m pytest -q -n 2 --dist loadgroup "$@"

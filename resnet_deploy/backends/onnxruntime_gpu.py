@@ -70,7 +70,7 @@ def trt_profile_options(input_shapes: Mapping[str, Sequence[Any]], batches: Sequ
     opt follows the builder's rule (32, clamped into the range). Empty when an input has
     another dynamic axis (its sizes are unknown here) or a fixed batch axis.
     """
-    from resnet_deploy.tensorrt.profiles import resolve_batch_range
+    from resnet_deploy.runtime.profiles import resolve_batch_range
 
     if not batches:
         return {}
@@ -155,7 +155,7 @@ class OnnxRuntimeGpuRunner(OnnxRuntimeRunner):
         if full not in available:
             raise MissingDependencyError(f"{self.name} needs onnxruntime's {full}, which this onnxruntime "
                                          f"({', '.join(available)}) lacks; {install_hint('gpu')}")
-        from resnet_deploy.backends.cuda_util import CudaStream
+        from resnet_deploy.runtime.cuda import CudaStream
 
         _preload_cuda_libraries(ort)
         self._stream = CudaStream()  # onnxruntime computes on it (DeviceTimingHooks)
@@ -185,7 +185,7 @@ class OnnxRuntimeGpuRunner(OnnxRuntimeRunner):
         if not self.profile_batches:
             return {}
         from resnet_deploy.export.loader import load_onnx_model
-        from resnet_deploy.tensorrt.profiles import onnx_input_shapes
+        from resnet_deploy.runtime.profiles import onnx_input_shapes
 
         shapes = onnx_input_shapes(load_onnx_model(self.model_path, load_external_data=False, check=False))
         options = trt_profile_options(shapes, self.profile_batches)
@@ -209,7 +209,7 @@ class OnnxRuntimeGpuRunner(OnnxRuntimeRunner):
             raise
 
     def _deactivate(self) -> None:
-        from resnet_deploy.backends.cuda_util import close_all
+        from resnet_deploy.runtime.cuda import close_all
 
         resources = list(self._timing.get("resources", []))
         stream, self._stream = self._stream, None
@@ -275,7 +275,7 @@ class OnnxRuntimeGpuRunner(OnnxRuntimeRunner):
 
     def stage(self, feeds: Mapping[str, np.ndarray], *, device_resident: bool = False) -> None:
         """Pinned host buffers and preallocated GPU OrtValues for this batch, bound once."""
-        from resnet_deploy.backends import cuda_util as cu
+        from resnet_deploy.runtime import cuda as cu
 
         self._require_active()
         self.check_feeds(feeds)
@@ -322,7 +322,7 @@ class OnnxRuntimeGpuRunner(OnnxRuntimeRunner):
         return self._timing
 
     def enqueue_h2d(self, stream: int | None = None) -> None:
-        from resnet_deploy.backends.cuda_util import memcpy_htod_async
+        from resnet_deploy.runtime.cuda import memcpy_htod_async
 
         for device, host, nbytes in self._staged()["inputs"]:
             memcpy_htod_async(device.data_ptr(), host.ptr, nbytes, self._stream if stream is None else stream)
@@ -332,7 +332,7 @@ class OnnxRuntimeGpuRunner(OnnxRuntimeRunner):
         self.session.run_with_iobinding(staged["binding"], staged["run_options"])
 
     def enqueue_d2h(self, stream: int | None = None) -> None:
-        from resnet_deploy.backends.cuda_util import memcpy_dtoh_async
+        from resnet_deploy.runtime.cuda import memcpy_dtoh_async
 
         for _, device, host, dtype, shape in self._staged()["outputs"]:
             memcpy_dtoh_async(host.ptr, device.data_ptr(), int(np.prod(shape)) * np.dtype(dtype).itemsize,
@@ -346,6 +346,3 @@ class OnnxRuntimeGpuRunner(OnnxRuntimeRunner):
     def fetch_outputs(self) -> dict[str, np.ndarray]:
         return {name: host.view(dtype, shape).copy() for name, _, host, dtype, shape in self._staged()["outputs"]}
 
-
-# The harness looks up OnnxRuntimeGpuRunner (and this alias) in this module.
-OnnxRuntimeCudaRunner = OnnxRuntimeGpuRunner

@@ -36,6 +36,7 @@ _ORT_DTYPES = {
 # graphs with FLOAT8 Q/DQ the runner turns those rules off (docs/precision.md, FP8).
 FP8_DISABLED_OPTIMIZERS = ("Level2_RuleBasedTransformer",)
 
+QUIET_RUN_LOG = 4  # onnxruntime's "fatal" severity: errors of a run come back as its exception
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider",
              "tensorrt": "TensorrtExecutionProvider", "openvino": "OpenVINOExecutionProvider"}
 
@@ -147,7 +148,10 @@ class OnnxRuntimeRunner(StaticIORunner):
         self._require_active()
         self.check_feeds(feeds)
         names = output_names or [o.name for o in self._outputs]
-        results = self.session.run(names, dict(feeds))
+        run_options = _ort().RunOptions()
+        # A failure is raised with onnxruntime's whole message; its own log line would repeat it.
+        run_options.log_severity_level = QUIET_RUN_LOG
+        results = self.session.run(names, dict(feeds), run_options)
         return dict(zip(names, results, strict=True))
 
     def describe(self) -> JsonObject:

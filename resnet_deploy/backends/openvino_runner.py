@@ -43,7 +43,9 @@ class OpenVinoRunner(StaticIORunner):
     "AUTO"); `threads` caps inference threads (None: OpenVINO's choice); `hint` is OpenVINO's
     performance hint; `precision` (fp32 or bf16, RunOptions.precision) or, lower level,
     `inference_precision` (OpenVINO's "f32", "bf16", "f16", or None for the plugin's default)
-    is the precision of the layers the graph leaves in float; default f32.
+    is the precision of the layers the graph leaves in float; default f32. `perf_counters`
+    turns on OpenVINO's per-layer performance counters (`profile` reads them through
+    `compiled_model`).
 
     Thread-safe: an OpenVINO infer request holds its input and output tensors, so two threads
     sharing one overwrite each other's data (seen: wrong logits on most calls from 8 threads).
@@ -54,7 +56,8 @@ class OpenVinoRunner(StaticIORunner):
     device = "cpu"
 
     def __init__(self, model_path: str | os.PathLike[str], *, device: str = "CPU", threads: int | None = None,
-                 hint: str = "latency", precision: str | None = None, inference_precision: str | None = "f32") -> None:
+                 hint: str = "latency", precision: str | None = None, inference_precision: str | None = "f32",
+                 perf_counters: bool = False) -> None:
         super().__init__()
         if precision is not None:
             if precision not in PRECISION_HINTS:
@@ -71,6 +74,7 @@ class OpenVinoRunner(StaticIORunner):
         self.threads = threads
         self.hint = hint
         self.inference_precision = inference_precision
+        self.perf_counters = perf_counters
         self._compiled: Any = None
         self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._output_names: list[str] = []
@@ -82,6 +86,8 @@ class OpenVinoRunner(StaticIORunner):
             config["INFERENCE_NUM_THREADS"] = self.threads
         if self.inference_precision and self.ov_device.upper() == "CPU":
             config["INFERENCE_PRECISION_HINT"] = self.inference_precision
+        if self.perf_counters:
+            config["PERF_COUNT"] = True
         return config
 
     def _activate(self) -> None:
@@ -108,6 +114,12 @@ class OpenVinoRunner(StaticIORunner):
         log.info("OpenVINO compiled %s on %s with %s: runs %s", self.model_path, self.ov_device, self._config(), self.ran)
         if self.inference_precision == "bf16" and self.ran.get("float_precision") != "bf16":
             log.warning("OpenVINO was asked for bf16 but runs %s (%s)", self.ran.get("float_precision"), self.model_path)
+
+    @property
+    def compiled_model(self) -> Any:
+        """OpenVINO's CompiledModel (for infer requests of one's own and the runtime model)."""
+        self._require_active()
+        return self._compiled
 
     def _deactivate(self) -> None:
         self._idle = queue.SimpleQueue()

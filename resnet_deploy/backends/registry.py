@@ -11,9 +11,8 @@ is actually built.
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Callable
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -61,20 +60,26 @@ class RunOptions:
     features: bool = False           # torch: the backbone (stage outputs), as a features export
     num_classes: int | None = None   # torch, for a model name: constructor arguments
     in_channels: int | None = None
+    # Runner-specific keyword arguments given in-process (profile: onnxruntime session
+    # options, OpenVINO perf counters); not JSON, so neither recorded nor sent to a child.
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def _fields_given(self) -> set[str]:
+        return {f.name for f in fields(self) if f.name != "extra" and getattr(self, f.name) != f.default}
 
     def given(self) -> set[str]:
-        """Names of the options set to something other than their default."""
-        return {f.name for f in fields(self) if getattr(self, f.name) != f.default}
+        """Names of the options set to something other than their default (with `extra`'s keys)."""
+        return self._fields_given() | set(self.extra)
 
     def to_dict(self) -> JsonObject:
         """The options given, as JSON (results record them; a child process gets them so)."""
         return {name: list(value) if isinstance(value, tuple) else value
-                for name in sorted(self.given()) for value in (getattr(self, name),)}
+                for name in sorted(self._fields_given()) for value in (getattr(self, name),)}
 
     @classmethod
     def from_dict(cls, data: JsonObject) -> RunOptions:
         """The options `to_dict` wrote."""
-        known = {f.name for f in fields(cls)}
+        known = {f.name for f in fields(cls)} - {"extra"}
         unknown = sorted(set(data) - known)
         if unknown:
             raise InvalidInputError(f"unknown run options {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
@@ -135,44 +140,49 @@ class BackendInfo:
         return precision != "int8" or int8_layout is None or int8_layout in self.int8_layouts
 
 
-def _runner_class(module: str, attribute: str) -> Any:
-    return getattr(importlib.import_module(module), attribute)
-
-
 def _torch(mode: str) -> Factory:
     def build(source: Path | str, options: RunOptions) -> Runner:
-        cls = _runner_class("resnet_deploy.backends.torch_runner", "TorchRunner")
+        from resnet_deploy.backends.torch_runner import TorchRunner
+
         device = options.device or ("cuda" if mode == "cudagraph" else "cpu")
         threads = options.threads if not device.startswith("cuda") else None
-        runner: Runner = cls(source, mode=mode, device=device, precision=options.precision or "fp32",
-                             channels_last=options.channels_last, threads=threads, input_size=options.input_size,
-                             features=options.features, num_classes=options.num_classes,
-                             in_channels=options.in_channels)
+        runner: Runner = TorchRunner(source, mode=mode, device=device, precision=options.precision or "fp32",
+                                     channels_last=options.channels_last, threads=threads,
+                                     input_size=options.input_size, features=options.features,
+                                     num_classes=options.num_classes, in_channels=options.in_channels,
+                                     **options.extra)
         return runner
     return build
 
 
-def _onnxruntime(provider: str) -> Factory:
+def _ort_cpu(source: Path | str, options: RunOptions) -> Runner:
+    from resnet_deploy.backends.onnxruntime_runner import OnnxRuntimeRunner
+
+    runner: Runner = OnnxRuntimeRunner(source, provider="cpu", threads=options.threads, **options.extra)
+    return runner
+
+
+def _ort_gpu(provider: str) -> Factory:
     def build(source: Path | str, options: RunOptions) -> Runner:
-        if provider == "cpu":
-            cls = _runner_class("resnet_deploy.backends.onnxruntime_runner", "OnnxRuntimeRunner")
-            runner: Runner = cls(source, provider=provider, threads=options.threads)
-        else:
-            cls = _runner_class("resnet_deploy.backends.onnxruntime_gpu", "OnnxRuntimeGpuRunner")
-            runner = cls(source, provider=provider)
+        from resnet_deploy.backends.onnxruntime_gpu import OnnxRuntimeGpuRunner
+
+        runner: Runner = OnnxRuntimeGpuRunner(source, provider=provider, **options.extra)
         return runner
     return build
 
 
 def _openvino(source: Path | str, options: RunOptions) -> Runner:
-    cls = _runner_class("resnet_deploy.backends.openvino_runner", "OpenVinoRunner")
-    runner: Runner = cls(source, device=options.device or "CPU", threads=options.threads, precision=options.precision)
+    from resnet_deploy.backends.openvino_runner import OpenVinoRunner
+
+    runner: Runner = OpenVinoRunner(source, device=options.device or "CPU", threads=options.threads,
+                                    precision=options.precision, **options.extra)
     return runner
 
 
 def _tensorrt(source: Path | str, options: RunOptions) -> Runner:
-    cls = _runner_class("resnet_deploy.backends.tensorrt_runner", "TensorRTRunner")
-    runner: Runner = cls(source)
+    from resnet_deploy.backends.tensorrt_runner import TensorRTRunner
+
+    runner: Runner = TensorRTRunner(source, **options.extra)
     return runner
 
 
@@ -192,16 +202,16 @@ BACKENDS: dict[str, BackendInfo] = {info.name: info for info in (
                 _torch("cudagraph"), _TORCH_OPTIONS - {"threads"}, precisions=_FP32, run_precisions=_TORCH_PRECISIONS,
                 event_api=_TORCH_EVENTS),
     BackendInfo("ort-cpu", "onnx", "cpu", "cpu", "onnxruntime", "onnxruntime, CPU execution provider",
-                _onnxruntime("cpu"), frozenset({"threads"}), default=True,
+                _ort_cpu, frozenset({"threads"}), default=True,
                 int8_layouts=frozenset({"cpu", "tensorrt"}), provider="cpu", triton_backend="onnxruntime"),
     BackendInfo("ort-cuda", "onnx", "cuda", "gpu", "onnxruntime", "onnxruntime, CUDA execution provider",
-                _onnxruntime("cuda"), int8_layouts=frozenset({"tensorrt"}), provider="cuda",
+                _ort_gpu("cuda"), int8_layouts=frozenset({"tensorrt"}), provider="cuda",
                 outer_graph_refusal=("onnxruntime's CUDA EP allocates from its memory arena and may synchronize inside "
                                      "a run, which a stream capture forbids; use the runner option cuda_graph=True "
                                      "(onnxruntime's enable_cuda_graph) instead"),
                 triton_backend="onnxruntime"),
     BackendInfo("ort-trt", "onnx", "cuda", "gpu", "onnxruntime", "onnxruntime, TensorRT execution provider",
-                _onnxruntime("tensorrt"), int8_layouts=frozenset({"tensorrt"}), provider="tensorrt",
+                _ort_gpu("tensorrt"), int8_layouts=frozenset({"tensorrt"}), provider="tensorrt",
                 outer_graph_refusal=(f"{_ORT_TRT_SYNC}, which is illegal during a stream capture; use the runner "
                                      "option cuda_graph=True (onnxruntime's trt_cuda_graph_enable) instead"),
                 serialized=("onnxruntime's TensorRT EP calls cudaStreamSynchronize inside each run (onnxruntime PR "
@@ -313,12 +323,12 @@ def open_runner(backend: str, source: Path | str, options: RunOptions | None = N
     """A runner (not yet activated) for `source` on `backend`. Checks, before anything is
     loaded, that the backend is installed, that it runs this kind of source, that the file
     exists, and that every option given is one the backend honours."""
-    from resnet_deploy.artifacts import require_file
+    from resnet_deploy.sidecar import require_file
 
     options = options or RunOptions()
     info = require_available(backend)
     check_run_precision(backend, options.precision)
-    unsupported = sorted(options.given() - info.options)
+    unsupported = sorted(options.given() - info.options - set(options.extra))
     if unsupported:
         raise InvalidInputError(f"backend '{backend}' does not take {', '.join(unsupported)}", param=unsupported[0])
     check_runs(backend, source)

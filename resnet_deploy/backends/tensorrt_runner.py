@@ -26,7 +26,7 @@ from resnet_deploy.backends.base import Runner, TensorInfo
 from resnet_deploy.jsontypes import JsonObject
 
 if TYPE_CHECKING:
-    from resnet_deploy.tensorrt.engine import Engine, ExecutionSlot
+    from resnet_deploy.runtime.engine import Engine, ExecutionSlot
 
 
 class TensorRTRunner(Runner):
@@ -54,7 +54,7 @@ class TensorRTRunner(Runner):
         return self.cuda_graphs
 
     def _activate(self) -> None:
-        from resnet_deploy.tensorrt.engine import Engine
+        from resnet_deploy.runtime.engine import Engine
 
         self.engine = Engine.load(self.plan_path, contexts=1, cuda_graphs=self.cuda_graphs, device=self.gpu)
         try:
@@ -75,6 +75,11 @@ class TensorRTRunner(Runner):
         if self.engine is None or self._slot is None:
             raise RuntimeError("tensorrt: activate the runner first (use it as a context manager)")
         return self.engine, self._slot
+
+    @property
+    def execution_slot(self) -> ExecutionSlot:
+        """The runner's one execution context and buffers (the per-layer profiler attaches to it)."""
+        return self._require()[1]
 
     def inputs(self) -> list[TensorInfo]:
         return list(self._require()[0].inputs)

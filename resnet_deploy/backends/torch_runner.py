@@ -215,6 +215,12 @@ class TorchRunner(Runner):
         if self._model is None or self.input_spec is None:
             raise RuntimeError(f"{self.name}: the runner is not active; use it as a context manager or call activate()")
 
+    @property
+    def module(self) -> nn.Module:
+        """The model as it runs (after channels_last, before torch.compile), for per-module profiling."""
+        self._require_active()
+        return self._model._orig_mod if self.mode == "compile" else self._model  # type: ignore[no-any-return]
+
     # -- description -----------------------------------------------------------------------
     def inputs(self) -> list[TensorInfo]:
         self._require_active()
@@ -322,7 +328,7 @@ class TorchRunner(Runner):
 
     def _graph_for(self, batch: int) -> tuple[Any, Any, Any]:
         if batch not in self._graphs:
-            from resnet_deploy.bench.cuda_events import capture_graph
+            from resnet_deploy.runtime.cuda_events import capture_graph
 
             assert self.input_spec is not None
             static_in = torch.zeros(self.input_spec.shape(batch), device=self.torch_device)  # type: ignore[arg-type]

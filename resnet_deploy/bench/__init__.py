@@ -15,9 +15,7 @@ from resnet_deploy.bench.config import (
     parse_concurrency,
 )
 from resnet_deploy.bench.harness import (
-    BackendResult,
     BenchObserver,
-    BenchReport,
     Point,
     run_benchmark,
 )
@@ -32,12 +30,10 @@ from resnet_deploy.bench.result import (
 from resnet_deploy.bench.stats import LatencySummary, parse_percentiles, percentile, summarize
 
 __all__ = [
-    "BackendResult",
     "BackendRun",
     "BackendSpec",
     "BenchConfig",
     "BenchObserver",
-    "BenchReport",
     "BenchResult",
     "BenchRow",
     "LatencyStats",

@@ -7,6 +7,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import overload
 
 from resnet_deploy.backends.registry import RunOptions, get_backend
 from resnet_deploy.bench.stats import (
@@ -163,8 +164,17 @@ class BenchConfig:
         return data
 
 
+@overload
+def parse_batch_sizes(text: None) -> None: ...
+
+
+@overload
+def parse_batch_sizes(text: str | Sequence[int]) -> list[int]: ...
+
+
 def parse_batch_sizes(text: str | Sequence[int] | None) -> list[int] | None:
-    """`"1,2,4"` or `"1-256"` (powers of two between) -> [1, 2, 4, ...]; None stays None."""
+    """The one batch-size parser (bench, validate, pipeline):
+    `"1,2,4"` or `"1-256"` (powers of two between) -> [1, 2, 4, ...]; None stays None."""
     if text is None:
         return None
     if not isinstance(text, str):

@@ -46,6 +46,7 @@ from resnet_deploy.bench.timing import (
 from resnet_deploy.errors import InvalidInputError, MissingDependencyError
 from resnet_deploy.export.artifact import Artifact, ImageInput, select_image_input
 from resnet_deploy.jsontypes import JsonObject
+from resnet_deploy.memory import allocation_failures_are_bad_input
 
 log = logging.getLogger(__name__)
 
@@ -266,30 +267,32 @@ def _measure_backend(spec: BackendSpec, runners: list[Runner], config: BenchConf
             concurrencies = [1]
         expected: float | None = None
         for position, batch in enumerate(batches):
-            feeds = make_feeds(image, batch, config.seed)
-            main.check_feeds(feeds)
-            point = Point(spec.name, batch, index, count, position + 1, len(batches), is_default, expected)
-            observer.point_started(point)
+            # A runtime that fails to allocate (the estimate was too low) is bad input, not a crash.
+            with allocation_failures_are_bad_input(f"{spec.name} at batch {batch}", param="batch_sizes"):
+                feeds = make_feeds(image, batch, config.seed)
+                main.check_feeds(feeds)
+                point = Point(spec.name, batch, index, count, position + 1, len(batches), is_default, expected)
+                observer.point_started(point)
 
-            def tick(done: int, elapsed: float) -> None:
-                observer.iteration(done, elapsed, preflight.remaining_seconds(
-                    done, elapsed, iterations=config.iterations, duration_s=config.duration_s,
-                    min_iterations=config.min_iterations))
+                def tick(done: int, elapsed: float) -> None:
+                    observer.iteration(done, elapsed, preflight.remaining_seconds(
+                        done, elapsed, iterations=config.iterations, duration_s=config.duration_s,
+                        min_iterations=config.min_iterations))
 
-            if use_events:
-                # torch runners enqueue through torch's caching allocator: time (and capture
-                # graphs) with torch's own events so a capture goes through torch.cuda.graph.
-                from resnet_deploy.bench.cuda_events import cuda_event_api
+                if use_events:
+                    # torch runners enqueue through torch's caching allocator: time (and capture
+                    # graphs) with torch's own events so a capture goes through torch.cuda.graph.
+                    from resnet_deploy.runtime.cuda_events import cuda_event_api
 
-                events = cuda_event_api(prefer=get_backend(spec.backend).event_api)
-                measurement = measure_gpu(hooks, feeds, events=events, warmup=config.warmup, iterations=config.iterations,
-                                          duration_s=config.duration_s, min_iterations=config.min_iterations,
-                                          no_data_transfers=config.no_data_transfers, cuda_graph=config.cuda_graph,
-                                          on_iteration=tick)
-            else:
-                measurement = measure_cpu_concurrent(main, feeds, concurrencies[0], warmup=config.warmup,
-                                                     iterations=config.iterations, duration_s=config.duration_s,
-                                                     min_iterations=config.min_iterations, on_iteration=tick)
+                    events = cuda_event_api(prefer=get_backend(spec.backend).event_api)
+                    measurement = measure_gpu(hooks, feeds, events=events, warmup=config.warmup, iterations=config.iterations,
+                                              duration_s=config.duration_s, min_iterations=config.min_iterations,
+                                              no_data_transfers=config.no_data_transfers, cuda_graph=config.cuda_graph,
+                                              on_iteration=tick)
+                else:
+                    measurement = measure_cpu_concurrent(main, feeds, concurrencies[0], warmup=config.warmup,
+                                                         iterations=config.iterations, duration_s=config.duration_s,
+                                                         min_iterations=config.min_iterations, on_iteration=tick)
             row = summarize_measurement(measurement, batch, config)
             result.results.append(row)
             result.notes += [note for note in measurement.notes if note not in result.notes]
@@ -381,7 +384,3 @@ def run_benchmark(config: BenchConfig, *, progress: Progress | None = None,
                        environment=EnvironmentRecord.model_validate(environment), gpu_telemetry=telemetry,
                        backends=results)
 
-
-# Older names: the result of a run and of one backend.
-BenchReport = BenchResult
-BackendResult = BackendRun

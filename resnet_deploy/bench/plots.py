@@ -15,7 +15,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from resnet_deploy.artifacts import atomic_write_with
+from resnet_deploy.atomic import atomic_write_with
 from resnet_deploy.bench.result import BackendRun, ResultLike, as_result
 
 MAX_LINES = 6

@@ -73,7 +73,7 @@ def input_shape(spec: BackendSpec, input_size: tuple[int, int] | None = None) ->
     """The input (C, H, W) and architecture an artifact records, read without loading it
     into a runtime (export.artifact.describe_artifact). A model that is not an image
     classifier, or a broken file, is refused here (exit 2), before anything is timed; what
-    the artifact does not say (bare weights, a checkpoint without a readable sidecar) is
+    the artifact does not say (bare weights: a foreign .pth without a sidecar) is
     learnt from the runner later."""
     source = spec.artifact if spec.artifact is not None else spec.model
     if source is None or (spec.artifact is not None and not Path(source).is_file()):
@@ -82,9 +82,13 @@ def input_shape(spec: BackendSpec, input_size: tuple[int, int] | None = None) ->
     try:
         artifact = describe_artifact(source, model_kwargs=kwargs, verify=False)
     except ResnetDeployError as exc:
-        if artifact_kind(source) != "checkpoint" or spec.artifact is None:
+        from resnet_deploy.model_source import FOREIGN_SUFFIXES
+
+        # A bad sidecar (or argument) is refused here, before anything is timed; a foreign
+        # .pth has no sidecar: the runner says what it needs.
+        if artifact_kind(source) != "checkpoint" or spec.artifact is None or Path(source).suffix not in FOREIGN_SUFFIXES:
             raise
-        log.debug("no description of %s: %s", source, exc)  # the runner says what it needs
+        log.debug("no description of %s: %s", source, exc)
         return InputShape()
     if artifact.kind == "weights":
         return InputShape()
@@ -136,10 +140,10 @@ def check_memory(spec: BackendSpec, shape: InputShape, batches: Sequence[int], *
 def largest_fitting(sizes: Sequence[int], shape: InputShape) -> list[int]:
     """The default sweep's sizes whose memory estimate fits now (default sweeps are trimmed,
     never refused)."""
-    from resnet_deploy.memory import available_memory_bytes
+    from resnet_deploy.memory import usable_memory_bytes
 
     estimate = bytes_per_image(shape)
-    available = available_memory_bytes()
+    available = usable_memory_bytes()
     if estimate is None or available is None:
         return list(sizes)
     fitting = [b for b in sizes if b * estimate[0] <= available]

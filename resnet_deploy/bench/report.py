@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from resnet_deploy.artifacts import atomic_write_text, check_output_dir
+from resnet_deploy.atomic import atomic_write_text, check_output_dir
 from resnet_deploy.bench.result import (
     BenchResult,
     ConfigRecord,

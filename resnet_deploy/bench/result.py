@@ -223,9 +223,9 @@ class BenchResult(_Record):
         return self.model_dump(mode="json")
 
     def to_json(self) -> str:
-        import json
+        from resnet_deploy.jsonfile import dumps_json
 
-        return json.dumps(self.to_dict(), indent=2, default=str) + "\n"
+        return dumps_json(self.to_dict())
 
     def rows(self) -> Iterator[tuple[BackendRun, BenchRow]]:
         """Every (backend, row) pair, in order."""
@@ -274,8 +274,8 @@ def _problem(exc: ValidationError, what: str) -> str:
 def load_result(path: str | os.PathLike[str]) -> BenchResult:
     """A saved benchmark JSON (`bench --save-json`), checked to be one. A missing, truncated,
     non-JSON, foreign or hand-broken file is one ArtifactError line (exit 2)."""
-    from resnet_deploy.artifacts import require_file
     from resnet_deploy.jsonfile import read_json_model
+    from resnet_deploy.sidecar import require_file
 
     path = require_file(path, "benchmark result")
     try:

@@ -11,10 +11,10 @@ import contextlib
 import logging
 from pathlib import Path
 
-from resnet_deploy.artifacts import artifact_meta, library_versions, read_sidecar, sha256_file
 from resnet_deploy.environment import collect_environment
 from resnet_deploy.errors import ArtifactError
 from resnet_deploy.jsontypes import JsonObject
+from resnet_deploy.sidecar import artifact_meta, library_versions, read_sidecar, sha256_file
 
 log = logging.getLogger(__name__)
 

@@ -217,7 +217,7 @@ def measure_gpu(runners: Sequence[DeviceTimingHooks], feeds: Mapping[str, np.nda
                 in_flight: int = 2, on_iteration: OnIteration | None = None) -> Measurement:
     """trtexec's measurement on each runner's streams; `runners` are the concurrent contexts
     (one per stream). `iterations` counts iterations per runner."""
-    from resnet_deploy.bench.cuda_events import cuda_event_api
+    from resnet_deploy.runtime.cuda_events import cuda_event_api
 
     api = events if events is not None else cuda_event_api()
     transfers = not no_data_transfers

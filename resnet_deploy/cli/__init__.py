@@ -8,27 +8,30 @@ Every failure a user can cause is one line on stderr and an exit code: a ResnetD
 its own (1 a check failed, 2 bad input, 3 missing dependency), a usage error 2, an output the
 file system refuses (disk full, read-only, ...) 2, Ctrl-C 130 and SIGTERM 143 (both unwind
 the stack first, so temporaries are removed). With `--debug` (or RESNET_DEPLOY_DEBUG=1) the
-traceback is shown instead. Anything else is a bug and keeps its traceback.
+traceback is shown as well, and the exit code is still the error's own. Anything else is a bug
+and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import importlib
 import logging
 import os
 import signal
 import sys
 import threading
+import traceback
 from collections.abc import Iterator
 from typing import Any
 
 import click
 
 from resnet_deploy import __version__
-from resnet_deploy.artifacts import WRITE_ERRNOS, write_error
+from resnet_deploy.atomic import WRITE_ERRNOS, write_error
 from resnet_deploy.errors import ResnetDeployError, Terminated
+from resnet_deploy.memory import is_allocation_failure
+from resnet_deploy.optional import import_attribute
 
 # name -> (module, attribute, one-line help shown in `resnet-deploy --help`)
 COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -41,8 +44,9 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "quantize": ("resnet_deploy.cli.quantize_cmd", "quantize", "FP16 or INT8 (Q/DQ, calibrated) ONNX model from an FP32 one."),
     "accuracy": ("resnet_deploy.cli.accuracy_cmd", "accuracy", "Top-1/top-5 of FP16/INT8 models vs their FP32 reference on real data."),
     "bench": ("resnet_deploy.cli.bench_cmd", "bench", "Latency percentiles and throughput per batch size, several backends side by side."),
+    "profile": ("resnet_deploy.cli.profile_cmd", "profile", "Time per layer (ONNX nodes, op, precision, share); two models side by side."),
     "bench-compare": ("resnet_deploy.cli.bench_compare_cmd", "bench_compare", "Change per batch size between two bench results."),
-    "train": ("resnet_deploy.cli.train_cmd", "train", "Train a ResNet (digits, MNIST, CIFAR, image folders); checkpoints + curves; DDP under torchrun."),
+    "train": ("resnet_deploy.cli.train_cmd", "train", "Train a ResNet (digits, Fashion-MNIST, MNIST, CIFAR, image folders); checkpoints + curves; DDP under torchrun."),
     "eval": ("resnet_deploy.cli.eval_cmd", "eval_cmd", "Top-1/top-5, per-class accuracy and confusion matrix of a checkpoint."),
     "experiment": ("resnet_deploy.cli.experiment_cmd", "experiment", "Paper experiments: `experiment degradation` (plain vs residual)."),
     "pipeline": ("resnet_deploy.cli.pipeline_cmd", "pipeline", "Train, export, validate, quantize, build, bench: one report."),
@@ -58,6 +62,14 @@ class _UserError(click.ClickException):
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
         self.exit_code = exit_code  # type: ignore[misc]
+
+
+def _user_error(message: str, exit_code: int, error: BaseException, *, debug: bool) -> _UserError:
+    """The one-line error for `error`; with --debug its traceback is printed first, and the
+    exit code stays the error's own."""
+    if debug:
+        traceback.print_exception(error, file=sys.stderr)
+    return _UserError(message, exit_code)
 
 
 def _one_line(text: str) -> str:
@@ -91,7 +103,7 @@ class LazyGroup(click.Group):
         if cmd_name not in COMMANDS:
             return None
         module_name, attribute, _ = COMMANDS[cmd_name]
-        command = getattr(importlib.import_module(module_name), attribute)
+        command = import_attribute(module_name, attribute)
         if not isinstance(command, click.Command):
             raise TypeError(f"{module_name}.{attribute} is not a click command")
         return command
@@ -113,15 +125,21 @@ class LazyGroup(click.Group):
         except Terminated:
             raise _UserError("terminated (SIGTERM); nothing half-written was left behind", 143) from None
         except ResnetDeployError as error:
-            if debug:
-                raise
-            raise _UserError(_one_line(str(error)), error.exit_code) from error
+            raise _user_error(_one_line(str(error)), error.exit_code, error, debug=debug) from error
         except OSError as error:
-            if debug or error.errno not in WRITE_ERRNOS | {errno.ENOENT, errno.EIO}:
+            if error.errno in WRITE_ERRNOS | {errno.ENOENT, errno.EIO}:
+                path = error.filename or "a file"
+                message = str(write_error(path, error)).replace("cannot write", "cannot access")
+                raise _user_error(_one_line(message), 2, error, debug=debug) from error
+            if not is_allocation_failure(error):
                 raise
-            path = error.filename or "a file"
-            raise _UserError(_one_line(str(write_error(path, error)).replace("cannot write", "cannot access")),
-                             2) from error
+            raise _user_error(_one_line(f"out of memory: {error}; choose a smaller size"), 2, error,
+                              debug=debug) from error
+        except Exception as error:  # a runtime that failed to allocate outside a guarded block
+            if not is_allocation_failure(error):
+                raise
+            raise _user_error(_one_line(f"out of memory ({error}); choose a smaller size or raise the process's "
+                                        "memory limit"), 2, error, debug=debug) from error
 
     def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
              standalone_mode: bool = True, **extra: Any) -> Any:

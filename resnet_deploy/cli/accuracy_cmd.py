@@ -10,13 +10,14 @@ import click
 from resnet_deploy.backends.registry import RUN_PRECISIONS, backend_names
 from resnet_deploy.cli.output import echo_json
 from resnet_deploy.cli.params import FiniteFloat, InputPath, InputSize, command
+from resnet_deploy.data.registry import data_dir_help, names_help
 
 
 @command("accuracy")
 @click.argument("models", nargs=-1, required=True, type=InputPath())
 @click.option("--dataset", required=True,
-              help="digits, mnist, cifar10, cifar100, imagefolder (validation split), or an .npz with x and labels.")
-@click.option("--data-dir", type=InputPath(), default=None, help="Dataset folder (mnist, cifar, imagefolder).")
+              help=f"{names_help()} (validation split), or an .npz with x and labels.")
+@click.option("--data-dir", type=InputPath(), default=None, help=data_dir_help())
 @click.option("--reference", type=InputPath(), required=True, help="The FP32 model to compare against (ONNX or plan).")
 @click.option("--backend", type=click.Choice([*backend_names("onnx"), *backend_names("plan")]),
               default=None, help="The runtime that will serve MODELS [default: ort-cpu for ONNX, tensorrt for plans].")
@@ -25,7 +26,7 @@ from resnet_deploy.cli.params import FiniteFloat, InputPath, InputSize, command
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate only the first N validation images.")
 @click.option("--max-drop", type=FiniteFloat(min=0), default=None,
               help="Fail (exit 1) when a model's top-1 drops more than this many points [default by precision: "
-                   "FP32 0.1, FP16 0.2, BF16 0.5, INT8 1.0, FP8 1.0].")
+                   "FP32 0.1, FP16 0.2, BF16 0.5, INT8 1.0, FP8 2.0].")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Threads for CPU backends.")
 @click.option("--precision", type=click.Choice(RUN_PRECISIONS), default=None,
               help="Run MODELS in this precision, computed by --backend (bf16: openvino); each is named and judged "

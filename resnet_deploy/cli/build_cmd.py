@@ -8,6 +8,7 @@ import click
 
 from resnet_deploy.cli.output import echo_fields, echo_json
 from resnet_deploy.cli.params import InputPath, OutputFile, command
+from resnet_deploy.data.registry import names_help
 
 
 @command("build", param_aliases={"samples": "calib_samples"})
@@ -26,7 +27,7 @@ from resnet_deploy.cli.params import InputPath, OutputFile, command
 @click.option("--precision", type=click.Choice(["fp16", "bf16", "int8", "fp8"]),
               help="Convert an FP32 model first (FP16/BF16 conversion, INT8/FP8 Q/DQ); without it the graph's precision "
                    "is used. BF16 needs compute capability 8.0, FP8 8.9.")
-@click.option("--calib", help="INT8/FP8 calibration data for --precision int8/fp8: a dataset name or images.npy.")
+@click.option("--calib", help=f"INT8/FP8 calibration data for --precision int8/fp8: a dataset ({names_help()}) or images.npy.")
 @click.option("--calib-samples", type=click.IntRange(min=1), default=512, show_default=True, help="INT8 calibration images.")
 @click.option("--no-precision-check", is_flag=True,
               help="Write the plan even when most convolutions did not get the model's precision.")

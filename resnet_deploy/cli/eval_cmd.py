@@ -6,12 +6,13 @@ import click
 
 from resnet_deploy.cli.output import echo_json
 from resnet_deploy.cli.params import InputPath, OutputFile, command
+from resnet_deploy.data.registry import DATASETS, data_dir_help, names_help
 
 
 @command("eval")
 @click.argument("checkpoint", type=InputPath())
-@click.option("--dataset", default="digits", show_default=True, help="digits, mnist, cifar10, cifar100 or imagefolder.")
-@click.option("--data-dir", type=InputPath(), default=None, help="Folder with the dataset files (all but digits).")
+@click.option("--dataset", default="digits", show_default=True, type=click.Choice(DATASETS), help=names_help() + ".")
+@click.option("--data-dir", type=InputPath(), default=None, help=data_dir_help())
 @click.option("--split", type=click.Choice(["val", "train", "test"]), default="val", show_default=True)
 @click.option("--model", "model_name", default=None, help="Refuse the checkpoint unless it holds this architecture.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=256, show_default=True)

@@ -6,6 +6,7 @@ import click
 
 from resnet_deploy.cli.output import echo_json
 from resnet_deploy.cli.params import Command, FiniteFloat, InputPath, OutputFolder
+from resnet_deploy.data.registry import DATASETS, data_dir_help, names_help
 
 
 @click.group("experiment")
@@ -15,8 +16,8 @@ def experiment() -> None:
 
 @experiment.command("degradation", cls=Command)
 @click.option("--depths", default="20,56", show_default=True, help="Comma-separated CIFAR depths (6n+2).")
-@click.option("--dataset", default="digits", show_default=True)
-@click.option("--data-dir", type=InputPath(), default=None)
+@click.option("--dataset", default="digits", show_default=True, type=click.Choice(DATASETS), help=names_help() + ".")
+@click.option("--data-dir", type=InputPath(), default=None, help=data_dir_help())
 @click.option("--epochs", type=click.IntRange(min=1), default=15, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
 @click.option("--lr", type=FiniteFloat(min=0, min_open=True), default=None, help="Peak learning rate [default: 0.1 x batch-size / 64].")

@@ -19,7 +19,7 @@ def inspect(path: Path, as_json: bool) -> None:
     """Opset, inputs/outputs, op histogram, parameters, MACs, metadata and file size of PATH
     (.onnx; .plan/.engine files get the TensorRT engine report)."""
     if path.suffix.lower() in PLAN_SUFFIXES:
-        from resnet_deploy.artifacts import require_file
+        from resnet_deploy.sidecar import require_file
 
         require_file(path, "TensorRT plan")
         from resnet_deploy.tensorrt.inspect_plan import format_plan_report, plan_report

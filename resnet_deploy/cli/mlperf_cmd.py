@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
@@ -9,6 +10,7 @@ import click
 from resnet_deploy.backends.registry import backend_names
 from resnet_deploy.cli.output import echo_json
 from resnet_deploy.cli.params import FiniteFloat, InputOrName, InputPath, OutputFolder, command
+from resnet_deploy.data.registry import data_dir_help, names_help
 
 
 @command("mlperf", param_aliases={"from_bench": "from_bench", "user_conf": "user_conf"})
@@ -22,9 +24,9 @@ from resnet_deploy.cli.params import FiniteFloat, InputOrName, InputPath, Output
               help="In-process runtime [default: the artifact's natural one: ort-cpu, tensorrt, torch].")
 @click.option("--server", help="A Triton server to load instead: HOST:PORT (gRPC, localhost:8001) or "
               "http://HOST:PORT; MODEL is then the model's name on the server.")
-@click.option("--dataset", help="digits, mnist, fashion-mnist, cifar10, cifar100, imagefolder, or an .npy/.npz of "
+@click.option("--dataset", help=f"{names_help()}, or an .npy/.npz of "
               "images [default: random images, performance only].")
-@click.option("--data-dir", type=InputPath(), help="Dataset folder (mnist, cifar, imagefolder).")
+@click.option("--data-dir", type=InputPath(), help=data_dir_help())
 @click.option("--val-map", type=InputPath(), help="MLPerf's ImageNet layout: a val_map.txt (`file label` lines) "
               "beside the images; they get the torchvision evaluation transform.")
 @click.option("--limit", type=click.IntRange(min=1), help="Use only the first N samples (a fixed subset for datasets).")
@@ -96,8 +98,16 @@ def mlperf(model: str, output: Path, scenario: str, mode: str, backend: str | No
                           random=random_count, limit=limit, threads=threads, batch_size=batch_size, workers=workers,
                           batch_timeout_ms=batch_timeout_ms, timeout_s=timeout_s, from_bench=from_bench)
 
+    if server:
+        from resnet_deploy.mlperf.predictors import ServerAddress
+
+        ServerAddress.parse(server)  # refused before anything loads
+
+    interactive = sys.stderr.isatty() and not as_json
+
     def say(message: str) -> None:
-        if not as_json:
+        """Progress on a terminal only: a refusal or a failed run stays one line on stderr."""
+        if interactive:
             click.echo(message, err=True)
 
     if find_peak:

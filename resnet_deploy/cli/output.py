@@ -3,15 +3,16 @@ Tables come from resnet_deploy.render; the benchmark's progress display is cli/p
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 import click
 
+from resnet_deploy.jsonfile import dumps_json
+
 
 def echo_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, default=str))
+    click.echo(dumps_json(data), nl=False)
 
 
 def echo_fields(fields: Sequence[tuple[str, Any]], titles: tuple[str, str] = ("field", "value")) -> None:

@@ -3,7 +3,7 @@ are outputs, and the command class that acts on them before any work starts.
 
 The output guard is one mechanism, not a check per command: `Command.invoke` collects the
 values of every `InputPath`, `OutputFile` and `OutputFolder` parameter and calls
-`artifacts.guard_outputs` (no output may resolve to an input or an input's sidecar; output
+`atomic.guard_outputs` (no output may resolve to an input or an input's sidecar; output
 folders must be writable folders), keeps the inputs protected while the command runs (so a
 derived output cannot replace them either), removes output folders it created if the
 command fails, and names the CLI flag when a library error is about a parameter.
@@ -19,7 +19,7 @@ from typing import Any
 
 import click
 
-from resnet_deploy.artifacts import folders_removed_on_failure, guard_outputs, protect_inputs
+from resnet_deploy.atomic import folders_removed_on_failure, guard_outputs, protect_inputs
 from resnet_deploy.errors import ResnetDeployError
 
 

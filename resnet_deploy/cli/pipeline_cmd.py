@@ -8,12 +8,13 @@ import click
 
 from resnet_deploy.cli.output import echo_json
 from resnet_deploy.cli.params import FiniteFloat, InputPath, OutputFolder, command
+from resnet_deploy.data.registry import DATASETS, data_dir_help, names_help
 
 
 @command("pipeline")
 @click.option("--model", default="resnet20", show_default=True, help="Registry model name.")
-@click.option("--dataset", default="digits", show_default=True, help="digits (bundled), mnist, cifar10, cifar100, imagefolder.")
-@click.option("--data-dir", type=InputPath(), help="Where the dataset lives (not needed for digits).")
+@click.option("--dataset", default="digits", show_default=True, type=click.Choice(DATASETS), help=names_help() + ".")
+@click.option("--data-dir", type=InputPath(), help=data_dir_help())
 @click.option("--out", type=OutputFolder(), default=Path("runs/pipeline"), show_default=True,
               help="Output folder: checkpoint, ONNX models, plans, bench results, report.md/report.html.")
 @click.option("--checkpoint", type=InputPath(), help="Start from this checkpoint instead of training.")

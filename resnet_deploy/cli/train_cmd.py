@@ -6,14 +6,15 @@ import click
 
 from resnet_deploy.cli.output import echo_json
 from resnet_deploy.cli.params import FiniteFloat, InputPath, OutputFolder, command
+from resnet_deploy.data.registry import DATASETS, data_dir_help, names_help
 
 
 @command("train")
 @click.option("--model", "model_name", default=None, help="Registry name (resnet20, resnet50, plain56, ...). Default resnet20.")
 @click.option("--depth", type=click.IntRange(min=1), default=None, help="Pick the model by depth instead of --model.")
 @click.option("--family", default="cifar", show_default=True, help="Family for --depth (cifar, plain, imagenet, preact, ...).")
-@click.option("--dataset", default="digits", show_default=True, help="digits, mnist, cifar10, cifar100 or imagefolder.")
-@click.option("--data-dir", type=InputPath(), default=None, help="Folder with the dataset files (all but digits).")
+@click.option("--dataset", default="digits", show_default=True, type=click.Choice(DATASETS), help=names_help() + ".")
+@click.option("--data-dir", type=InputPath(), default=None, help=data_dir_help())
 @click.option("--out", type=OutputFolder(), default="runs/train", show_default=True, help="Output folder for checkpoints and logs.")
 @click.option("--epochs", type=click.IntRange(min=1), default=15, show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True, help="Global batch (split across DDP processes).")

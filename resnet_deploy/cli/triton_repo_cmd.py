@@ -21,12 +21,26 @@ def _summary(result_models: list, echo: Callable[[str], None]) -> None:
                       rows))
 
 
-@command("triton-repo", param_aliases={"labels": "no_labels"})
+TRITON_BACKENDS = ["onnxruntime", "openvino"]
+
+
+def _deprecated_backend(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """`--backend` here once meant a Triton backend, everywhere else one of ours: the old
+    spelling still works, with one line saying so."""
+    if value is not None:
+        click.echo("warning: triton-repo --backend is deprecated; use --triton-backend (a Triton backend, not one "
+                   "of resnet-deploy's)", err=True)
+    return value
+
+
+@command("triton-repo", param_aliases={"labels": "no_labels", "backend": "triton_backend"})
 @click.argument("artifacts", metavar="ARTIFACT...", nargs=-1, required=True, type=InputPath())
 @click.option("-o", "--output", type=OutputFolder(), required=True,
               help="The model repository folder (created if only it is missing).")
-@click.option("--backend", type=click.Choice(["onnxruntime", "openvino"]),
+@click.option("--triton-backend", type=click.Choice(TRITON_BACKENDS),
               help="Triton backend for ONNX models [default: onnxruntime]; plans always use tensorrt.")
+@click.option("--backend", "old_backend", type=click.Choice(TRITON_BACKENDS), hidden=True,
+              callback=_deprecated_backend)
 @click.option("--max-batch", type=click.IntRange(min=1), help="max_batch_size [default: the plan's profile maximum; 32 for dynamic ONNX].")
 @click.option("--instances", type=click.IntRange(min=1), default=1, show_default=True, help="Model instances (instance_group count).")
 @click.option("--kind", type=click.Choice(["gpu", "cpu"]),
@@ -44,7 +58,8 @@ def _summary(result_models: list, echo: Callable[[str], None]) -> None:
 @click.option("--no-labels", is_flag=True, help="Do not write labels.txt from the artifact's class names.")
 @click.option("--replace", is_flag=True, help="Replace model folders that already exist (each atomically).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-def triton_repo(artifacts: tuple[Path, ...], output: Path, backend: str | None, max_batch: int | None, instances: int,
+def triton_repo(artifacts: tuple[Path, ...], output: Path, triton_backend: str | None, old_backend: str | None,
+                max_batch: int | None, instances: int,
                 kind: str | None, trt_ep: bool, max_queue_delay_us: int | None, bench: Path | None,
                 latency_budget_ms: float | None, mlperf_result: Path | None, name: str | None, no_labels: bool, replace: bool,
                 as_json: bool) -> None:
@@ -60,7 +75,10 @@ def triton_repo(artifacts: tuple[Path, ...], output: Path, backend: str | None, 
     """
     from resnet_deploy.serving.triton_repo import RepoOptions, build_triton_repo
 
-    options = RepoOptions(backend=backend, max_batch=max_batch, instances=instances, kind=kind, trt_ep=trt_ep,
+    if triton_backend is not None and old_backend is not None and triton_backend != old_backend:
+        raise click.UsageError(f"--triton-backend {triton_backend} and --backend {old_backend} disagree; give "
+                               "--triton-backend only")
+    options = RepoOptions(backend=triton_backend or old_backend, max_batch=max_batch, instances=instances, kind=kind, trt_ep=trt_ep,
                           max_queue_delay_us=max_queue_delay_us, bench=bench, latency_budget_ms=latency_budget_ms,
                           mlperf=mlperf_result, name=name, labels=not no_labels, replace=replace)
     result = build_triton_repo(list(artifacts), output, options)

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from resnet_deploy.artifacts import require_file
 from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.input_spec import InputSpec
 from resnet_deploy.jsontypes import JsonObject
+from resnet_deploy.sidecar import require_file
 
 DEFAULT_RANDOM = 16
 
@@ -50,8 +50,8 @@ def random_inputs(spec: InputSpec, count: int = DEFAULT_RANDOM, seed: int = 0) -
 
 def dataset_inputs(name: str, spec: InputSpec | None, *, data_dir: str | os.PathLike[str] | None = None,
                    split: str = "val", limit: int | None = None) -> ComparisonInputs:
-    """The evaluation transform of a dataset split (digits, mnist, cifar10, cifar100,
-    imagefolder), resized to the model's input; refused when the channels differ."""
+    """The evaluation transform of a dataset split (a name in data/registry.py's table),
+    resized to the model's input; refused when the channels differ."""
     from resnet_deploy.data import eval_arrays
 
     size = spec.height if spec is not None and spec.height == spec.width else None

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from resnet_deploy.errors import InvalidInputError
+from resnet_deploy.topk import top_k
 
 PRECISIONS = ("fp32", "fp16", "bf16", "int8", "fp8")  # most exact first
 
@@ -69,12 +70,17 @@ class Tolerance:
 # cosine >= 0.9988, while a damaged INT8 model (one weight scale x100) shows 5 x RMS and cosine
 # 0.16, and saturating 16-bit sums (x86 without VNNI, 8-bit weights) 0.86-1.41 and 0.989-0.994.
 # Top-1 agreement limits leave room for near-ties on 1000-class data (INT8 PTQ of ImageNet
-# ResNets agrees with FP32 on 96-99% of images).
+# ResNets agrees with FP32 on 96-99% of images). BF16 (tolerances.bf16_fp8.<isa>.md, trained
+# ResNet-20 on OpenVINO, native BF16): graph and run precision both ~0.045 x RMS, cosine
+# 0.99995, top-1 agreement 99.7% (limit ~4x the error); a damaged BF16 model 380 x RMS, cosine
+# 0.14. FP8 E4M3 (per-tensor activations, max calibration): 0.59-0.62 x RMS, cosine 0.9947,
+# agreement 97.8-98.3% on onnxruntime and OpenVINO (less exact than INT8: 3 mantissa bits);
+# a damaged FP8 model (one weight scale x100) 5.6 x RMS, cosine 0.08.
 DEFAULT_TOLERANCES = {
     "fp32": Tolerance(max_error=1e-4, min_cosine=0.99999, min_top1=0.999),
     "fp16": Tolerance(max_error=2e-2, min_cosine=0.999, min_top1=0.99),
     "int8": Tolerance(max_error=1.0, min_cosine=0.99, min_top1=0.95),
-    "bf16": Tolerance(max_error=0.1, min_cosine=0.999, min_top1=0.98),
+    "bf16": Tolerance(max_error=0.2, min_cosine=0.999, min_top1=0.98),
     "fp8": Tolerance(max_error=1.0, min_cosine=0.99, min_top1=0.95),
 }
 
@@ -108,11 +114,6 @@ class OutputComparison:
         return data
 
 
-def _topk(logits: np.ndarray, k: int) -> np.ndarray:
-    k = min(k, logits.shape[-1])
-    return np.argsort(-logits, axis=-1, kind="stable")[..., :k]
-
-
 def compare_outputs(reference: np.ndarray, candidate: np.ndarray, tolerance: Tolerance,
                     name: str = "logits", classification: bool = True) -> OutputComparison:
     """Compare `candidate` with `reference` (same shape). For classification outputs
@@ -134,8 +135,8 @@ def compare_outputs(reference: np.ndarray, candidate: np.ndarray, tolerance: Tol
     cosine = float(flat_r @ flat_c / norms) if norms > 0 and finite else float(np.array_equal(flat_r, flat_c))
     top1 = top5 = None
     if classification and ref.ndim == 2:
-        top1 = float(np.mean(ref.argmax(-1) == cand.argmax(-1)))
-        top5 = float(np.mean(np.all(np.sort(_topk(ref, 5), -1) == np.sort(_topk(cand, 5), -1), axis=-1)))
+        top1 = float(np.mean(top_k(ref, 1)[:, 0] == top_k(cand, 1)[:, 0]))
+        top5 = float(np.mean(np.all(np.sort(top_k(ref, 5), -1) == np.sort(top_k(cand, 5), -1), axis=-1)))
 
     failures = []
     if not finite:

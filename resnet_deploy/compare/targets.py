@@ -10,13 +10,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from resnet_deploy.artifacts import resolve_recorded
 from resnet_deploy.backends.registry import RunOptions, default_backend, get_backend
 from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.export.artifact import Artifact, artifact_kind, describe_artifact
 from resnet_deploy.export.plan_record import PlanSidecar
 from resnet_deploy.input_spec import InputSpec
 from resnet_deploy.jsontypes import JsonObject
+from resnet_deploy.sidecar import resolve_recorded
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,18 @@ class Target:
     @property
     def label(self) -> str:
         return f"{Path(self.source).name} on {self.backend}"
+
+    @property
+    def meta(self) -> JsonObject:
+        """What the artifact records, as JSON (an ONNX model's metadata, a plan's or a
+        checkpoint's sidecar; empty for a model name): saved outputs' lineage and the
+        per-layer comparison read it."""
+        if self.artifact.metadata is not None:
+            return self.artifact.metadata.to_dict()
+        if self.artifact.sidecar is not None:
+            data: JsonObject = self.artifact.sidecar.model_dump()
+            return data
+        return {}
 
     def run_options(self, threads: int | None, spec: InputSpec | None) -> RunOptions:
         """What the runner needs beyond the artifact: for torch, the input size the other side

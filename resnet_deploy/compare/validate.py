@@ -10,21 +10,43 @@ judged with the tolerances of the less exact of the two precisions.
 
     report = validate("r20.int8.onnx", backend="openvino", reference="r20.onnx")
     if not report: print(report.failures())
+
+`reference` may also be a saved-outputs file (compare/saved_outputs.py): its inputs are fed to
+MODEL and its outputs are the reference, so a GPU machine checks what a CPU machine recorded;
+`save_outputs` writes one. `per_layer` compares every Conv/Gemm output of the two sides and
+names the first divergent layer (compare/per_layer.py).
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from resnet_deploy.backends.registry import get_backend, open_runner, require_available
-from resnet_deploy.compare.comparator import CHUNK, Comparator, ComparisonReport, PairComparison
-from resnet_deploy.compare.inputs import load_inputs
+from resnet_deploy.backends.registry import open_runner, require_available
+from resnet_deploy.compare.comparator import (
+    CHUNK,
+    Comparator,
+    ComparisonReport,
+    PairComparison,
+    RunResult,
+)
+from resnet_deploy.compare.inputs import ComparisonInputs, load_inputs
+from resnet_deploy.compare.per_layer import LayerSide, LayerTap, PerLayerReport, compare_sides
+from resnet_deploy.compare.saved_outputs import (
+    SavedOutputs,
+    check_identity,
+    is_saved_outputs,
+    load_saved_outputs,
+)
+from resnet_deploy.compare.saved_outputs import (
+    save_outputs as write_saved_outputs,
+)
 from resnet_deploy.compare.stats import Tolerance, lower_precision
 from resnet_deploy.compare.targets import (
     Target,
@@ -46,12 +68,12 @@ class ValidationReport:
     """Truthy when every output at every batch size (and every layer, with per_layer) passes."""
 
     model: Target
-    reference: Target
+    reference: Target | JsonObject  # a saved-outputs reference: its description
     tolerance: Tolerance
     inputs: JsonObject  # ComparisonInputs.description
     comparisons: list[PairComparison]
     reference_accuracy: float | None = None
-    per_layer: Any = None  # export.per_layer.PerLayerReport
+    per_layer: PerLayerReport | None = None
     runners: dict[str, JsonObject] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     judged_precision: str | None = None  # the precision whose limits judged the pair
@@ -70,14 +92,17 @@ class ValidationReport:
     def failures(self) -> list[str]:
         lines = [f"batch {p.batch_size}, {name}: {'; '.join(c.failures)}"
                  for p in self.comparisons for name, c in p.outputs.items() if not c]
+        if self.per_layer is not None and self.per_layer.disturbed:
+            lines += [f"per layer: not judged: {why}" for why in self.per_layer.disturbed]
         if self.per_layer is not None and self.per_layer.first_divergent is not None:
             first = self.per_layer.first_divergent
-            lines.append(f"first divergent layer: {first.torch_module} (ONNX {first.onnx_node}): "
+            lines.append(f"first divergent layer: {first.reference_layer} ({self.per_layer.candidate}: "
+                         f"{first.candidate_layer}): "
                          f"{'; '.join(first.comparison.failures)}")
         return lines
 
     def to_dict(self) -> JsonObject:
-        return {"model": self.model.describe(), "reference": self.reference.describe(), "passed": self.passed,
+        return {"model": self.model.describe(), "reference": self.reference.describe() if isinstance(self.reference, Target) else self.reference, "passed": self.passed,
                 "precision": self.precision, "tolerance": asdict(self.tolerance), "inputs": self.inputs,
                 "reference_accuracy": self.reference_accuracy, "runners": self.runners,
                 "comparisons": [c.to_dict() for c in self.comparisons],
@@ -109,14 +134,18 @@ def render_report(report: ValidationReport) -> str:
     if report.per_layer is not None:
         layers = report.per_layer
         first = layers.first_divergent
-        if first is None:
+        lines.append(f"per layer: {layers.candidate} against {layers.reference}")
+        if layers.disturbed:
+            lines += [f"per layer: NOT JUDGED: {why}" for why in layers.disturbed]
+        elif first is None:
             lines.append(f"per layer: all {len(layers.layers)} paired layers agree")
         else:
-            lines.append(f"per layer: first divergent layer is {first.torch_module} (ONNX {first.onnx_node}, {first.op}): "
-                         f"max error {first.comparison.max_error:.3g}, cosine {first.comparison.cosine:.6f}")
-        if layers.unmatched_onnx:
-            lines.append(f"per layer: {len(layers.unmatched_onnx)} ONNX nodes not paired: "
-                         f"{', '.join(layers.unmatched_onnx[:5])}")
+            lines.append(f"per layer: first divergent layer is {first.reference_layer} ({first.candidate_layer}, "
+                         f"{first.op}): max error {first.comparison.max_error:.3g}, cosine {first.comparison.cosine:.6f}")
+        if layers.unmatched_candidate:
+            lines.append(f"per layer: {len(layers.unmatched_candidate)} layers not paired: "
+                         f"{', '.join(layers.unmatched_candidate[:5])}")
+        lines += [f"per layer: {note}" for note in layers.notes]
     lines += [f"note: {note}" for note in report.notes]
     lines.append("PASS" if report else "FAIL")
     return "\n".join(lines)
@@ -144,6 +173,7 @@ def validate(model: str | os.PathLike[str], *, backend: str | None = None, refer
              threads: int | None = None, seed: int = 0, precision: str | None = None,
              input_size: tuple[int, int] | None = None, max_error: float | None = None,
              min_cosine: float | None = None, min_top1: float | None = None,
+             save_outputs: str | os.PathLike[str] | None = None, layer_taps: Mapping[str, LayerTap] | None = None,
              progress: Callable[[str], None] | None = None) -> ValidationReport:
     """Compare `model` on `backend` with `reference` on `reference_backend`; see the module
     docstring. `dataset` is a dataset name or an .npz path (else `random` seeded inputs);
@@ -151,11 +181,19 @@ def validate(model: str | os.PathLike[str], *, backend: str | None = None, refer
     `precision` is a run precision `backend` computes the model in (bf16 on OpenVINO or
     torch). The limits are `tolerance`, else the defaults of the less exact of what the two
     sides really ran (read back from the runners), with `max_error`, `min_cosine` and
-    `min_top1` replacing the ones given."""
+    `min_top1` replacing the ones given.
+    `save_outputs`: write MODEL's inputs and outputs there. `layer_taps`: per-layer runners
+    by backend for sides this layer cannot open itself (TensorRT's debug build)."""
     sizes = _check_batch_sizes(batch_sizes)
     notes: list[str] = []
     target = describe_target(model, backend)
     target.ask_precision(precision)
+    if reference is not None and is_saved_outputs(reference):
+        if reference_backend is not None or dataset is not None or random is not None or per_layer:
+            raise InvalidInputError("a saved-outputs reference brings its own inputs and outputs: drop "
+                                    "`reference_backend`, `dataset`, `random` and `per_layer`", param="reference")
+        return _against_saved(target, load_saved_outputs(reference), sizes, tolerance, max_error, min_cosine, min_top1, threads,
+                              limit, save_outputs, notes, progress)
     ref_kwargs: dict[str, Any] = {}
     if reference is None:
         reference, ref_kwargs = default_reference(target, notes)
@@ -192,7 +230,11 @@ def validate(model: str | os.PathLike[str], *, backend: str | None = None, refer
 
     layer_report = None
     if per_layer:
-        layer_report = _per_layer(target, ref, inputs.x, tolerance)
+        layer_report = _per_layer(target, ref, inputs.x, tolerance, threads, layer_taps or {})
+    if save_outputs is not None:
+        model_result = next(r for r in results if r.label == labels["model"])
+        write_saved_outputs(save_outputs, target, inputs.x, inputs.labels, model_result.outputs)
+        notes.append(f"saved the inputs and {target.label}'s outputs to {save_outputs}")
     report = ValidationReport(target, ref, tolerance, {**inputs.description},
                               compared.pairs, ref_result.top1_accuracy(inputs.labels), layer_report, described, notes,
                               judged)
@@ -200,28 +242,126 @@ def validate(model: str | os.PathLike[str], *, backend: str | None = None, refer
     return report
 
 
-def _per_layer(target: Target, ref: Target, x: np.ndarray, tolerance: Tolerance) -> Any:
-    """Every Conv/Gemm output of an ONNX model on onnxruntime against its PyTorch layer."""
-    provider = get_backend(target.backend).provider
-    if target.kind != "onnx" or provider is None or ref.kind != "checkpoint":
-        raise InvalidInputError("per-layer comparison pairs an ONNX model on onnxruntime with its PyTorch source: "
-                                "give an ONNX model and a checkpoint or model name as the reference", param="per_layer")
-    from resnet_deploy.export.loader import load_onnx_model
-    from resnet_deploy.export.per_layer import compare_layers
-    from resnet_deploy.model_source import load_model_source
+def _against_saved(target: Target, saved: SavedOutputs, sizes: list[int], tolerance: Tolerance | None,
+                   max_error: float | None, min_cosine: float | None,
+                   min_top1: float | None, threads: int | None, limit: int | None,
+                   save_outputs: str | os.PathLike[str] | None, notes: list[str],
+                   progress: Callable[[str], None] | None) -> ValidationReport:
+    """MODEL on the saved inputs, against the saved outputs (refused unless related by identity)."""
+    require_available(target.backend)
+    check_identity(saved, target)
+    x, labels, outputs = saved.x, saved.labels, saved.outputs
+    if limit is not None:
+        x, labels = x[:limit], None if labels is None else labels[:limit]
+        outputs = {name: value[:limit] for name, value in outputs.items()}
+    inputs = ComparisonInputs(x, labels, {"kind": "npz", "path": saved.path, "samples": len(x)})
+    spec = target.input_spec
+    label = f"model: {target.label}"
+    runner = open_runner(target.backend, target.source, target.run_options(threads, spec))
+    results = Comparator.run({label: runner}, inputs, {label: sizes}, progress=progress)
+    for result in results:
+        notes.extend(n for n in result.notes if n not in notes)
+    ref_label = f"reference: {saved.label}"
+    recorded = RunResult(ref_label, len(x), dict(outputs), {"backend": saved.backend, **saved.recorded}, 0.0)
+    target.learn_ran(results[0].runner)
+    judged = lower_precision(target.judged_precision, saved.identity.precision)
+    tolerance = (tolerance or Tolerance.for_precision(judged)).overridden(
+        max_error=max_error, min_cosine=min_cosine, min_top1=min_top1)
+    compared = Comparator.compare([recorded, *results], reference=ref_label, tolerance=tolerance, labels=labels)
+    notes.append(f"reference: outputs of {saved.identity.source} on {saved.backend}, recorded on "
+                 f"{saved.recorded.get('host')} by resnet-deploy {saved.recorded.get('toolkit_version')}")
+    if save_outputs is not None:
+        write_saved_outputs(save_outputs, target, x, labels, results[0].outputs)
+    reference = {"source": saved.path, "kind": "saved outputs", "backend": saved.backend,
+                 "precision": saved.identity.precision, "architecture": saved.identity.architecture,
+                 "recorded_from": saved.identity.to_dict()}
+    report = ValidationReport(target, reference, tolerance, {**inputs.description}, compared.pairs,
+                              recorded.top1_accuracy(labels), None, {r.label: r.runner for r in results}, notes,
+                              judged)
+    log.info("validation of %s against %s: %s", target.source, saved.path, "passed" if report else "FAILED")
+    return report
 
-    if ref.artifact.kind == "checkpoint":
-        source = load_model_source(checkpoint=ref.source)
-    else:
-        source = load_model_source(model=ref.source, **{k: v for k, v in ref.model_kwargs.items()
-                                                         if k in ("num_classes", "in_channels")})
-    onnx_model = load_onnx_model(target.source)
-    recorded = (target.artifact.metadata.batch if target.artifact.metadata is not None else None) or ""
-    batch = int(recorded) if recorded.isdigit() else 0  # a fixed batch, or 0 for a dynamic one
+
+def _layer_side(side: Target, x: np.ndarray, threads: int | None, taps: Mapping[str, LayerTap],
+                role: str) -> LayerSide:
+    """The per-layer outputs of one side: PyTorch hooks for a checkpoint or model name, extra
+    graph outputs for an ONNX model (on its runtime), a debug build of the plan's source model
+    for a TensorRT plan (through `taps["tensorrt"]`)."""
+    from resnet_deploy.compare.per_layer import onnx_side, runner_tap, torch_side
+    from resnet_deploy.export.loader import load_onnx_model
+
+    label = f"{role} {Path(side.source).name} on {side.backend}"
+    if side.kind == "checkpoint":
+        if side.backend != "torch":
+            raise InvalidInputError(f"per-layer comparison hooks PyTorch modules in eager mode; run the {role} on "
+                                    f"backend torch, not {side.backend}", param="per_layer")
+        from resnet_deploy.model_source import load_model_source
+
+        if Path(side.source).exists():
+            source = load_model_source(checkpoint=side.source)
+        else:
+            source = load_model_source(model=side.source, **{k: v for k, v in side.model_kwargs.items()
+                                                              if k in ("num_classes", "in_channels")})
+        return torch_side(source.model, x, label)
+    if side.kind == "plan":
+        from resnet_deploy.sidecar import resolve_recorded
+
+        tap = taps.get(side.backend)
+        if tap is None:
+            raise InvalidInputError("per-layer comparison of a TensorRT plan builds a debug engine with every layer "
+                                    "output marked; that runner comes from the TensorRT layer (the CLI passes it: "
+                                    "`layer_taps`)", param="per_layer")
+        recorded = (side.meta.get("source_onnx") or {}).get("path")
+        onnx_path = resolve_recorded(str(recorded), side.source) if recorded else None
+        if onnx_path is None or not onnx_path.is_file():
+            raise InvalidInputError(f"per-layer comparison of '{side.source}' needs the ONNX model it was built from, "
+                                    f"which its sidecar records as {recorded!r} and is not there", param="per_layer")
+        # A plan's debug engine differs from the plan by design (marked outputs stop fusions; the
+        # note says so), and a second engine build to check that would cost minutes: no check.
+        result = onnx_side(load_onnx_model(onnx_path), x, tap, label, check_unchanged=False)
+        result.notes.append(f"{role}: a debug TensorRT engine built from {onnx_path.name} with every Conv/Gemm output "
+                            "marked as a network output; marking an output stops TensorRT fusing that layer with "
+                            "the next, so this engine is not the plan itself: a divergence caused only by a fusion "
+                            "can hide from it")
+        return result
+    tap = taps.get(side.backend) or runner_tap(side.backend, threads)
+    return onnx_side(load_onnx_model(side.source), x, tap, label)
+
+
+def _per_layer(target: Target, ref: Target, x: np.ndarray, tolerance: Tolerance, threads: int | None,
+               taps: Mapping[str, LayerTap]) -> PerLayerReport:
+    """Every Conv/Gemm output of MODEL against the reference's, on their own runtimes."""
+    batches = []
+    for side in (target, ref):
+        recorded = str((side.meta.get("props") or {}).get("batch", "")) if side.kind == "onnx" else ""
+        if recorded.isdigit():
+            batches.append(int(recorded))
+        elif side.kind == "plan":
+            low, _, high = _plan_batch_range(side)
+            if low == high:
+                batches.append(low)
+    fixed = set(batches)
+    if len(fixed) > 1:
+        raise InvalidInputError(f"per-layer: the two sides take different fixed batches {sorted(fixed)}")
+    batch = fixed.pop() if fixed else 0  # a fixed batch, or 0 for dynamic ones
     sample = x[:batch] if batch else x[:PER_LAYER_SAMPLES]
     if batch and len(sample) < batch:
         raise InvalidInputError(f"per-layer comparison of a fixed-batch model needs at least {batch} inputs, got {len(x)}")
-    return compare_layers(onnx_model, source.model, sample, provider=provider, tolerance=tolerance)
+    reference = _layer_side(ref, sample, threads, taps, "reference")
+    candidate = _layer_side(target, sample, threads, taps, "model")
+    report = compare_sides(reference, candidate, tolerance)
+    if target.run_precision:
+        report.notes.append(f"the layer outputs come from each side's own precision: the run precision "
+                            f"{target.run_precision} asked of the model is not applied to them")
+    return report
+
+
+def _plan_batch_range(side: Target) -> tuple[int, int, int]:
+    profile = side.meta.get("profile") or {}
+    first = next(iter(profile.values()), None) if isinstance(profile, dict) else None
+    if not isinstance(first, dict):
+        return (1, 0, 0)
+    return (int(first["min"][0]), int(first["opt"][0]), int(first["max"][0]))
 
 
 def validate_onnx(model_path: str | os.PathLike[str], *, checkpoint: str | os.PathLike[str] | None = None,

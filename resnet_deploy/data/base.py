@@ -4,7 +4,6 @@ the checkpoint."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -76,5 +75,3 @@ def channel_stats(images: torch.Tensor) -> tuple[tuple[float, ...], tuple[float,
     std = images.std(dim=(0, 2, 3))
     return tuple(round(float(v), 6) for v in mean), tuple(round(float(v), 6) for v in std)
 
-
-Loader = Callable[..., tuple[Dataset, DatasetInfo]]  # type: ignore[type-arg]

@@ -63,7 +63,7 @@ def _folder(data_dir: Path, name: str) -> Path:
                             f"expected the python-version pickle batches (extract {LAYOUT[name]['folder']}.tar.gz there)")
 
 
-def load_cifar(name: str, split: str, data_dir: str | os.PathLike[str] | None, *, augment: bool = False,
+def load(name: str, split: str, data_dir: str | os.PathLike[str] | None, *, augment: bool = False,
                input_size: int | None = None) -> tuple[ArrayDataset, DatasetInfo]:
     if data_dir is None:
         raise InvalidInputError(f"{name} needs data_dir: a folder holding {LAYOUT[name]['folder']}/", param="data_dir")

@@ -71,7 +71,7 @@ def _split(size: int) -> tuple[torch.Tensor, np.ndarray, torch.Tensor, np.ndarra
     return x[train], digits.labels[train], x[val], digits.labels[val]
 
 
-def load(split: str, data_dir: object = None, *, augment: bool = False,
+def load(name: str, split: str, data_dir: object = None, *, augment: bool = False,
          input_size: int | None = None) -> tuple[ArrayDataset, DatasetInfo]:
     size = input_size or DEFAULT_SIZE
     x_train, y_train, x_val, y_val = _split(size)

@@ -65,7 +65,7 @@ class ImageFolderDataset(SeededDataset):
         return normalize(x, IMAGENET_MEAN, IMAGENET_STD).contiguous(), label
 
 
-def load(split: str, data_dir: str | os.PathLike[str] | None, *, augment: bool = False,
+def load(name: str, split: str, data_dir: str | os.PathLike[str] | None, *, augment: bool = False,
          input_size: int | None = None) -> tuple[ImageFolderDataset, DatasetInfo]:
     if data_dir is None:
         raise InvalidInputError("imagefolder needs data_dir: a folder with train/<class>/ and val/<class>/ images",

@@ -1,4 +1,8 @@
-"""`mnist`: the four IDX files (gzip or not) from a folder.
+"""`mnist` and `fashion-mnist`: the four IDX files (gzip or not) from a folder.
+
+Fashion-MNIST (Zalando's clothing images) is a drop-in replacement for MNIST: the same four
+file names, sizes and format, so one reader serves both; each has its own mean/std and class
+names. Its folder defaults to the Debian package's (data/registry.py).
 
 The IDX format: a big-endian magic number (0x0803 images, 0x0801 labels: two zero bytes, the
 dtype code 0x08 = ubyte, the number of dimensions), one uint32 per dimension, then the data.
@@ -22,6 +26,10 @@ FILES = {"train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
          "val": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")}
 MEAN, STD = (0.1307,), (0.3081,)  # the usual MNIST training-set statistics
 CLASS_NAMES = tuple(str(i) for i in range(10))
+FASHION_MEAN, FASHION_STD = (0.2860,), (0.3530,)  # Fashion-MNIST's 60,000 training images
+FASHION_CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                       "Ankle boot")
+VARIANTS = {"mnist": (MEAN, STD, CLASS_NAMES), "fashion-mnist": (FASHION_MEAN, FASHION_STD, FASHION_CLASS_NAMES)}
 
 
 def read_idx(path: Path, ndim: int) -> np.ndarray:
@@ -53,14 +61,15 @@ def _find(folder: Path, stem: str) -> Path:
                             f"(train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-...) there")
 
 
-def load(split: str, data_dir: str | os.PathLike[str] | None, *, augment: bool = False,
+def load(name: str, split: str, data_dir: str | os.PathLike[str] | None, *, augment: bool = False,
          input_size: int | None = None) -> tuple[ArrayDataset, DatasetInfo]:
+    mean, std, class_names = VARIANTS[name]
     if data_dir is None:
-        raise InvalidInputError("mnist needs data_dir: a folder with the IDX files (train-images-idx3-ubyte[.gz], ...)",
+        raise InvalidInputError(f"{name} needs data_dir: a folder with the IDX files (train-images-idx3-ubyte[.gz], ...)",
                                 param="data_dir")
     folder = Path(data_dir)
     if not folder.is_dir():
-        raise InvalidInputError(f"MNIST folder '{folder}' does not exist; expected a folder with the four IDX files")
+        raise InvalidInputError(f"{name} folder '{folder}' does not exist; expected a folder with the four IDX files")
     images_name, labels_name = FILES[split]
     images = read_idx(_find(folder, images_name), 3)
     labels = read_idx(_find(folder, labels_name), 1)
@@ -70,6 +79,7 @@ def load(split: str, data_dir: str | os.PathLike[str] | None, *, augment: bool =
         raise InvalidInputError(f"MNIST labels in '{folder}' go up to {labels.max()}; expected 0..9")
     size = input_size or images.shape[-1]
     x = to_float_images(images[:, None], 255.0, size)
-    dataset = ArrayDataset(x, labels, MEAN, STD, augment=augment, pad=max(1, size // 8), flip=False)
-    spec = InputSpec(1, size, size, MEAN, STD, class_names=CLASS_NAMES)
-    return dataset, DatasetInfo("mnist", 10, CLASS_NAMES, spec, len(dataset))
+    # Digits are not mirror-symmetric; clothes are, but the recipe stays MNIST's: shift only.
+    dataset = ArrayDataset(x, labels, mean, std, augment=augment, pad=max(1, size // 8), flip=False)
+    spec = InputSpec(1, size, size, mean, std, class_names=class_names)
+    return dataset, DatasetInfo(name, 10, class_names, spec, len(dataset))

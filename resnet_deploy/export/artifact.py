@@ -6,7 +6,7 @@ Every command reads its models through `describe_artifact`, so they all accept t
 models in the same way: the same layout rules (NCHW, or NHWC as TensorFlow exports it), the
 same batch range, the same choice of input size for a model whose height and width are
 dynamic (`input_size`, else the size the artifact records), the same sidecar record
-(artifacts.artifact_meta, with its fallback to the previous record after an interrupted
+(sidecar.artifact_meta, with its fallback to the previous record after an interrupted
 write).
 
     artifact = describe_artifact("r50.onnx")
@@ -32,10 +32,10 @@ from resnet_deploy.artifact_kinds import (
     WEIGHTS_SUFFIXES,
     artifact_kind,
 )
-from resnet_deploy.artifacts import Sidecar, artifact_meta, require_file, sha256_file
 from resnet_deploy.errors import ArtifactError, InvalidInputError
 from resnet_deploy.input_spec import IMAGENET_MEAN, IMAGENET_STD, InputSpec, default_input_spec
 from resnet_deploy.jsontypes import JsonObject
+from resnet_deploy.sidecar import Sidecar, artifact_meta, require_file, sha256_file
 from resnet_deploy.tensor_info import Layout, TensorInfo, image_layout
 
 if TYPE_CHECKING:

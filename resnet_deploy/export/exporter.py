@@ -26,12 +26,7 @@ import onnx
 import torch
 from torch import nn
 
-from resnet_deploy.artifacts import (
-    check_output_dir,
-    library_versions,
-    new_sidecar,
-    relative_to_artifact,
-)
+from resnet_deploy.atomic import check_output_dir
 from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.export import optimize
 from resnet_deploy.export.loader import save_onnx_model
@@ -40,6 +35,7 @@ from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.memory import forward_memory_bytes, require_memory
 from resnet_deploy.model_source import load_model_source
 from resnet_deploy.models import Backbone
+from resnet_deploy.sidecar import library_versions, new_sidecar, relative_to_artifact
 
 log = logging.getLogger(__name__)
 

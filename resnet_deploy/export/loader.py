@@ -24,16 +24,9 @@ from typing import Any
 import onnx
 from onnx import TensorProto
 
-from resnet_deploy.artifacts import (
-    artifact_meta,
-    atomic_write_with,
-    check_output_dir,
-    commit_file,
-    require_file,
-    temp_folder,
-    write_artifact,
-)
+from resnet_deploy.atomic import atomic_write_with, check_output_dir, commit_file, temp_folder
 from resnet_deploy.errors import ArtifactError
+from resnet_deploy.sidecar import artifact_meta, require_file, write_artifact
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +132,7 @@ def save_onnx_model(model: onnx.ModelProto, path: str | os.PathLike[str], *,
     """Write `model` atomically; returns the files written (the model, plus the data file
     when external data is used). `external_data=None` decides by size: a single file below
     2 GB, `<name>.<random>.data` above it (logged, since it is one more file to carry).
-    With `meta`, the sidecar is committed with the model (artifacts.write_artifact).
+    With `meta`, the sidecar is committed with the model (sidecar.write_artifact).
 
     External data gets a new file name on every save, so until the model itself is replaced
     the previous model still reads its own, unchanged weights (a crash in between leaves the

@@ -13,11 +13,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from resnet_deploy.artifacts import Sidecar, artifact_meta, read_sidecar, require_file, sidecar_path
+from resnet_deploy.atomic import sidecar_path
 from resnet_deploy.errors import ArtifactError
 from resnet_deploy.input_spec import InputSpec
 from resnet_deploy.jsonfile import first_problem
 from resnet_deploy.jsontypes import JsonObject
+from resnet_deploy.sidecar import Sidecar, artifact_meta, read_sidecar, require_file
 
 PLAN_KIND = "plan"
 _REQUIRED = ("tensorrt_version", "profile", "io_tensors", "precision")
@@ -123,7 +124,7 @@ def parse_plan_sidecar(meta: Mapping[str, Any] | PlanSidecar, *, what: str = "th
 
 def load_plan_meta(path: str | os.PathLike[str], *, verify: bool = True) -> PlanSidecar:
     """The sidecar of plan `path`, validated, after checking the plan exists and matches its
-    sha256 (the `previous` record after an interrupted write: artifacts.artifact_meta).
+    sha256 (the `previous` record after an interrupted write: sidecar.artifact_meta).
 
     ArtifactError (exit 2), one line, for a missing plan, a missing/corrupt/wrong-kind
     sidecar, a sidecar without the plan fields or with a malformed one (a hand-edited

@@ -1,4 +1,4 @@
-"""NVIDIA's harness design for TensorRT plans, on the project's Engine (tensorrt/engine.py).
+"""NVIDIA's harness design for TensorRT plans, on the project's Engine (runtime/engine.py).
 
 Each stream worker checks one execution slot out of the engine for the whole run: its own
 CUDA stream, pinned host buffers and device buffers sized for the profile's largest batch,

@@ -80,7 +80,7 @@ def parse_detail(folder: Path, scenario: str, mode: str = "performance") -> Load
     result = LoadGenLog(validity=str(validity))
     reason = value("result_invalid_reason")
     if reason:
-        result.reasons += [part for part in re.split(r"(?<=\.)\s+", str(reason).strip()) if part]
+        result.reasons += [part.rstrip(".") for part in re.split(r"(?<=\.)\s+", str(reason).strip()) if part]
     for key, checked in (("result_min_duration_met", "the run was shorter than min_duration"),
                          ("result_min_queries_met", "fewer queries than min_query_count"),
                          ("result_perf_constraints_met", "the latency bound was not met"),

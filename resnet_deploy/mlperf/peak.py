@@ -14,7 +14,7 @@ import shutil
 from collections.abc import Callable
 from dataclasses import replace
 
-from resnet_deploy.artifacts import atomic_write_text
+from resnet_deploy.atomic import atomic_write_text
 from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.mlperf.result import MlperfResult, PeakSearch, ScenarioRun
 from resnet_deploy.mlperf.run import MlperfConfig, Session, session

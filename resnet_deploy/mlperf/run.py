@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from resnet_deploy import __version__
-from resnet_deploy.artifacts import atomic_write_text
+from resnet_deploy.atomic import atomic_write_text
 from resnet_deploy.errors import InvalidInputError, MissingDependencyError, ResnetDeployError
 from resnet_deploy.input_spec import InputSpec
 from resnet_deploy.jsontypes import JsonObject
@@ -181,8 +181,8 @@ def bench_seeds(path: Path, model: str | None = None, backend: str | None = None
     """Seeds from a bench result (bench --save-json): batch-1 median (SingleStream), batch-8
     median (MultiStream), the best images/s (Offline, Server), all of the one backend that
     measured `model` (same sha256), else of the one entry on `backend`, else of its only entry."""
-    from resnet_deploy.artifacts import sha256_file
     from resnet_deploy.bench.result import load_result
+    from resnet_deploy.sidecar import sha256_file
 
     result = load_result(path)
     measured = [b for b in result.backends if b.results and not b.error]
@@ -426,7 +426,7 @@ class Session:
 def session(config: MlperfConfig, say: Callable[[str], None]) -> Iterator[Session]:
     """Check, load, preprocess and seed once; mlperf.json and summary.txt are written on the way
     out, also after a failed run."""
-    from resnet_deploy.artifacts import check_output_folder
+    from resnet_deploy.atomic import check_output_folder
 
     require_loadgen()
     check_config(config)

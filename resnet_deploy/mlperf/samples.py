@@ -122,7 +122,7 @@ def prepare_samples(folder: Path, spec: InputSpec | None, *, dataset: str | None
 
 
 def _array_file(path: Path, limit: int | None) -> tuple[np.ndarray, np.ndarray | None]:
-    from resnet_deploy.artifacts import require_file
+    from resnet_deploy.sidecar import require_file
 
     require_file(path, "sample file")
     try:
@@ -147,7 +147,7 @@ def _array_file(path: Path, limit: int | None) -> tuple[np.ndarray, np.ndarray |
 def write_val_map(path: Path, names: list[str], labels: np.ndarray) -> Path:
     """MLPerf's layout, so the reference accuracy script reads the run: `name label` per sample,
     in QSL index order."""
-    from resnet_deploy.artifacts import atomic_write_text
+    from resnet_deploy.atomic import atomic_write_text
 
     return atomic_write_text(path, "".join(f"{name} {int(label)}\n" for name, label in zip(names, labels, strict=True)))
 

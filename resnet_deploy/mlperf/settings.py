@@ -127,7 +127,7 @@ def _number(value: float) -> str:
 
 def check_user_conf(path: Path) -> Path:
     """A readable text file of `key = value` lines (comments allowed); exit 2 otherwise."""
-    from resnet_deploy.artifacts import require_file
+    from resnet_deploy.sidecar import require_file
 
     path = require_file(path, "user.conf")
     try:

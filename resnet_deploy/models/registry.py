@@ -8,10 +8,12 @@ InvalidInputError listing the valid ones.
 from __future__ import annotations
 
 import inspect
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from pydantic import BaseModel, ConfigDict, ValidationError, create_model
 from torch import nn
 
 from resnet_deploy.errors import InvalidInputError
@@ -30,11 +32,35 @@ class ModelEntry:
     input_size: int  # default square input side in pixels
     builder: Callable[..., nn.Module]
     default_classes: int
-    options: tuple[str, ...] = ()  # the keyword arguments build() accepts (num_classes, in_channels, ...)
+    model_class: type[nn.Module]
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        """The keyword arguments build() accepts (num_classes, in_channels, ...)."""
+        return tuple(_arguments_record(self.model_class).model_fields)
+
+    def arguments(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """`kwargs` checked against the constructor's annotated types (a checkpoint's sidecar
+        saying `"num_classes": "ten"` is refused here, not deep in the constructor);
+        InvalidInputError naming the first bad argument."""
+        from resnet_deploy.jsonfile import first_problem
+
+        unknown = sorted(set(kwargs) - set(self.options))
+        if unknown:
+            raise InvalidInputError(f"{self.name} does not take {', '.join(unknown)}; it takes {', '.join(self.options)}")
+        try:
+            record = _arguments_record(self.model_class).model_validate(kwargs)
+        except ValidationError as exc:
+            raise InvalidInputError(f"bad constructor argument for {self.name}: {first_problem(exc)}") from exc
+        return {name: getattr(record, name) for name in kwargs}
 
     def build(self, **kwargs: Any) -> nn.Module:
+        kwargs = self.arguments(kwargs)
         kwargs.setdefault("num_classes", self.default_classes)
-        return self.builder(**kwargs)
+        try:
+            return self.builder(**kwargs)
+        except ValueError as exc:  # the constructors' own argument checks (STYLE: ValueError naming the value)
+            raise InvalidInputError(f"{self.name}: {exc}") from exc
 
 
 _REGISTRY: dict[str, ModelEntry] = {}
@@ -54,15 +80,29 @@ def register_model(name: str, *, family: str, depth: int, block: str, input_size
     def decorate(builder: F) -> F:
         if name in _REGISTRY:
             raise ValueError(f"model name {name!r} is already registered")
-        _REGISTRY[name] = ModelEntry(name, family, depth, block, input_size, builder, classes, _options(model_class))
+        _REGISTRY[name] = ModelEntry(name, family, depth, block, input_size, builder, classes, model_class)
         return builder
 
     return decorate
 
 
-def _options(model_class: type[nn.Module]) -> tuple[str, ...]:
-    parameters = inspect.signature(model_class.__init__).parameters.values()
-    return tuple(p.name for p in parameters if p.kind is inspect.Parameter.KEYWORD_ONLY or p.name == "num_classes")
+_ARGUMENT_RECORDS: dict[type[nn.Module], type[BaseModel]] = {}
+
+
+def _arguments_record(model_class: type[nn.Module]) -> type[BaseModel]:
+    """A typed record of the constructor options of `model_class` (`num_classes` and its
+    keyword-only arguments), built from the signature so the types cannot drift from it."""
+    if model_class in _ARGUMENT_RECORDS:
+        return _ARGUMENT_RECORDS[model_class]
+    hints = typing.get_type_hints(model_class.__init__)
+    fields: dict[str, Any] = {
+        p.name: (hints.get(p.name, Any), p.default)
+        for p in inspect.signature(model_class.__init__).parameters.values()
+        if p.kind is inspect.Parameter.KEYWORD_ONLY or p.name == "num_classes"}
+    config = ConfigDict(extra="forbid", arbitrary_types_allowed=True)
+    record: type[BaseModel] = create_model(f"{model_class.__name__}Arguments", __config__=config, **fields)
+    _ARGUMENT_RECORDS[model_class] = record
+    return record
 
 
 def _ensure_loaded() -> None:
@@ -109,10 +149,7 @@ def resolve_model_name(name: str | None = None, depth: int | None = None, family
 
 def build_model(name: str, **kwargs: Any) -> nn.Module:
     """Construct a registered model; kwargs go to its constructor (num_classes, in_channels, ...).
-    Arguments the constructor does not take are bad input; a TypeError from inside the
-    constructor is a bug and keeps its traceback."""
-    entry = get_entry(name)
-    unknown = sorted(set(kwargs) - set(entry.options))
-    if unknown:
-        raise InvalidInputError(f"{name} does not take {', '.join(unknown)}; it takes {', '.join(entry.options)}")
-    return entry.build(**kwargs)
+    Arguments the constructor does not take, of the wrong type or a value it refuses are bad
+    input (InvalidInputError); a TypeError from inside the constructor is a bug and keeps its
+    traceback."""
+    return get_entry(name).build(**kwargs)

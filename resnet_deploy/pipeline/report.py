@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from resnet_deploy.artifacts import atomic_write_text
+from resnet_deploy.atomic import atomic_write_text
 from resnet_deploy.bench.report import machine_line, run_length
 from resnet_deploy.bench.result import as_result
 from resnet_deploy.jsontypes import JsonObject

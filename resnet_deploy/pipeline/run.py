@@ -8,14 +8,13 @@ chains them, records what each produced (or why it was skipped) and writes the r
 from __future__ import annotations
 
 import datetime as _dt
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from resnet_deploy.artifacts import atomic_write_text, check_output_folder
+from resnet_deploy.atomic import check_output_folder, write_json
 from resnet_deploy.errors import CheckFailedError, InvalidInputError
 from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.pipeline.steps import SkipStep, StepLog
@@ -66,13 +65,11 @@ class PipelineConfig:
 
     def check(self) -> None:
         """Refuse bad settings up front (exit 2), before any stage runs or any report is written."""
-        from resnet_deploy.data import DATASETS
+        from resnet_deploy.data.registry import entry
         from resnet_deploy.models import get_entry
 
         self.model = get_entry(self.model).name
-        if self.dataset not in DATASETS:
-            raise InvalidInputError(f"unknown dataset {self.dataset!r}; valid: {', '.join(DATASETS)}", param="dataset")
-        if self.dataset != "digits" and self.checkpoint is None and self.data_dir is None:
+        if entry(self.dataset).needs_folder and self.checkpoint is None and self.data_dir is None:
             raise InvalidInputError(f"dataset {self.dataset} is read from disk: give its folder (`data_dir`)",
                                     param="data_dir")
         if self.data_dir is not None and not Path(self.data_dir).is_dir():
@@ -120,7 +117,7 @@ class Context:
 
 def _train(cfg: PipelineConfig, steps: StepLog, ctx: Context) -> None:
     if cfg.checkpoint is not None:
-        from resnet_deploy.artifacts import require_file
+        from resnet_deploy.sidecar import require_file
 
         ctx.checkpoint = require_file(cfg.checkpoint, "checkpoint")
         steps.skip("train", f"started from the given checkpoint {cfg.checkpoint}")
@@ -299,7 +296,7 @@ def run_pipeline(config: PipelineConfig, *, progress: Callable[[str], None] | No
             "steps": steps.to_list(), "train": ctx.train, "validation": ctx.validation, "accuracy": ctx.accuracy,
             "variants": {n: v.to_dict() for n, v in ctx.variants.items()},
             "bench": ctx.bench}
-    results_json = atomic_write_text(cfg.out / "pipeline.json", json.dumps(data, indent=2, default=str) + "\n")
+    results_json = write_json(cfg.out / "pipeline.json", data)
     md, html = write_reports(data, cfg.out)
     failed = [f"{s.name}: {s.reason}" for s in steps.failed]
     return PipelineResult(cfg, steps.to_list(), md, html, results_json, failed)

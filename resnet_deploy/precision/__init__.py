@@ -13,9 +13,10 @@ Submodules import onnxruntime lazily, so importing this package stays cheap.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from resnet_deploy.export.detect import GraphPrecision, detect_precision
+from resnet_deploy.optional import lazy_exports
 
 if TYPE_CHECKING:
     from resnet_deploy.precision.accuracy import AccuracyReport, ModelAccuracy, evaluate_accuracy
@@ -36,9 +37,4 @@ __all__ = ["AccuracyReport", "GraphPrecision", "ModelAccuracy", "QuantizeResult"
            "detect_precision", "evaluate_accuracy", "quantize_int8"]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'resnet_deploy.precision' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _LAZY)

@@ -13,16 +13,16 @@ from typing import Any
 
 import onnx
 
-from resnet_deploy.artifacts import (
-    guard_outputs,
+from resnet_deploy.atomic import guard_outputs
+from resnet_deploy.errors import InvalidInputError
+from resnet_deploy.export.artifact import Loaded, describe_onnx
+from resnet_deploy.input_spec import InputSpec
+from resnet_deploy.sidecar import (
     new_sidecar,
     relative_to_artifact,
     sidecar_path,
     write_artifact,
 )
-from resnet_deploy.errors import InvalidInputError
-from resnet_deploy.export.artifact import Loaded, describe_onnx
-from resnet_deploy.input_spec import InputSpec
 
 # Nodes whose presence means the graph is already quantized (QDQ or QOperator).
 QUANTIZED_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "QLinearConv", "QLinearMatMul", "ConvInteger",

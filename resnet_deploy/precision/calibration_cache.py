@@ -2,12 +2,16 @@
 
 A cache is keyed by the model's sha256, the data's sha256, the method and the sample count;
 its ranges carry their own sha256, so a hand edit that keeps the JSON valid is still caught.
+The cache records its own provenance (source model, toolkit and library versions, when), so
+it has no sidecar; a sidecar that older versions wrote beside it is still read to recognise
+the cache, and removed when the cache is rewritten.
 
 What happens to a file at the cache path (the rule: a cache may cost a recalibration, it may
 never give wrong ranges, and the tool never overwrites a file it cannot tell is its cache):
 - valid, same key: its ranges are used;
 - valid, another key: recalibrated and rewritten (another model, data, method or count);
-- recognisably our cache (its `kind`, or its sidecar's) but invalid — a one-element range,
+- recognisably our cache (its `kind`, even at the start of a truncated file, or an older
+  version's sidecar) but invalid — a one-element range,
   NaN, low above high, a checksum that does not match, truncated JSON: a warning naming the
   problem, then recalibrated and rewritten. It is derived data: refusing would only make
   the user delete it by hand;
@@ -20,14 +24,16 @@ import hashlib
 import json
 import logging
 import math
+import re
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
-from resnet_deploy.artifacts import new_sidecar, sidecar_path, write_artifact
+from resnet_deploy.atomic import atomic_write_text
 from resnet_deploy.errors import ArtifactError
 from resnet_deploy.jsonfile import parse_json
+from resnet_deploy.sidecar import new_sidecar, sidecar_path
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +65,11 @@ class CalibrationCache(BaseModel):
     percentile: float | None = None
     ranges: dict[str, tuple[float, float]]
     ranges_sha256: str
+    # Provenance (what a sidecar said before version 5 caches carried it themselves).
+    source: str | None = None
+    toolkit_version: str | None = None
+    created: str | None = None
+    library_versions: dict[str, str] = {}
 
     @field_validator("ranges")
     @classmethod
@@ -85,17 +96,29 @@ class _Kind(BaseModel):
     kind: str
 
 
+# How every cache this project writes begins: it still says whose it is when truncated.
+_CACHE_START = re.compile(rb'^\s*\{\s*"kind"\s*:\s*"calibration-cache"')
+
+
+def _says_cache(data: bytes, what: str) -> bool:
+    try:
+        return parse_json(data, _Kind, what=what).kind == KIND
+    except ArtifactError:
+        return bool(_CACHE_START.match(data))
+
+
+def _old_sidecar(path: Path) -> Path | None:
+    """The sidecar an older version wrote beside its cache, if there is one."""
+    sidecar = sidecar_path(path)
+    try:
+        return sidecar if _says_cache(sidecar.read_bytes(), "sidecar") else None
+    except OSError:
+        return None
+
+
 def _is_our_cache(path: Path, raw: bytes) -> bool:
-    """Whether the file, or its sidecar, says it is a calibration cache."""
-    for what, data in (("cache", raw), ("sidecar", None)):
-        try:
-            if data is None:
-                data = sidecar_path(path).read_bytes()
-            if parse_json(data, _Kind, what=what).kind == KIND:
-                return True
-        except (OSError, ArtifactError):
-            continue
-    return False
+    """Whether the file, or an older version's sidecar beside it, says it is a calibration cache."""
+    return _says_cache(raw, "cache") or _old_sidecar(path) is not None
 
 
 def read_cache(path: Path, key: str) -> Ranges | None:
@@ -125,12 +148,15 @@ def read_cache(path: Path, key: str) -> Ranges | None:
 
 def write_cache(path: Path, key: str, ranges: Ranges, *, model_sha256: str, source: str, data: str,
                 data_sha256: str, samples: int, method: str, percentile: float | None) -> None:
-    """Write the cache and its sidecar together (artifacts.write_artifact: crash-consistent)."""
+    """Write the cache atomically, with its provenance inside it (no sidecar)."""
+    provenance = new_sidecar(KIND, None)
     cache = CalibrationCache(kind=KIND, version=VERSION, key=key, model_sha256=model_sha256, data=data,
                              data_sha256=data_sha256, samples=samples, method=method, percentile=percentile,
-                             ranges=dict(sorted(ranges.items())), ranges_sha256=ranges_sha256(ranges))
-    text = cache.model_dump_json(indent=1) + "\n"
-    write_artifact(path, lambda tmp: tmp.write_text(text, encoding="utf-8"),
-                   new_sidecar(KIND, None, source=source, source_sha256=model_sha256, method=method, samples=samples,
-                               data=data))
-    log.info("calibration cache written to %s (sidecar %s)", path, sidecar_path(path).name)
+                             ranges=dict(sorted(ranges.items())), ranges_sha256=ranges_sha256(ranges), source=source,
+                             toolkit_version=provenance["toolkit_version"], created=provenance["created"],
+                             library_versions=provenance["library_versions"])
+    atomic_write_text(path, cache.model_dump_json(indent=1) + "\n")
+    stale = _old_sidecar(path)
+    if stale is not None:  # an older version's sidecar no longer describes the cache
+        stale.unlink()
+    log.info("calibration cache written to %s", path)

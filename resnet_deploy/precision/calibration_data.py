@@ -19,18 +19,17 @@ from pathlib import Path
 
 import numpy as np
 
-from resnet_deploy.artifacts import require_file
+from resnet_deploy.data.registry import DATASETS
 from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.export.artifact import ImageInput
 from resnet_deploy.input_spec import IMAGENET_MEAN, IMAGENET_STD, InputSpec
 from resnet_deploy.precision._model import SourceModel, recorded_spec
+from resnet_deploy.sidecar import require_file
 from resnet_deploy.tensor_info import to_layout
 
 log = logging.getLogger(__name__)
 
-DATASETS = ("digits", "mnist", "cifar10", "cifar100", "imagefolder")
 RANDOM = "random"
-SOURCES = (*DATASETS, RANDOM)
 DEFAULT_SAMPLES = 512  # NVIDIA's guidance for CNN calibration: about 500 images
 RANDOM_SEED = 0
 NOT_REPRESENTATIVE = ("good for speed work, not for accuracy: the ranges do not represent this model's real inputs; "
@@ -94,6 +93,18 @@ def _geometry(source: SourceModel, input_size: tuple[int, int] | None) -> ImageI
     """The model's image input at the size calibration feeds it (`input_size` for a model
     whose height/width are dynamic, else its fixed or recorded size)."""
     return source.artifact.image_input(input_size, who=str(source.path))
+
+
+def input_size(source: SourceModel, size: tuple[int, int] | None = None) -> int | None:
+    """The model's (square) image size, for the dataset readers' resize (None: the dataset's
+    own, for a model whose height/width are dynamic and no `size` given)."""
+    try:
+        image = _geometry(source, size)
+    except InvalidInputError as exc:
+        if exc.param != "input_size":
+            raise
+        return None
+    return image.chw[1] if image.chw[1] == image.chw[2] else None
 
 
 def _model_normalisation(source: SourceModel, channels: int) -> tuple[np.ndarray, np.ndarray, str]:

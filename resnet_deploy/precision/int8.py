@@ -22,18 +22,21 @@ onnxruntime (both provide the `onnxruntime` module), and everything here must ru
 from __future__ import annotations
 
 import contextlib
+import functools
+import json
 import logging
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import onnx
 
 from resnet_deploy import cpu_isa
-from resnet_deploy.artifacts import temp_folder
+from resnet_deploy.atomic import temp_folder
 from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.export.metadata import set_metadata
 from resnet_deploy.precision._model import (
@@ -49,8 +52,12 @@ from resnet_deploy.precision.calibration import (
     load_calibration_data,
     tensor_ranges_with_batch,
 )
+from resnet_deploy.precision.exclude import resolve_exclusions
 from resnet_deploy.precision.qdq import check_tensorrt_placement, insert_qdq_tensorrt
 from resnet_deploy.precision.result import QuantizeResult
+
+if TYPE_CHECKING:
+    from resnet_deploy.precision.sensitivity import FallbackSearch, SpeedProbe
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +89,7 @@ def _quiet_quantizer() -> Iterator[None]:
 
 
 def _quantize_cpu(source: SourceModel, ranges: dict[str, tuple[float, float]], method: str, output: Path,
-                  cpu_format: str, weight_bits: int) -> None:
+                  cpu_format: str, weight_bits: int, exclude: Sequence[str] = ()) -> None:
     from onnxruntime.quantization import QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.calibrate import (
         CalibrationMethod,
@@ -103,8 +110,23 @@ def _quantize_cpu(source: SourceModel, ranges: dict[str, tuple[float, float]], m
                         quant_format=QuantFormat.QDQ if cpu_format == "qdq" else QuantFormat.QOperator,
                         per_channel=True, reduce_range=weight_bits == 7, activation_type=QuantType.QUInt8,
                         weight_type=QuantType.QInt8, calibrate_method=methods[method],
-                        calibration_cache_path=str(ort_cache),
+                        calibration_cache_path=str(ort_cache), nodes_to_exclude=list(exclude),
                         extra_options={"ActivationSymmetric": False, "WeightSymmetric": True})
+
+
+def build_int8(source: SourceModel, ranges: dict[str, tuple[float, float]], exclude: frozenset[str], *,
+               method: str, target: str, weight_bits: int, cpu_format: str, scratch: Path) -> onnx.ModelProto:
+    """The INT8 graph of `source` in `target`'s layout with the nodes in `exclude` left in
+    float; `scratch` is a folder for the CPU quantizer's file (it writes to disk)."""
+    if target == "tensorrt":
+        model = insert_qdq_tensorrt(source.model, ranges, weight_max=WEIGHT_MAX[weight_bits], exclude=exclude)
+        placement = check_tensorrt_placement(model, exclude=exclude)
+        if not placement.ok:
+            raise InvalidInputError(f"Q/DQ placement check failed: {placement.problems[0]}")
+        return model
+    path = scratch / "int8.onnx"
+    _quantize_cpu(source, ranges, method, path, cpu_format, weight_bits, sorted(exclude))
+    return onnx.load(str(path))
 
 
 def _target_isa(target: str, isa: str | None) -> tuple[cpu_isa.CpuIsa | None, int]:
@@ -118,8 +140,10 @@ def _target_isa(target: str, isa: str | None) -> tuple[cpu_isa.CpuIsa | None, in
 def quantize_int8(input_path: str | os.PathLike[str], output_path: str | os.PathLike[str] | None = None, *,
                   calib: str, data_dir: str | os.PathLike[str] | None = None, samples: int | None = None,
                   method: str = "max", target: str = "tensorrt", cache_path: str | os.PathLike[str] | None = None,
-                  batch_size: int = 32, cpu_format: str = "qdq", isa: str | None = None,
-                  input_size: tuple[int, int] | None = None) -> QuantizeResult:
+                  batch_size: int = 32, cpu_format: str = "qdq", isa: str | None = None, exclude: Sequence[str] = (),
+                  max_drop: float | None = None, dataset: str | None = None,
+                  dataset_dir: str | os.PathLike[str] | None = None, search_images: int | None = None,
+                  speed_probe: SpeedProbe | None = None, input_size: tuple[int, int] | None = None) -> QuantizeResult:
     """Write an INT8 Q/DQ model of an FP32 ONNX model.
 
     `calib` is a dataset name (training split), a .npy array of normalized float32
@@ -132,6 +156,13 @@ def quantize_int8(input_path: str | os.PathLike[str], output_path: str | os.Path
     QDQ or QOperator nodes. `isa` (one of cpu_isa.ISA_NAMES) is the CPU the model must run
     on exactly: for target cpu it defaults to this CPU; for target tensorrt to none (GPUs).
     `input_size` (H, W) sizes the calibration images of a model whose height/width are dynamic.
+
+    `exclude` (node names, globs, op types: precision/exclude.py) keeps nodes in float.
+    `max_drop` (top-1 points) searches for the fewest layers to keep in float so the drop on
+    a held-out part of `dataset`'s training split is at most that, and reports the drop on
+    its test split before and after (precision/sensitivity.py; `dataset_dir` is its folder,
+    default `data_dir`; `search_images` the held-out images); `speed_probe` times the INT8
+    models before and after (the CLI passes the bench harness's).
     """
     start = time.perf_counter()
     if method not in METHODS:
@@ -143,9 +174,15 @@ def quantize_int8(input_path: str | os.PathLike[str], output_path: str | os.Path
                                 param="cpu_format")
     if batch_size < 1:
         raise InvalidInputError(f"calibration batch size must be positive, got {batch_size}", param="batch_size")
+    if max_drop is not None and (dataset is None or dataset == "random" or dataset.endswith((".npy", ".npz"))):
+        raise InvalidInputError("`max_drop` needs labelled images to measure the drop: give `dataset` a dataset name "
+                                "(its training split is searched, its test split reported)", param="max_drop")
+    if max_drop is not None and not 0 <= max_drop < float("inf"):
+        raise InvalidInputError(f"`max_drop` must be a finite number of points >= 0, got {max_drop}", param="max_drop")
     made_for, weight_bits = _target_isa(target, isa)
     source = load_source(input_path)
     require_fp32(source, "INT8 quantization")
+    excluded = resolve_exclusions(source.model, exclude)
     output = prepare_output(source, output_path, "int8")
     cache = Path(cache_path) if cache_path is not None else output.with_name(output.name + ".calib.json")
     data = load_calibration_data(calib, source, samples=samples, data_dir=data_dir, input_size=input_size)
@@ -153,19 +190,27 @@ def quantize_int8(input_path: str | os.PathLike[str], output_path: str | os.Path
                                                               cache_path=cache)
     isa_name = made_for.name if made_for is not None else cpu_isa.GPU
 
-    if target == "tensorrt":
-        model = insert_qdq_tensorrt(source.model, ranges, weight_max=WEIGHT_MAX[weight_bits])
-        placement = check_tensorrt_placement(model)
-        if not placement.ok:
-            raise InvalidInputError(f"Q/DQ placement check failed: {placement.problems[0]}")
-    else:
-        with temp_folder(output) as folder:
-            _quantize_cpu(source, ranges, method, folder / output.name, cpu_format, weight_bits)
-            model = onnx.load(str(folder / output.name))
+    search: FallbackSearch | None = None
+    with temp_folder(output) as folder:
+        build: Callable[[frozenset[str]], onnx.ModelProto] = functools.partial(
+            build_int8, source, ranges, method=method, target=target, weight_bits=weight_bits, cpu_format=cpu_format,
+            scratch=folder)
+        if max_drop is not None and dataset is not None:
+            from resnet_deploy.precision.sensitivity import search_fallback
+
+            search = search_fallback(source, build, frozenset(excluded), max_drop=max_drop, dataset=dataset,
+                                     data_dir=dataset_dir if dataset_dir is not None else data_dir,
+                                     images=search_images, avoid=data.samples if calib == dataset else None,
+                                     scratch=folder, speed_probe=speed_probe)
+            excluded = search.kept_float
+        model = build(frozenset(excluded))
+    fallback = {"int8_excluded": json.dumps(list(excluded))}
+    if search is not None:
+        fallback["int8_fallback"] = json.dumps(search.metadata())
     set_metadata(model, {"precision": "int8", "int8_target": target, "calibration_method": method,
                          "calibration_samples": str(data.samples), "calibration_data": data.describe(),
                          cpu_isa.ISA_KEY: isa_name, cpu_isa.WEIGHT_BITS_KEY: str(weight_bits),
-                         "source_sha256": source.sha256})
+                         "source_sha256": source.sha256, **fallback})
     seconds = time.perf_counter() - start
     weights = f"int8 symmetric per-channel, {weight_bits}-bit range [-{int(WEIGHT_MAX[weight_bits])}, {int(WEIGHT_MAX[weight_bits])}]"
     layout = ({"activations": "int8 symmetric per-tensor", "weights": weights,
@@ -181,7 +226,11 @@ def quantize_int8(input_path: str | os.PathLike[str], output_path: str | os.Path
                "cpu_isa": {"made_for": isa_name, "weight_bits": weight_bits,
                            "flags": list(made_for.flags) if made_for is not None else [],
                            "source": made_for.source if made_for is not None else "target tensorrt (GPU)"},
-               "layout": layout}
+               "layout": layout,
+               # Nodes kept out of INT8 run in FP32 (for TensorRT: no Q/DQ on their inputs, so the
+               # strongly typed network runs them in FP32; FP16 for them is not written here).
+               "excluded": list(excluded), "excluded_precision": "fp32",
+               **({"fallback": search.to_dict()} if search is not None else {})}
     sidecar = write_model(output, model, output_meta(source, "int8", **details))
     log.info("INT8 (%s, for %s) model %s written in %.1f s", target, isa_name, output, seconds)
     return QuantizeResult(output, sidecar, "int8", source.path, source.sha256, seconds, details)

@@ -81,13 +81,17 @@ def _constants(model: onnx.ModelProto) -> dict[str, np.ndarray]:
     return values
 
 
-def insertion_targets(model: onnx.ModelProto) -> tuple[dict[str, list[tuple[int, int]]], dict[str, int]]:
+def insertion_targets(model: onnx.ModelProto, exclude: frozenset[str] = frozenset()
+                      ) -> tuple[dict[str, list[tuple[int, int]]], dict[str, int]]:
     """Which (node index, input index) read a quantized activation, keyed by tensor name,
-    and which weights to quantize (name -> channel axis)."""
+    and which weights to quantize (name -> channel axis). Nodes named in `exclude` are
+    left in float (their inputs get no Q/DQ; a weight shared with a quantized node is)."""
     constants = _constants(model)
     acts: dict[str, list[tuple[int, int]]] = {}
     weights: dict[str, int] = {}
     for index, node in enumerate(model.graph.node):
+        if node.name and node.name in exclude:
+            continue
         if node.op_type in WEIGHTED_OPS:
             if len(node.input) < 2 or node.input[1] not in constants or node.input[0] in constants:
                 continue  # a MatMul of two activations, or a weight computed at run time: left in float
@@ -104,11 +108,14 @@ def _scalar(name: str, value: float | int, dtype: int) -> TensorProto:
 
 
 def insert_qdq_tensorrt(model: onnx.ModelProto, ranges: dict[str, tuple[float, float]], *,
-                        weight_max: float | None = None, fmt: str = "int8") -> onnx.ModelProto:
+                        weight_max: float | None = None, fmt: str = "int8",
+                        exclude: frozenset[str] = frozenset()) -> onnx.ModelProto:
     """A copy of `model` with TensorRT-style Q/DQ nodes (see the module docstring) in format
     `fmt` (int8 or fp8). `weight_max` is the largest |quantized weight|: by default the
     format's largest value; 64 for INT8 on CPUs whose INT8 sums saturate (cpu_isa.py). FP8
-    needs opset 19: the caller converts the model first (precision/fp8.py)."""
+    needs opset 19: the caller converts the model first (precision/fp8.py). Nodes named in
+    `exclude` keep float inputs: in a strongly typed TensorRT network they run in FP32
+    (precision/exclude.py)."""
     form = QDQ_FORMATS[fmt]
     weight_max = form.max_value if weight_max is None else weight_max
     if not 1 <= weight_max <= form.max_value:
@@ -120,7 +127,7 @@ def insert_qdq_tensorrt(model: onnx.ModelProto, ranges: dict[str, tuple[float, f
     out = onnx.ModelProto()
     out.CopyFrom(model)
     graph = out.graph
-    acts, weights = insertion_targets(out)
+    acts, weights = insertion_targets(out, exclude)
     constants = _constants(out)
     used_names = {n for node in graph.node for n in (*node.input, *node.output)} | {i.name for i in graph.initializer}
 
@@ -178,7 +185,7 @@ def insert_qdq_tensorrt(model: onnx.ModelProto, ranges: dict[str, tuple[float, f
                     new_nodes.extend(nodes)
                     emitted.add(name)
                 node.input[slot] = dq_out
-            elif slot == 1 and node.op_type in WEIGHTED_OPS and name in weight_dq:
+            elif slot == 1 and node.op_type in WEIGHTED_OPS and name in weight_dq and node.name not in exclude:
                 dq_node, dq_out = weight_dq[name]
                 if name not in emitted:
                     new_nodes.append(dq_node)
@@ -215,10 +222,12 @@ class Placement:
         return not self.problems
 
 
-def check_tensorrt_placement(model: onnx.ModelProto, fmt: str = "int8") -> Placement:
+def check_tensorrt_placement(model: onnx.ModelProto, fmt: str = "int8",
+                             exclude: frozenset[str] = frozenset()) -> Placement:
     """Walk the graph: every Conv/Gemm input and both inputs of every residual Add must be
     fed by a DequantizeLinear, weights per channel, all zero points zeros of the format's
-    type (signed INT8, or FP8 E4M3)."""
+    type (signed INT8, or FP8 E4M3). Nodes named in `exclude` were kept in float on purpose
+    and are not counted."""
     zero_type = QDQ_FORMATS[fmt].onnx_type
     producers = {out: node for node in model.graph.node for out in node.output}
     inits = {init.name: init for init in model.graph.initializer}
@@ -230,6 +239,8 @@ def check_tensorrt_placement(model: onnx.ModelProto, fmt: str = "int8") -> Place
 
     weighted = weighted_q = per_channel = adds = adds_q = 0
     for node in model.graph.node:
+        if node.name and node.name in exclude:
+            continue
         if node.op_type in WEIGHTED_OPS:
             weight_dq = dq_of(node.input[1])
             if weight_dq is None and node.input[1] not in inits:

@@ -13,7 +13,9 @@ wheel on this machine with our own runner as a Python-backend model. tritonclien
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from resnet_deploy.optional import lazy_exports
 
 if TYPE_CHECKING:
     from resnet_deploy.serving.batching import BatchingChoice, choose_batching
@@ -28,12 +30,12 @@ if TYPE_CHECKING:
     )
 
 _LAZY = {
-    "BatchingChoice": "batching", "choose_batching": "batching",
-    "TritonRuntime": "runtime", "ensure_runtime": "runtime",
-    "ServeOptions": "server", "ServingSession": "server", "start_serving": "server",
-    "ModelSignature": "signature", "read_signature": "signature",
-    "RepoOptions": "triton_repo", "TritonRepoResult": "triton_repo", "build_triton_repo": "triton_repo",
-    "check_model_folder": "triton_repo",
+    "BatchingChoice": "resnet_deploy.serving.batching", "choose_batching": "resnet_deploy.serving.batching",
+    "TritonRuntime": "resnet_deploy.serving.runtime", "ensure_runtime": "resnet_deploy.serving.runtime",
+    "ServeOptions": "resnet_deploy.serving.server", "ServingSession": "resnet_deploy.serving.server", "start_serving": "resnet_deploy.serving.server",
+    "ModelSignature": "resnet_deploy.serving.signature", "read_signature": "resnet_deploy.serving.signature",
+    "RepoOptions": "resnet_deploy.serving.triton_repo", "TritonRepoResult": "resnet_deploy.serving.triton_repo", "build_triton_repo": "resnet_deploy.serving.triton_repo",
+    "check_model_folder": "resnet_deploy.serving.triton_repo",
 }
 
 __all__ = ["BatchingChoice", "ModelSignature", "RepoOptions", "ServeOptions", "ServingSession", "TritonRepoResult",
@@ -41,9 +43,4 @@ __all__ = ["BatchingChoice", "ModelSignature", "RepoOptions", "ServeOptions", "S
            "start_serving"]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(f"resnet_deploy.serving.{_LAZY[name]}"), name)
-    raise AttributeError(f"module 'resnet_deploy.serving' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _LAZY)

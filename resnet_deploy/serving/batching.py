@@ -15,9 +15,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from resnet_deploy.artifacts import sha256_file
 from resnet_deploy.bench.result import BackendRun, BenchResult, load_result
 from resnet_deploy.errors import InvalidInputError
+from resnet_deploy.sidecar import sha256_file
 
 log = logging.getLogger(__name__)
 

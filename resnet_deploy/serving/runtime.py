@@ -38,7 +38,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from resnet_deploy.artifacts import atomic_directory, atomic_write_text
+from resnet_deploy.atomic import atomic_directory, atomic_write_text
 from resnet_deploy.errors import MissingDependencyError
 
 log = logging.getLogger(__name__)

@@ -28,7 +28,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from resnet_deploy.artifacts import atomic_write_text
+from resnet_deploy.atomic import atomic_write_text
 from resnet_deploy.backends.registry import (
     check_run_precision,
     check_runs,

@@ -12,10 +12,10 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from resnet_deploy.artifacts import require_file
 from resnet_deploy.errors import ArtifactError, InvalidInputError
 from resnet_deploy.export.artifact import Artifact, describe_artifact
 from resnet_deploy.export.artifact import artifact_kind as describe_kind
+from resnet_deploy.sidecar import require_file
 from resnet_deploy.tensor_info import TensorInfo
 
 

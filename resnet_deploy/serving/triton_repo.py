@@ -22,12 +22,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from resnet_deploy import __version__
-from resnet_deploy.artifacts import (
-    atomic_directory,
-    atomic_write_text,
-    atomic_write_with,
-    sidecar_path,
-)
+from resnet_deploy.atomic import atomic_directory, atomic_write_text, atomic_write_with
 from resnet_deploy.errors import ArtifactError, InvalidInputError
 from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.serving.batching import (
@@ -48,6 +43,7 @@ from resnet_deploy.serving.model_config import (
     resolve_max_batch,
 )
 from resnet_deploy.serving.signature import ModelSignature, read_signature
+from resnet_deploy.sidecar import sidecar_path
 
 log = logging.getLogger(__name__)
 

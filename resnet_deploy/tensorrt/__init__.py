@@ -13,29 +13,33 @@ inspector-report parsing work anywhere.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from resnet_deploy.optional import lazy_exports
 
 if TYPE_CHECKING:
-    from resnet_deploy.tensorrt.builder import BuildResult, build_engine
-    from resnet_deploy.tensorrt.engine import Engine, ExecutionSlot, InferRequest
-    from resnet_deploy.tensorrt.inspect_plan import format_plan_report, plan_report
-    from resnet_deploy.tensorrt.inspector import (
+    from resnet_deploy.runtime.engine import Engine, ExecutionSlot, InferRequest
+    from resnet_deploy.runtime.inspector import (
         EngineReport,
         PrecisionCheck,
         check_layer_precision,
         parse_engine_information,
     )
-    from resnet_deploy.tensorrt.plan_meta import Compatibility, check_compatibility, load_plan_meta
-    from resnet_deploy.tensorrt.profiles import TensorProfile, build_profile
+    from resnet_deploy.runtime.plan_meta import Compatibility, check_compatibility, load_plan_meta
+    from resnet_deploy.runtime.profiles import TensorProfile, build_profile
+    from resnet_deploy.tensorrt.builder import BuildResult, build_engine
+    from resnet_deploy.tensorrt.inspect_plan import format_plan_report, plan_report
 
+# The build side lives here; running a plan lives below the runners, in resnet_deploy.runtime.
 _LAZY = {
-    "BuildResult": "builder", "build_engine": "builder",
-    "Engine": "engine", "ExecutionSlot": "engine", "InferRequest": "engine",
-    "format_plan_report": "inspect_plan", "plan_report": "inspect_plan",
-    "EngineReport": "inspector", "PrecisionCheck": "inspector", "check_layer_precision": "inspector",
-    "parse_engine_information": "inspector",
-    "Compatibility": "plan_meta", "check_compatibility": "plan_meta", "load_plan_meta": "plan_meta",
-    "TensorProfile": "profiles", "build_profile": "profiles",
+    "BuildResult": "resnet_deploy.tensorrt.builder", "build_engine": "resnet_deploy.tensorrt.builder",
+    "Engine": "resnet_deploy.runtime.engine", "ExecutionSlot": "resnet_deploy.runtime.engine", "InferRequest": "resnet_deploy.runtime.engine",
+    "format_plan_report": "resnet_deploy.tensorrt.inspect_plan", "plan_report": "resnet_deploy.tensorrt.inspect_plan",
+    "EngineReport": "resnet_deploy.runtime.inspector", "PrecisionCheck": "resnet_deploy.runtime.inspector",
+    "check_layer_precision": "resnet_deploy.runtime.inspector", "parse_engine_information": "resnet_deploy.runtime.inspector",
+    "Compatibility": "resnet_deploy.runtime.plan_meta", "check_compatibility": "resnet_deploy.runtime.plan_meta",
+    "load_plan_meta": "resnet_deploy.runtime.plan_meta",
+    "TensorProfile": "resnet_deploy.runtime.profiles", "build_profile": "resnet_deploy.runtime.profiles",
 }
 
 __all__ = ["BuildResult", "Compatibility", "Engine", "EngineReport", "ExecutionSlot", "InferRequest", "PrecisionCheck", "TensorProfile",
@@ -43,9 +47,4 @@ __all__ = ["BuildResult", "Compatibility", "Engine", "EngineReport", "ExecutionS
            "load_plan_meta", "parse_engine_information", "plan_report"]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(f"resnet_deploy.tensorrt.{_LAZY[name]}"), name)
-    raise AttributeError(f"module 'resnet_deploy.tensorrt' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _LAZY)

@@ -12,7 +12,6 @@ the layer names instead of shipping a slower engine under the requested name.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import re
@@ -21,16 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from resnet_deploy.artifacts import (
+from resnet_deploy.atomic import (
     atomic_write_bytes,
-    atomic_write_text,
     check_output_dir,
     guard_outputs,
-    new_sidecar,
-    require_file,
-    sha256_file,
-    sidecar_path,
-    write_artifact,
+    write_json,
 )
 from resnet_deploy.errors import (
     ArtifactError,
@@ -40,26 +34,34 @@ from resnet_deploy.errors import (
 )
 from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.optional import require_tensorrt
-from resnet_deploy.tensorrt._trt import (
+from resnet_deploy.runtime.inspector import (
+    EngineReport,
+    PrecisionCheck,
+    check_layer_precision,
+    parse_engine_information,
+)
+from resnet_deploy.runtime.plan_meta import PLAN_KIND, normalize_hardware_level
+from resnet_deploy.runtime.profiles import (
+    TensorProfile,
+    build_profile,
+    onnx_input_shapes,
+    parse_shapes,
+    profile_to_dict,
+)
+from resnet_deploy.runtime.trt import (
+    TRT_DTYPE_NAMES,
     CapturingLogger,
     dims_list,
     last_error,
     strongly_typed_flags,
     trt,
 )
-from resnet_deploy.tensorrt.inspector import (
-    EngineReport,
-    PrecisionCheck,
-    check_layer_precision,
-    parse_engine_information,
-)
-from resnet_deploy.tensorrt.plan_meta import PLAN_KIND, normalize_hardware_level
-from resnet_deploy.tensorrt.profiles import (
-    TensorProfile,
-    build_profile,
-    onnx_input_shapes,
-    parse_shapes,
-    profile_to_dict,
+from resnet_deploy.sidecar import (
+    new_sidecar,
+    require_file,
+    sha256_file,
+    sidecar_path,
+    write_artifact,
 )
 
 log = logging.getLogger(__name__)
@@ -79,9 +81,6 @@ def require_compute_capability(precision: str, gpu_name: str, capability: tuple[
             f"{precision} engines need a GPU of compute capability {needed[0]}.{needed[1]} or later; {gpu_name} is "
             f"{capability[0]}.{capability[1]}; build the fp16 or int8 model for it instead")
 MAX_OPT_LEVEL = 5
-# TensorRT DataType names -> numpy dtype names (bf16/fp8 have no numpy type: kept as names).
-TRT_DTYPE_NAMES = {"FLOAT": "float32", "HALF": "float16", "INT8": "int8", "INT32": "int32", "INT64": "int64",
-                   "BOOL": "bool", "UINT8": "uint8", "BF16": "bfloat16", "FP8": "float8", "INT4": "int4", "FP4": "fp4"}
 
 
 @dataclass
@@ -284,9 +283,9 @@ def build_engine(onnx_path: str | os.PathLike[str], output: str | os.PathLike[st
     failed exit 1 (the plan is not written; the per-layer report goes to
     `<output>.rejected.json`).
     """
-    from resnet_deploy.backends.cuda_util import gpu_properties
     from resnet_deploy.export.detect import detect_precision
     from resnet_deploy.export.loader import load_onnx_model
+    from resnet_deploy.runtime.cuda import gpu_properties
 
     source, plan_path, level, workspace_bytes = validate_options(
         onnx_path, output, opt_level=opt_level, hardware_compatibility=hardware_compatibility,
@@ -300,7 +299,7 @@ def build_engine(onnx_path: str | os.PathLike[str], output: str | os.PathLike[st
     trt_module = require_tensorrt("resnet-deploy build")
     gpu = gpu_properties(device)
     if device != 0:  # TensorRT builds on the CUDA runtime's current device
-        from resnet_deploy.backends.cuda_util import cuda_call, cudart
+        from resnet_deploy.runtime.cuda import cuda_call, cudart
 
         cuda_call(cudart().cudaSetDevice(device), "cudaSetDevice")
     version = str(trt_module.__version__)
@@ -391,7 +390,7 @@ def build_engine(onnx_path: str | os.PathLike[str], output: str | os.PathLike[st
     )
     if not check and check_precision:
         rejected = plan_path.with_name(plan_path.name + ".rejected.json")
-        atomic_write_text(rejected, json.dumps(meta, indent=2, default=str) + "\n")
+        write_json(rejected, meta)
         raise CheckFailedError(f"{plan_path}: {check.message()}; the plan was not written (per-layer report: "
                                f"{rejected}); fix the model's Q/DQ placement or FP16 conversion, or build with "
                                "check_precision off", param="check_precision")

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from resnet_deploy.jsontypes import JsonObject
-from resnet_deploy.tensorrt.inspector import EngineReport, LayerReport
-from resnet_deploy.tensorrt.plan_meta import PlanSidecar, check_compatibility, load_plan_meta
+from resnet_deploy.runtime.inspector import EngineReport, LayerReport
+from resnet_deploy.runtime.plan_meta import PlanSidecar, check_compatibility, load_plan_meta
 
 
 def _runs_here(meta: PlanSidecar) -> JsonObject:
@@ -24,7 +24,7 @@ def _runs_here(meta: PlanSidecar) -> JsonObject:
     if trt is None:
         return {"checked": False, "reason": "TensorRT is not installed here"}
     try:
-        from resnet_deploy.backends.cuda_util import gpu_properties
+        from resnet_deploy.runtime.cuda import gpu_properties
 
         gpu = gpu_properties(0)
     except MissingDependencyError as exc:

@@ -10,17 +10,16 @@ Submodules are imported on first use so `import resnet_deploy.train.checkpoint` 
 
 from __future__ import annotations
 
-from typing import Any
+from resnet_deploy.optional import lazy_exports
 
 __all__ = ["Checkpoint", "TrainConfig", "TrainResult", "init_from", "load_checkpoint", "save_checkpoint", "train"]
 
-_HOME = {"Checkpoint": "checkpoint", "init_from": "checkpoint", "load_checkpoint": "checkpoint",
-         "save_checkpoint": "checkpoint", "TrainConfig": "config", "TrainResult": "loop", "train": "loop"}
+_HOME = {
+    "Checkpoint": "resnet_deploy.train.checkpoint", "init_from": "resnet_deploy.train.checkpoint",
+    "load_checkpoint": "resnet_deploy.train.checkpoint", "save_checkpoint": "resnet_deploy.train.checkpoint",
+    "TrainConfig": "resnet_deploy.train.config", "TrainResult": "resnet_deploy.train.loop",
+    "train": "resnet_deploy.train.loop",
+}
 
 
-def __getattr__(name: str) -> Any:
-    if name in _HOME:
-        import importlib
-
-        return getattr(importlib.import_module(f"resnet_deploy.train.{_HOME[name]}"), name)
-    raise AttributeError(f"module 'resnet_deploy.train' has no attribute {name!r}")
+__getattr__ = lazy_exports(__name__, _HOME)

@@ -24,7 +24,10 @@ import torch
 from pydantic import BaseModel, ConfigDict, ValidationError
 from torch import nn
 
-from resnet_deploy.artifacts import (
+from resnet_deploy.errors import ArtifactError, InvalidInputError
+from resnet_deploy.input_spec import InputSpec
+from resnet_deploy.jsonfile import loads_json
+from resnet_deploy.sidecar import (
     Sidecar,
     artifact_meta,
     new_sidecar,
@@ -33,8 +36,6 @@ from resnet_deploy.artifacts import (
     sidecar_path,
     write_artifact,
 )
-from resnet_deploy.errors import ArtifactError, InvalidInputError
-from resnet_deploy.input_spec import InputSpec
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +157,7 @@ def load_checkpoint(path: str | os.PathLike[str], expected_model: str | None = N
         raise ArtifactError(f"sidecar of '{path}' has no valid input_spec ({exc})") from exc
     tensors = _read_safetensors(path)
     try:
+        kwargs = get_entry(name).arguments(kwargs)
         model = build_model(name, **kwargs)
     except InvalidInputError as exc:
         raise ArtifactError(f"checkpoint '{path}': cannot rebuild {name}: {exc}") from exc
@@ -170,6 +172,7 @@ def checkpoint_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The sidecar record that matches the checkpoint's bytes (artifacts.artifact_meta), or,
     when the sidecar is missing, the copy embedded in the safetensors header."""
     from resnet_deploy.jsonfile import first_problem
+    from resnet_deploy.models import get_entry
 
     if sidecar_path(path).exists():
         meta = artifact_meta(path, kind=CHECKPOINT_KIND)
@@ -179,10 +182,17 @@ def checkpoint_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
         meta["sha256"] = sha256_file(path)
         log.info("checkpoint %s has no sidecar; using the metadata stored in its header", path)
     try:
-        CheckpointSidecar.model_validate(meta)
+        sidecar = CheckpointSidecar.model_validate(meta)
     except ValidationError as exc:
         raise ArtifactError(f"sidecar of checkpoint '{path}' is not valid ({first_problem(exc)}); it was not written "
                             "by resnet-deploy train") from exc
+    # The architecture's arguments are typed by its constructor: refuse a wrong one here, at
+    # the door, rather than as a TypeError inside the network's __init__.
+    try:
+        get_entry(sidecar.architecture.name).arguments(sidecar.architecture.kwargs)
+    except InvalidInputError as exc:
+        raise ArtifactError(f"sidecar of checkpoint '{path}' is not valid ({exc}); it was not written by "
+                            "resnet-deploy train or was edited") from exc
     return meta
 
 
@@ -198,10 +208,7 @@ def _header_meta(path: Path) -> dict[str, Any]:
     if HEADER_KEY not in header:
         raise ArtifactError(f"'{path}' has no sidecar '{sidecar_path(path).name}' and no resnet-deploy metadata in its "
                             "header; it was not written by resnet-deploy train")
-    try:
-        meta = json.loads(header[HEADER_KEY])
-    except json.JSONDecodeError as exc:
-        raise ArtifactError(f"checkpoint '{path}' has unreadable metadata in its header ({exc})") from exc
+    meta = loads_json(header[HEADER_KEY], what=f"the metadata in the header of checkpoint '{path}'")
     if not isinstance(meta, dict) or meta.get("kind") != CHECKPOINT_KIND:
         raise ArtifactError(f"'{path}' is not a resnet-deploy checkpoint")
     return meta

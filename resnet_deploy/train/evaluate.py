@@ -1,4 +1,5 @@
-"""Evaluate a checkpoint on a dataset split: top-1, top-5, per-class accuracy, confusion matrix.
+"""Evaluation: `evaluate_model` (loss, top-1, top-5 over a loader; the training loop validates
+with it) and a checkpoint on a dataset split: top-1, top-5, per-class accuracy, confusion matrix.
 
 The split is read at the checkpoint's input size through the evaluation transform, and the
 dataset must agree with the checkpoint on channels and number of classes; a mismatch is an
@@ -7,21 +8,63 @@ InvalidInputError before any work.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
+from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.jsontypes import JsonObject
+from resnet_deploy.topk import top_k
 from resnet_deploy.train.checkpoint import load_checkpoint
-from resnet_deploy.train.loop import evaluate_model
 
 log = logging.getLogger(__name__)
+
+
+def autocast(amp: str, device: torch.device) -> contextlib.AbstractContextManager[Any]:
+    """Mixed precision for `amp` ("off", "bf16", "fp16") on `device`'s type."""
+    if amp == "off":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if amp == "bf16" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+@torch.no_grad()
+def evaluate_model(model: nn.Module, loader: DataLoader[Any], device: torch.device, *, amp: str = "off",
+                   channels_last: bool = False, criterion: nn.Module | None = None,
+                   num_classes: int | None = None) -> dict[str, Any]:
+    """Loss, top-1 and top-5 over a loader (this rank's share); with `num_classes`, also the
+    confusion matrix (rows true, columns predicted)."""
+    model.eval()
+    criterion = criterion or nn.CrossEntropyLoss()
+    loss_sum, top1, top5, seen = 0.0, 0.0, 0.0, 0
+    matrix = torch.zeros((num_classes, num_classes), dtype=torch.int64) if num_classes else None
+    for images, labels in loader:
+        images, labels = images.to(device), labels.to(device)
+        if channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        with autocast(amp, device):
+            logits = model(images).float()
+        loss_sum += float(criterion(logits, labels)) * labels.shape[0]
+        predicted = torch.from_numpy(top_k(logits.detach().cpu().numpy(), 5))
+        truth = labels.cpu()
+        top1 += float((predicted[:, 0] == truth).sum())
+        top5 += float((predicted == truth[:, None]).any(dim=1).sum())
+        seen += labels.shape[0]
+        if matrix is not None and num_classes:
+            flat = truth * num_classes + predicted[:, 0]
+            matrix += torch.bincount(flat, minlength=num_classes * num_classes).view(num_classes, num_classes)
+    result: dict[str, Any] = {"loss_sum": loss_sum, "top1_count": top1, "top5_count": top5, "count": seen}
+    if matrix is not None:
+        result["confusion"] = matrix
+    return result
 
 
 @dataclass

@@ -6,13 +6,13 @@ training error), residual nets do not; the figure shows training (dashed) and va
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 from pathlib import Path
 from typing import Any
 
-from resnet_deploy.artifacts import atomic_write_text, new_sidecar
+from resnet_deploy.atomic import write_json
+from resnet_deploy.sidecar import new_sidecar
 from resnet_deploy.train.config import TrainConfig
 
 log = logging.getLogger(__name__)
@@ -47,5 +47,5 @@ def run_degradation(out: str | os.PathLike[str], *, depths: tuple[int, ...] = (2
     report = new_sidecar("report", None, experiment="degradation", dataset=base.dataset, depths=list(depths),
                          recipe={k: v for k, v in base.to_dict().items() if k not in ("model", "out")},
                          results=finals, history=histories, figure=str(png))
-    atomic_write_text(out / "degradation.json", json.dumps(report, indent=2, default=str) + "\n")
+    write_json(out / "degradation.json", report)
     return report

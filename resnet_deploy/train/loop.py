@@ -1,4 +1,6 @@
-"""The training loop: `train(TrainConfig) -> TrainResult`.
+"""The training loop: `train(TrainConfig) -> TrainResult`. The pieces it drives live beside it:
+the LR schedule (schedule.py), EMA (ema.py), seeds and RNG states (determinism.py), the
+training state (state.py) and evaluation (evaluate.py).
 
 One epoch = shuffle (DistributedSampler, seeded by seed + epoch), SGD steps with a per-step
 LR schedule, then evaluation on the validation split. After every epoch rank 0 writes,
@@ -15,36 +17,29 @@ epoch is written, so `last`/`best` stay the last good ones.
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import json
 import logging
-import math
 import os
-import random
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Subset
 from torch.utils.data.distributed import DistributedSampler
 
-from resnet_deploy.artifacts import (
-    artifact_meta,
-    atomic_write_text,
-    check_output_folder,
-    folders_removed_on_failure,
-    new_sidecar,
-    write_artifact,
-)
+from resnet_deploy.atomic import atomic_write_text, check_output_folder, folders_removed_on_failure
 from resnet_deploy.errors import ArtifactError, CheckFailedError, InvalidInputError
 from resnet_deploy.train import distributed
 from resnet_deploy.train.checkpoint import init_from, save_checkpoint, unwrap_model
 from resnet_deploy.train.config import TrainConfig
+from resnet_deploy.train.determinism import rng_state, set_determinism, set_rng_state
+from resnet_deploy.train.ema import ModelEma
+from resnet_deploy.train.evaluate import autocast, evaluate_model
+from resnet_deploy.train.schedule import lr_factor
+from resnet_deploy.train.state import load_train_state, save_train_state
 
 log = logging.getLogger(__name__)
 
@@ -82,51 +77,6 @@ class TrainResult:
                 "history": self.history}
 
 
-class ModelEma:
-    """Exponential moving average of the weights (buffers copied), with the usual warm-up
-    min(decay, (1 + step) / (10 + step)) so early averages are not dominated by the init."""
-
-    def __init__(self, model: nn.Module, decay: float) -> None:
-        self.module = copy.deepcopy(unwrap_model(model)).eval()
-        for p in self.module.parameters():
-            p.requires_grad_(False)
-        self.decay = decay
-        self.updates = 0
-
-    @torch.no_grad()
-    def update(self, model: nn.Module) -> None:
-        self.updates += 1
-        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
-        source = unwrap_model(model).state_dict()
-        for name, value in self.module.state_dict().items():
-            if value.dtype.is_floating_point:
-                value.mul_(d).add_(source[name].detach(), alpha=1 - d)
-            else:
-                value.copy_(source[name])
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"module": self.module.state_dict(), "updates": self.updates}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.module.load_state_dict(state["module"])
-        self.updates = int(state["updates"])
-
-
-def lr_factor(step: int, *, total_steps: int, warmup_steps: int, schedule: str,
-              milestones: tuple[float, ...], gamma: float) -> float:
-    """Multiplier of the base LR after `step` optimizer steps: linear warm-up, then cosine to
-    zero, the paper's step decay at fractions of the run, or constant."""
-    if warmup_steps > 0 and step < warmup_steps:
-        return (step + 1) / warmup_steps
-    if schedule == "cosine":
-        span = max(1, total_steps - warmup_steps)
-        progress = min(1.0, (step - warmup_steps) / span)
-        return 0.5 * (1 + math.cos(math.pi * progress))
-    if schedule == "multistep":
-        return float(gamma ** sum(step >= round(m * total_steps) for m in milestones))
-    return 1.0
-
-
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
     """Weight decay on conv/linear weights only: BN scales/shifts and biases (ndim <= 1) are
     excluded, as decaying them only hurts."""
@@ -143,46 +93,6 @@ def make_criterion(config: TrainConfig) -> nn.Module:
     return nn.CrossEntropyLoss(label_smoothing=config.label_smoothing)
 
 
-def set_determinism(config: TrainConfig) -> None:
-    random.seed(config.seed)
-    np.random.seed(config.seed % 2**32)
-    torch.manual_seed(config.seed)
-    if config.deterministic:
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.deterministic = True
-        torch.backends.cudnn.benchmark = False
-    else:
-        torch.backends.cudnn.benchmark = True
-
-
-def _rng_state() -> dict[str, Any]:
-    np_state: Any = np.random.get_state()
-    state: dict[str, Any] = {
-        "torch": torch.get_rng_state(),
-        "numpy": {"key": torch.from_numpy(np.asarray(np_state[1], dtype=np.int64)), "pos": int(np_state[2]),
-                  "has_gauss": int(np_state[3]), "gauss": float(np_state[4])},
-        "python": list(random.getstate()[1]),
-        "python_version": random.getstate()[0],
-    }
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    n = state["numpy"]
-    np.random.set_state(("MT19937", n["key"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
-    random.setstate((state["python_version"], tuple(state["python"]), None))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
-def _base_dataset(dataset: Dataset[Any]) -> Any:
-    return dataset.dataset if isinstance(dataset, Subset) else dataset
-
-
 def _limit(dataset: Dataset[Any], limit: int | None, what: str) -> Dataset[Any]:
     """The first `limit` samples; an empty result is bad input (nothing to train or judge on)."""
     size = len(dataset)  # type: ignore[arg-type]
@@ -191,13 +101,6 @@ def _limit(dataset: Dataset[Any], limit: int | None, what: str) -> Dataset[Any]:
     if size == 0:
         raise InvalidInputError(f"the {what} split has no samples", param=f"{what}_limit")
     return dataset
-
-
-def _autocast(config: TrainConfig, device: torch.device) -> contextlib.AbstractContextManager[Any]:
-    if config.amp == "off":
-        return contextlib.nullcontext()
-    dtype = torch.bfloat16 if config.amp == "bf16" else torch.float16
-    return torch.autocast(device_type=device.type, dtype=dtype)
 
 
 @dataclass
@@ -249,7 +152,7 @@ def _train_epoch(run: _Run, epoch: int, progress: bool) -> dict[str, float]:
         labels = labels.to(device, non_blocking=True)
         if config.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        with _autocast(config, device):
+        with autocast(config.amp, device):
             logits = run.model(images)
             loss = run.criterion(logits.float(), labels)
         if not torch.isfinite(loss):
@@ -280,38 +183,6 @@ def _train_epoch(run: _Run, epoch: int, progress: bool) -> dict[str, float]:
             "train_seconds": seconds, "train_images_per_s": total_seen / max(1e-9, seconds)}
 
 
-@torch.no_grad()
-def evaluate_model(model: nn.Module, loader: DataLoader[Any], device: torch.device, *, amp: str = "off",
-                   channels_last: bool = False, criterion: nn.Module | None = None,
-                   num_classes: int | None = None) -> dict[str, Any]:
-    """Loss, top-1 and top-5 over a loader (this rank's share); with `num_classes`, also the
-    confusion matrix (rows true, columns predicted)."""
-    model.eval()
-    criterion = criterion or nn.CrossEntropyLoss()
-    loss_sum, top1, top5, seen = 0.0, 0.0, 0.0, 0
-    matrix = torch.zeros((num_classes, num_classes), dtype=torch.int64) if num_classes else None
-    config = TrainConfig(amp=amp)
-    for images, labels in loader:
-        images, labels = images.to(device), labels.to(device)
-        if channels_last:
-            images = images.contiguous(memory_format=torch.channels_last)
-        with _autocast(config, device):
-            logits = model(images).float()
-        loss_sum += float(criterion(logits, labels)) * labels.shape[0]
-        k = min(5, logits.shape[1])
-        topk = logits.topk(k, dim=1).indices
-        top1 += float((topk[:, 0] == labels).sum())
-        top5 += float((topk == labels[:, None]).any(dim=1).sum())
-        seen += labels.shape[0]
-        if matrix is not None and num_classes:
-            flat = labels.cpu() * num_classes + topk[:, 0].cpu()
-            matrix += torch.bincount(flat, minlength=num_classes * num_classes).view(num_classes, num_classes)
-    result: dict[str, Any] = {"loss_sum": loss_sum, "top1_count": top1, "top5_count": top5, "count": seen}
-    if matrix is not None:
-        result["confusion"] = matrix
-    return result
-
-
 def _validate(run: _Run) -> dict[str, float]:
     net = run.ema.module if run.ema is not None else run.model
     stats = evaluate_model(net, run.val_loader, run.ctx.device, amp=run.config.amp,
@@ -323,10 +194,10 @@ def _validate(run: _Run) -> dict[str, float]:
 
 
 def _state_dict(run: _Run, epoch: int) -> dict[str, Any]:
-    return {"format": 1, "epoch": epoch, "model": {k: v.detach().cpu() for k, v in run.net.state_dict().items()},
+    return {"epoch": epoch, "model": {k: v.detach().cpu() for k, v in run.net.state_dict().items()},
             "optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict(),
             "scaler": run.scaler.state_dict(), "ema": None if run.ema is None else run.ema.state_dict(),
-            "rng": _rng_state(), "history": run.history, "best_val_top1": run.best_val_top1,
+            "rng": rng_state(), "history": run.history, "best_val_top1": run.best_val_top1,
             "best_epoch": run.best_epoch, "config": run.config.to_dict(), "world_size": run.ctx.world_size}
 
 
@@ -345,25 +216,12 @@ def _write_epoch(run: _Run, epoch: int, improved: bool) -> None:
         save_checkpoint(run.out / BEST, weights, **common)  # type: ignore[arg-type]
     state_path = run.out / STATE
     state = _state_dict(run, epoch)
-    write_artifact(state_path, lambda tmp: torch.save(state, tmp),
-                   new_sidecar("training-state", None, epoch=epoch, model=config.model, dataset=config.dataset))
+    save_train_state(state_path, state, epoch=epoch, model=config.model, dataset=config.dataset)
     atomic_write_text(run.out / METRICS, "".join(json.dumps(h) + "\n" for h in run.history))
     if config.plot:
         from resnet_deploy.train.plots import plot_curves
 
         plot_curves(run.history, run.out / CURVES, f"{config.model} on {config.dataset}")
-
-
-def load_train_state(path: Path) -> dict[str, Any]:
-    """The training state, checked against its sidecar and read with weights_only=True."""
-    artifact_meta(path, kind="training-state")
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # a corrupt file raises several types
-        raise ArtifactError(f"training state '{path}' cannot be read ({type(exc).__name__}); delete it to start over") from exc
-    if not isinstance(state, dict) or state.get("format") != 1:
-        raise ArtifactError(f"'{path}' is not a resnet-deploy training state")
-    return state
 
 
 def _prepare_out(config: TrainConfig, ctx: distributed.DistContext) -> tuple[Path, dict[str, Any] | None]:
@@ -452,7 +310,7 @@ def _restore(run: _Run, state: dict[str, Any]) -> None:
     run.scaler.load_state_dict(state["scaler"])
     if run.ema is not None and state.get("ema"):
         run.ema.load_state_dict(state["ema"])
-    _set_rng_state(state["rng"])
+    set_rng_state(state["rng"])
     run.history = list(state["history"])
     run.best_val_top1 = float(state["best_val_top1"])
     run.best_epoch = int(state["best_epoch"])
@@ -472,7 +330,7 @@ def train(config: TrainConfig, progress: bool = True) -> TrainResult:
     try:
         if ctx.enabled and ctx.device.type == "cpu":
             torch.set_num_threads(max(1, (os.cpu_count() or 1) // ctx.world_size))
-        set_determinism(config)
+        set_determinism(config.seed, config.deterministic)
         with folders_removed_on_failure([config.out]):
             out, state = _prepare_out(config, ctx)
             run = _build(config, ctx, out)

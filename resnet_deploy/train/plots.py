@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from resnet_deploy.artifacts import atomic_write_with
+from resnet_deploy.atomic import atomic_write_with
 
 
 def _pyplot() -> Any:

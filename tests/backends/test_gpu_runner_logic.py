@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 import torch
 
-from resnet_deploy.backends import cuda_util
 from resnet_deploy.backends.base import TensorInfo
 from resnet_deploy.backends.onnxruntime_gpu import OnnxRuntimeGpuRunner, trt_profile_options
 from resnet_deploy.backends.torch_runner import TorchRunner
 from resnet_deploy.bench import BackendSpec, BenchConfig, Warmup, run_benchmark
+from resnet_deploy.runtime import cuda as cuda_util
 from tests.bench.helpers import FakeRunner
 from tests.tensorrt.fake_trt import FakeCudart
 from tests.tensorrt.helpers import conv_model

@@ -26,7 +26,7 @@ class Interval:
 
 
 class SimEvents:
-    """The EventApi of bench/cuda_events.py over simulated streams."""
+    """The EventApi of runtime/cuda_events.py over simulated streams."""
 
     name = "sim"
 

@@ -183,14 +183,14 @@ def _enqueue_that_fails() -> None:
 
 
 def test_cuda_python_capture_keeps_the_original_error() -> None:
-    from resnet_deploy.bench.cuda_events import CudartEvents
+    from resnet_deploy.runtime.cuda_events import CudartEvents
 
     with pytest.raises(ValueError, match="the real cause"):
         CudartEvents(_failing_runtime()).graph_capture(5, _enqueue_that_fails)
 
 
 def test_cuda_util_graph_keeps_the_original_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    from resnet_deploy.backends import cuda_util
+    from resnet_deploy.runtime import cuda as cuda_util
 
     monkeypatch.setattr(cuda_util, "cudart", _failing_runtime)
     stream = types.SimpleNamespace(raw=5)
@@ -199,7 +199,7 @@ def test_cuda_util_graph_keeps_the_original_error(monkeypatch: pytest.MonkeyPatc
 
 
 def test_torch_capture_keeps_the_original_error() -> None:
-    from resnet_deploy.bench.cuda_events import capture_graph
+    from resnet_deploy.runtime.cuda_events import capture_graph
 
     class FailingCapture:  # torch.cuda.graph whose capture_end raises after a failed capture
         def __init__(self, graph: Any, stream: Any) -> None:

@@ -125,7 +125,7 @@ def test_config_parsing() -> None:
 def test_cuda_events_without_cuda_is_exit_3() -> None:
     import torch
 
-    from resnet_deploy.bench.cuda_events import cuda_event_api
+    from resnet_deploy.runtime.cuda_events import cuda_event_api
 
     if torch.cuda.is_available():
         pytest.skip("CUDA is present")

@@ -52,3 +52,20 @@ def test_every_benchmark_script_imports(script: str) -> None:
 
     module = importlib.import_module(f"benchmarks.{script}")
     assert module.__doc__, f"benchmarks/{script}.py says nothing about what it measures"
+
+
+def test_forward_timing_writes_its_figures_and_the_machine(tmp_path: Path) -> None:
+    """The script end to end at a tiny size: one row per model and backend with a positive
+    mean, the same rows in the Markdown table, and the machine the figures came from."""
+    from benchmarks import forward_timing
+
+    assert forward_timing.main(["--models", "resnet20", "--backends", "torch,ort-cpu", "--steps", "3",
+                                "--burn-in", "1", "--threads", "1", "--out", str(tmp_path)]) == 0
+    (folder,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    data = json.loads((folder / "forward_timing.json").read_text())
+    assert data["kind"] == "forward-timing" and data["environment"]["cpu"]
+    assert [(r["model"], r["backend"]) for r in data["rows"]] == [("resnet20", "torch"), ("resnet20", "ort-cpu")]
+    assert all(r["mean_ms"] > 0 and len(r["samples_ms"]) == 3 for r in data["rows"])
+    markdown = (folder / "forward_timing.md").read_text()
+    assert "Machine: CPU " in markdown
+    assert sum(line.startswith("| resnet20 |") for line in markdown.splitlines()) == 2

@@ -94,3 +94,29 @@ def test_info_reports_torch_and_onnxruntime(runner: CliRunner) -> None:
 def test_unknown_command_is_a_usage_error(runner: CliRunner) -> None:
     result = runner.invoke(cli, ["no-such-command"])
     assert result.exit_code == 2
+
+
+@pytest.mark.parametrize("debug", [["--debug"], []], ids=["debug", "plain"])
+def test_debug_shows_the_traceback_and_keeps_the_exit_code(runner: CliRunner, debug: list[str]) -> None:
+    result = runner.invoke(cli, [*debug, "export", "--model", "resnet9999", "-o", "x.onnx"])
+    assert result.exit_code == 2, result.output
+    assert ("Traceback" in result.stderr) is bool(debug)
+    assert result.stderr.strip().splitlines()[-1].startswith("Error: unknown model 'resnet9999'")
+
+
+def test_a_runtime_failing_to_allocate_is_one_line_and_exit_2(runner: CliRunner,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import resnet_deploy.model_costs as costs
+
+    class Fail(Exception):  # what onnxruntime raises: not a MemoryError, not even a RuntimeError
+        pass
+
+    def allocate(family: str | None = None) -> list[object]:
+        raise Fail("[ONNXRuntimeError] : 1 : FAIL : Failed to allocate memory for requested buffer of size 1310720000")
+
+    monkeypatch.setattr(costs, "model_costs", allocate)
+    result = runner.invoke(cli, ["models"])
+    assert result.exit_code == 2 and "Traceback" not in result.stderr
+    assert [line for line in result.stderr.splitlines() if line.strip()] == [
+        "Error: out of memory ([ONNXRuntimeError] : 1 : FAIL : Failed to allocate memory for requested buffer of size "
+        "1310720000); choose a smaller size or raise the process's memory limit"]

@@ -47,15 +47,15 @@ def test_per_layer_finds_the_first_divergent_layer(r18_dynamo: Path, tmp_path: P
     clean = validate_onnx(r18_dynamo, random=2, batch_sizes=(2,), per_layer=True)
     assert clean and clean.per_layer is not None and clean.per_layer.first_divergent is None
     assert len(clean.per_layer.layers) == 21  # 20 convs (BN folded) + fc
-    assert not clean.per_layer.unmatched_onnx and not clean.per_layer.unmatched_torch
-    assert clean.per_layer.layers[0].torch_module == "conv1+bn1"
+    assert not clean.per_layer.unmatched_candidate and not clean.per_layer.unmatched_reference
+    assert clean.per_layer.layers[0].reference_layer == "conv1+bn1"
 
     tampered = tmp_path / "tampered.onnx"
     conv_name = _tamper(r18_dynamo, tampered, conv_index=7, scale=1.02)
     report = validate_onnx(tampered, random=2, batch_sizes=(2,), per_layer=True)
     assert not report and report.per_layer is not None
     first = report.per_layer.first_divergent
-    assert first is not None and first.onnx_node == conv_name and first.torch_module == "layer2.0.conv2+bn2"
+    assert first is not None and first.candidate_layer == conv_name and first.reference_layer == "layer2.0.conv2+bn2"
     assert all(layer.comparison for layer in report.per_layer.layers[:first.order])
     assert any("first divergent layer" in line for line in report.failures())
 
@@ -116,7 +116,7 @@ def test_fp16_model_pairs_layers_through_casts(r18_dynamo: Path, tmp_path: Path)
     assert report.precision == "fp16" and report.tolerance == Tolerance.for_precision("fp16")
     assert report, report.failures()
     assert report.per_layer is not None and len(report.per_layer.layers) == 21
-    assert all(layer.weight_distance < 1e-2 for layer in report.per_layer.layers)
+    assert all(layer.weight_distance is not None and layer.weight_distance < 1e-2 for layer in report.per_layer.layers)
 
 
 def test_trained_export_against_its_recorded_checkpoint_from_another_folder(digits_onnx: Path, tmp_path: Path,

@@ -136,7 +136,7 @@ def test_imagefolder_bad_input(tmp_path: Path) -> None:
 
 
 def test_unknown_dataset_and_split() -> None:
-    with pytest.raises(InvalidInputError, match="valid: digits, mnist"):
+    with pytest.raises(InvalidInputError, match="valid: digits, fashion-mnist, mnist"):
         load_dataset("svhn", "train")
     with pytest.raises(InvalidInputError, match="unknown split"):
         load_dataset("digits", "holdout")

@@ -111,7 +111,7 @@ def test_detail_log_gives_validity_reasons_errors_and_the_metric(tmp_path: Path)
                        ("effective_target_qps", 125, False)])
     log = parse_detail(tmp_path, "Server")
     assert log.validity == "INVALID" and log.value == 123.5 and log.unit == "samples/s"
-    assert log.reasons == ["Reduce target QPS to improve latency.", "the latency bound was not met"]
+    assert log.reasons == ["Reduce target QPS to improve latency", "the latency bound was not met"]
     assert log.errors == ["error_runtime: Ending early"] and log.latency_ms["p99"] == pytest.approx(15.5)
     assert log.queries == 600 and log.settings["target_qps"] == 125
     _detail(tmp_path, [("power_end", "x", False)])

@@ -195,3 +195,16 @@ def test_bad_constructor_arguments_are_value_errors() -> None:
         CifarResNet(21)
     with pytest.raises(ValueError, match="BasicBlock"):
         build_model("resnet18", groups=32)
+    with pytest.raises(InvalidInputError, match="positive"):  # the constructor's own check, as bad input
+        build_model("resnet18", num_classes=0)
+
+
+def test_constructor_arguments_are_typed_by_the_constructor() -> None:
+    """A wrong type is refused by name before the constructor runs (not a TypeError inside it)."""
+    with pytest.raises(InvalidInputError, match=r"num_classes: Input should be a valid integer"):
+        build_model("resnet20", num_classes="ten")
+    with pytest.raises(InvalidInputError, match=r"zero_init_residual"):
+        build_model("resnet18", zero_init_residual="maybe")
+    with pytest.raises(InvalidInputError, match=r"does not take width"):
+        build_model("resnet20", width=3)
+    assert build_model("resnet20", num_classes=4, in_channels=1).fc.out_features == 4

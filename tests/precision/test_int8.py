@@ -89,12 +89,18 @@ def test_calibration_cache_is_reused_and_keyed(fp32_model: Path, calib_npy: Path
     cache = tmp_path / "ranges.calib.json"
     first = quantize_int8(fp32_model, tmp_path / "a.onnx", calib=str(calib_npy), samples=8, cache_path=cache)
     assert not first.details["calibration"]["cache_hit"] and cache.is_file()
-    assert json.loads(cache.read_text())["key"]
-    assert json.loads(Path(str(cache) + ".json").read_text())["kind"] == "calibration-cache"
+    written = json.loads(cache.read_text())
+    assert written["key"] and written["source"].endswith(fp32_model.name) and written["toolkit_version"]
+    assert written["library_versions"]["onnxruntime"] and written["created"]
+    assert not Path(str(cache) + ".json").exists()  # the cache records its provenance itself: no sidecar
 
     def no_calibration(*args: object, **kwargs: object) -> None:
         raise AssertionError("recalibrated although the cache matches")
 
+    # A cache as older versions wrote it (provenance in a sidecar beside it) is still read.
+    old = {k: v for k, v in written.items() if k not in ("source", "toolkit_version", "created", "library_versions")}
+    cache.write_text(json.dumps(old))
+    Path(str(cache) + ".json").write_text(json.dumps({"kind": "calibration-cache", "source": str(fp32_model)}))
     monkeypatch.setattr(calibration, "collect_ranges", no_calibration)
     second = quantize_int8(fp32_model, tmp_path / "b.onnx", calib=str(calib_npy), samples=8, cache_path=cache,
                            target="cpu")
@@ -102,6 +108,7 @@ def test_calibration_cache_is_reused_and_keyed(fp32_model: Path, calib_npy: Path
     monkeypatch.undo()
     third = quantize_int8(fp32_model, tmp_path / "c.onnx", calib=str(calib_npy), samples=12, cache_path=cache)
     assert not third.details["calibration"]["cache_hit"]  # other sample count: recalibrated
+    assert not Path(str(cache) + ".json").exists()  # and the old sidecar, now stale, is gone
 
 
 @pytest.mark.parametrize(("array", "kwargs", "message"), [

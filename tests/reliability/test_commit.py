@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from resnet_deploy import artifacts
-from resnet_deploy.artifacts import artifact_meta, sha256_file
+from resnet_deploy import atomic
+from resnet_deploy.sidecar import artifact_meta, sha256_file
 
 
 class _Stop(BaseException):
@@ -33,11 +33,11 @@ Selector = Callable[[str, Path], bool]
 def _steps(write: Callable[[], object], select: Selector) -> list[int]:
     """Run `write` once; the indices (in hook-call order) of the steps `select` keeps."""
     seen: list[tuple[str, Path]] = []
-    previous = artifacts.set_fault_hook(lambda step, path: seen.append((step, path)))
+    previous = atomic.set_fault_hook(lambda step, path: seen.append((step, path)))
     try:
         write()
     finally:
-        artifacts.set_fault_hook(previous)
+        atomic.set_fault_hook(previous)
     return [i for i, (step, path) in enumerate(seen) if select(step, path)]
 
 
@@ -64,12 +64,12 @@ def _states_at_each_step(folder: Path, write: Callable[[], object], tmp: Path,
                 shutil.copytree(folder, tmp / f"at-{index}")
                 raise _Stop(step)
 
-        previous = artifacts.set_fault_hook(hook)
+        previous = atomic.set_fault_hook(hook)
         try:
             with pytest.raises(_Stop):
                 write()
         finally:
-            artifacts.set_fault_hook(previous)
+            atomic.set_fault_hook(previous)
         states.append((stopped[0], tmp / f"at-{index}"))
     shutil.rmtree(folder)
     shutil.copytree(pristine, folder)
@@ -170,12 +170,12 @@ def test_a_real_sigkill_mid_commit_leaves_the_old_version_and_the_next_run_clean
     convert_fp16(source, target)
     old = sha256_file(target)
     script = ("import os, signal, sys\n"
-              "from resnet_deploy import artifacts\n"
+              "from resnet_deploy import atomic\n"
               "from resnet_deploy.precision import convert_fp16\n"
               "def hook(step, path):\n"
               "    if step == 'sidecar-committed':\n"
               "        os.kill(os.getpid(), signal.SIGKILL)\n"
-              "artifacts.set_fault_hook(hook)\n"
+              "atomic.set_fault_hook(hook)\n"
               "convert_fp16(sys.argv[1], sys.argv[2], keep_io_types=False)\n")
     killed = subprocess.run([sys.executable, "-c", script, str(source), str(target)], capture_output=True, timeout=120)
     assert killed.returncode == -signal.SIGKILL

@@ -138,3 +138,16 @@ def test_sigterm_during_a_long_export_removes_its_temporaries(tmp_path: Path) ->
     assert process.returncode == 143, stderr
     assert "terminated" in stderr and "Traceback" not in stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_memory_check_honours_the_address_space_limit(work: Path) -> None:
+    """`ulimit -v`: a batch that fits the machine's free memory but not the process's address
+    space is refused before anything runs, not an allocation failure 14 s later."""
+    limit = 12_000_000 * 1024  # ulimit -v 12000000
+
+    def address_space() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, resource.RLIM_INFINITY))
+
+    outcome = run_process(["bench", "--onnx", "r20.onnx", "--batch-sizes", "100000"], work, preexec=address_space)
+    assert outcome.code == 2, outcome.stderr
+    assert "address-space limit (ulimit -v)" in outcome.one_line_error()

@@ -48,6 +48,7 @@ def _link(name: str, target: str) -> Callable[[Path], None]:
 
 
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF" + bytes(200)
+BAD_ARGUMENT = {"name": "resnet20", "kwargs": {"num_classes": "ten", "in_channels": 1}}
 
 # (id, arguments, expected exit code, a fragment of the error line, preparation)
 CASES: list[tuple[str, list[str], int, str, Callable[[Path], None] | None]] = [
@@ -72,6 +73,13 @@ CASES: list[tuple[str, list[str], int, str, Callable[[Path], None] | None]] = [
     ("export-bad-opset", ["export", "--model", "resnet20", "--opset", "3", "-o", "{w}/x.onnx"], 2, "opset", None),
     ("export-garbage-checkpoint-sidecar", ["export", "--checkpoint", "{w}/ckpt.safetensors", "-o", "{w}/x.onnx"], 2,
      "architecture", _edit_sidecar("ckpt.safetensors", architecture="garbage")),
+    # A constructor argument of the wrong type in the sidecar: refused where the checkpoint is read.
+    ("export-checkpoint-argument-of-wrong-type", ["export", "--checkpoint", "{w}/ckpt.safetensors", "-o", "{w}/x.onnx"],
+     2, "num_classes", _edit_sidecar("ckpt.safetensors", architecture=BAD_ARGUMENT)),
+    ("eval-checkpoint-argument-of-wrong-type", ["eval", "{w}/ckpt.safetensors"], 2, "num_classes",
+     _edit_sidecar("ckpt.safetensors", architecture=BAD_ARGUMENT)),
+    ("bench-checkpoint-argument-of-wrong-type", ["bench", "--checkpoint", "{w}/ckpt.safetensors", "--backend", "torch"],
+     2, "num_classes", _edit_sidecar("ckpt.safetensors", architecture=BAD_ARGUMENT)),
     # validate
     ("validate-missing", ["validate", "{w}/none.onnx"], 2, "does not exist", None),
     ("validate-truncated", ["validate", "{w}/r20.onnx"], 2, "sha256", _truncate("r20.onnx")),
@@ -156,6 +164,12 @@ CASES: list[tuple[str, list[str], int, str, Callable[[Path], None] | None]] = [
     # build
     ("build-over-its-input", ["build", "{w}/r20.onnx", "-o", "{w}/r20.onnx"], 2, "overwrite an input", None),
     ("build-without-tensorrt", ["build", "{w}/r20.onnx", "-o", "{w}/x.plan"], 3, "TensorRT", None),
+    # mlperf (refused before LoadGen starts)
+    ("mlperf-unknown-scenario", ["mlperf", "{w}/r20.onnx", "--scenario", "Bursty", "-o", "{w}/out"], 2,
+     "unknown scenario", None),
+    ("mlperf-accuracy-needs-labels", ["mlperf", "{w}/r20.onnx", "--mode", "accuracy", "-o", "{w}/out"], 2,
+     "labelled images", None),
+    ("mlperf-bad-server", ["mlperf", "r20", "--server", "nowhere", "-o", "{w}/out"], 2, "HOST:PORT", None),
     # pipeline, models, experiment
     ("pipeline-unknown-model", ["pipeline", "--model", "resnet9999", "--out", "{w}/run"], 2, "unknown model", None),
     ("pipeline-out-is-a-file", ["pipeline", "--out", "{w}/r20.onnx"], 2, "not a folder", None),

@@ -50,6 +50,7 @@ def test_dry_run_checks_prerequisites_and_prints_the_plan(tmp_path: Path) -> Non
     for stage in ("environment", "pytest-gpu", "export", "sweep-torch-eager-fp16", "sweep-torch-cudagraph-fp16",
                   "sweep-torch-compile-fp16", "sweep-ort-cuda-fp32", "sweep-ort-cuda-fp16", "tensorrt-build",
                   "sweep-tensorrt-fp16", "cpp-tensorrt", "train", "validate-ort-cuda-fp32", "validate-tensorrt-fp16", "summary",
+                  "profile-ort-cuda-fp16", "profile-tensorrt-fp16", "validate-tensorrt-per-layer",
                   "mlperf-tensorrt-offline", "mlperf-tensorrt-server", "mlperf-ort-cuda-fp16",
                   "sweep-torch-eager-bf16", *(f"{step}-{precision}" for precision in ("bf16", "fp8")
                                               for step in ("quantize", "tensorrt-build", "validate-tensorrt",

@@ -4,6 +4,7 @@ exits 130 / 143, and leaves no server or backend process behind; bad input is on
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -88,6 +89,7 @@ def test_killing_serve_takes_the_server_down_too(triton_runtime: object, r20_onn
         _wait_for_line(process, "HTTP ", timeout=120)
         (server_pid,) = _children(process.pid)
         assert group_processes(server_pid)
+        (workdir,) = _owned_workdirs(process.pid)  # while it serves, it owns exactly one work folder
     finally:
         process.kill()
         process.wait()
@@ -95,13 +97,33 @@ def test_killing_serve_takes_the_server_down_too(triton_runtime: object, r20_onn
     while group_processes(server_pid) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert group_processes(server_pid) == []
-    # Its work folder (owned by the killed process) is what the next start cleans up.
-    # (Another server starting meanwhile, e.g. on the other test worker, may have swept it already.)
-    owned = [d for d in Path(tempfile.gettempdir()).glob(f"{WORKDIR_PREFIX}*")
-             if (d / "owner.pid").is_file() and (d / "owner.pid").read_text().strip() == str(process.pid)]
-    assert len(owned) <= 1
+    # Its work folder (owned by the killed process) is what the next start cleans up; another
+    # server starting meanwhile (the other test worker) may have swept it already: gone either way.
     remove_stale_workdirs()
-    assert not any(folder.exists() for folder in owned)
+    assert not workdir.exists()
+
+
+def _owned_workdirs(pid: int) -> list[Path]:
+    return [d for d in Path(tempfile.gettempdir()).glob(f"{WORKDIR_PREFIX}*")
+            if (d / "owner.pid").is_file() and (d / "owner.pid").read_text().strip() == str(pid)]
+
+
+def test_stale_work_folders_are_swept_and_live_ones_kept() -> None:
+    """Without a server: a folder whose owner died is removed, one whose owner lives is kept."""
+    finished = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead, alive = int(finished.stdout), os.getpid()
+    folders = {}
+    for owner in (dead, alive):
+        folder = Path(tempfile.mkdtemp(prefix=WORKDIR_PREFIX))
+        (folder / "owner.pid").write_text(f"{owner}\n")
+        folders[owner] = folder
+    try:
+        assert _owned_workdirs(dead) == [folders[dead]]
+        remove_stale_workdirs()
+        assert not folders[dead].exists() and folders[alive].is_dir()
+    finally:
+        for folder in folders.values():
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.mark.xdist_group(SERVER_GROUP)  # a refused start still sweeps stale work folders: keep it off the kill test's

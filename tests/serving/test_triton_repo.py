@@ -14,9 +14,9 @@ import onnx
 import pytest
 from click.testing import CliRunner
 
-from resnet_deploy.artifacts import sha256_file
 from resnet_deploy.cli import cli
 from resnet_deploy.errors import ArtifactError
+from resnet_deploy.sidecar import sha256_file
 from tests.tensorrt.helpers import conv_model, fake_plan
 
 pytest.importorskip("tritonclient.grpc", reason="tritonclient is not installed (pip install 'resnet-deploy[serve]')")
@@ -142,12 +142,12 @@ def test_trt_ep_and_openvino_backends(tmp_path: Path) -> None:
         .parameters["precision_mode"] == "FP16"
     refused(run(str(model), "-o", str(tmp_path / "x"), "--trt-ep", "--kind", "cpu"), "GPU instances")
 
-    assert run(str(model), "-o", str(tmp_path / "ov"), "--backend", "openvino", "--instances", "2").exit_code == 0
+    assert run(str(model), "-o", str(tmp_path / "ov"), "--triton-backend", "openvino", "--instances", "2").exit_code == 0
     config = parse(tmp_path / "ov" / "m")
     assert config.backend == "openvino" and config.default_model_filename == "model.onnx"
     assert config.parameters["NUM_STREAMS"].string_value == "2"
     assert kind_name(config.instance_group[0]) == "KIND_CPU" and (tmp_path / "ov" / "m" / "1" / "model.onnx").is_file()
-    refused(run(str(model), "-o", str(tmp_path / "y"), "--backend", "openvino", "--kind", "gpu"), "CPU instances only")
+    refused(run(str(model), "-o", str(tmp_path / "y"), "--triton-backend", "openvino", "--kind", "gpu"), "CPU instances only")
 
 
 def _bench_file(path: Path, artifact: Path, rows: list[tuple[int, float | None]]) -> Path:
@@ -291,3 +291,18 @@ def test_external_weights_travel_with_the_model(tmp_path: Path) -> None:
     x = np.ones((2, 3, 8, 8), np.float32)
     reference = ort.InferenceSession(str(source), providers=["CPUExecutionProvider"])
     np.testing.assert_array_equal(session.run(None, {"input": x})[0], reference.run(None, {"input": x})[0])
+
+
+def test_the_old_backend_flag_still_works_with_one_deprecation_line(tmp_path: Path) -> None:
+    """`--backend` meant a Triton backend here and one of ours everywhere else: it is now
+    `--triton-backend`; the old spelling is hidden, works, and says so once."""
+    model = conv_model(tmp_path / "m.onnx")
+    result = run(str(model), "-o", str(tmp_path / "ov"), "--backend", "openvino")
+    assert result.exit_code == 0, result.output
+    assert parse(tmp_path / "ov" / "m").backend == "openvino"
+    assert [line for line in result.stderr.splitlines() if line.strip()] == [
+        "warning: triton-repo --backend is deprecated; use --triton-backend (a Triton backend, not one of "
+        "resnet-deploy's)"]
+    assert "--triton-backend" in run("--help").output and "--backend" not in run("--help").output
+    disagree = run(str(model), "-o", str(tmp_path / "x"), "--backend", "openvino", "--triton-backend", "onnxruntime")
+    assert disagree.exit_code == 2 and "disagree" in disagree.stderr

@@ -10,7 +10,7 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from resnet_deploy.artifacts import new_sidecar, write_sidecar
+from resnet_deploy.sidecar import new_sidecar, write_sidecar
 
 
 def conv_model(path: Path, *, fp16: bool = False, batch: int | str = "batch", size: int | str = 8,
@@ -122,7 +122,7 @@ def engine_json(conv_precisions: list[str], *, trt11: bool = False, myelin: bool
 
 def plan_meta(**overrides: Any) -> dict[str, Any]:
     """A sidecar as build_engine writes it (TensorRT 10.13 on an RTX A6000)."""
-    from resnet_deploy.tensorrt.inspector import parse_engine_information
+    from resnet_deploy.runtime.inspector import parse_engine_information
 
     meta: dict[str, Any] = {
         "tensorrt_version": "10.13.0.35", "gpu": {"index": 0, "name": "NVIDIA RTX A6000", "compute_capability": "8.6",
@@ -146,13 +146,13 @@ ENGINE_PROFILE = ([1, 3, 4, 4], [4, 3, 4, 4], [8, 3, 4, 4])
 def install_fake_engine(folder: Path, monkeypatch: Any, **fake_options: Any) -> tuple[Path, Any, Any]:
     """A stand-in TensorRT runtime and CUDA (tests/tensorrt/fake_trt.py) patched in, and a fake
     plan for it in `folder`: (plan, cudart, trt)."""
-    from resnet_deploy.backends import cuda_util
+    from resnet_deploy.runtime import cuda as cuda_util
     from tests.tensorrt.fake_trt import FakeCudart, make_fake_runtime_trt
 
     cudart = FakeCudart()
     trt = make_fake_runtime_trt(cudart, profile=ENGINE_PROFILE, **fake_options)
-    monkeypatch.setattr("resnet_deploy.tensorrt.engine.require_tensorrt", lambda purpose: trt)
-    monkeypatch.setattr("resnet_deploy.tensorrt._trt.require_tensorrt", lambda purpose: trt)
+    monkeypatch.setattr("resnet_deploy.runtime.engine.require_tensorrt", lambda purpose: trt)
+    monkeypatch.setattr("resnet_deploy.runtime.trt.require_tensorrt", lambda purpose: trt)
     monkeypatch.setattr(cuda_util, "cudart", lambda: cudart)
     monkeypatch.setattr(cuda_util, "gpu_properties",
                         lambda device=0: cuda_util.GpuProperties(0, "NVIDIA RTX A6000", "8.6", 48 << 30))

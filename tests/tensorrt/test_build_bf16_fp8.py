@@ -9,9 +9,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from resnet_deploy.artifacts import sidecar_path
-from resnet_deploy.backends import cuda_util
+from resnet_deploy.atomic import sidecar_path
 from resnet_deploy.errors import CheckFailedError, MissingDependencyError
+from resnet_deploy.runtime import cuda as cuda_util
 from resnet_deploy.tensorrt.builder import build_engine
 from tests.tensorrt.fake_trt import make_fake_trt
 from tests.tensorrt.helpers import conv_model, engine_json
@@ -22,7 +22,7 @@ def fake_gpu(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     def install(capability: str, conv_precisions: list[str]) -> Any:
         fake = make_fake_trt(inspector_json=engine_json(conv_precisions))
         monkeypatch.setattr("resnet_deploy.tensorrt.builder.require_tensorrt", lambda purpose: fake)
-        monkeypatch.setattr("resnet_deploy.tensorrt._trt.require_tensorrt", lambda purpose: fake)
+        monkeypatch.setattr("resnet_deploy.runtime.trt.require_tensorrt", lambda purpose: fake)
         monkeypatch.setattr(cuda_util, "gpu_properties",
                             lambda device=0: cuda_util.GpuProperties(0, f"GPU sm{capability}", capability, 24 << 30))
         return fake

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from resnet_deploy.artifacts import sidecar_path
-from resnet_deploy.backends import cuda_util
 from resnet_deploy.errors import ArtifactError, CheckFailedError, InvalidInputError
+from resnet_deploy.runtime import cuda as cuda_util
+from resnet_deploy.runtime.plan_meta import load_plan_meta
+from resnet_deploy.sidecar import sidecar_path
 from resnet_deploy.tensorrt.builder import build_engine
-from resnet_deploy.tensorrt.plan_meta import load_plan_meta
 from tests.tensorrt.fake_trt import make_fake_trt
 from tests.tensorrt.helpers import conv_model, engine_json
 
@@ -23,7 +23,7 @@ def use_fake(monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
     def install(**kwargs: Any) -> Any:
         fake = make_fake_trt(**kwargs)
         monkeypatch.setattr("resnet_deploy.tensorrt.builder.require_tensorrt", lambda purpose: fake)
-        monkeypatch.setattr("resnet_deploy.tensorrt._trt.require_tensorrt", lambda purpose: fake)
+        monkeypatch.setattr("resnet_deploy.runtime.trt.require_tensorrt", lambda purpose: fake)
         monkeypatch.setattr(cuda_util, "gpu_properties",
                             lambda device=0: cuda_util.GpuProperties(0, "NVIDIA RTX A6000", "8.6", 48 << 30))
         return fake

@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from resnet_deploy.backends import cuda_util
 from resnet_deploy.backends.base import TensorInfo
 from resnet_deploy.backends.tensorrt_runner import TensorRTRunner
 from resnet_deploy.errors import ArtifactError, InvalidInputError, MissingDependencyError
 from resnet_deploy.optional import tensorrt_module
+from resnet_deploy.runtime import cuda as cuda_util
 from resnet_deploy.tensorrt import Engine
 from tests.tensorrt.helpers import fake_plan
 
@@ -53,13 +53,13 @@ def test_valid_plan_without_tensorrt_is_exit_3(tmp_path: Path) -> None:
 def test_mismatched_plan_is_refused_before_deserializing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                          version: str, gpu: tuple[str, str], match: str) -> None:
     fake_trt = types.SimpleNamespace(__version__=version, Runtime=None, Builder=None)
-    monkeypatch.setattr("resnet_deploy.tensorrt.engine.require_tensorrt", lambda purpose: fake_trt)
+    monkeypatch.setattr("resnet_deploy.runtime.engine.require_tensorrt", lambda purpose: fake_trt)
     monkeypatch.setattr(cuda_util, "gpu_properties", lambda device=0: cuda_util.GpuProperties(0, gpu[0], gpu[1], 8 << 30))
 
     def never(purpose: str) -> None:
         raise AssertionError("TensorRT must not be used for a mismatched plan")
 
-    monkeypatch.setattr("resnet_deploy.tensorrt._trt.require_tensorrt", never)
+    monkeypatch.setattr("resnet_deploy.runtime.trt.require_tensorrt", never)
     with pytest.raises(ArtifactError, match=match) as info:
         Engine.load(fake_plan(tmp_path))
     assert info.value.exit_code == 2

@@ -4,7 +4,7 @@ counts, copies and replays are the real code paths; only the kernels are fake.""
 
 from __future__ import annotations
 
-import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -55,11 +55,9 @@ def test_threads_share_a_pool_of_contexts(fake: Any) -> None:
         def work(i: int) -> None:
             results[i] = engine(_batch(1 + i % 8, seed=i))
 
-        threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        with ThreadPoolExecutor(8) as pool:  # .result() re-raises a worker's exception
+            for done in [pool.submit(work, i) for i in range(8)]:
+                done.result()
         assert len(trt.calls["engine"].contexts) == 2
     for i, out in results.items():
         np.testing.assert_allclose(out, _expected(_batch(1 + i % 8, seed=i)), rtol=1e-5)

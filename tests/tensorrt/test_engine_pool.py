@@ -7,6 +7,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -56,17 +57,20 @@ def test_checkout_is_exclusive_and_close_waits_for_it(fake: Any) -> None:
             x = _batch(2, seed=1)
             np.testing.assert_allclose(slot.run({"input": x})["logits"], _expected(x), rtol=1e-5)
 
-    holder = threading.Thread(target=hold)
-    holder.start()
-    assert holding.wait(5)
-    with engine.checkout() as other:
-        assert other is not held[0]  # the other thread's slot is never handed out twice
-    closer = threading.Thread(target=lambda: (engine.close(), closed.set()))
-    closer.start()
-    assert not closed.wait(0.3), "close() must wait while a thread uses a slot"
-    release.set()
-    holder.join(5)
-    closer.join(5)
+    def close() -> None:
+        engine.close()
+        closed.set()
+
+    with ThreadPoolExecutor(2) as pool:  # .result() re-raises a worker's exception (its asserts included)
+        holder = pool.submit(hold)
+        assert holding.wait(5)
+        with engine.checkout() as other:
+            assert other is not held[0]  # the other thread's slot is never handed out twice
+        closer = pool.submit(close)
+        assert not closed.wait(0.3), "close() must wait while a thread uses a slot"
+        release.set()
+        holder.result(timeout=5)
+        closer.result(timeout=5)
     assert closed.is_set()
     streams = {slot_stream for slot_stream in cudart.synchronized}
     assert len(streams) >= 2  # every slot's stream synchronized before its buffers went
@@ -119,11 +123,9 @@ def test_runner_is_correct_from_many_threads(fake: Any, fast_switching: None, th
                 if out.shape != expected[i].shape or not np.allclose(out, expected[i], rtol=1e-5):
                     wrong.append(i)
 
-        pool = [threading.Thread(target=work, args=(w,)) for w in range(threads)]
-        for thread in pool:
-            thread.start()
-        for thread in pool:
-            thread.join()
+        with ThreadPoolExecutor(threads) as pool:
+            for done in [pool.submit(work, w) for w in range(threads)]:
+                done.result()
         assert len(trt.calls["engine"].contexts) == 1
     assert wrong == []
 
@@ -137,11 +139,9 @@ def test_engine_pool_runs_threads_concurrently_and_correctly(fake: Any, fast_swi
             for i in range(worker, len(inputs), 8):
                 results[i] = engine(inputs[i])
 
-        pool = [threading.Thread(target=work, args=(w,)) for w in range(8)]
-        for thread in pool:
-            thread.start()
-        for thread in pool:
-            thread.join()
+        with ThreadPoolExecutor(8) as pool:
+            for done in [pool.submit(work, w) for w in range(8)]:
+                done.result()
         assert len(trt.calls["engine"].contexts) == 3
     for i, x in enumerate(inputs):
         np.testing.assert_allclose(results[i], _expected(x), rtol=1e-5)

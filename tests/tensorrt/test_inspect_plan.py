@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from resnet_deploy.artifacts import sidecar_path
 from resnet_deploy.cli import cli
 from resnet_deploy.errors import ArtifactError
+from resnet_deploy.runtime.inspector import parse_engine_information
+from resnet_deploy.sidecar import sidecar_path
 from resnet_deploy.tensorrt.inspect_plan import format_plan_report, plan_report
-from resnet_deploy.tensorrt.inspector import parse_engine_information
 from tests.tensorrt.helpers import engine_json, fake_plan
 
 

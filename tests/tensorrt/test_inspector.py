@@ -7,7 +7,7 @@ import json
 import pytest
 
 from resnet_deploy.errors import ArtifactError
-from resnet_deploy.tensorrt.inspector import (
+from resnet_deploy.runtime.inspector import (
     EngineReport,
     check_layer_precision,
     dtype_from_text,
@@ -82,7 +82,7 @@ def test_reports_without_detail_pass_with_a_note() -> None:
 
 
 def test_bad_json_is_one_clear_error() -> None:
-    with pytest.raises(ArtifactError, match="invalid JSON"):
+    with pytest.raises(ArtifactError, match="not valid JSON"):
         parse_engine_information("{not json")
     with pytest.raises(ArtifactError, match="Layers: Field required"):
         parse_engine_information("{}")

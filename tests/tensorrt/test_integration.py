@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from resnet_deploy.artifacts import sidecar_path
 from resnet_deploy.compare import Tolerance, compare_outputs
 from resnet_deploy.errors import InvalidInputError, MissingDependencyError
 from resnet_deploy.optional import tensorrt_module
+from resnet_deploy.sidecar import sidecar_path
 from tests.tensorrt.helpers import conv_model
 
 
@@ -21,7 +21,7 @@ def _gpu_reason() -> str | None:
     if tensorrt_module() is None:
         return "TensorRT is not installed (pip install 'resnet-deploy[tensorrt]')"
     try:
-        from resnet_deploy.backends.cuda_util import gpu_properties
+        from resnet_deploy.runtime.cuda import gpu_properties
 
         gpu_properties(0)
     except MissingDependencyError as exc:

@@ -7,15 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from resnet_deploy.artifacts import sidecar_path
 from resnet_deploy.errors import ArtifactError
-from resnet_deploy.tensorrt.plan_meta import (
+from resnet_deploy.runtime.plan_meta import (
     check_compatibility,
     hardware_problem,
     load_plan_meta,
     require_compatible,
     version_problem,
 )
+from resnet_deploy.sidecar import sidecar_path
 from tests.tensorrt.helpers import fake_plan, plan_meta
 
 A6000 = ("NVIDIA RTX A6000", "8.6")

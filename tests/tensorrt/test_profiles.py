@@ -8,7 +8,7 @@ import onnx
 import pytest
 
 from resnet_deploy.errors import InvalidInputError
-from resnet_deploy.tensorrt.profiles import (
+from resnet_deploy.runtime.profiles import (
     TensorProfile,
     build_profile,
     onnx_input_shapes,

@@ -13,7 +13,8 @@ from resnet_deploy.errors import ArtifactError, CheckFailedError, InvalidInputEr
 from resnet_deploy.models import build_model
 from resnet_deploy.train import loop
 from resnet_deploy.train.checkpoint import load_checkpoint
-from resnet_deploy.train.loop import lr_factor, param_groups, train
+from resnet_deploy.train.loop import param_groups, train
+from resnet_deploy.train.schedule import lr_factor
 
 
 def test_lr_schedules() -> None:

@@ -1,44 +1,24 @@
-"""Writing files so that nothing is lost: atomic writes, crash-consistent artifact + sidecar
-pairs, the output guard, hashes.
+"""Writing files so that nothing is lost: atomic writes, the output guard, temporaries.
 
 Every file is written to a temporary file in the same folder (`.NAME.PID.RANDOM.tmp`),
 flushed to disk, and moved into place with one `os.replace`, so a crash never leaves a
 half-written file under the final name. Temporaries are created with mode 0666 and the
 process umask applies, exactly as for a plain `open()` (0644 under umask 022).
 
-An artifact (checkpoint, ONNX model, plan, calibration cache, training state) has a sidecar,
-`<artifact>.json`, that says what it is, where it came from and the sha256 of its bytes. Two
-files cannot be replaced in one step, so `write_artifact` commits them in an order that
-readers understand (the git/SQLite lesson: one commit point, and a reader that knows the
-protocol):
-
-1. the new artifact is written completely to a temporary file;
-2. the new sidecar replaces the old one; it carries the old sidecar under "previous";
-3. the temporary artifact is flushed to disk and replaces the old artifact: this rename is
-   the commit point.
-
-A kill between 2 and 3 leaves the old artifact beside a sidecar whose "previous" entry still
-describes it; `artifact_meta` returns whichever record matches the bytes on disk, so a reader
-sees the complete old version or the complete new one, never a mix. A test stops the writer
-after every step through `set_fault_hook` and checks exactly that.
-
 Temporaries left by a killed process are removed by the next write to the same folder (their
 name carries the writer's PID, and only dead writers' files are removed). `guard_outputs`
 refuses, before any work, an output that resolves to an input or an input's sidecar, and an
-output whose folder is missing, not a folder, or not writable.
+output whose folder is missing, not a folder, or not writable. An artifact and its sidecar
+are committed together by resnet_deploy.sidecar.write_artifact, on top of this module.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
-import datetime as _dt
 import errno
-import hashlib
-import json
 import logging
 import os
-import platform
 import re
 import secrets
 import shutil
@@ -46,10 +26,8 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
-
-from resnet_deploy import __version__
 from resnet_deploy.errors import ArtifactError, InvalidInputError
+from resnet_deploy.jsonfile import dumps_json
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +57,7 @@ def set_fault_hook(hook: FaultHook | None) -> FaultHook | None:
     return previous
 
 
-def _step(name: str, path: Path) -> None:
+def fault_point(name: str, path: Path) -> None:
     if _fault_hook is not None:
         _fault_hook(name, path)
 
@@ -183,7 +161,7 @@ def protect_inputs(inputs: Iterable[PathLike | None]) -> Iterator[None]:
         _protected.reset(token)
 
 
-def _refuse_protected(final: Path) -> None:
+def refuse_protected(final: Path) -> None:
     source = (_protected.get() or {}).get(_resolved(final))
     if source is not None:
         raise InvalidInputError(f"refusing to write '{final}': it is the input '{source}' (or its sidecar), and "
@@ -333,7 +311,7 @@ def _prepare(final: PathLike, *, folder: bool = False, annotation: bool = False)
     else:
         check_output_dir(final)
     if not annotation:
-        _refuse_protected(final)
+        refuse_protected(final)
     remove_stale_temps(final.parent)
     return final
 
@@ -376,9 +354,9 @@ def atomic_path(final: PathLike, *, annotation: bool = False) -> Iterator[Path]:
         raise write_error(final, exc) from exc
     try:
         yield tmp
-        _step("temp-written", final)
+        fault_point("temp-written", final)
         commit_file(tmp, final, mode)
-        _step("committed", final)
+        fault_point("committed", final)
     except BaseException as exc:
         cause = _diagnose(tmp, exc)
         with contextlib.suppress(OSError):
@@ -406,7 +384,7 @@ def atomic_directory(final: PathLike, *, replace: bool = False) -> Iterator[Path
         raise write_error(final, exc) from exc
     try:
         yield tmp
-        _step("folder-written", final)
+        fault_point("folder-written", final)
         if final.exists():
             aside = tmp.with_name(tmp.name[: -len(".tmp")] + ".old")
             os.rename(final, aside)
@@ -443,171 +421,6 @@ def atomic_write_with(final: PathLike, writer: Callable[[Path], Any]) -> Path:
     return Path(final)
 
 
-# -- hashes and sidecars --------------------------------------------------------------------------
-def sha256_file(path: PathLike, chunk_size: int = 1 << 20) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(chunk_size), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def library_versions() -> dict[str, str]:
-    """Versions of the libraries that shape an artifact; absent ones are left out."""
-    from importlib import metadata
-
-    versions = {"python": platform.python_version(), "resnet-deploy": __version__}
-    for dist in ("torch", "onnx", "onnxruntime", "onnxruntime-gpu", "onnxslim", "tensorrt", "openvino", "numpy"):
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            versions[dist] = metadata.version(dist)
-    return versions
-
-
-class Sidecar(BaseModel):
-    """The fields every sidecar has; each kind adds its own (kept as extra fields here and
-    checked by that kind's reader)."""
-
-    model_config = ConfigDict(extra="allow")
-
-    kind: str
-    toolkit_version: str | None = None
-    created: str | None = None
-    sha256: str | None = None
-    library_versions: dict[str, str] = {}
-    previous: dict[str, Any] | None = None
-
-
-def new_sidecar(kind: str, artifact: PathLike | None = None, **fields: Any) -> dict[str, Any]:
-    """The fields every sidecar has; callers add architecture, input_spec, precision, ...
-
-    `kind` is one of: checkpoint, training-state, onnx, plan, calibration-cache, bench, report.
-    """
-    meta: dict[str, Any] = {
-        "kind": kind,
-        "toolkit_version": __version__,
-        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "library_versions": library_versions(),
-    }
-    if artifact is not None and Path(artifact).exists():
-        meta["sha256"] = sha256_file(artifact)
-    meta.update(fields)
-    return meta
-
-
-def _sidecar_text(meta: dict[str, Any]) -> str:
-    return json.dumps(meta, indent=2, sort_keys=False, default=str) + "\n"
-
-
-def write_sidecar(artifact: PathLike, meta: dict[str, Any]) -> Path:
-    """Replace `<artifact>.json` atomically, describing the artifact as it is now (its sha256
-    is filled in from its bytes). For annotating an existing artifact (accuracy figures): the
-    artifact itself is never touched, so this may update an input's sidecar. A new artifact and
-    its sidecar are written together with `write_artifact`."""
-    meta = dict(meta)
-    meta.pop("previous", None)
-    if Path(artifact).exists():
-        meta["sha256"] = sha256_file(artifact)
-    with atomic_path(sidecar_path(artifact), annotation=True) as tmp:
-        tmp.write_text(_sidecar_text(meta), encoding="utf-8")
-    return sidecar_path(artifact)
-
-
-def _current_record(final: Path) -> dict[str, Any] | None:
-    """The sidecar record that matches `final`'s bytes now (None if there is none)."""
-    if not final.is_file():
-        return None
-    with contextlib.suppress(ArtifactError, OSError):
-        return artifact_meta(final)
-    return None
-
-
-def write_artifact(final: PathLike, writer: Callable[[Path], Any],
-                   meta: dict[str, Any] | Callable[[Path], dict[str, Any]]) -> dict[str, Any]:
-    """Write an artifact and its sidecar crash-consistently (the protocol in the module
-    docstring). `writer(tmp)` produces the artifact; `meta` is the sidecar, or a function of
-    the written temporary that returns it (for fields read back from the file). Returns the
-    sidecar as written (with sha256)."""
-    final = Path(final)
-    _refuse_protected(sidecar_path(final))
-    with atomic_path(final) as tmp:  # flushed to disk just before its rename (commit_file)
-        writer(tmp)
-        record = dict(meta(tmp) if callable(meta) else meta)
-        record.pop("previous", None)
-        record["sha256"] = sha256_file(tmp)
-        _step("artifact-written", final)
-        previous = _current_record(final)
-        if previous is not None and previous.get("sha256") != record["sha256"]:
-            previous.pop("previous", None)
-            record["previous"] = previous
-        atomic_write_text(sidecar_path(final), _sidecar_text(record))
-        _step("sidecar-committed", final)
-    _step("artifact-committed", final)
-    return record
-
-
-def read_sidecar(artifact: PathLike, *, required: bool = True, kind: str | None = None) -> dict[str, Any] | None:
-    """Read `<artifact>.json` as written (not checked against the artifact's bytes: see
-    `artifact_meta`). A missing (when required), unreadable, invalid or wrong-kind sidecar is
-    an ArtifactError naming the file."""
-    from resnet_deploy.jsonfile import parse_json
-
-    path = sidecar_path(artifact)
-    if not path.exists():
-        if required:
-            raise ArtifactError(f"'{artifact}' has no sidecar '{path.name}' beside it; it was not written by resnet-deploy "
-                                "or was moved without it")
-        return None
-    try:
-        text = path.read_bytes()
-    except OSError as exc:
-        raise ArtifactError(f"cannot read sidecar '{path}': {exc.strerror or exc}") from exc
-    meta = parse_json(text, Sidecar, what=f"sidecar '{path}'").model_dump()
-    if kind is not None and meta.get("kind") != kind:
-        raise ArtifactError(f"'{artifact}' is a {meta.get('kind', 'unknown')!r} artifact, expected {kind!r}")
-    return meta
-
-
-def artifact_meta(artifact: PathLike, *, kind: str | None = None, required: bool = True) -> dict[str, Any] | None:
-    """The sidecar record that describes the artifact's bytes: the current one, or after an
-    interrupted commit the previous one. Refuses (ArtifactError) an artifact that matches
-    neither: truncated, edited or swapped."""
-    meta = read_sidecar(artifact, required=required, kind=kind)
-    if meta is None:
-        return None
-    expected = meta.get("sha256")
-    if not expected:
-        return meta
-    digest = sha256_file(artifact)
-    if digest == expected:
-        return meta
-    previous = meta.get("previous")
-    if isinstance(previous, dict) and previous.get("sha256") == digest:
-        log.info("%s: an interrupted write left the previous version in place; using its metadata", artifact)
-        return dict(previous)
-    raise ArtifactError(f"'{artifact}' does not match the sha256 in its sidecar: the file is truncated, corrupt or was "
-                        "replaced without its sidecar")
-
-
-def require_file(path: PathLike, what: str, *, if_empty: str | None = None) -> Path:
-    """A clear error for a missing input file, before any library trips over it; with
-    `if_empty` (what to do about it), an empty file is refused too."""
-    path = Path(path)
-    if not path.is_file():
-        raise ArtifactError(f"{what} '{path}' does not exist or is not a file")
-    if not os.access(path, os.R_OK):
-        raise ArtifactError(f"{what} '{path}' is not readable")
-    if if_empty is not None and path.stat().st_size == 0:
-        raise ArtifactError(f"{what} '{path}' is empty; {if_empty}")
-    return path
-
-
-def relative_to_artifact(path: PathLike, artifact: PathLike) -> str:
-    """How a sidecar records another file: relative to the artifact's own folder, so the
-    pair can be moved together and read from any working directory."""
-    return os.path.relpath(os.path.abspath(path), os.path.abspath(Path(artifact).parent))
-
-
-def resolve_recorded(recorded: str, artifact: PathLike) -> Path:
-    """A path a sidecar recorded, resolved against the artifact's folder (absolute paths stay)."""
-    path = Path(recorded)
-    return path if path.is_absolute() else Path(artifact).parent / path
+def write_json(final: PathLike, data: Any) -> Path:
+    """`data` as indented JSON (dumps_json), written atomically."""
+    return atomic_write_text(final, dumps_json(data))

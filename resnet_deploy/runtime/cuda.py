@@ -23,6 +23,7 @@ import numpy as np
 
 from resnet_deploy.errors import MissingDependencyError, ResnetDeployError
 from resnet_deploy.jsontypes import JsonObject
+from resnet_deploy.optional import import_optional
 
 log = logging.getLogger(__name__)
 
@@ -42,23 +43,12 @@ class CudaError(ResnetDeployError, RuntimeError):
 
 def cudart() -> Any:
     """cuda-python's runtime module (`cuda.bindings.runtime`, or the older `cuda.cudart`)."""
-    try:
-        from cuda.bindings import runtime
-
-        return runtime
-    except ImportError:
-        pass
-    try:
-        from cuda import cudart as runtime  # type: ignore[no-redef]
-
-        return runtime
-    except ImportError as exc:
-        from resnet_deploy.optional import install_hint
-
-        raise MissingDependencyError(f"this GPU path needs cuda-python ({exc}); {install_hint('gpu')}") from exc
+    return import_optional(("cuda.bindings.runtime", "cuda.cudart"), "this GPU path")
 
 
-def _error_code(err: Any) -> int:
+def error_code(result: Any) -> int:
+    """The cudaError_t of a cuda-python result (a `(err, *values)` tuple or a bare err)."""
+    err = result[0] if isinstance(result, tuple) else result
     return int(getattr(err, "value", err) or 0)
 
 
@@ -69,7 +59,7 @@ def cuda_call(result: Any, what: str = "CUDA call") -> Any:
     the rest, naming the call and CUDA's own error name.
     """
     err, *values = result if isinstance(result, tuple) else (result,)
-    code = _error_code(err)
+    code = error_code(err)
     if code != 0:
         name = getattr(err, "name", None) or f"cudaError {code}"
         if code in _NO_DEVICE_ERRORS:
@@ -206,12 +196,6 @@ def memcpy_dtoh_async(dst: int, src: int, nbytes: int, stream: CudaStream | int)
               "cudaMemcpyAsync (device to host)")
 
 
-def memcpy_dtod_async(dst: int, src: int, nbytes: int, stream: CudaStream | int) -> None:
-    rt = cudart()
-    cuda_call(rt.cudaMemcpyAsync(dst, src, nbytes, rt.cudaMemcpyKind.cudaMemcpyDeviceToDevice, _stream_handle(stream)),
-              "cudaMemcpyAsync (device to device)")
-
-
 class CudaGraph:
     """A captured, instantiated CUDA graph of whatever `enqueue()` puts on `stream`."""
 
@@ -251,7 +235,7 @@ def end_capture_after_error(result: Any, rt: Any) -> None:
     only log its error (cudaErrorStreamCaptureInvalidated and the like), so the caller re-raises
     the original failure."""
     err, *values = result if isinstance(result, tuple) else (result,)
-    if _error_code(err) != 0:
+    if error_code(err) != 0:
         log.warning("cudaStreamEndCapture after a failed capture: %s", getattr(err, "name", err))
         return
     if values and values[0] is not None:

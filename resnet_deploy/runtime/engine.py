@@ -35,13 +35,12 @@ from typing import Any
 
 import numpy as np
 
-from resnet_deploy.backends.base import TensorInfo
 from resnet_deploy.errors import ArtifactError, CheckFailedError, InvalidInputError
 from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.optional import require_tensorrt
-from resnet_deploy.tensorrt._trt import CapturingLogger, dims_list, last_error, trt
-from resnet_deploy.tensorrt.builder import TRT_DTYPE_NAMES
-from resnet_deploy.tensorrt.plan_meta import PlanSidecar, load_plan_meta, require_compatible
+from resnet_deploy.runtime.plan_meta import PlanSidecar, load_plan_meta, require_compatible
+from resnet_deploy.runtime.trt import TRT_DTYPE_NAMES, CapturingLogger, dims_list, last_error, trt
+from resnet_deploy.tensor_info import TensorInfo
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +66,7 @@ class ExecutionSlot:
     """
 
     def __init__(self, engine: Engine, index: int) -> None:
-        from resnet_deploy.backends import cuda_util as cu
+        from resnet_deploy.runtime import cuda as cu
 
         self._cu = cu
         self.engine = engine
@@ -285,7 +284,7 @@ class InferRequest:
     def done(self) -> bool:
         if self._slot is None:
             return True
-        from resnet_deploy.backends.cuda_util import cudart
+        from resnet_deploy.runtime.cuda import cudart
 
         err = cudart().cudaStreamQuery(self._slot.stream.raw)
         code = int(getattr(err[0] if isinstance(err, tuple) else err, "value", 0) or 0)
@@ -360,7 +359,7 @@ class Engine:
         path = Path(path)
         meta = load_plan_meta(path)
         trt_module = require_tensorrt("running a TensorRT plan")
-        from resnet_deploy.backends.cuda_util import cuda_call, cudart, gpu_properties
+        from resnet_deploy.runtime.cuda import cuda_call, cudart, gpu_properties
 
         gpu = gpu_properties(device)
         warnings = require_compatible(meta, path, tensorrt_version=str(trt_module.__version__), gpu_name=gpu.name,
@@ -431,7 +430,7 @@ class Engine:
             slot = self._free.pop()
             self._users[slot] = threading.get_ident()
         if self.device != 0:  # the CUDA runtime's current device is per thread
-            from resnet_deploy.backends.cuda_util import cuda_call, cudart
+            from resnet_deploy.runtime.cuda import cuda_call, cudart
 
             cuda_call(cudart().cudaSetDevice(self.device), "cudaSetDevice")
         return slot
@@ -514,7 +513,7 @@ class Engine:
                 self._cond.wait()
             slots, self._slots, self._free = self._slots, [], []
         try:
-            from resnet_deploy.backends.cuda_util import close_all
+            from resnet_deploy.runtime.cuda import close_all
 
             close_all(list(slots))
         finally:

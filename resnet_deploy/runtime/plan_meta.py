@@ -32,7 +32,7 @@ from resnet_deploy.export.plan_record import (  # noqa: F401  (the sidecar's rec
     load_plan_meta,
     parse_plan_sidecar,
 )
-from resnet_deploy.tensorrt._trt import parse_version
+from resnet_deploy.runtime.trt import parse_version
 
 HARDWARE_LEVELS = ("none", "same_compute_capability", "ampere_plus")
 

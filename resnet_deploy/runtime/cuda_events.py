@@ -13,6 +13,7 @@ import logging
 from typing import Any, Protocol
 
 from resnet_deploy.errors import MissingDependencyError
+from resnet_deploy.runtime.cuda import cuda_call, cudart, error_code
 
 log = logging.getLogger(__name__)
 
@@ -55,23 +56,7 @@ class EventApi(Protocol):
     def graph_destroy(self, graph: Any) -> None: ...
 
 
-def _check(result: Any) -> Any:
-    """cuda-python returns (err, *values): raise on an error, return the values."""
-    err, *values = result if isinstance(result, tuple) else (result,)
-    code = int(getattr(err, "value", err) or 0)
-    if code != 0:
-        raise RuntimeError(f"CUDA runtime error {err}")
-    if not values:
-        return None
-    return values[0] if len(values) == 1 else tuple(values)
-
-
 CUDA_ERROR_NOT_READY = 600  # cudaErrorNotReady: a query found work still running
-
-
-def _code(result: Any) -> int:
-    err = result[0] if isinstance(result, tuple) else result
-    return int(getattr(err, "value", err) or 0)
 
 
 def raise_original(original: BaseException, cleanup_error: BaseException | None, what: str) -> None:
@@ -92,40 +77,41 @@ class CudartEvents:
         self._streams: dict[int, Any] = {}
 
     def create(self) -> Any:
-        return _check(self._rt.cudaEventCreate())
+        return cuda_call(self._rt.cudaEventCreate(), "cudaEventCreate")
 
     def record(self, event: Any, stream: int) -> None:
-        _check(self._rt.cudaEventRecord(event, stream))
+        cuda_call(self._rt.cudaEventRecord(event, stream), "cudaEventRecord")
 
     def synchronize(self, event: Any) -> None:
-        _check(self._rt.cudaEventSynchronize(event))
+        cuda_call(self._rt.cudaEventSynchronize(event), "cudaEventSynchronize")
 
     def elapsed_ms(self, start: Any, end: Any) -> float:
-        return float(_check(self._rt.cudaEventElapsedTime(start, end)))
+        return float(cuda_call(self._rt.cudaEventElapsedTime(start, end), "cudaEventElapsedTime"))
 
     def destroy(self, event: Any) -> None:
-        _check(self._rt.cudaEventDestroy(event))
+        cuda_call(self._rt.cudaEventDestroy(event), "cudaEventDestroy")
 
     def create_stream(self) -> int:
-        stream = _check(self._rt.cudaStreamCreateWithFlags(self._rt.cudaStreamNonBlocking))
+        stream = cuda_call(self._rt.cudaStreamCreateWithFlags(self._rt.cudaStreamNonBlocking), "cudaStreamCreateWithFlags")
         self._streams[int(stream)] = stream
         return int(stream)
 
     def destroy_stream(self, stream: int) -> None:
-        _check(self._rt.cudaStreamDestroy(self._streams.pop(stream, stream)))
+        cuda_call(self._rt.cudaStreamDestroy(self._streams.pop(stream, stream)), "cudaStreamDestroy")
 
     def wait(self, stream: int, event: Any) -> None:
-        _check(self._rt.cudaStreamWaitEvent(stream, event, 0))
+        cuda_call(self._rt.cudaStreamWaitEvent(stream, event, 0), "cudaStreamWaitEvent")
 
     def stream_idle(self, stream: int) -> bool:
-        code = _code(self._rt.cudaStreamQuery(stream))
-        if code not in (0, CUDA_ERROR_NOT_READY):
-            raise RuntimeError(f"CUDA runtime error {code} from cudaStreamQuery")
-        return code == 0
+        result = self._rt.cudaStreamQuery(stream)
+        if error_code(result) == CUDA_ERROR_NOT_READY:
+            return False
+        cuda_call(result, "cudaStreamQuery")
+        return True
 
     def graph_capture(self, stream: int, enqueue: Any) -> Any:
         rt = self._rt
-        _check(rt.cudaStreamBeginCapture(stream, rt.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal))
+        cuda_call(rt.cudaStreamBeginCapture(stream, rt.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal), "cudaStreamBeginCapture")
         try:
             enqueue()
         except BaseException as original:
@@ -133,26 +119,26 @@ class CudartEvents:
             # that says what failed: cudaStreamEndCapture's own error would hide it.
             cleanup: BaseException | None = None
             try:
-                graph = _check(rt.cudaStreamEndCapture(stream))
+                graph = cuda_call(rt.cudaStreamEndCapture(stream), "cudaStreamEndCapture")
                 if graph is not None:
-                    _check(rt.cudaGraphDestroy(graph))
+                    cuda_call(rt.cudaGraphDestroy(graph), "cudaGraphDestroy")
             except BaseException as exc:
                 cleanup = exc
             raise_original(original, cleanup, "cudaStreamEndCapture")
-        graph = _check(rt.cudaStreamEndCapture(stream))
+        graph = cuda_call(rt.cudaStreamEndCapture(stream), "cudaStreamEndCapture")
         try:
-            graph_exec = _check(rt.cudaGraphInstantiate(graph, 0))
+            graph_exec = cuda_call(rt.cudaGraphInstantiate(graph, 0), "cudaGraphInstantiate")
         except BaseException:
-            _check(rt.cudaGraphDestroy(graph))
+            cuda_call(rt.cudaGraphDestroy(graph), "cudaGraphDestroy")
             raise
         return graph_exec, graph
 
     def graph_launch(self, graph: Any, stream: int) -> None:
-        _check(self._rt.cudaGraphLaunch(graph[0], stream))
+        cuda_call(self._rt.cudaGraphLaunch(graph[0], stream), "cudaGraphLaunch")
 
     def graph_destroy(self, graph: Any) -> None:
-        _check(self._rt.cudaGraphExecDestroy(graph[0]))
-        _check(self._rt.cudaGraphDestroy(graph[1]))
+        cuda_call(self._rt.cudaGraphExecDestroy(graph[0]), "cudaGraphExecDestroy")
+        cuda_call(self._rt.cudaGraphDestroy(graph[1]), "cudaGraphDestroy")
 
 
 class TorchEvents:
@@ -232,15 +218,12 @@ def cuda_event_api(prefer: str | None = None) -> EventApi:
     """The first usable CUDA event API ("cuda-python" or "torch"), or exit 3 in one line."""
     errors = []
     if prefer in (None, "cuda-python"):
-        for module in ("cuda.bindings.runtime", "cuda.cudart"):
-            try:
-                import importlib
-
-                rt = importlib.import_module(module)
-                _check(rt.cudaGetDeviceCount())
-                return CudartEvents(rt)
-            except Exception as exc:  # not installed, or no driver/device
-                errors.append(f"{module}: {exc}")
+        try:
+            rt = cudart()
+            cuda_call(rt.cudaGetDeviceCount(), "cudaGetDeviceCount")
+            return CudartEvents(rt)
+        except Exception as exc:  # not installed, or no driver/device
+            errors.append(f"cuda-python: {exc}")
     if prefer in (None, "torch"):
         try:
             import torch

@@ -17,23 +17,20 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
-from resnet_deploy.optional import require_tensorrt
+from resnet_deploy.optional import LazyModule, require_tensorrt
 
 if TYPE_CHECKING:
     import tensorrt as trt
 else:
-
-    class _LazyTensorRT:
-        """Resolves attributes on the real tensorrt module, importing it on first use."""
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(require_tensorrt("TensorRT"), name)
-
-    trt = _LazyTensorRT()
+    trt = LazyModule(lambda: require_tensorrt("TensorRT"))
 
 log = logging.getLogger("resnet_deploy.tensorrt")
 
-__all__ = ["CapturingLogger", "dims_list", "parse_version", "strongly_typed_flags", "tensorrt_version", "trt"]
+# TensorRT DataType names -> numpy dtype names (bf16/fp8 have no numpy type: kept as names).
+TRT_DTYPE_NAMES = {"FLOAT": "float32", "HALF": "float16", "INT8": "int8", "INT32": "int32", "INT64": "int64",
+                   "BOOL": "bool", "UINT8": "uint8", "BF16": "bfloat16", "FP8": "float8", "INT4": "int4", "FP4": "fp4"}
+
+__all__ = ["TRT_DTYPE_NAMES", "CapturingLogger", "dims_list", "parse_version", "strongly_typed_flags", "tensorrt_version", "trt"]
 
 
 def tensorrt_version() -> str:
