@@ -22,7 +22,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.suite_common import cuda_available, export_model, log, results_dir, write_json
-from resnet_deploy.backends.registry import available_backends
+from resnet_deploy.backends.registry import RunOptions, available_backends, get_backend
 from resnet_deploy.bench import BackendSpec
 from resnet_deploy.bench.config import Warmup
 from resnet_deploy.bench.harness import image_input, make_feeds
@@ -36,8 +36,7 @@ from resnet_deploy.render import Column, markdown_table
 
 def time_forward(spec: BackendSpec, batch: int, steps: int, burn_in: int, threads: int | None) -> dict[str, Any]:
     with open_runner(spec, threads=threads) as runner:
-        info, chw = image_input(runner, None)
-        feeds = make_feeds(info, chw, batch)
+        feeds = make_feeds(image_input(runner, None), batch)
         m = measure_cpu(runner, feeds, warmup=Warmup(iterations=burn_in), iterations=steps, duration_s=None)
     mean, sd = mean_sd(m.latency_ms)
     return {"backend": spec.backend, "label": spec.name, "batch": batch, "steps": steps, "burn_in": burn_in,
@@ -69,8 +68,8 @@ def main(argv: list[str] | None = None) -> int:
             for backend, why in status.items():
                 if why:
                     continue
-                spec = (BackendSpec(backend, model=model, options={"device": device}) if backend.startswith("torch")
-                        else BackendSpec(backend, artifact=onnx_path))
+                spec = (BackendSpec(backend, model=model, options=RunOptions(device=device))
+                        if get_backend(backend).artifact == "checkpoint" else BackendSpec(backend, artifact=onnx_path))
                 log.info("%s on %s: %d steps after %d burn-in", model, backend, args.steps, args.burn_in)
                 try:
                     row = time_forward(spec, args.batch, args.steps, args.burn_in, args.threads)

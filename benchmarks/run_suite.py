@@ -37,7 +37,7 @@ from benchmarks.suite_common import (
     save_result,
     write_json,
 )
-from resnet_deploy.backends.registry import available_backends
+from resnet_deploy.backends.registry import RunOptions, available_backends
 from resnet_deploy.bench import BackendSpec, BenchConfig, Warmup, run_benchmark
 from resnet_deploy.bench.stats import MIN_SAMPLES
 
@@ -89,7 +89,7 @@ def run_cpu_table(out: Path, work: Path, args: argparse.Namespace, status: dict[
     notes: list[str] = []
     specs: list[BackendSpec] = []
     if status.get("torch") is None:
-        specs.append(BackendSpec("torch", model="resnet50", label="torch eager fp32", options={"device": "cpu"}))
+        specs.append(BackendSpec("torch", model="resnet50", label="torch eager fp32", options=RunOptions(device="cpu")))
     else:
         notes.append(f"torch: {status['torch']}")
     for backend in ("ort-cpu", "openvino"):
@@ -116,10 +116,10 @@ def run_sweeps(out: Path, work: Path, args: argparse.Namespace, status: dict[str
                 continue
             if backend == "torch":
                 device = "cuda" if gpu else "cpu"
-                specs.append(BackendSpec("torch", model=model, label="torch fp32", options={"device": device}))
+                specs.append(BackendSpec("torch", model=model, label="torch fp32", options=RunOptions(device=device)))
                 if gpu:
                     specs.append(BackendSpec("torch", model=model, label="torch fp16 channels_last",
-                                             options={"device": device, "precision": "fp16", "channels_last": True}))
+                                             options=RunOptions(device=device, precision="fp16", channels_last=True)))
             elif backend == "openvino" or backend == "ort-cpu":
                 specs += onnx_specs(backend, variants, ("fp32", "int8-cpu"), notes)
             elif backend == "tensorrt":
@@ -159,13 +159,13 @@ def run_gpu_sweep(out: Path, work: Path, args: argparse.Namespace, status: dict[
     notes: list[str] = []
     specs = [
         BackendSpec("torch", model="resnet50", label="torch eager fp32 channels_last",
-                    options={"device": "cuda", "channels_last": True}),
+                    options=RunOptions(device="cuda", channels_last=True)),
         BackendSpec("torch", model="resnet50", label="torch eager fp16 channels_last",
-                    options={"device": "cuda", "precision": "fp16", "channels_last": True}),
+                    options=RunOptions(device="cuda", precision="fp16", channels_last=True)),
         BackendSpec("torch-cudagraph", model="resnet50", label="torch cuda graph fp16",
-                    options={"device": "cuda", "precision": "fp16", "channels_last": True}),
+                    options=RunOptions(device="cuda", precision="fp16", channels_last=True)),
         BackendSpec("torch-compile", model="resnet50", label="torch.compile fp16",
-                    options={"device": "cuda", "precision": "fp16", "channels_last": True}),
+                    options=RunOptions(device="cuda", precision="fp16", channels_last=True)),
     ]
     if status.get("ort-cuda") is None:
         specs += onnx_specs("ort-cuda", variants, ("fp32", "fp16"), notes)

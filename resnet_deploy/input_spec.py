@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from resnet_deploy.errors import InvalidInputError
+from resnet_deploy.jsontypes import JsonObject
 
 IMAGENET_MEAN: tuple[float, ...] = (0.485, 0.456, 0.406)
 IMAGENET_STD: tuple[float, ...] = (0.229, 0.224, 0.225)
@@ -40,7 +41,7 @@ class InputSpec:
         """The NCHW shape for `batch` (an int, or a symbolic name for a dynamic axis)."""
         return (batch, self.channels, self.height, self.width)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         data = asdict(self)
         data["mean"], data["std"], data["class_names"] = list(self.mean), list(self.std), list(self.class_names)
         return data

@@ -11,8 +11,8 @@ torch nor the models package.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.model_cost_table import FAMILIES, MODELS
 
 
@@ -29,7 +29,7 @@ class ModelCostRecord:
     input_chw: tuple[int, int, int]
     num_classes: int
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {"name": self.name, "family": self.family, "depth": self.depth, "block": self.block,
                 "params": self.params, "macs": self.macs, "num_classes": self.num_classes,
                 "input_size": list(self.input_chw)}

@@ -11,7 +11,6 @@ rebuild (same constructor, same seed).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,36 +18,19 @@ import torch
 from torch import nn
 
 from resnet_deploy.errors import InvalidInputError
-from resnet_deploy.input_spec import InputSpec, default_input_spec
+from resnet_deploy.export.artifact import (
+    UNTRAINED_SEED,
+    Loaded,
+    describe_model_name,
+    torch_artifact,
+)
 
-UNTRAINED_SEED = 0  # torch seed for the weights of an untrained network (export, validate, bench)
+__all__ = ["UNTRAINED_SEED", "ModelSource", "build_untrained", "load_model_source"]
+
 FOREIGN_SUFFIXES = (".pth", ".pt")
 
 
-@dataclass
-class ModelSource:
-    """A network in eval mode and what is known about it."""
-
-    model: nn.Module
-    name: str                      # registry name
-    kwargs: dict[str, Any]         # constructor arguments beyond the registry defaults
-    input_spec: InputSpec
-    kind: str                      # "checkpoint", "weights" (a foreign .pth) or "untrained"
-    path: Path | None = None       # the checkpoint or weights file
-    sha256: str | None = None      # of that file
-    meta: dict[str, Any] = field(default_factory=dict, repr=False)  # the checkpoint's sidecar
-
-    @property
-    def trained(self) -> bool:
-        return self.kind != "untrained"
-
-    @property
-    def init_seed(self) -> int | None:
-        return UNTRAINED_SEED if self.kind == "untrained" else None
-
-    def describe(self) -> dict[str, Any]:
-        return {"kind": self.kind, "architecture": self.name, "path": None if self.path is None else str(self.path),
-                "sha256": self.sha256, "init_seed": self.init_seed}
+ModelSource = Loaded[nn.Module]  # a network in eval mode and its description (export.artifact)
 
 
 def build_untrained(name: str, **kwargs: Any) -> nn.Module:
@@ -61,14 +43,6 @@ def build_untrained(name: str, **kwargs: Any) -> nn.Module:
         return build_model(name, **kwargs).eval()
 
 
-def _default_spec(model: nn.Module, name: str, num_classes: int | None) -> InputSpec:
-    from resnet_deploy.models import get_entry
-
-    entry = get_entry(name)
-    first_conv = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
-    return default_input_spec(first_conv.in_channels, entry.input_size, num_classes or entry.default_classes)
-
-
 def load_model_source(*, model: str | None = None, checkpoint: str | os.PathLike[str] | None = None,
                       num_classes: int | None = None, in_channels: int | None = None) -> ModelSource:
     """The network named by `model` and/or stored in `checkpoint`.
@@ -79,8 +53,6 @@ def load_model_source(*, model: str | None = None, checkpoint: str | os.PathLike
       `model` says which architecture; every key must fit;
     - no checkpoint: the untrained, seeded network `model` names.
     """
-    from resnet_deploy.models import get_entry
-
     if checkpoint is not None:
         path = Path(checkpoint)
         if path.suffix in FOREIGN_SUFFIXES:
@@ -88,17 +60,19 @@ def load_model_source(*, model: str | None = None, checkpoint: str | os.PathLike
         if num_classes is not None or in_channels is not None:
             raise InvalidInputError("num_classes and in_channels come from the checkpoint; don't pass them with one",
                                     param="num_classes")
-        from resnet_deploy.train.checkpoint import load_checkpoint
+        from resnet_deploy.train.checkpoint import CheckpointSidecar, load_checkpoint
 
         loaded = load_checkpoint(path, expected_model=model)
-        return ModelSource(loaded.model.eval().float(), loaded.model_name, dict(loaded.model_kwargs),
-                           loaded.input_spec, "checkpoint", path, loaded.sha256, loaded.meta)
+        artifact = torch_artifact(os.fspath(path), "checkpoint", path, loaded.model_name, dict(loaded.model_kwargs),
+                                  loaded.input_spec, "sidecar", CheckpointSidecar.model_validate(loaded.meta),
+                                  trained=True)
+        artifact.known_sha256 = loaded.sha256
+        return Loaded(artifact, loaded.model.eval().float())
     if model is None:
         raise InvalidInputError("give a model name (e.g. resnet50) or a checkpoint", param="model")
-    entry = get_entry(model)
-    kwargs = _constructor_kwargs(num_classes, in_channels)
-    net = build_untrained(entry.name, **kwargs)
-    return ModelSource(net, entry.name, kwargs, _default_spec(net, entry.name, num_classes), "untrained")
+    artifact = describe_model_name(model, _constructor_kwargs(num_classes, in_channels))
+    assert artifact.architecture is not None
+    return Loaded(artifact, build_untrained(artifact.architecture, **artifact.model_kwargs))
 
 
 def _constructor_kwargs(num_classes: int | None, in_channels: int | None) -> dict[str, Any]:
@@ -108,7 +82,6 @@ def _constructor_kwargs(num_classes: int | None, in_channels: int | None) -> dic
 
 def _foreign(path: Path, model: str | None, num_classes: int | None, in_channels: int | None) -> ModelSource:
     from resnet_deploy.models import build_model, get_entry
-    from resnet_deploy.sidecar import sha256_file
     from resnet_deploy.train.checkpoint import init_from
 
     if model is None:
@@ -119,5 +92,7 @@ def _foreign(path: Path, model: str | None, num_classes: int | None, in_channels
     net = build_model(entry.name, **kwargs)
     init_from(net, path)
     net.eval()
-    return ModelSource(net, entry.name, kwargs, _default_spec(net, entry.name, num_classes), "weights", path,
-                       sha256_file(path))
+    spec = describe_model_name(entry.name, kwargs).input_spec
+    assert spec is not None
+    return Loaded(torch_artifact(os.fspath(path), "weights", path, entry.name, kwargs, spec, "registry", None,
+                                 trained=True), net)

@@ -116,7 +116,7 @@ def _python_preprocess(path: Path, spec: InputSpec) -> np.ndarray:
 
 def test_images_are_preprocessed_as_python_does_and_top5_is_the_models(binary: Path, models: dict[str, Path],
                                                                        tmp_path: Path) -> None:
-    from resnet_deploy.export.metadata import read_onnx_metadata
+    from resnet_deploy.export import read_onnx_metadata
 
     spec = InputSpec.from_dict(read_onnx_metadata(models["fp32"])["input_spec"])
     images = _write_images(tmp_path)

@@ -19,11 +19,12 @@ from __future__ import annotations
 import abc
 from collections.abc import Mapping
 from types import TracebackType
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from resnet_deploy.errors import InvalidInputError
+from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.tensor_info import TensorInfo
 
 __all__ = ["DeviceTimingHooks", "Runner", "StaticIORunner", "TensorInfo"]
@@ -86,7 +87,7 @@ class Runner(abc.ABC):
         """(min, max) batch the artifact accepts; max None means unbounded (dynamic ONNX)."""
         return (1, None)
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JsonObject:
         """What a report should say about this runner (provider, precision, threads, ...)."""
         return {"backend": self.name, "device": self.device}
 

@@ -1,4 +1,4 @@
-"""onnxruntime on the GPU: the CUDA ("ort-cuda") and TensorRT ("ort-trt") execution providers.
+"""onnxruntime on the GPU: the CUDA and TensorRT execution providers (backends ort-cuda, ort-trt).
 
 Builds on the CPU runner (session set-up, shape checks, I/O description) and changes what a
 GPU needs:
@@ -13,7 +13,7 @@ GPU needs:
   end-of-run synchronization, so the harness times it like TensorRT;
 - CUDA graphs: onnxruntime's own (`cuda_graph=True`: `enable_cuda_graph` for the CUDA EP,
   `trt_cuda_graph_enable` for the TensorRT EP), one graph per batch size (`gpu_graph_id`).
-  An outer capture by the harness is refused (OUTER_CUDA_GRAPH_REFUSALS says why);
+  An outer capture by the harness is refused (the registry row's outer_graph_refusal says why);
 - ort-trt with a dynamic batch: the TensorRT profile (`trt_profile_min/opt/max_shapes`) covers
   the whole sweep (`expect_batch_sizes`), so the EP builds its engine once instead of again
   each time the sweep grows past the shapes it has seen.
@@ -35,30 +35,29 @@ import os
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from resnet_deploy.backends.onnxruntime_runner import PROVIDERS, OnnxRuntimeRunner, _ort
 from resnet_deploy.errors import InvalidInputError, MissingDependencyError
+from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.optional import install_hint
+
+if TYPE_CHECKING:
+    from resnet_deploy.backends.registry import BackendInfo
 
 log = logging.getLogger(__name__)
 
-GPU_PROVIDERS = {"cuda": "ort-cuda", "tensorrt": "ort-trt"}
-# Why the harness must not capture these runtimes into its own CUDA graph (bench/timing.py).
-OUTER_CUDA_GRAPH_REFUSALS = {
-    "ort-trt": ("onnxruntime's TensorRT EP synchronizes its stream inside every run (onnxruntime PR #19301), which "
-                "is illegal during a stream capture; use the runner option cuda_graph=True (onnxruntime's "
-                "trt_cuda_graph_enable) instead"),
-    "ort-cuda": ("onnxruntime's CUDA EP allocates from its memory arena and may synchronize inside a run, which a "
-                 "stream capture forbids; use the runner option cuda_graph=True (onnxruntime's enable_cuda_graph) "
-                 "instead"),
-}
-SERIALIZED_REASONS = {
-    "ort-trt": ("onnxruntime's TensorRT EP calls cudaStreamSynchronize inside each run (onnxruntime PR #19301; "
-                "disable_synchronize_execution_providers does not change it, issue #19094)"),
-}
+def _backend_for(provider: str) -> BackendInfo:
+    """The registry row of the GPU backend that runs onnxruntime with `provider`."""
+    from resnet_deploy.backends.registry import BACKENDS, backend_for_provider
+
+    row = backend_for_provider(provider)
+    if row is None or not row.needs_gpu:
+        choices = ", ".join(str(info.provider) for info in BACKENDS.values() if info.provider and info.needs_gpu)
+        raise InvalidInputError(f"GPU provider must be one of {choices}, got {provider!r}", param="provider")
+    return row
 
 
 def _ort_dtype_name(dtype: np.dtype[Any]) -> Any:
@@ -122,12 +121,10 @@ class OnnxRuntimeGpuRunner(OnnxRuntimeRunner):
                  threads: int | None = None, session_options: Any = None,
                  provider_options: dict[str, Any] | None = None, trt_cache_dir: str | os.PathLike[str] | None = None,
                  cuda_graph: bool = False, profile_batches: Sequence[int] | None = None) -> None:
-        if provider not in GPU_PROVIDERS:
-            raise InvalidInputError(f"GPU provider must be one of {', '.join(GPU_PROVIDERS)}, got {provider!r}",
-                                    param="provider")
+        self.backend = _backend_for(provider)
         super().__init__(model_path, provider=provider, threads=threads, session_options=session_options,
                          provider_options=provider_options)
-        self.name = GPU_PROVIDERS[provider]
+        self.name = self.backend.name
         self.device_id = device_id
         self.trt_cache_dir = Path(trt_cache_dir) if trt_cache_dir else Path(str(model_path) + ".ort-trt-cache")
         self.cuda_graph = cuda_graph
@@ -138,12 +135,12 @@ class OnnxRuntimeGpuRunner(OnnxRuntimeRunner):
         self._lock = threading.Lock()
 
     @property
-    def outer_cuda_graph_refusal(self) -> str:
-        return OUTER_CUDA_GRAPH_REFUSALS[self.name]
+    def outer_cuda_graph_refusal(self) -> str | None:
+        return self.backend.outer_graph_refusal
 
     @property
     def serialized_reason(self) -> str | None:
-        return SERIALIZED_REASONS.get(self.name)
+        return self.backend.serialized
 
     def expect_batch_sizes(self, batches: Sequence[int]) -> None:
         """The batch sizes the benchmark will run, told before activation (ort-trt's profile)."""
@@ -193,9 +190,9 @@ class OnnxRuntimeGpuRunner(OnnxRuntimeRunner):
         shapes = onnx_input_shapes(load_onnx_model(self.model_path, load_external_data=False, check=False))
         options = trt_profile_options(shapes, self.profile_batches)
         if options:
-            log.info("ort-trt: TensorRT profile for batches %s: %s", self.profile_batches, options)
+            log.info("%s: TensorRT profile for batches %s: %s", self.name, self.profile_batches, options)
         else:
-            log.info("ort-trt: no explicit TensorRT profile (fixed batch or other dynamic axes in %s)", shapes)
+            log.info("%s: no explicit TensorRT profile (fixed batch or other dynamic axes in %s)", self.name, shapes)
         return options
 
     def _activate(self) -> None:
@@ -262,7 +259,7 @@ class OnnxRuntimeGpuRunner(OnnxRuntimeRunner):
             self.session.run_with_iobinding(binding, self._untimed_run_options())
             return dict(zip([o.name for o in self._outputs], binding.get_outputs(), strict=True))
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JsonObject:
         info = super().describe()
         info.update({"device_id": self.device_id, "io_binding": True, "cuda_graph": self.cuda_graph})
         if self.provider == "tensorrt":

@@ -18,6 +18,7 @@ import numpy as np
 from resnet_deploy import cpu_isa
 from resnet_deploy.backends.base import StaticIORunner, TensorInfo
 from resnet_deploy.errors import InvalidInputError
+from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.optional import import_optional
 
 log = logging.getLogger(__name__)
@@ -79,12 +80,16 @@ class OnnxRuntimeRunner(StaticIORunner):
     Thread-safe: onnxruntime documents `InferenceSession.run` as safe to call concurrently,
     and this runner keeps no per-call state of its own."""
 
-    name = "ort-cpu"
+    name = "onnxruntime"  # the backend's name (ort-cpu, ...), from the registry row of its provider
     device = "cpu"
 
     def __init__(self, model_path: str | os.PathLike[str], *, provider: str = "cpu", threads: int | None = None,
                  session_options: Any = None, provider_options: dict[str, Any] | None = None) -> None:
         super().__init__()
+        from resnet_deploy.backends.registry import backend_for_provider
+
+        row = backend_for_provider(provider)
+        self.name = row.name if row is not None else f"onnxruntime ({provider})"
         self.model_path = Path(model_path)
         self.provider = provider
         self.threads = threads
@@ -149,7 +154,7 @@ class OnnxRuntimeRunner(StaticIORunner):
         results = self.session.run(names, dict(feeds), run_options)
         return dict(zip(names, results, strict=True))
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JsonObject:
         info = super().describe()
         info.update({"model": str(self.model_path), "provider": self.provider, "threads": self.threads,
                      "providers": self.session.get_providers() if self.session is not None else None})

@@ -25,6 +25,7 @@ import numpy as np
 from resnet_deploy import cpu_isa
 from resnet_deploy.backends.base import StaticIORunner, TensorInfo
 from resnet_deploy.errors import InvalidInputError
+from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.optional import import_optional
 
 log = logging.getLogger(__name__)
@@ -140,7 +141,7 @@ class OpenVinoRunner(StaticIORunner):
         finally:
             self._idle.put(request)
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JsonObject:
         info = super().describe()
         info.update({"model": str(self.model_path), "ov_device": self.ov_device, "threads": self.threads,
                      "hint": self.hint, "inference_precision": self.inference_precision})

@@ -1,7 +1,9 @@
 """The backend registry: one table says, for every `--backend`, which artifact it runs, on
-which device, what to install for it, what it can do and how to build its runner. The CLI's
-choices, `bench`, `validate`, `accuracy` and the install hints all read this table
-(onnxruntime's quantizer registry is the model: adding a runtime is one entry).
+which device, what to install for it, which precisions and INT8 layouts it runs, what it can
+do under the benchmark harness, which Triton backend serves its artifacts, and how to build
+its runner. Every other module asks a row (`get_backend(name).provider`, `default_backend
+("onnx")`, ...) instead of comparing names: onnxruntime's quantizer registry is the model,
+adding a runtime is one entry.
 
 Nothing heavy is imported here: runner modules are imported by the factories, when a runner
 is actually built.
@@ -10,31 +12,81 @@ is actually built.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from resnet_deploy.artifact_kinds import (
+    CHECKPOINT_SUFFIXES,
+    KIND_TEXT,
+    WEIGHTS_SUFFIXES,
+    artifact_kind,
+)
 from resnet_deploy.backends.base import Runner
 from resnet_deploy.errors import InvalidInputError, MissingDependencyError
+from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.optional import install_hint, is_installed, tensorrt_module
+
+__all__ = [
+    "BACKENDS",
+    "RUN_PRECISIONS",
+    "BackendInfo",
+    "RunOptions",
+    "artifact_kind",
+    "available_backends",
+    "backend_for_provider",
+    "backend_names",
+    "check_run_precision",
+    "default_backend",
+    "get_backend",
+    "open_runner",
+    "precision_backends",
+    "require_available",
+    "unavailable_reason",
+]
 
 
 @dataclass(frozen=True)
 class RunOptions:
-    """Settings a caller may give any backend; each backend says which it honours
-    (`BackendInfo.options`) and refuses the others rather than ignoring them."""
+    """Settings a caller may give a backend, from the command line to the runner; each
+    backend says which it honours (`BackendInfo.options`) and refuses the others rather than
+    ignoring them."""
 
     threads: int | None = None
     input_size: tuple[int, int] | None = None
     device: str | None = None        # torch: cpu / cuda[:N]; openvino: CPU / GPU / AUTO
     precision: str | None = None     # run precision from an FP32 model (BackendInfo.run_precisions)
-    channels_last: bool = False
-    extra: Mapping[str, Any] = field(default_factory=dict)  # runner-specific keyword arguments
+    channels_last: bool = False      # torch: channels_last memory format
+    features: bool = False           # torch: the backbone (stage outputs), as a features export
+    num_classes: int | None = None   # torch, for a model name: constructor arguments
+    in_channels: int | None = None
+    # Runner-specific keyword arguments given in-process (profile: onnxruntime session
+    # options, OpenVINO perf counters); not JSON, so neither recorded nor sent to a child.
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def _fields_given(self) -> set[str]:
+        return {f.name for f in fields(self) if f.name != "extra" and getattr(self, f.name) != f.default}
 
     def given(self) -> set[str]:
-        """Names of the options set to something other than their default."""
-        names = {name for name in ("threads", "input_size", "device", "precision") if getattr(self, name) is not None}
-        return names | ({"channels_last"} if self.channels_last else set()) | set(self.extra)
+        """Names of the options set to something other than their default (with `extra`'s keys)."""
+        return self._fields_given() | set(self.extra)
+
+    def to_dict(self) -> JsonObject:
+        """The options given, as JSON (results record them; a child process gets them so)."""
+        return {name: list(value) if isinstance(value, tuple) else value
+                for name in sorted(self._fields_given()) for value in (getattr(self, name),)}
+
+    @classmethod
+    def from_dict(cls, data: JsonObject) -> RunOptions:
+        """The options `to_dict` wrote."""
+        known = {f.name for f in fields(cls)} - {"extra"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InvalidInputError(f"unknown run options {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
+        values = dict(data)
+        if values.get("input_size") is not None:
+            values["input_size"] = tuple(values["input_size"])
+        return cls(**values)
 
 
 Factory = Callable[[Path | str, RunOptions], Runner]
@@ -44,12 +96,19 @@ RUN_PRECISIONS = ("fp32", "fp16", "bf16")
 
 @dataclass(frozen=True)
 class BackendInfo:
-    """One runtime. `artifact`: what it runs (onnx, plan, checkpoint: a checkpoint or a model
-    name). `capabilities`: cuda_graphs (the harness may capture its compute in a CUDA graph),
-    streams (several contexts in flight), device_timing (CUDA events), serialized (it runs one
-    iteration at a time whatever the harness asks). `run_precisions`: the precisions it can
-    compute an FP32 model in when asked (`RunOptions.precision`: torch autocast, OpenVINO's
-    inference precision); the others run the precision their graph holds, and only that."""
+    """One runtime: one row of the table, every question about it answered here.
+
+    `artifact`: what it runs (onnx, plan, checkpoint: a checkpoint or a model name);
+    `default`: the backend for its kind of artifact when none is named. `precisions`: the
+    model (graph) precisions it runs; `int8_layouts`: the Q/DQ layouts (precision.int8
+    targets) it runs well; `run_precisions`: the precisions it can compute an FP32 model in
+    when asked (`RunOptions.precision`: torch autocast, OpenVINO's inference precision), the
+    others run the precision their graph holds, and only that. `provider`: its onnxruntime execution provider. Under the benchmark harness:
+    `graph_capture` (the harness may capture its compute into a CUDA graph),
+    `outer_graph_refusal` (why the harness must not), `serialized` (why its compute call waits
+    for the GPU, so iterations never overlap), `event_api` (the CUDA events to time it with:
+    torch's for runners that enqueue through torch's allocator). `triton_backend`: the
+    Triton backend that serves its artifacts (None: not served)."""
 
     name: str
     artifact: str
@@ -59,12 +118,26 @@ class BackendInfo:
     summary: str
     factory: Factory
     options: frozenset[str] = frozenset()
-    capabilities: frozenset[str] = frozenset()
-    needs_gpu: bool = False
+    default: bool = False
+    precisions: frozenset[str] = frozenset({"fp32", "fp16", "int8"})
+    int8_layouts: frozenset[str] = frozenset()
     run_precisions: frozenset[str] = frozenset()
+    provider: str | None = None
+    graph_capture: bool = False
+    outer_graph_refusal: str | None = None
+    serialized: str | None = None
+    event_api: str | None = None
+    triton_backend: str | None = None
 
-    def can(self, capability: str) -> bool:
-        return capability in self.capabilities
+    @property
+    def needs_gpu(self) -> bool:
+        return self.device == "cuda"
+
+    def runs(self, precision: str, int8_layout: str | None = None) -> bool:
+        """Whether it runs a model of `precision` (for INT8: in `int8_layout`)."""
+        if precision not in self.precisions:
+            return False
+        return precision != "int8" or int8_layout is None or int8_layout in self.int8_layouts
 
 
 def _torch(mode: str) -> Factory:
@@ -75,7 +148,9 @@ def _torch(mode: str) -> Factory:
         threads = options.threads if not device.startswith("cuda") else None
         runner: Runner = TorchRunner(source, mode=mode, device=device, precision=options.precision or "fp32",
                                      channels_last=options.channels_last, threads=threads,
-                                     input_size=options.input_size, **options.extra)
+                                     input_size=options.input_size, features=options.features,
+                                     num_classes=options.num_classes, in_channels=options.in_channels,
+                                     **options.extra)
         return runner
     return build
 
@@ -111,38 +186,60 @@ def _tensorrt(source: Path | str, options: RunOptions) -> Runner:
     return runner
 
 
-_TORCH_OPTIONS = frozenset({"threads", "input_size", "device", "precision", "channels_last"})
-_TORCH_PRECISIONS = frozenset({"fp32", "fp16", "bf16"})  # fp16 on CUDA only (the runner refuses it on a CPU)
-_GPU_CAPS = frozenset({"device_timing", "streams"})
+_TORCH_OPTIONS = frozenset({"threads", "input_size", "device", "precision", "channels_last", "features", "num_classes",
+                            "in_channels"})
+_TORCH_PRECISIONS = frozenset({"fp32", "fp16", "bf16"})  # autocast; fp16 on CUDA only (the runner refuses it on a CPU)
+_FP32 = frozenset({"fp32"})  # a checkpoint is an FP32 network
+_TORCH_EVENTS = "torch"  # enqueues through torch's caching allocator: torch's events, torch.cuda.graph captures
+_ORT_TRT_SYNC = "onnxruntime's TensorRT EP synchronizes its stream inside every run (onnxruntime PR #19301)"
 
 BACKENDS: dict[str, BackendInfo] = {info.name: info for info in (
     BackendInfo("torch", "checkpoint", "cpu", "", "torch", "PyTorch eager (the reference)", _torch("eager"),
-                _TORCH_OPTIONS, frozenset({"threads"}), run_precisions=_TORCH_PRECISIONS),
+                _TORCH_OPTIONS, default=True, precisions=_FP32, run_precisions=_TORCH_PRECISIONS, event_api=_TORCH_EVENTS),
     BackendInfo("torch-compile", "checkpoint", "cpu", "", "torch", "torch.compile", _torch("compile"),
-                _TORCH_OPTIONS, frozenset({"threads"}), run_precisions=_TORCH_PRECISIONS),
+                _TORCH_OPTIONS, precisions=_FP32, run_precisions=_TORCH_PRECISIONS, event_api=_TORCH_EVENTS),
     BackendInfo("torch-cudagraph", "checkpoint", "cuda", "gpu", "torch", "PyTorch replaying a captured CUDA graph",
-                _torch("cudagraph"), _TORCH_OPTIONS - {"threads"}, _GPU_CAPS, needs_gpu=True,
-                run_precisions=_TORCH_PRECISIONS),
-    BackendInfo("ort-cpu", "onnx", "cpu", "cpu", "onnxruntime", "onnxruntime, CPU execution provider", _ort_cpu,
-                frozenset({"threads"}), frozenset({"threads"})),
+                _torch("cudagraph"), _TORCH_OPTIONS - {"threads"}, precisions=_FP32, run_precisions=_TORCH_PRECISIONS,
+                event_api=_TORCH_EVENTS),
+    BackendInfo("ort-cpu", "onnx", "cpu", "cpu", "onnxruntime", "onnxruntime, CPU execution provider",
+                _ort_cpu, frozenset({"threads"}), default=True,
+                int8_layouts=frozenset({"cpu", "tensorrt"}), provider="cpu", triton_backend="onnxruntime"),
     BackendInfo("ort-cuda", "onnx", "cuda", "gpu", "onnxruntime", "onnxruntime, CUDA execution provider",
-                _ort_gpu("cuda"), frozenset(), _GPU_CAPS | {"serialized"}, needs_gpu=True),
+                _ort_gpu("cuda"), int8_layouts=frozenset({"tensorrt"}), provider="cuda",
+                outer_graph_refusal=("onnxruntime's CUDA EP allocates from its memory arena and may synchronize inside "
+                                     "a run, which a stream capture forbids; use the runner option cuda_graph=True "
+                                     "(onnxruntime's enable_cuda_graph) instead"),
+                triton_backend="onnxruntime"),
     BackendInfo("ort-trt", "onnx", "cuda", "gpu", "onnxruntime", "onnxruntime, TensorRT execution provider",
-                _ort_gpu("tensorrt"), frozenset(), _GPU_CAPS | {"serialized"}, needs_gpu=True),
-    BackendInfo("tensorrt", "plan", "cuda", "tensorrt", "tensorrt", "TensorRT plan", _tensorrt, frozenset(),
-                _GPU_CAPS | {"cuda_graphs"}, needs_gpu=True),
+                _ort_gpu("tensorrt"), int8_layouts=frozenset({"tensorrt"}), provider="tensorrt",
+                outer_graph_refusal=(f"{_ORT_TRT_SYNC}, which is illegal during a stream capture; use the runner "
+                                     "option cuda_graph=True (onnxruntime's trt_cuda_graph_enable) instead"),
+                serialized=("onnxruntime's TensorRT EP calls cudaStreamSynchronize inside each run (onnxruntime PR "
+                            "#19301; disable_synchronize_execution_providers does not change it, issue #19094)"),
+                triton_backend="onnxruntime"),
+    BackendInfo("tensorrt", "plan", "cuda", "tensorrt", "tensorrt", "TensorRT plan", _tensorrt, default=True,
+                int8_layouts=frozenset({"tensorrt"}), graph_capture=True, triton_backend="tensorrt"),
     BackendInfo("openvino", "onnx", "cpu", "openvino", "openvino", "OpenVINO (CPU plugin by default)", _openvino,
-                frozenset({"threads", "device", "precision"}), frozenset({"threads"}),
-                run_precisions=frozenset({"fp32", "bf16"})),
+                frozenset({"threads", "device", "precision"}), int8_layouts=frozenset({"cpu"}),
+                run_precisions=frozenset({"fp32", "bf16"}), triton_backend="openvino"),
 )}
 
-# The backend an artifact runs on when none is named.
-DEFAULT_BACKEND = {"onnx": "ort-cpu", "plan": "tensorrt", "checkpoint": "torch"}
+
+def backend_names(artifact: str | None = None, *, served: bool = False) -> tuple[str, ...]:
+    """Every backend name (for CLI choices), or those that run one artifact kind; `served`:
+    only those whose artifacts a server can serve (exported models, not PyTorch)."""
+    return tuple(name for name, info in BACKENDS.items() if (artifact is None or info.artifact == artifact)
+                 and (not served or info.triton_backend is not None))
 
 
-def backend_names(artifact: str | None = None) -> tuple[str, ...]:
-    """Every backend name (for CLI choices), or those that run one artifact kind."""
-    return tuple(name for name, info in BACKENDS.items() if artifact is None or info.artifact == artifact)
+def default_backend(kind: str) -> str:
+    """The backend an artifact of `kind` (onnx, plan, checkpoint) runs on when none is named."""
+    return next(name for name, info in BACKENDS.items() if info.artifact == kind and info.default)
+
+
+def backend_for_provider(provider: str) -> BackendInfo | None:
+    """The backend that runs onnxruntime with `provider` (cpu, cuda, tensorrt), if one does."""
+    return next((info for info in BACKENDS.values() if info.provider == provider), None)
 
 
 def precision_backends(precision: str) -> tuple[str, ...]:
@@ -174,24 +271,26 @@ def get_backend(name: str) -> BackendInfo:
 def unavailable_reason(name: str) -> str | None:
     """Why `name` cannot run here (a missing package, provider or GPU), or None when it can."""
     info = get_backend(name)
-    if name == "tensorrt":
+    if info.module == "tensorrt":
         if tensorrt_module() is None:
-            return f"backend 'tensorrt' needs TensorRT, which is not installed; {install_hint(info.extra)}"
+            return f"backend '{name}' needs TensorRT, which is not installed; {install_hint(info.extra)}"
         return None
     if not is_installed(info.module):
         return f"backend '{name}' needs {info.module}, which is not installed; {install_hint(info.extra)}"
-    if name in ("ort-cuda", "ort-trt"):
+    if info.provider is not None and info.provider != "cpu":
         import onnxruntime as ort
 
-        provider = "CUDAExecutionProvider" if name == "ort-cuda" else "TensorrtExecutionProvider"
+        from resnet_deploy.backends.onnxruntime_runner import PROVIDERS
+
+        provider = PROVIDERS[info.provider]
         if provider not in ort.get_available_providers():
             return (f"backend '{name}' needs onnxruntime's {provider}, which this onnxruntime lacks; "
                     f"{install_hint(info.extra)}")
-    if name == "torch-cudagraph":
+    if info.module == "torch" and info.needs_gpu:
         import torch
 
         if not torch.cuda.is_available():
-            return "backend 'torch-cudagraph' needs a CUDA device and a CUDA build of torch; none is usable here"
+            return f"backend '{name}' needs a CUDA device and a CUDA build of torch; none is usable here"
     return None
 
 
@@ -209,6 +308,17 @@ def available_backends(names: tuple[str, ...] | None = None) -> dict[str, str | 
     return {name: unavailable_reason(name) for name in (names or tuple(BACKENDS))}
 
 
+def check_runs(backend: str, source: Path | str) -> BackendInfo:
+    """The backend's row, after checking it runs this kind of source (exit 2 naming the
+    backends that do)."""
+    info = get_backend(backend)
+    kind = artifact_kind(source)
+    if kind != info.artifact:
+        raise InvalidInputError(f"backend '{backend}' runs {KIND_TEXT[info.artifact]}, not {KIND_TEXT[kind]} "
+                                f"('{source}'); backends for it: {', '.join(backend_names(kind))}", param="backend")
+    return info
+
+
 def open_runner(backend: str, source: Path | str, options: RunOptions | None = None) -> Runner:
     """A runner (not yet activated) for `source` on `backend`. Checks, before anything is
     loaded, that the backend is installed, that it runs this kind of source, that the file
@@ -221,29 +331,12 @@ def open_runner(backend: str, source: Path | str, options: RunOptions | None = N
     unsupported = sorted(options.given() - info.options - set(options.extra))
     if unsupported:
         raise InvalidInputError(f"backend '{backend}' does not take {', '.join(unsupported)}", param=unsupported[0])
-    kind = artifact_kind(source)
-    if kind != info.artifact:
-        raise InvalidInputError(f"backend '{backend}' runs {_KIND_TEXT[info.artifact]}, not {_KIND_TEXT[kind]} "
-                                f"('{source}'); backends for it: {', '.join(backend_names(kind))}", param="backend")
-    if kind != "checkpoint" or Path(source).suffix in CHECKPOINT_SUFFIXES or Path(source).exists():
-        require_file(source, _KIND_TEXT[kind])
+    check_runs(backend, source)
+    kind = info.artifact
+    if kind != "checkpoint" or Path(source).suffix in (*CHECKPOINT_SUFFIXES, *WEIGHTS_SUFFIXES) or Path(source).exists():
+        require_file(source, KIND_TEXT[kind])
     else:
         from resnet_deploy.models import get_entry
 
         get_entry(str(source))  # a model name: an unknown one lists the valid names
     return info.factory(source, options)
-
-
-PLAN_SUFFIXES = (".plan", ".engine", ".trt")
-CHECKPOINT_SUFFIXES = (".safetensors", ".pth", ".pt")
-_KIND_TEXT = {"onnx": "an ONNX model", "plan": "a TensorRT plan", "checkpoint": "a checkpoint or model name"}
-
-
-def artifact_kind(source: Path | str) -> str:
-    """onnx, plan or checkpoint (a checkpoint file, or a registry model name)."""
-    suffix = Path(str(source)).suffix.lower()
-    if suffix == ".onnx":
-        return "onnx"
-    if suffix in PLAN_SUFFIXES:
-        return "plan"
-    return "checkpoint"

@@ -18,11 +18,12 @@ import os
 import threading
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from resnet_deploy.backends.base import Runner, TensorInfo
+from resnet_deploy.jsontypes import JsonObject
 
 if TYPE_CHECKING:
     from resnet_deploy.runtime.engine import Engine, ExecutionSlot
@@ -95,7 +96,7 @@ class TensorRTRunner(Runner):
         with self._lock:
             return self._require()[1].run(feeds)
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JsonObject:
         info = super().describe()
         if self.engine is not None:
             info.update(self.engine.describe())

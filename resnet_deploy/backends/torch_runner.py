@@ -33,6 +33,7 @@ from torch import nn
 from resnet_deploy.backends.base import Runner, TensorInfo
 from resnet_deploy.errors import InvalidInputError, MissingDependencyError
 from resnet_deploy.input_spec import InputSpec, default_input_spec
+from resnet_deploy.jsontypes import JsonObject
 
 log = logging.getLogger(__name__)
 
@@ -62,8 +63,12 @@ def _resolve_source(source: str | os.PathLike[str] | nn.Module, input_size: int 
         loaded = load_model_source(checkpoint=path, num_classes=num_classes, in_channels=in_channels)
     else:
         loaded = load_model_source(model=text, num_classes=num_classes, in_channels=in_channels)
-    spec = loaded.input_spec if input_size is None else loaded.input_spec.with_size(*_size(input_size))
-    return loaded.model, loaded.name, spec
+    recorded = loaded.input_spec
+    assert recorded is not None and loaded.artifact.architecture is not None
+    spec = recorded
+    if input_size is not None:
+        spec = spec.with_size(*_size(input_size))
+    return loaded.model, loaded.artifact.architecture, spec
 
 
 def _size(value: int | tuple[int, int] | list[int]) -> tuple[int, int]:
@@ -229,7 +234,7 @@ class TorchRunner(Runner):
             return [TensorInfo(name, (None, None, None, None), np.dtype(np.float32)) for name in self._output_names]
         return [TensorInfo(OUTPUT_NAME, (None, self._num_classes), np.dtype(np.float32))]
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JsonObject:
         info = super().describe()
         if self.precision == "bf16" and self._bf16_native is not None:
             info["bf16_native"] = self._bf16_native

@@ -1,7 +1,7 @@
 """The latency/throughput harness: timers, sweeps, statistics, reports, environment capture.
 
     from resnet_deploy.bench import BackendSpec, BenchConfig, run_benchmark
-    result = run_benchmark(BenchConfig([BackendSpec("ort-cpu", Path("model.onnx"))], batch_sizes=[1, 8]))
+    result = run_benchmark(BenchConfig([BackendSpec("openvino", Path("model.onnx"))], batch_sizes=[1, 8]))
     result.backends[0].results[0].latency_ms.median   # typed (resnet_deploy.bench.result)
     data = result.to_dict()                            # JSON-ready; render with resnet_deploy.bench.report
 """

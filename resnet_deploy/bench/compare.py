@@ -10,13 +10,13 @@ differences in the machine or the settings that make the two hard to compare.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from pydantic import BaseModel, Field
 
 from resnet_deploy.bench.result import BackendRun, BenchResult, ResultLike, as_result
 from resnet_deploy.bench.result import load_result as _load_result
 from resnet_deploy.errors import InvalidInputError
+from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.render import Column, precision_for, render_table
 
 
@@ -43,7 +43,7 @@ class Comparison(BaseModel):
     unmatched: list[str] = Field(default_factory=list)
     warnings: list[str] = Field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return self.model_dump(mode="json")
 
 

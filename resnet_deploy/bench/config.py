@@ -7,8 +7,9 @@ import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, overload
+from typing import overload
 
+from resnet_deploy.backends.registry import RunOptions, get_backend
 from resnet_deploy.bench.stats import (
     DEFAULT_CV_THRESHOLD,
     DEFAULT_PERCENTILES,
@@ -16,6 +17,7 @@ from resnet_deploy.bench.stats import (
     parse_percentiles,
 )
 from resnet_deploy.errors import InvalidInputError
+from resnet_deploy.jsontypes import JsonObject
 
 DEFAULT_DURATION_S = 3.0
 
@@ -64,21 +66,21 @@ class BackendSpec:
 
     `artifact` is an ONNX model (ort-*, openvino), a plan (tensorrt) or a checkpoint (torch*);
     `model` names a registry model for torch backends without a checkpoint. `options` go to
-    the runner (e.g. {"precision": "fp16", "channels_last": True} for torch).
+    the runner (e.g. RunOptions(precision="fp16", channels_last=True) for torch).
     """
 
     backend: str
     artifact: Path | None = None
     model: str | None = None
     label: str | None = None
-    options: dict[str, Any] = field(default_factory=dict)
+    options: RunOptions = field(default_factory=RunOptions)
 
     @property
     def name(self) -> str:
         """The label shown in tables and plots."""
         if self.label:
             return self.label
-        return self.label_for(self.options.get("precision"))
+        return self.label_for(self.options.precision)
 
     def label_for(self, precision: str | None) -> str:
         """The default label, naming the run precision when one was asked for."""
@@ -88,13 +90,11 @@ class BackendSpec:
 
     @property
     def is_gpu(self) -> bool:
-        from resnet_deploy.backends.registry import get_backend
+        return get_backend(self.backend).needs_gpu or str(self.options.device or "cpu").startswith("cuda")
 
-        return get_backend(self.backend).device == "cuda" or str(self.options.get("device", "cpu")).startswith("cuda")
-
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {"backend": self.backend, "artifact": str(self.artifact) if self.artifact else None,
-                "model": self.model, "label": self.name, "options": dict(self.options)}
+                "model": self.model, "label": self.name, "options": self.options.to_dict()}
 
 
 @dataclass
@@ -155,7 +155,7 @@ class BenchConfig:
             raise InvalidInputError(f"`concurrency` must be positive integers, got {list(self.concurrency)}",
                                     param="concurrency")
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         data = asdict(self)
         data["backends"] = [b.to_dict() for b in self.backends]
         data["warmup"] = self.warmup.describe()

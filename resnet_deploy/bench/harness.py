@@ -13,12 +13,12 @@ import datetime as _dt
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from resnet_deploy import __version__
-from resnet_deploy.backends.base import DeviceTimingHooks, Runner, TensorInfo
+from resnet_deploy.backends.base import DeviceTimingHooks, Runner
+from resnet_deploy.backends.registry import get_backend
 from resnet_deploy.bench import preflight
 from resnet_deploy.bench.config import BackendSpec, BenchConfig, default_batch_sizes
 from resnet_deploy.bench.result import (
@@ -44,6 +44,8 @@ from resnet_deploy.bench.timing import (
     refuse_outer_cuda_graph,
 )
 from resnet_deploy.errors import InvalidInputError, MissingDependencyError
+from resnet_deploy.export.artifact import Artifact, ImageInput, select_image_input
+from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.memory import allocation_failures_are_bad_input
 
 log = logging.getLogger(__name__)
@@ -108,17 +110,23 @@ def _observer(progress: Progress | None) -> BenchObserver:
     return _MessageObserver(progress)
 
 
-def image_input(runner: Runner, input_size: tuple[int, int] | None) -> tuple[TensorInfo, tuple[int, int, int]]:
-    """The runner's one NCHW image input (1 or 3 channels) and its (C, H, W); exit 2 for
-    anything else (preflight.image_input)."""
-    return preflight.image_input(runner.name, runner.inputs(), input_size)
+def image_input(runner: Runner, input_size: tuple[int, int] | None,
+                artifact: Artifact | None = None) -> ImageInput:
+    """The runner's one image input (NCHW or NHWC, 1 or 3 channels) and its (C, H, W) at the
+    size the run uses (`input_size`, else the size `artifact` records); exit 2 for anything
+    else (export.artifact.select_image_input)."""
+    recorded = None
+    if artifact is not None and artifact.input_spec is not None and artifact.spec_source != "graph":
+        recorded = (artifact.input_spec.height, artifact.input_spec.width)
+    return select_image_input(runner.inputs(), input_size, recorded=recorded, who=runner.name)
 
 
-def make_feeds(info: TensorInfo, chw: tuple[int, int, int], batch: int, seed: int = 0) -> dict[str, np.ndarray]:
-    """Random normalised-image-like inputs (the values don't change the timing of these models)."""
+def make_feeds(image: ImageInput, batch: int, seed: int = 0) -> dict[str, np.ndarray]:
+    """Random normalised-image-like inputs in the model's layout (the values don't change the
+    timing of these models)."""
     rng = np.random.default_rng(seed)
-    array = rng.standard_normal((batch, *chw), dtype=np.float32)
-    return {info.name: np.ascontiguousarray(array.astype(info.dtype, copy=False))}
+    array = rng.standard_normal(image.shape(batch), dtype=np.float32)
+    return {image.tensor.name: np.ascontiguousarray(array.astype(image.tensor.dtype, copy=False))}
 
 
 def _stats(values: list[float], config: BenchConfig) -> LatencyStats:
@@ -210,7 +218,7 @@ def _sweep_cut(config: BenchConfig, row: BenchRow, rest: list[int]) -> str | Non
 def _name_precision(spec: BackendSpec, result: BackendRun) -> None:
     """When a run precision was asked for and the runtime runs another (OpenVINO without BF16
     falls back to FP32), the label and a note say what really ran."""
-    asked, ran = spec.options.get("precision"), result.runner.get("precision")
+    asked, ran = spec.options.precision, result.runner.get("precision")
     if asked and ran and ran != asked:
         result.notes.append(f"asked for {asked}, the runtime runs {ran}")
         if not spec.label:
@@ -234,10 +242,12 @@ def _measure_backend(spec: BackendSpec, runners: list[Runner], config: BenchConf
         main = runners[0]
         result.runner = main.describe()
         _name_precision(spec, result)
-        info, chw = image_input(main, config.input_size)
-        result.input = InputRecord(name=info.name, dtype=str(info.dtype), shape_chw=list(chw))
+        image = image_input(main, config.input_size, shape.artifact)
+        info, chw = image.tensor, image.chw
+        result.input = InputRecord(name=info.name, dtype=str(info.dtype), shape_chw=list(chw),
+                                   layout="NHWC" if image.layout == "NHWC" else None)
         if shape.chw is None:  # the artifact did not say: now the runner has
-            shape = preflight.InputShape(chw, shape.architecture, shape.model_kwargs, "runner")
+            shape = preflight.InputShape(chw, shape.artifact)
             if config.batch_sizes is not None:
                 preflight.check_memory(spec, shape, config.batch_sizes, gpu=spec.is_gpu)
         sample_bytes = int(np.prod(chw)) * np.dtype(info.dtype).itemsize
@@ -259,7 +269,7 @@ def _measure_backend(spec: BackendSpec, runners: list[Runner], config: BenchConf
         for position, batch in enumerate(batches):
             # A runtime that fails to allocate (the estimate was too low) is bad input, not a crash.
             with allocation_failures_are_bad_input(f"{spec.name} at batch {batch}", param="batch_sizes"):
-                feeds = make_feeds(info, chw, batch, config.seed)
+                feeds = make_feeds(image, batch, config.seed)
                 main.check_feeds(feeds)
                 point = Point(spec.name, batch, index, count, position + 1, len(batches), is_default, expected)
                 observer.point_started(point)
@@ -274,7 +284,7 @@ def _measure_backend(spec: BackendSpec, runners: list[Runner], config: BenchConf
                     # graphs) with torch's own events so a capture goes through torch.cuda.graph.
                     from resnet_deploy.runtime.cuda_events import cuda_event_api
 
-                    events = cuda_event_api(prefer="torch" if spec.backend.startswith("torch") else None)
+                    events = cuda_event_api(prefer=get_backend(spec.backend).event_api)
                     measurement = measure_gpu(hooks, feeds, events=events, warmup=config.warmup, iterations=config.iterations,
                                               duration_s=config.duration_s, min_iterations=config.min_iterations,
                                               no_data_transfers=config.no_data_transfers, cuda_graph=config.cuda_graph,
@@ -349,7 +359,7 @@ def run_benchmark(config: BenchConfig, *, progress: Progress | None = None,
             preflight.check_memory(spec, shape, config.batch_sizes, gpu=spec.is_gpu)
         prepared[i] = (runners, shape)
 
-    telemetry: dict[str, Any] = {"before": gpu_telemetry()}
+    telemetry: JsonObject = {"before": gpu_telemetry()}
     environment = capture_environment()
     created = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     results: list[BackendRun] = []

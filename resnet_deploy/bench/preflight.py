@@ -14,15 +14,13 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from resnet_deploy.backends.base import TensorInfo
 from resnet_deploy.bench.config import BackendSpec
 from resnet_deploy.errors import InvalidInputError, MissingDependencyError, ResnetDeployError
+from resnet_deploy.export.artifact import Artifact, artifact_kind, describe_artifact
 
 log = logging.getLogger(__name__)
 
@@ -54,124 +52,47 @@ def refuse_unavailable(reasons: dict[str, str]) -> None:
         raise MissingDependencyError(f"cannot run {names} here, so nothing was timed: " + "; ".join(reasons.values()))
 
 
-def image_input(name: str, inputs: Sequence[TensorInfo],
-                input_size: tuple[int, int] | None) -> tuple[TensorInfo, tuple[int, int, int]]:
-    """The one NCHW image input (1 or 3 channels) among `inputs` and its (C, H, W); exit 2
-    for anything else. `name` (the backend) prefixes the messages."""
-    if len(inputs) != 1:
-        raise InvalidInputError(f"{name}: not an image classifier: it has {len(inputs)} inputs "
-                                f"({', '.join(t.name for t in inputs)}), expected one NCHW image input")
-    info = inputs[0]
-    if len(info.shape) != 4:
-        raise InvalidInputError(f"{name}: not an image model: input '{info.name}' has shape {info.shape}, "
-                                "expected NCHW with 1 or 3 channels")
-    _, c, h, w = info.shape
-    if not isinstance(c, int) or c not in (1, 3):
-        raise InvalidInputError(f"{name}: not an image model: input '{info.name}' has shape {info.shape}; "
-                                "expected NCHW with 1 or 3 channels (NHWC inputs are not supported)")
-    if not np.issubdtype(info.dtype, np.floating) and not np.issubdtype(info.dtype, np.integer):
-        raise InvalidInputError(f"{name}: input '{info.name}' has dtype {info.dtype}, expected numbers")
-    size = [h, w]
-    for axis, value in enumerate((h, w)):
-        if isinstance(value, int) and value > 0:
-            if input_size is not None and input_size[axis] != value:
-                raise InvalidInputError(f"{name}: the model's input is fixed at {h}x{w}; "
-                                        f"`input_size` {input_size[0]}x{input_size[1]} does not match",
-                                        param="input_size")
-        elif input_size is not None:
-            size[axis] = input_size[axis]
-        else:
-            raise InvalidInputError(f"{name}: input '{info.name}' has a dynamic height/width {info.shape}; "
-                                    "give `input_size` HxW", param="input_size")
-    return info, (c, int(size[0]), int(size[1]))  # type: ignore[arg-type]
-
-
 @dataclass(frozen=True)
 class InputShape:
-    """What an artifact says about its input before it is opened."""
+    """The input (C, H, W) a run feeds and the description it was read from (None when the
+    artifact does not say: the runner tells, later)."""
 
     chw: tuple[int, int, int] | None = None
-    architecture: str | None = None
-    model_kwargs: dict[str, Any] = field(default_factory=dict)
-    source: str = "unknown"  # metadata, sidecar, registry, runner
+    artifact: Artifact | None = None
 
+    @property
+    def architecture(self) -> str | None:
+        return self.artifact.architecture if self.artifact is not None else None
 
-def _spatial(spec: dict[str, Any] | None, input_size: tuple[int, int] | None) -> tuple[int, int, int] | None:
-    if not isinstance(spec, dict):
-        return None
-    try:
-        c, h, w = int(spec["channels"]), spec.get("height"), spec.get("width")
-    except (KeyError, TypeError, ValueError):
-        return None
-    if input_size is not None:
-        h, w = input_size
-    if not isinstance(h, int) or not isinstance(w, int):
-        return None
-    return c, h, w
+    @property
+    def model_kwargs(self) -> dict[str, Any]:
+        return dict(self.artifact.model_kwargs) if self.artifact is not None else {}
 
 
 def input_shape(spec: BackendSpec, input_size: tuple[int, int] | None = None) -> InputShape:
     """The input (C, H, W) and architecture an artifact records, read without loading it
-    into a runtime: an ONNX model's graph inputs and metadata, a plan's or checkpoint's
-    sidecar, or the registry for a model name. A model that is not an image classifier, or
-    a broken file, is refused here (exit 2), before anything is timed; what the artifact does
-    not say stays None and is learnt from the runner later."""
-    from resnet_deploy.backends.registry import artifact_kind
-
+    into a runtime (export.artifact.describe_artifact). A model that is not an image
+    classifier, or a broken file, is refused here (exit 2), before anything is timed; what
+    the artifact does not say (bare weights: a foreign .pth without a sidecar) is
+    learnt from the runner later."""
     source = spec.artifact if spec.artifact is not None else spec.model
-    if source is None:
+    if source is None or (spec.artifact is not None and not Path(source).is_file()):
         return InputShape()
-    kind = artifact_kind(source)
-    if kind == "onnx" and Path(source).is_file():
-        return _onnx_shape(spec, Path(source), input_size)
-    if kind == "plan" and Path(source).is_file():
-        from resnet_deploy.runtime.plan_meta import load_plan_meta
-
-        plan = load_plan_meta(source, verify=False)
-        inputs = [TensorInfo(t.name, tuple(d if d >= 0 else None for d in t.shape), np.dtype(np.float32))
-                  for t in plan.io_tensors if t.mode == "input"]
-        chw = image_input(spec.backend, inputs, input_size)[1] if inputs else _spatial(plan.input_spec, input_size)
-        return InputShape(chw, plan.architecture, {}, "sidecar")
-    if kind == "checkpoint" and Path(source).is_file():
+    kwargs = {"in_channels": spec.options.in_channels} if spec.options.in_channels is not None else None
+    try:
+        artifact = describe_artifact(source, model_kwargs=kwargs, verify=False)
+    except ResnetDeployError as exc:
         from resnet_deploy.model_source import FOREIGN_SUFFIXES
-        from resnet_deploy.train.checkpoint import checkpoint_meta
 
-        if Path(source).suffix in FOREIGN_SUFFIXES:  # a foreign .pth has no sidecar: the runner says what it needs
-            return InputShape()
-        meta = checkpoint_meta(source)  # refuses a bad sidecar (or argument) here, before anything is timed
-        found = meta.get("architecture")
-        arch: dict[str, Any] = found if isinstance(found, dict) else {}
-        return InputShape(_spatial(meta.get("input_spec"), input_size), arch.get("name"),
-                          dict(arch.get("kwargs") or {}), "sidecar")
-    if kind == "checkpoint" and spec.artifact is None:
-        from resnet_deploy.models import get_entry
-
-        entry = get_entry(str(source))
-        size = input_size or (entry.input_size, entry.input_size)
-        channels = int(spec.options.get("in_channels", 3))
-        return InputShape((channels, size[0], size[1]), entry.name, {}, "registry")
-    return InputShape()
-
-
-def _onnx_shape(spec: BackendSpec, path: Path, input_size: tuple[int, int] | None) -> InputShape:
-    from onnx import helper
-
-    from resnet_deploy.export.loader import load_onnx_model
-    from resnet_deploy.export.metadata import describe_metadata
-
-    model = load_onnx_model(path, load_external_data=False, check=False)
-    initializers = {t.name for t in model.graph.initializer}
-    inputs = []
-    for value in model.graph.input:
-        if value.name in initializers:
-            continue
-        dims = tuple(d.dim_value if d.HasField("dim_value") else (d.dim_param or None)
-                     for d in value.type.tensor_type.shape.dim)
-        dtype = np.dtype(helper.tensor_dtype_to_np_dtype(value.type.tensor_type.elem_type))
-        inputs.append(TensorInfo(value.name, dims, dtype))
-    _, chw = image_input(spec.backend, inputs, input_size)
-    meta = describe_metadata(model)
-    return InputShape(chw, meta.get("architecture"), dict(meta.get("model_kwargs") or {}), "metadata")
+        # A bad sidecar (or argument) is refused here, before anything is timed; a foreign
+        # .pth has no sidecar: the runner says what it needs.
+        if artifact_kind(source) != "checkpoint" or spec.artifact is None or Path(source).suffix not in FOREIGN_SUFFIXES:
+            raise
+        log.debug("no description of %s: %s", source, exc)
+        return InputShape()
+    if artifact.kind == "weights":
+        return InputShape()
+    return InputShape(artifact.image_input(input_size, who=spec.backend).chw, artifact)
 
 
 def bytes_per_image(shape: InputShape) -> tuple[int, str] | None:

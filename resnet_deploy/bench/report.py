@@ -22,6 +22,7 @@ from resnet_deploy.bench.result import (
     ResultLike,
     as_result,
 )
+from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.render import Column, markdown_table, precision_for
 from resnet_deploy.render import render_table as render_rows
 
@@ -32,14 +33,14 @@ def percentile_keys(data: ResultLike) -> list[str]:
     return as_result(data).config.percentile_keys()
 
 
-def rows(data: ResultLike) -> list[dict[str, Any]]:
+def rows(data: ResultLike) -> list[JsonObject]:
     """One flat row of numbers per (backend, batch): what the CSV and the tables are made of."""
     result = as_result(data)
     keys = result.config.percentile_keys()
     out = []
     for backend, r in result.rows():
         lat = r.latency_ms
-        row: dict[str, Any] = {"backend": backend.label, "batch": r.batch, "samples": lat.samples,
+        row: JsonObject = {"backend": backend.label, "batch": r.batch, "samples": lat.samples,
                                "min_ms": lat.min, "mean_ms": lat.mean, "median_ms": lat.median}
         for key in keys:
             row[f"{key}_ms"] = lat.get(key)

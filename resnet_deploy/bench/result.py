@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from resnet_deploy.errors import ArtifactError
+from resnet_deploy.jsontypes import JsonObject
 
 _PERCENTILE_KEY = re.compile(r"^p\d+(\.\d+)?$")
 
@@ -58,7 +59,7 @@ class LatencyStats(_Record):
         return data
 
     @model_serializer(mode="wrap")
-    def _flat(self, handler: Any) -> dict[str, Any]:
+    def _flat(self, handler: Any) -> JsonObject:
         data = handler(self)
         percentiles = data.pop("percentiles", {}) or {}
         head = {k: data.pop(k) for k in ("samples", "min", "mean", "median") if k in data}
@@ -95,8 +96,8 @@ class BenchRow(_Record):
     samples_ms: list[float] | None = None
 
     @model_serializer(mode="wrap")
-    def _omit_absent(self, handler: Any) -> dict[str, Any]:
-        data: dict[str, Any] = handler(self)
+    def _omit_absent(self, handler: Any) -> JsonObject:
+        data: JsonObject = handler(self)
         for key in (*_SPLIT, "samples_ms"):
             if data.get(key) is None:
                 data.pop(key, None)
@@ -117,14 +118,22 @@ class SpecRecord(_Record):
     artifact: str | None = None
     model: str | None = None
     label: str | None = None
-    options: dict[str, Any] = Field(default_factory=dict)
+    options: JsonObject = Field(default_factory=dict)
 
 
 class InputRecord(_Record):
     name: str | None = None
     dtype: str | None = None
     shape_chw: list[int] | None = None
+    layout: str | None = None  # NHWC when the fed array is (N, H, W, C); absent for NCHW and older results
     batch_limits: list[int | None] | None = None
+
+    @model_serializer(mode="wrap")
+    def _omit_absent(self, handler: Any) -> JsonObject:
+        data: JsonObject = handler(self)
+        if data.get("layout") is None:
+            data.pop("layout", None)
+        return data
 
 
 class ArtifactRecord(_Record):
@@ -133,12 +142,12 @@ class ArtifactRecord(_Record):
     path: str | None = None
     bytes: int | None = None
     sha256: str | None = None
-    sidecar: dict[str, Any] | None = None
+    sidecar: JsonObject | None = None
     sidecar_mismatch: bool | None = None
 
     @model_serializer(mode="wrap")
-    def _omit_absent(self, handler: Any) -> dict[str, Any]:
-        data: dict[str, Any] = handler(self)
+    def _omit_absent(self, handler: Any) -> JsonObject:
+        data: JsonObject = handler(self)
         for key in ("sidecar", "sidecar_mismatch"):
             if data.get(key) is None:
                 data.pop(key, None)
@@ -152,7 +161,7 @@ class BackendRun(_Record):
     label: str
     backend: str
     spec: SpecRecord | None = None
-    runner: dict[str, Any] = Field(default_factory=dict)
+    runner: JsonObject = Field(default_factory=dict)
     artifact: ArtifactRecord | None = None
     input: InputRecord = Field(default_factory=InputRecord)
     results: list[BenchRow] = Field(default_factory=list)
@@ -206,10 +215,10 @@ class BenchResult(_Record):
     created: str | None = None
     config: ConfigRecord = Field(default_factory=ConfigRecord)
     environment: EnvironmentRecord = Field(default_factory=EnvironmentRecord)
-    gpu_telemetry: dict[str, Any] | None = None
+    gpu_telemetry: JsonObject | None = None
     backends: list[BackendRun]
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         """JSON-ready, in the recorded layout."""
         return self.model_dump(mode="json")
 

@@ -4,28 +4,23 @@ runtime is installed, that it runs this kind of artifact and that it takes the o
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from resnet_deploy.backends.base import Runner
-from resnet_deploy.backends.registry import RunOptions
+from resnet_deploy.backends.registry import get_backend
 from resnet_deploy.backends.registry import open_runner as open_backend
 from resnet_deploy.bench.config import BackendSpec
 from resnet_deploy.errors import InvalidInputError
-
-_FIELDS = ("device", "precision", "channels_last")
 
 
 def open_runner(spec: BackendSpec, *, threads: int | None = None, input_size: tuple[int, int] | None = None) -> Runner:
     """A runner for `spec`, not yet activated. `threads` and `input_size` apply to the
     backends that honour them (CPU threads: not GPU backends; input size: torch)."""
-    from resnet_deploy.backends.registry import get_backend
-
     info = get_backend(spec.backend)
     source = spec.artifact if spec.artifact is not None else spec.model
     if source is None:
         what = "a checkpoint or a model name" if info.artifact == "checkpoint" else f"an {info.artifact} file"
         raise InvalidInputError(f"backend '{spec.backend}' needs {what}", param="backend")
-    options = dict(spec.options)
-    fields = {name: options.pop(name) for name in _FIELDS if name in options}
-    run = RunOptions(threads=threads if "threads" in info.options else None,
-                     input_size=input_size if "input_size" in info.options else None,
-                     extra=options, **fields)
+    run = replace(spec.options, threads=threads if "threads" in info.options else None,
+                  input_size=input_size if "input_size" in info.options else None)
     return open_backend(spec.backend, source, run)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from resnet_deploy.errors import InvalidInputError
+from resnet_deploy.jsontypes import JsonObject
 
 DEFAULT_PERCENTILES: tuple[float, ...] = (90.0, 95.0, 99.0)
 # A run is "too noisy to trust" above this coefficient of variation (std / mean). trtexec warns
@@ -82,7 +83,7 @@ class LatencySummary:
         """Coefficient of variation (population std / mean); 0 for a zero mean."""
         return self.std / self.mean if self.mean > 0 else 0.0
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         data: dict[str, Any] = {"samples": self.samples, "min": self.min, "mean": self.mean,
                                 "median": self.median}
         data.update(self.percentiles)

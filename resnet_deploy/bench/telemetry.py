@@ -10,16 +10,16 @@ from __future__ import annotations
 import contextlib
 import logging
 from pathlib import Path
-from typing import Any
 
 from resnet_deploy.environment import collect_environment
 from resnet_deploy.errors import ArtifactError
-from resnet_deploy.sidecar import library_versions, read_sidecar, sha256_file
+from resnet_deploy.jsontypes import JsonObject
+from resnet_deploy.sidecar import artifact_meta, library_versions, read_sidecar, sha256_file
 
 log = logging.getLogger(__name__)
 
 
-def gpu_telemetry() -> list[dict[str, Any]] | None:
+def gpu_telemetry() -> list[JsonObject] | None:
     """Per-GPU clocks (MHz), temperature (°C), power (W) and utilisation; None without NVML."""
     try:
         import pynvml
@@ -30,11 +30,11 @@ def gpu_telemetry() -> list[dict[str, Any]] | None:
     except Exception as exc:
         log.debug("NVML unavailable: %s", exc)
         return None
-    gpus: list[dict[str, Any]] = []
+    gpus: list[JsonObject] = []
     try:
         for index in range(pynvml.nvmlDeviceGetCount()):
             handle = pynvml.nvmlDeviceGetHandleByIndex(index)
-            entry: dict[str, Any] = {"index": index}
+            entry: JsonObject = {"index": index}
             probes = {
                 "name": lambda h: pynvml.nvmlDeviceGetName(h),
                 "sm_clock_mhz": lambda h: pynvml.nvmlDeviceGetClockInfo(h, pynvml.NVML_CLOCK_SM),
@@ -56,30 +56,36 @@ def gpu_telemetry() -> list[dict[str, Any]] | None:
     return gpus
 
 
-def artifact_record(path: Path | None) -> dict[str, Any] | None:
-    """Path, size, sha256 and sidecar (when one exists) of the benchmarked artifact."""
+def artifact_record(path: Path | None) -> JsonObject | None:
+    """Path, size, sha256 and sidecar (when one exists) of the benchmarked artifact. The
+    sidecar is the record that matches the file (artifacts.artifact_meta: after an
+    interrupted write, the previous one); `sidecar_mismatch` flags a file that matches
+    neither, beside the sidecar as written."""
     if path is None or not path.is_file():
         return None
-    record: dict[str, Any] = {"path": str(path), "bytes": path.stat().st_size, "sha256": sha256_file(path)}
+    record: JsonObject = {"path": str(path), "bytes": path.stat().st_size, "sha256": sha256_file(path)}
     try:
-        sidecar = read_sidecar(path, required=False)
+        written = read_sidecar(path, required=False)
     except ArtifactError as exc:
-        sidecar = {"error": str(exc)}
-    if sidecar is not None:
-        record["sidecar"] = sidecar
-        if sidecar.get("sha256") and sidecar["sha256"] != record["sha256"]:
-            record["sidecar_mismatch"] = True
+        record["sidecar"] = {"error": str(exc)}
+        return record
+    if written is None:
+        return record
+    try:
+        record["sidecar"] = artifact_meta(path)
+    except ArtifactError:
+        record["sidecar"], record["sidecar_mismatch"] = written, True
     return record
 
 
-def capture_environment() -> dict[str, Any]:
+def capture_environment() -> JsonObject:
     """collect_environment() (which holds the CPU's instruction set) plus the exact library versions."""
     env = collect_environment()
     env["library_versions"] = library_versions()
     return env
 
 
-def device_slug(env: dict[str, Any], gpu: bool) -> str:
+def device_slug(env: JsonObject, gpu: bool) -> str:
     """A folder name for results: the GPU's name (e.g. "nvidia-h100-80gb-hbm3") or "cpu-<N>core"."""
     if gpu and env.get("gpus"):
         name = str(env["gpus"][0].get("name") or "gpu")

@@ -173,12 +173,11 @@ def refuse_outer_cuda_graph(backends: Sequence[tuple[str, str | None]]) -> None:
 
 
 def outer_cuda_graph_refusal(backend: str) -> str | None:
-    """Why `backend`'s runtime cannot be captured into an outer CUDA graph, or None."""
-    if backend in ("ort-cuda", "ort-trt"):
-        from resnet_deploy.backends.onnxruntime_gpu import OUTER_CUDA_GRAPH_REFUSALS
+    """Why `backend`'s runtime cannot be captured into an outer CUDA graph, or None (its
+    registry row says)."""
+    from resnet_deploy.backends.registry import get_backend
 
-        return OUTER_CUDA_GRAPH_REFUSALS[backend]
-    return None
+    return get_backend(backend).outer_graph_refusal
 
 
 @dataclass

@@ -4,38 +4,13 @@ on the runtime that will serve them."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import click
 
 from resnet_deploy.backends.registry import RUN_PRECISIONS, backend_names
 from resnet_deploy.cli.output import echo_json
-from resnet_deploy.cli.params import FiniteFloat, InputPath, command
+from resnet_deploy.cli.params import FiniteFloat, InputPath, InputSize, command
 from resnet_deploy.data.registry import data_dir_help, names_help
-
-# The gate: FAIL when the drop exceeds the limit; "ok" when its whole 95% interval is within;
-# "ok (inconclusive)" when the drop is within but the interval reaches past the limit.
-VERDICTS = {"pass": "ok", "inconclusive": "ok (inconclusive)", "fail": "FAIL"}
-
-
-def render_report(report: Any) -> str:
-    from resnet_deploy.render import Column, render_table
-
-    machine = report.machine
-    cpu = machine.get("cpu", "?") + (f" ({machine['isa']})" if machine.get("isa") else "")
-    lines = [f"{report.dataset} ({report.split}, {report.samples} images); models on {machine['backend']}, reference on "
-             f"{machine['reference_backend']}; CPU {cpu}", ""]
-    columns = [Column("model"), Column("backend"), Column("precision"), Column("top-1 %", ".2f"),
-               Column("top-5 %", ".2f"), Column("agreement %", ".2f"), Column("mean cosine", ".5f"),
-               Column("drop (points)", "+.2f"), Column("95% CI"), Column("limit", ".2f"), Column("result")]
-    rows: list[list[Any]] = [[Path(report.reference.model).name, report.reference.backend, report.reference.precision,
-                              report.reference.top1, report.reference.top5, None, None, None, None, None, "reference"]]
-    rows += [[Path(m.model).name, m.backend, m.precision, m.top1, m.top5, m.top1_agreement, m.cosine, m.drop,
-              f"{m.drop_low:+.2f} to {m.drop_high:+.2f}", m.max_drop, VERDICTS.get(m.verdict, m.verdict)]
-             for m in report.models]
-    lines.append(render_table(columns, rows))
-    lines += report.notes
-    return "\n".join(lines)
 
 
 @command("accuracy")
@@ -44,8 +19,8 @@ def render_report(report: Any) -> str:
               help=f"{names_help()} (validation split), or an .npz with x and labels.")
 @click.option("--data-dir", type=InputPath(), default=None, help=data_dir_help())
 @click.option("--reference", type=InputPath(), required=True, help="The FP32 model to compare against (ONNX or plan).")
-@click.option("--backend", type=click.Choice([b for b in backend_names() if not b.startswith("torch")]),
-              default="ort-cpu", show_default=True, help="The runtime that will serve MODELS (tensorrt: MODELS are plans).")
+@click.option("--backend", type=click.Choice([*backend_names("onnx"), *backend_names("plan")]),
+              default=None, help="The runtime that will serve MODELS [default: ort-cpu for ONNX, tensorrt for plans].")
 @click.option("--reference-backend", type=click.Choice(backend_names()), default=None,
               help="Runtime for the reference [default: --backend when it runs the reference, else its natural one].")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate only the first N validation images.")
@@ -57,10 +32,12 @@ def render_report(report: Any) -> str:
               help="Run MODELS in this precision, computed by --backend (bf16: openvino); each is named and judged "
                    "by the precision that really ran.")
 @click.option("--no-record", is_flag=True, help="Do not write the figures into the models' sidecars.")
+@click.option("--input-size", type=InputSize(), default=None,
+              help="HxW (or N) to feed models whose height/width are dynamic [default: the size they record].")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def accuracy(models: tuple[Path, ...], dataset: str, data_dir: Path | None, reference: Path, backend: str,
+def accuracy(models: tuple[Path, ...], dataset: str, data_dir: Path | None, reference: Path, backend: str | None,
              reference_backend: str | None, limit: int | None, max_drop: float | None, threads: int | None,
-             precision: str | None, no_record: bool, as_json: bool) -> None:
+             precision: str | None, no_record: bool, input_size: tuple[int, int] | None, as_json: bool) -> None:
     """Evaluate MODELS and the --reference on the same validation images; exit 1 when a drop
     exceeds its limit.
 
@@ -70,11 +47,11 @@ def accuracy(models: tuple[Path, ...], dataset: str, data_dir: Path | None, refe
       resnet-deploy accuracy r20.onnx --backend openvino --precision bf16 --dataset digits --reference r20.onnx
     """
     from resnet_deploy.errors import CheckFailedError
-    from resnet_deploy.precision.accuracy import evaluate_accuracy
+    from resnet_deploy.precision.accuracy import evaluate_accuracy, render_report
 
     report = evaluate_accuracy(list(models), dataset=dataset, data_dir=data_dir, reference=reference, backend=backend,
                                reference_backend=reference_backend, limit=limit, max_drop=max_drop, threads=threads,
-                               record=not no_record, precision=precision)
+                               record=not no_record, precision=precision, input_size=input_size)
     if as_json:
         echo_json(report.to_dict())
     else:

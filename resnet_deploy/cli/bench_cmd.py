@@ -3,99 +3,20 @@ and artifacts side by side."""
 
 from __future__ import annotations
 
-from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import click
 
 from resnet_deploy.backends.registry import RUN_PRECISIONS, backend_names
 from resnet_deploy.cli.output import echo_json
-from resnet_deploy.cli.params import FiniteFloat, InputPath, OutputFile, OutputFolder, command
-
-# The flag each artifact kind comes from, and the backend it runs on when none is named.
-_FLAGS = {"plan": "--engine", "onnx": "--onnx", "checkpoint": "--checkpoint/--model"}
-_TORCH_OPTIONS = {"channels_last": "--channels-last", "device": "--device"}
-
-
-def _input_size(text: str | None) -> tuple[int, int] | None:
-    from resnet_deploy.errors import InvalidInputError
-
-    if text is None:
-        return None
-    parts = text.lower().replace(",", "x").split("x")
-    try:
-        values = [int(p) for p in parts]
-    except ValueError:
-        raise InvalidInputError(f"--input-size takes N or HxW (224 or 224x224), got {text!r}") from None
-    if len(values) == 1:
-        values *= 2
-    if len(values) != 2 or min(values) < 1:
-        raise InvalidInputError(f"--input-size takes N or HxW (224 or 224x224), got {text!r}")
-    return values[0], values[1]
-
-
-def _refuse_duplicates(flag: str, values: tuple[Any, ...]) -> None:
-    from resnet_deploy.errors import InvalidInputError
-
-    seen = Counter(str(Path(v).resolve()) if isinstance(v, Path) else str(v) for v in values)
-    twice = [v for v, n in seen.items() if n > 1]
-    if twice:
-        raise InvalidInputError(f"{flag} names {twice[0]} more than once; give each artifact once")
-
-
-def build_specs(engines: tuple[Path, ...], onnx: tuple[Path, ...], checkpoints: tuple[Path, ...],
-                models: tuple[str, ...], backends: tuple[str, ...], options: dict[str, object]) -> list:
-    """Every (artifact, backend) pair to time: each --backend runs every artifact of the kind
-    it takes. Without --backend each artifact runs on its kind's default backend (tensorrt,
-    ort-cpu, torch). An artifact no chosen backend runs, or a backend with no artifact, is
-    refused (exit 2) rather than silently left out."""
-    from resnet_deploy.backends.registry import DEFAULT_BACKEND, get_backend
-    from resnet_deploy.bench import BackendSpec
-    from resnet_deploy.errors import InvalidInputError
-
-    for flag, values in (("--engine", engines), ("--onnx", onnx), ("--checkpoint", checkpoints), ("--model", models)):
-        _refuse_duplicates(flag, values)
-    sources: dict[str, list[Path | str]] = {"plan": list(engines), "onnx": list(onnx),
-                                            "checkpoint": [*checkpoints, *models]}
-    if not any(sources.values()):
-        raise InvalidInputError("nothing to benchmark: give --engine PLAN, --onnx MODEL or --checkpoint/--model "
-                                "(each may be repeated)")
-    chosen = list(dict.fromkeys(backends)) or [DEFAULT_BACKEND[kind] for kind, items in sources.items() if items]
-    kinds = {name: get_backend(name).artifact for name in chosen}
-    for name, kind in kinds.items():
-        if not sources[kind]:
-            what = {"plan": "--engine PLAN", "onnx": "--onnx MODEL", "checkpoint": "--checkpoint PATH or --model NAME"}
-            raise InvalidInputError(f"--backend {name} needs {what[kind]}")
-    for kind, items in sources.items():
-        if items and kind not in kinds.values():
-            runs = ", ".join(n for n in backend_names(kind))
-            raise InvalidInputError(f"{_FLAGS[kind]} {items[0]} is not run by any --backend given "
-                                    f"({', '.join(chosen)}); add --backend with one of: {runs}")
-    given = [flag for key, flag in _TORCH_OPTIONS.items() if key in options]
-    if given and "checkpoint" not in kinds.values():
-        raise InvalidInputError(f"{given[0]} applies to torch backends (--checkpoint/--model), and none is timed")
-    precision = options.get("precision")
-    if isinstance(precision, str):
-        from resnet_deploy.backends.registry import check_run_precision
-
-        for name in kinds:  # every backend timed must compute it: a silent FP32 column would mislead
-            check_run_precision(name, precision)
-    names = Counter(Path(s).name if isinstance(s, Path) else s for items in sources.values() for s in items)
-    specs = []
-    for kind, items in sources.items():
-        for source in items:
-            path = source if isinstance(source, Path) else None
-            shown = str(path) if path is not None and names[path.name] > 1 else None  # same file name twice
-            for name in (n for n, k in kinds.items() if k == kind):
-                label = f"{name} ({shown})" if shown else None
-                spec_options = dict(options) if kind == "checkpoint" else (
-                    {"precision": precision} if precision is not None else {})
-                if path is None:
-                    specs.append(BackendSpec(name, model=str(source), label=label, options=spec_options))
-                else:
-                    specs.append(BackendSpec(name, artifact=path, label=label, options=spec_options))
-    return specs
+from resnet_deploy.cli.params import (
+    FiniteFloat,
+    InputPath,
+    InputSize,
+    OutputFile,
+    OutputFolder,
+    command,
+)
 
 
 @command("bench")
@@ -121,7 +42,7 @@ def build_specs(engines: tuple[Path, ...], onnx: tuple[Path, ...], checkpoints: 
 @click.option("--cuda-graph", is_flag=True, help="Launch the compute as a captured CUDA graph (GPU backends).")
 @click.option("--no-data-transfers", is_flag=True, help="Device-resident inputs: no H2D/D2H copies in the timed loop.")
 @click.option("--percentiles", default="90,95,99", show_default=True, help="Latency percentiles to report (0..100).")
-@click.option("--input-size", help="HxW (or N) for models with dynamic height/width.")
+@click.option("--input-size", type=InputSize(), default=None, help="HxW (or N) for models with dynamic height/width.")
 @click.option("--precision", type=click.Choice(RUN_PRECISIONS),
               help="Compute an FP32 model in this precision: torch autocast (fp16 on CUDA only), OpenVINO's "
                    "inference precision (fp32, bf16). Results name the precision that really ran.")
@@ -137,7 +58,7 @@ def build_specs(engines: tuple[Path, ...], onnx: tuple[Path, ...], checkpoints: 
 def bench(engines: tuple[Path, ...], onnx_models: tuple[Path, ...], checkpoints: tuple[Path, ...], models: tuple[str, ...],
           backends: tuple[str, ...], batch_sizes: str | None, warmup: str, iterations: int | None,
           duration: float | None, threads: int | None, concurrency: str | None, streams: int, cuda_graph: bool,
-          no_data_transfers: bool, percentiles: str, input_size: str | None, precision: str | None,
+          no_data_transfers: bool, percentiles: str, input_size: tuple[int, int] | None, precision: str | None,
           channels_last: bool, torch_device: str | None, cv_threshold: float, as_json: bool,
           out_dir: Path | None, save_json: Path | None, csv_path: Path | None, md_path: Path | None,
           plot_dir: Path | None) -> None:
@@ -152,6 +73,7 @@ def bench(engines: tuple[Path, ...], onnx_models: tuple[Path, ...], checkpoints:
       resnet-deploy bench --model resnet50 --backend torch --channels-last --duration 5
       resnet-deploy bench --onnx r50.onnx --backend openvino --precision bf16
     """
+    from resnet_deploy.backends.registry import RunOptions
     from resnet_deploy.bench import (
         BenchConfig,
         Warmup,
@@ -161,21 +83,17 @@ def bench(engines: tuple[Path, ...], onnx_models: tuple[Path, ...], checkpoints:
         run_benchmark,
     )
     from resnet_deploy.bench import report as rep
+    from resnet_deploy.bench.plan import Source, plan_specs
     from resnet_deploy.cli.progress import bench_progress
 
-    options: dict[str, object] = {}
-    if precision:
-        options["precision"] = precision
-    if channels_last:
-        options["channels_last"] = True
-    if torch_device:
-        options["device"] = torch_device
-    specs = build_specs(engines, onnx_models, checkpoints, models, backends, options)
+    sources = [*map(Source, engines), *map(Source, onnx_models), *map(Source, checkpoints), *map(Source, models)]
+    options = RunOptions(precision=precision, channels_last=channels_last, device=torch_device)
+    specs = plan_specs(sources, backends, options=options)
     config = BenchConfig(backends=specs, batch_sizes=parse_batch_sizes(batch_sizes), warmup=Warmup.parse(warmup),
                          iterations=iterations, duration_s=duration if duration is not None else (None if iterations else 3.0),
                          threads=threads, streams=streams, concurrency=parse_concurrency(concurrency),
                          cuda_graph=cuda_graph, no_data_transfers=no_data_transfers,
-                         percentiles=parse_percentiles(percentiles), input_size=_input_size(input_size),
+                         percentiles=parse_percentiles(percentiles), input_size=input_size,
                          cv_threshold=cv_threshold)
     result = run_benchmark(config, progress=bench_progress(quiet=as_json))
     if out_dir is not None:

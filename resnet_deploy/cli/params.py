@@ -77,6 +77,26 @@ class FiniteFloat(click.ParamType):
         return number
 
 
+class InputSize(click.ParamType):
+    """`224` or `224x224` (HxW): the input size for a model whose height/width are dynamic."""
+
+    name = "HxW"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> tuple[int, int]:
+        if isinstance(value, tuple):
+            return value
+        parts = str(value).lower().replace(",", "x").split("x")
+        try:
+            sizes = [int(p) for p in parts]
+        except ValueError:
+            sizes = []
+        if len(sizes) == 1:
+            sizes *= 2
+        if len(sizes) != 2 or min(sizes) < 1:
+            self.fail(f"takes N or HxW (224 or 224x224), got {value!r}", param, ctx)
+        return sizes[0], sizes[1]
+
+
 _PARAMETER = re.compile(r"`([a-z_][a-z0-9_]*)`")
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import click
 
 from resnet_deploy.cli.output import echo_fields, echo_json
-from resnet_deploy.cli.params import FiniteFloat, InputPath, OutputFile, command
+from resnet_deploy.cli.params import FiniteFloat, InputPath, InputSize, OutputFile, command
 from resnet_deploy.data.registry import data_dir_help, names_help
 
 
@@ -44,8 +44,8 @@ def fallback_rows(search: dict[str, Any]) -> list[tuple[str, object]]:
 @click.option("--io-dtype", type=click.Choice(["fp32", "fp16", "bf16"]), default="fp32", show_default=True,
               help="FP16/BF16 only: dtype of the graph's inputs and outputs (fp16 for --precision fp16, bf16 for bf16).")
 @click.option("--calib-data", default=None,
-              help=f"INT8/FP8: a dataset ({names_help()}), a .npy of normalized NCHW float32 "
-                   "images, or 'random'. Random data, and 1-channel datasets for a 3-channel model (converted), are "
+              help=f"INT8/FP8: a dataset ({names_help()}), a .npy of normalized float32 "
+                   "images (NCHW, or the model's layout), or 'random'. Random data, and 1-channel datasets for a 3-channel model (converted), are "
                    "for speed work only: a warning says so.")
 @click.option("--data-dir", type=InputPath(), default=None, help=data_dir_help())
 @click.option("--calib-samples", type=click.IntRange(min=1), default=None,
@@ -69,11 +69,13 @@ def fallback_rows(search: dict[str, Any]) -> list[tuple[str, object]]:
               help=f"--max-drop: the labelled dataset ({names_help()}) [default: --calib-data when it is one].")
 @click.option("--search-images", type=click.IntRange(min=1), default=None,
               help="--max-drop: held-out training images the search judges on [default: 5000].")
+@click.option("--input-size", type=InputSize(), default=None,
+              help="INT8/FP8: HxW (or N) of the calibration images for a model whose height/width are dynamic.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 def quantize(model: Path, precision: str, output: Path | None, io_dtype: str, calib_data: str | None,
              data_dir: Path | None, calib_samples: int | None, method: str, target: str, cpu_isa: str | None,
              calib_cache: Path | None, exclude: tuple[str, ...], max_drop: float | None, dataset: str | None,
-             search_images: int | None, as_json: bool) -> None:
+             search_images: int | None, input_size: tuple[int, int] | None, as_json: bool) -> None:
     """Convert MODEL (FP32 ONNX) to a mixed-precision FP16/BF16 or an INT8/FP8 Q/DQ model.
 
     \b
@@ -91,6 +93,8 @@ def quantize(model: Path, precision: str, output: Path | None, io_dtype: str, ca
     if precision == "fp8" and (target != "tensorrt" or cpu_isa is not None):
         raise InvalidInputError("--precision fp8 has one layout, TensorRT's (GPUs of compute capability 8.9 or later): "
                                 "--target and --cpu-isa apply to int8 only")
+    if input_size is not None and precision not in ("int8", "fp8"):
+        raise InvalidInputError("--input-size applies to --precision int8 and fp8 (calibration) only")
     if precision == "fp16":
         from resnet_deploy.precision.fp16 import convert_fp16
 
@@ -104,7 +108,7 @@ def quantize(model: Path, precision: str, output: Path | None, io_dtype: str, ca
 
         assert calib_data is not None
         result = quantize_fp8(model, output, calib=calib_data, data_dir=data_dir, samples=calib_samples, method=method,
-                              cache_path=calib_cache)
+                              cache_path=calib_cache, input_size=input_size)
     else:
         from resnet_deploy.precision.int8 import quantize_int8
 
@@ -121,7 +125,7 @@ def quantize(model: Path, precision: str, output: Path | None, io_dtype: str, ca
         result = quantize_int8(model, output, calib=calib_data, data_dir=data_dir, samples=calib_samples,
                                method=method, target=target, cache_path=calib_cache, isa=cpu_isa,
                                exclude=exclude, max_drop=max_drop, dataset=labelled, search_images=search_images,
-                               speed_probe=probe)
+                               speed_probe=probe, input_size=input_size)
     if as_json:
         echo_json(result.to_dict())
         return

@@ -29,7 +29,7 @@ def _raise_stopped(signum: int, _frame: Any) -> NoReturn:
 
 @command("serve")
 @click.argument("artifact", metavar="ARTIFACT", required=False, type=InputPath())
-@click.option("--backend", "runner", type=click.Choice([b for b in backend_names() if not b.startswith("torch")]),
+@click.option("--backend", "runner", type=click.Choice(backend_names(served=True)),
               help="The resnet-deploy runner Triton calls [default: ort-cpu for ONNX, tensorrt for plans].")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address the endpoints listen on (0.0.0.0: all).")
 @click.option("--http-port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="HTTP/REST port (KServe v2); 0: any free port.")

@@ -10,57 +10,15 @@ import click
 
 from resnet_deploy.backends.registry import RUN_PRECISIONS, backend_names
 from resnet_deploy.cli.output import echo_json
-from resnet_deploy.cli.params import FiniteFloat, InputOrName, InputPath, OutputFile, command
+from resnet_deploy.cli.params import (
+    FiniteFloat,
+    InputOrName,
+    InputPath,
+    InputSize,
+    OutputFile,
+    command,
+)
 from resnet_deploy.data.registry import data_dir_help, names_help
-
-
-def render_report(report: Any) -> str:
-    """The report as people read it: what was compared with what, the limits, one row per
-    batch and output, then notes."""
-    from resnet_deploy.render import Column, render_table
-
-    data = report.to_dict()
-    model, reference, tolerance = data["model"], data["reference"], data["tolerance"]
-    lines = [f"{model['source']} ({model['precision']}) on {model['backend']}  vs  {reference['source']} "
-             f"({reference['precision']}) on {reference['backend']}",
-             f"inputs: {_inputs(data['inputs'])}",
-             f"limits ({report.precision}): max error <= {tolerance['max_error']:g} x the reference's RMS, "
-             f"cosine >= {tolerance['min_cosine']}, top-1 agreement >= {tolerance['min_top1']:.1%}", ""]
-    columns = [Column("batch"), Column("output"), Column("max abs", ".3g"), Column("max error / RMS", ".3g"),
-               Column("cosine", ".6f"), Column("top-1 agree", ".2%"), Column("top-5 agree", ".2%"),
-               Column("top-1 accuracy", ".2%"), Column("result")]
-    rows = [[pair.batch_size, name, c.max_abs, c.max_error, c.cosine, c.top1_agreement, c.top5_agreement,
-             pair.accuracy, "pass" if c else "FAIL"]
-            for pair in report.comparisons for name, c in pair.outputs.items()]
-    lines.append(render_table(columns, rows))
-    if report.reference_accuracy is not None:
-        lines.append(f"reference top-1 accuracy on these images: {report.reference_accuracy:.2%}")
-    if report.per_layer is not None:
-        layers = report.per_layer
-        first = layers.first_divergent
-        lines.append(f"per layer: {layers.candidate} against {layers.reference}")
-        if layers.disturbed:
-            lines += [f"per layer: NOT JUDGED: {why}" for why in layers.disturbed]
-        elif first is None:
-            lines.append(f"per layer: all {len(layers.layers)} paired layers agree")
-        else:
-            lines.append(f"per layer: first divergent layer is {first.reference_layer} ({first.candidate_layer}, "
-                         f"{first.op}): max error {first.comparison.max_error:.3g}, cosine {first.comparison.cosine:.6f}")
-        if layers.unmatched_candidate:
-            lines.append(f"per layer: {len(layers.unmatched_candidate)} layers not paired: "
-                         f"{', '.join(layers.unmatched_candidate[:5])}")
-        lines += [f"per layer: {note}" for note in layers.notes]
-    lines += [f"note: {note}" for note in report.notes]
-    lines.append("PASS" if report else "FAIL")
-    return "\n".join(lines)
-
-
-def _inputs(inputs: dict[str, Any]) -> str:
-    if inputs["kind"] == "dataset":
-        return f"{inputs['samples']} {inputs['dataset']} {inputs['split']} images"
-    if inputs["kind"] == "npz":
-        return f"{inputs['samples']} inputs from {inputs['path']}"
-    return f"{inputs['samples']} random inputs (seed {inputs['seed']})"
 
 
 def _layer_taps(per_layer: bool) -> dict[str, Any]:
@@ -105,6 +63,8 @@ def _layer_taps(per_layer: bool) -> dict[str, Any]:
 @click.option("--save-outputs", type=OutputFile(dir_okay=False), default=None,
               help="Write MODEL's inputs and outputs and its identity to this .npz, a --reference for another machine.")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="Threads for CPU backends.")
+@click.option("--input-size", type=InputSize(), default=None,
+              help="HxW (or N) fed to a model whose height/width are dynamic [default: the size it records].")
 @click.option("--precision", type=click.Choice(RUN_PRECISIONS), default=None,
               help="Run MODEL in this precision, computed from it by --backend (bf16: openvino, torch); judged by "
                    "the limits of the precision that really ran.")
@@ -113,8 +73,7 @@ def validate(model: str, backend: str | None, reference: str | None, reference_b
              checkpoint: Path | None, dataset: str | None, data_dir: Path | None, limit: int | None,
              random_count: int | None, batch_sizes: str, max_error: float | None, min_cosine: float | None,
              min_top1: float | None, per_layer: bool, save_outputs: Path | None, threads: int | None,
-             precision: str | None,
-             as_json: bool) -> None:
+             input_size: tuple[int, int] | None, precision: str | None, as_json: bool) -> None:
     """Run MODEL and its reference on the same inputs; exit 1 if any output is outside tolerance.
 
     \b
@@ -129,21 +88,21 @@ def validate(model: str, backend: str | None, reference: str | None, reference_b
     """
     from resnet_deploy.bench.config import parse_batch_sizes
     from resnet_deploy.compare import validate as run_validate
+    from resnet_deploy.compare.validate import render_report
     from resnet_deploy.errors import CheckFailedError, InvalidInputError
 
     if checkpoint is not None:
         if reference is not None:
             raise InvalidInputError("give --reference or --checkpoint, not both")
         reference = str(checkpoint)
-    overrides = {k: v for k, v in {"max_error": max_error, "min_cosine": min_cosine, "min_top1": min_top1}.items()
-                 if v is not None}
     # Progress is for a person at a terminal; logs and pipes get the report (and errors) only.
     progress = None if as_json or not sys.stderr.isatty() else (lambda m: click.echo(f"running {m}", err=True))
     report = run_validate(model, backend=backend, reference=reference, reference_backend=reference_backend,
                           dataset=dataset, data_dir=data_dir, random=random_count, limit=limit,
-                          batch_sizes=parse_batch_sizes(batch_sizes), tolerance_overrides=overrides, per_layer=per_layer,
-                          threads=threads, precision=precision, save_outputs=save_outputs,
-                          layer_taps=_layer_taps(per_layer), progress=progress)
+                          batch_sizes=parse_batch_sizes(batch_sizes), per_layer=per_layer, threads=threads,
+                          precision=precision, input_size=input_size, max_error=max_error, min_cosine=min_cosine,
+                          min_top1=min_top1, save_outputs=save_outputs, layer_taps=_layer_taps(per_layer),
+                          progress=progress)
     if as_json:
         echo_json(report.to_dict())
     else:

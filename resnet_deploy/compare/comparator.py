@@ -2,8 +2,8 @@
 (Polygraphy's Comparator): no runner knows it is being compared, and no comparison knows
 which runtime ran.
 
-    results = Comparator.run({"ort-cpu": ort_runner, "torch": torch_runner}, inputs, batch_sizes=(1, 8))
-    report = Comparator.compare(results, reference="torch", tolerance=Tolerance.for_precision("fp32"))
+    results = Comparator.run({"model": ort_runner, "reference": torch_runner}, inputs, batch_sizes=(1, 8))
+    report = Comparator.compare(results, reference="reference", tolerance=Tolerance.for_precision("fp32"))
     if not report: print(report.failures())
 """
 
@@ -14,7 +14,6 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -22,6 +21,8 @@ from resnet_deploy.backends.base import Runner
 from resnet_deploy.compare.inputs import ComparisonInputs
 from resnet_deploy.compare.stats import OutputComparison, Tolerance, compare_outputs
 from resnet_deploy.errors import InvalidInputError
+from resnet_deploy.jsontypes import JsonObject
+from resnet_deploy.tensor_info import image_layout, to_layout
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ class RunResult:
     label: str
     batch_size: int
     outputs: dict[str, np.ndarray]
-    runner: dict[str, Any]
+    runner: JsonObject
     seconds: float
     notes: list[str] = field(default_factory=list)
 
@@ -63,7 +64,7 @@ class PairComparison:
     def __bool__(self) -> bool:
         return self.passed
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {"candidate": self.candidate, "reference": self.reference, "batch_size": self.batch_size,
                 "passed": self.passed, "accuracy": self.accuracy,
                 "outputs": {name: c.to_dict() for name, c in self.outputs.items()}}
@@ -99,8 +100,9 @@ def _batches(runner: Runner, batch_sizes: Sequence[int]) -> tuple[list[int], lis
 
 
 def run_outputs(runner: Runner, x: np.ndarray, batch: int) -> dict[str, np.ndarray]:
-    """`runner`'s outputs over every row of `x`, fed `batch` rows at a time (the last batch
-    padded by repeating its last row when the runner's batch is fixed)."""
+    """`runner`'s outputs over every row of `x` (NCHW images), fed `batch` rows at a time in
+    the runner's own layout (the last batch padded by repeating its last row when the
+    runner's batch is fixed)."""
     info = runner.inputs()[0]
     fixed = runner.batch_limits()[1] if runner.batch_limits()[0] == runner.batch_limits()[1] else None
     chunks: dict[str, list[np.ndarray]] = {}
@@ -109,6 +111,7 @@ def run_outputs(runner: Runner, x: np.ndarray, batch: int) -> dict[str, np.ndarr
         valid = len(part)
         if fixed is not None and valid < fixed:
             part = np.concatenate([part, np.repeat(part[-1:], fixed - valid, axis=0)])
+        part = to_layout(part, image_layout(info.shape))  # NHWC models (TensorFlow's) get NHWC
         out = runner.infer({info.name: np.ascontiguousarray(part.astype(info.dtype, copy=False))})
         for name, value in out.items():
             chunks.setdefault(name, []).append(np.asarray(value, dtype=np.float32)[:valid])

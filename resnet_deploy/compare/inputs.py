@@ -6,12 +6,12 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
 from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.input_spec import InputSpec
+from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.sidecar import require_file
 
 DEFAULT_RANDOM = 16
@@ -23,7 +23,7 @@ class ComparisonInputs:
 
     x: np.ndarray
     labels: np.ndarray | None
-    description: dict[str, Any]
+    description: JsonObject
 
     @property
     def samples(self) -> int:

@@ -56,6 +56,13 @@ class Tolerance:
             raise InvalidInputError(f"unknown precision {precision!r}; valid: {', '.join(DEFAULT_TOLERANCES)}")
         return DEFAULT_TOLERANCES[precision]
 
+    def overridden(self, *, max_error: float | None = None, min_cosine: float | None = None,
+                   min_top1: float | None = None) -> Tolerance:
+        """These limits with the ones given replaced (None keeps the default)."""
+        return Tolerance(self.max_error if max_error is None else max_error,
+                         self.min_cosine if min_cosine is None else min_cosine,
+                         self.min_top1 if min_top1 is None else min_top1)
+
 
 # Chosen from benchmarks/results/*/tolerances.md (trained ResNet-20 on digits, untrained
 # ResNet-50 at 224, onnxruntime and OpenVINO): FP32 runtimes differ by ~2e-6 x RMS (limit 50x

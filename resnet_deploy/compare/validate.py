@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -51,10 +51,12 @@ from resnet_deploy.compare.stats import Tolerance, lower_precision
 from resnet_deploy.compare.targets import (
     Target,
     check_same_model,
+    comparison_spec,
     default_reference,
     describe_target,
 )
 from resnet_deploy.errors import InvalidInputError
+from resnet_deploy.jsontypes import JsonObject
 
 log = logging.getLogger(__name__)
 
@@ -65,14 +67,14 @@ PER_LAYER_SAMPLES = 4
 class ValidationReport:
     """Truthy when every output at every batch size (and every layer, with per_layer) passes."""
 
-    model: dict[str, Any]
-    reference: dict[str, Any]
+    model: Target
+    reference: Target | JsonObject  # a saved-outputs reference: its description
     tolerance: Tolerance
-    inputs: dict[str, Any]
+    inputs: JsonObject  # ComparisonInputs.description
     comparisons: list[PairComparison]
     reference_accuracy: float | None = None
     per_layer: PerLayerReport | None = None
-    runners: dict[str, Any] = field(default_factory=dict)
+    runners: dict[str, JsonObject] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     judged_precision: str | None = None  # the precision whose limits judged the pair
 
@@ -85,7 +87,7 @@ class ValidationReport:
 
     @property
     def precision(self) -> str:
-        return self.judged_precision or str(self.model["precision"])
+        return self.judged_precision or self.model.judged_precision
 
     def failures(self) -> list[str]:
         lines = [f"batch {p.batch_size}, {name}: {'; '.join(c.failures)}"
@@ -99,13 +101,62 @@ class ValidationReport:
                          f"{'; '.join(first.comparison.failures)}")
         return lines
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "reference": self.reference, "passed": self.passed,
+    def to_dict(self) -> JsonObject:
+        return {"model": self.model.describe(), "reference": self.reference.describe() if isinstance(self.reference, Target) else self.reference, "passed": self.passed,
                 "precision": self.precision, "tolerance": asdict(self.tolerance), "inputs": self.inputs,
                 "reference_accuracy": self.reference_accuracy, "runners": self.runners,
                 "comparisons": [c.to_dict() for c in self.comparisons],
                 "per_layer": self.per_layer.to_dict() if self.per_layer is not None else None,
                 "failures": self.failures(), "notes": self.notes}
+
+
+def render_report(report: ValidationReport) -> str:
+    """The report as people read it: what was compared with what, the limits, one row per
+    batch and output, then notes."""
+    from resnet_deploy.render import Column, render_table
+
+    data = report.to_dict()
+    model, reference, tolerance = data["model"], data["reference"], data["tolerance"]
+    lines = [f"{model['source']} ({model['precision']}) on {model['backend']}  vs  {reference['source']} "
+             f"({reference['precision']}) on {reference['backend']}",
+             f"inputs: {_inputs(data['inputs'])}",
+             f"limits ({report.precision}): max error <= {tolerance['max_error']:g} x the reference's RMS, "
+             f"cosine >= {tolerance['min_cosine']}, top-1 agreement >= {tolerance['min_top1']:.1%}", ""]
+    columns = [Column("batch"), Column("output"), Column("max abs", ".3g"), Column("max error / RMS", ".3g"),
+               Column("cosine", ".6f"), Column("top-1 agree", ".2%"), Column("top-5 agree", ".2%"),
+               Column("top-1 accuracy", ".2%"), Column("result")]
+    rows = [[pair.batch_size, name, c.max_abs, c.max_error, c.cosine, c.top1_agreement, c.top5_agreement,
+             pair.accuracy, "pass" if c else "FAIL"]
+            for pair in report.comparisons for name, c in pair.outputs.items()]
+    lines.append(render_table(columns, rows))
+    if report.reference_accuracy is not None:
+        lines.append(f"reference top-1 accuracy on these images: {report.reference_accuracy:.2%}")
+    if report.per_layer is not None:
+        layers = report.per_layer
+        first = layers.first_divergent
+        lines.append(f"per layer: {layers.candidate} against {layers.reference}")
+        if layers.disturbed:
+            lines += [f"per layer: NOT JUDGED: {why}" for why in layers.disturbed]
+        elif first is None:
+            lines.append(f"per layer: all {len(layers.layers)} paired layers agree")
+        else:
+            lines.append(f"per layer: first divergent layer is {first.reference_layer} ({first.candidate_layer}, "
+                         f"{first.op}): max error {first.comparison.max_error:.3g}, cosine {first.comparison.cosine:.6f}")
+        if layers.unmatched_candidate:
+            lines.append(f"per layer: {len(layers.unmatched_candidate)} layers not paired: "
+                         f"{', '.join(layers.unmatched_candidate[:5])}")
+        lines += [f"per layer: {note}" for note in layers.notes]
+    lines += [f"note: {note}" for note in report.notes]
+    lines.append("PASS" if report else "FAIL")
+    return "\n".join(lines)
+
+
+def _inputs(inputs: JsonObject) -> str:
+    if inputs["kind"] == "dataset":
+        return f"{inputs['samples']} {inputs['dataset']} {inputs['split']} images"
+    if inputs["kind"] == "npz":
+        return f"{inputs['samples']} inputs from {inputs['path']}"
+    return f"{inputs['samples']} random inputs (seed {inputs['seed']})"
 
 
 def _check_batch_sizes(batch_sizes: Sequence[int]) -> list[int]:
@@ -120,14 +171,17 @@ def validate(model: str | os.PathLike[str], *, backend: str | None = None, refer
              data_dir: str | os.PathLike[str] | None = None, random: int | None = None, limit: int | None = None,
              batch_sizes: Sequence[int] = (1, 8), tolerance: Tolerance | None = None, per_layer: bool = False,
              threads: int | None = None, seed: int = 0, precision: str | None = None,
-             tolerance_overrides: Mapping[str, float] | None = None, save_outputs: str | os.PathLike[str] | None = None,
-             layer_taps: Mapping[str, LayerTap] | None = None,
+             input_size: tuple[int, int] | None = None, max_error: float | None = None,
+             min_cosine: float | None = None, min_top1: float | None = None,
+             save_outputs: str | os.PathLike[str] | None = None, layer_taps: Mapping[str, LayerTap] | None = None,
              progress: Callable[[str], None] | None = None) -> ValidationReport:
     """Compare `model` on `backend` with `reference` on `reference_backend`; see the module
-    docstring. `dataset` is a dataset name or an .npz path (else `random` seeded inputs).
+    docstring. `dataset` is a dataset name or an .npz path (else `random` seeded inputs);
+    `input_size` (H, W) is the size fed to a model whose height/width are dynamic.
     `precision` is a run precision `backend` computes the model in (bf16 on OpenVINO or
     torch). The limits are `tolerance`, else the defaults of the less exact of what the two
-    sides really ran (read back from the runners), with `tolerance_overrides` applied.
+    sides really ran (read back from the runners), with `max_error`, `min_cosine` and
+    `min_top1` replacing the ones given.
     `save_outputs`: write MODEL's inputs and outputs there. `layer_taps`: per-layer runners
     by backend for sides this layer cannot open itself (TensorRT's debug build)."""
     sizes = _check_batch_sizes(batch_sizes)
@@ -138,13 +192,12 @@ def validate(model: str | os.PathLike[str], *, backend: str | None = None, refer
         if reference_backend is not None or dataset is not None or random is not None or per_layer:
             raise InvalidInputError("a saved-outputs reference brings its own inputs and outputs: drop "
                                     "`reference_backend`, `dataset`, `random` and `per_layer`", param="reference")
-        return _against_saved(target, load_saved_outputs(reference), sizes, tolerance, tolerance_overrides, threads,
+        return _against_saved(target, load_saved_outputs(reference), sizes, tolerance, max_error, min_cosine, min_top1, threads,
                               limit, save_outputs, notes, progress)
     ref_kwargs: dict[str, Any] = {}
     if reference is None:
         reference, ref_kwargs = default_reference(target, notes)
-    ref = describe_target(reference, reference_backend)
-    ref.model_kwargs = ref_kwargs or ref.model_kwargs
+    ref = describe_target(reference, reference_backend, ref_kwargs or None)
     ref.features = ref.features or target.features
     require_available(target.backend)
     require_available(ref.backend)
@@ -152,7 +205,7 @@ def validate(model: str | os.PathLike[str], *, backend: str | None = None, refer
     if os.path.realpath(target.source) == os.path.realpath(ref.source) and target.backend == ref.backend:
         raise InvalidInputError("the model and its reference are the same artifact on the same backend; name another "
                                 "`backend` or `reference`", param="reference")
-    spec = target.input_spec or ref.input_spec
+    spec = comparison_spec(target, ref, input_size)
     inputs = load_inputs(dataset, spec, data_dir=data_dir, limit=limit, random=random, seed=seed)
 
     # Keyed by role, not by file name: the two sides may share a name in different folders.
@@ -169,8 +222,8 @@ def validate(model: str | os.PathLike[str], *, backend: str | None = None, refer
     if target.run_precision and target.ran_precision and target.ran_precision != target.run_precision:
         notes.append(f"asked {target.backend} for {target.run_precision}; it ran {target.ran_precision}")
     judged = lower_precision(target.judged_precision, ref.judged_precision)
-    if tolerance is None:
-        tolerance = replace(Tolerance.for_precision(judged), **dict(tolerance_overrides or {}))
+    tolerance = (tolerance or Tolerance.for_precision(judged)).overridden(
+        max_error=max_error, min_cosine=min_cosine, min_top1=min_top1)
     compared = Comparator.compare(results, reference=labels["reference"], tolerance=tolerance, labels=inputs.labels)
     ref_result = next(r for r in results if r.label == labels["reference"])
     described = {r.label: r.runner for r in results}
@@ -182,7 +235,7 @@ def validate(model: str | os.PathLike[str], *, backend: str | None = None, refer
         model_result = next(r for r in results if r.label == labels["model"])
         write_saved_outputs(save_outputs, target, inputs.x, inputs.labels, model_result.outputs)
         notes.append(f"saved the inputs and {target.label}'s outputs to {save_outputs}")
-    report = ValidationReport(target.describe(), ref.describe(), tolerance, {**inputs.description},
+    report = ValidationReport(target, ref, tolerance, {**inputs.description},
                               compared.pairs, ref_result.top1_accuracy(inputs.labels), layer_report, described, notes,
                               judged)
     log.info("validation of %s: %s", target.source, "passed" if report else "FAILED")
@@ -190,7 +243,8 @@ def validate(model: str | os.PathLike[str], *, backend: str | None = None, refer
 
 
 def _against_saved(target: Target, saved: SavedOutputs, sizes: list[int], tolerance: Tolerance | None,
-                   tolerance_overrides: Mapping[str, float] | None, threads: int | None, limit: int | None,
+                   max_error: float | None, min_cosine: float | None,
+                   min_top1: float | None, threads: int | None, limit: int | None,
                    save_outputs: str | os.PathLike[str] | None, notes: list[str],
                    progress: Callable[[str], None] | None) -> ValidationReport:
     """MODEL on the saved inputs, against the saved outputs (refused unless related by identity)."""
@@ -211,8 +265,8 @@ def _against_saved(target: Target, saved: SavedOutputs, sizes: list[int], tolera
     recorded = RunResult(ref_label, len(x), dict(outputs), {"backend": saved.backend, **saved.recorded}, 0.0)
     target.learn_ran(results[0].runner)
     judged = lower_precision(target.judged_precision, saved.identity.precision)
-    if tolerance is None:
-        tolerance = replace(Tolerance.for_precision(judged), **dict(tolerance_overrides or {}))
+    tolerance = (tolerance or Tolerance.for_precision(judged)).overridden(
+        max_error=max_error, min_cosine=min_cosine, min_top1=min_top1)
     compared = Comparator.compare([recorded, *results], reference=ref_label, tolerance=tolerance, labels=labels)
     notes.append(f"reference: outputs of {saved.identity.source} on {saved.backend}, recorded on "
                  f"{saved.recorded.get('host')} by resnet-deploy {saved.recorded.get('toolkit_version')}")
@@ -221,7 +275,7 @@ def _against_saved(target: Target, saved: SavedOutputs, sizes: list[int], tolera
     reference = {"source": saved.path, "kind": "saved outputs", "backend": saved.backend,
                  "precision": saved.identity.precision, "architecture": saved.identity.architecture,
                  "recorded_from": saved.identity.to_dict()}
-    report = ValidationReport(target.describe(), reference, tolerance, {**inputs.description}, compared.pairs,
+    report = ValidationReport(target, reference, tolerance, {**inputs.description}, compared.pairs,
                               recorded.top1_accuracy(labels), None, {r.label: r.runner for r in results}, notes,
                               judged)
     log.info("validation of %s against %s: %s", target.source, saved.path, "passed" if report else "FAILED")
@@ -312,7 +366,7 @@ def _plan_batch_range(side: Target) -> tuple[int, int, int]:
 
 def validate_onnx(model_path: str | os.PathLike[str], *, checkpoint: str | os.PathLike[str] | None = None,
                   dataset: str | None = None, data_dir: str | os.PathLike[str] | None = None, random: int | None = None,
-                  backend: str = "ort-cpu", batch_sizes: Sequence[int] = (1, 8), tolerance: Tolerance | None = None,
+                  backend: str | None = None, batch_sizes: Sequence[int] = (1, 8), tolerance: Tolerance | None = None,
                   per_layer: bool = False, limit: int | None = None, threads: int | None = None) -> ValidationReport:
     """An ONNX model on onnxruntime (or `backend`) against its PyTorch source: `checkpoint`,
     or the one recorded in the model (see `validate`)."""

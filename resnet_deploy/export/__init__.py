@@ -3,9 +3,9 @@
     from resnet_deploy.export import export_onnx, load_onnx_model, read_onnx_metadata
 """
 
+from resnet_deploy.export.artifact import read_onnx_metadata
 from resnet_deploy.export.exporter import DEFAULT_OPSET, EXPORTERS, ExportResult, export_onnx
 from resnet_deploy.export.loader import load_onnx_model, needs_external_data, save_onnx_model
-from resnet_deploy.export.metadata import read_onnx_metadata
 
 __all__ = [
     "DEFAULT_OPSET",

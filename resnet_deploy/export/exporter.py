@@ -21,7 +21,6 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import onnx
 import torch
@@ -32,6 +31,7 @@ from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.export import optimize
 from resnet_deploy.export.loader import save_onnx_model
 from resnet_deploy.export.metadata import metadata_props, set_metadata
+from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.memory import forward_memory_bytes, require_memory
 from resnet_deploy.model_source import load_model_source
 from resnet_deploy.models import Backbone
@@ -50,11 +50,11 @@ LOGITS_NAME = "logits"
 @dataclass(frozen=True)
 class ExportResult:
     path: Path
-    metadata: dict[str, Any]  # the sidecar's content
+    metadata: JsonObject  # the sidecar's content
     files: tuple[Path, ...] = field(default_factory=tuple)  # model (+ external data file above 2 GB)
     seconds: float = 0.0
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {"path": str(self.path), "files": [str(f) for f in self.files], "seconds": self.seconds,
                 "metadata": self.metadata}
 
@@ -127,6 +127,10 @@ def _export_graph(net: nn.Module, example: torch.Tensor, exporter: str, opset: i
     return model
 
 
+# How the sidecar names where the weights came from (a registry name: the seeded untrained network).
+SOURCE_KIND = {"model": "untrained"}
+
+
 def export_onnx(output: str | os.PathLike[str], *, model: str | None = None,
                 checkpoint: str | os.PathLike[str] | None = None, opset: int | None = None,
                 batch: str | int = "dynamic", input_size: int | None = None, features: bool = False,
@@ -141,25 +145,27 @@ def export_onnx(output: str | os.PathLike[str], *, model: str | None = None,
     if input_size is not None and int(input_size) < 8:
         raise InvalidInputError(f"`input_size` must be at least 8 pixels, got {input_size}", param="input_size")
     source = load_model_source(model=model, checkpoint=checkpoint)
-    spec = source.input_spec if input_size is None else source.input_spec.with_size(int(input_size), int(input_size))
+    described = source.artifact
+    name, kwargs, trained = str(described.architecture), dict(described.model_kwargs), bool(described.trained)
+    assert described.input_spec is not None  # a PyTorch network's description always has one
+    spec = described.input_spec if input_size is None else described.input_spec.with_size(int(input_size), int(input_size))
     example_batch = 2 if batch == "dynamic" else int(batch)
-    require_memory(forward_memory_bytes(source.name, (example_batch, spec.channels, spec.height, spec.width),
-                                        **source.kwargs),
-                   f"exporting {source.name} at {spec.height}x{spec.width}", param="input_size")
-    recorded = None if source.path is None else relative_to_artifact(source.path, output)
-    if not source.trained:
+    require_memory(forward_memory_bytes(name, (example_batch, spec.channels, spec.height, spec.width), **kwargs),
+                   f"exporting {name} at {spec.height}x{spec.width}", param="input_size")
+    recorded = None if described.path is None else relative_to_artifact(described.path, output)
+    if not trained:
         log.warning("exporting an UNTRAINED %s (no checkpoint): fine for speed work, useless for accuracy; "
-                    "the model's metadata says trained=false", source.name)
+                    "the model's metadata says trained=false", name)
     net = source.model.eval().float()
     output_names = [LOGITS_NAME]
     if features:
         if not hasattr(net, "forward_stages"):
-            raise InvalidInputError(f"{source.name} has no stages to export as a backbone; drop `features`")
+            raise InvalidInputError(f"{name} has no stages to export as a backbone; drop `features`")
         backbone = Backbone(net)
         output_names = backbone.stage_names()
         net = backbone.eval()
     example = torch.randn(example_batch, spec.channels, spec.height, spec.width)
-    log.info("exporting %s with the %s exporter (opset %d, batch %s, input %dx%d)", source.name, exporter, opset,
+    log.info("exporting %s with the %s exporter (opset %d, batch %s, input %dx%d)", name, exporter, opset,
              batch, spec.height, spec.width)
     with torch.no_grad():
         graph = _export_graph(net, example, exporter, opset, batch == "dynamic", output_names)
@@ -173,17 +179,17 @@ def export_onnx(output: str | os.PathLike[str], *, model: str | None = None,
         log.info("%d BatchNormalization nodes have no preceding Conv to fold into; kept", remaining_bn)
     versions = library_versions()
     graph.producer_name, graph.producer_version = "resnet-deploy", versions["resnet-deploy"]
-    graph.doc_string = f"{source.name} ({'trained' if source.trained else 'UNTRAINED'}) exported by resnet-deploy"
+    graph.doc_string = f"{name} ({'trained' if trained else 'UNTRAINED'}) exported by resnet-deploy"
     set_metadata(graph, metadata_props(
-        architecture=source.name, model_kwargs=source.kwargs, input_spec=spec, trained=source.trained,
-        checkpoint_sha256=source.sha256, checkpoint=recorded, precision="fp32", opset=opset,
+        architecture=name, model_kwargs=kwargs, input_spec=spec, trained=trained,
+        checkpoint_sha256=described.sha256, checkpoint=recorded, precision="fp32", opset=opset,
         exporter=exporter, batch=batch, features=features, input_names=[INPUT_NAME], output_names=output_names,
-        versions=versions, init_seed=source.init_seed))
+        versions=versions, init_seed=described.init_seed))
     graph = optimize.check_strict(graph)
     sidecar = new_sidecar(
-        "onnx", None, precision="fp32", architecture=source.name, model_kwargs=source.kwargs,
-        trained=source.trained, init_seed=source.init_seed,
-        source={"kind": source.kind, "path": recorded, "sha256": source.sha256},
+        "onnx", None, precision="fp32", architecture=name, model_kwargs=kwargs,
+        trained=trained, init_seed=described.init_seed,
+        source={"kind": SOURCE_KIND.get(described.kind, described.kind), "path": recorded, "sha256": described.sha256},
         input_spec=spec.to_dict(), opset=opset, exporter=exporter, batch=batch, features=features,
         io={"inputs": [INPUT_NAME], "outputs": output_names}, simplified=simplify, folded_batchnorms=folded,
         remaining_batchnorms=remaining_bn, op_histogram=optimize.op_histogram(graph), external_data=[])

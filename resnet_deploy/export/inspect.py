@@ -18,8 +18,9 @@ from typing import Any
 import onnx
 from onnx import TensorProto
 
+from resnet_deploy.export.artifact import describe_metadata
 from resnet_deploy.export.loader import external_data_files, load_onnx_model
-from resnet_deploy.export.metadata import describe_metadata
+from resnet_deploy.jsontypes import JsonObject
 
 _WEIGHT_TYPES = {TensorProto.FLOAT, TensorProto.FLOAT16, TensorProto.BFLOAT16, TensorProto.DOUBLE,
                  TensorProto.INT8, TensorProto.UINT8}
@@ -116,7 +117,7 @@ def definition_parameters(architecture: str, model_kwargs: dict[str, Any], featu
     return sum(p.numel() for name, p in model.named_parameters() if not (features and name.startswith("fc.")))
 
 
-def batchnorm_report(model: onnx.ModelProto, meta: dict[str, Any], parameters: int) -> dict[str, Any]:
+def batchnorm_report(model: onnx.ModelProto, meta: JsonObject, parameters: int) -> JsonObject:
     """Whether BatchNorm was folded into the convolutions (the exporter does it: a graph of a
     registered ResNet without BatchNormalization nodes), and the parameter count before
     folding, which is what the definition (and `resnet-deploy models`) counts."""
@@ -128,11 +129,11 @@ def batchnorm_report(model: onnx.ModelProto, meta: dict[str, Any], parameters: i
     return {"nodes": in_graph, "folded": folded, "unfolded_parameters": unfolded if folded else None}
 
 
-def inspect_onnx(path: str | os.PathLike[str]) -> dict[str, Any]:
+def inspect_onnx(path: str | os.PathLike[str]) -> JsonObject:
     """A JSON-ready description of the model at `path` (see the module docstring)."""
     path = Path(path)
     model = load_onnx_model(path, load_external_data=False, check=False)
-    meta = describe_metadata(model)
+    meta = describe_metadata(model, path)
     external = external_data_files(model)
     macs, unknown = count_graph_macs(model)
     parameters = parameter_count(model)
@@ -162,7 +163,7 @@ def _shape_text(shape: list[Any]) -> str:
     return "(" + ", ".join("?" if d is None else str(d) for d in shape) + ")"
 
 
-def _parameters_text(report: dict[str, Any]) -> str:
+def _parameters_text(report: JsonObject) -> str:
     text = f"parameters: {report['parameters']:,}"
     batchnorm = report.get("batchnorm") or {}
     if batchnorm.get("folded"):
@@ -173,7 +174,7 @@ def _parameters_text(report: dict[str, Any]) -> str:
     return text
 
 
-def format_inspect(report: dict[str, Any]) -> str:
+def format_inspect(report: JsonObject) -> str:
     """The report as text for people (class names summarised, JSON values kept short)."""
     from resnet_deploy.render import Column, render_table
 

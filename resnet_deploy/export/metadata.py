@@ -9,13 +9,15 @@ weights were trained. Values are strings (ONNX's rule); structured ones are JSON
 from __future__ import annotations
 
 import json
-import os
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 import onnx
 
+from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.export.detect import detect_precision
-from resnet_deploy.input_spec import IMAGENET_MEAN, IMAGENET_STD, InputSpec
+from resnet_deploy.input_spec import InputSpec
+from resnet_deploy.jsontypes import JsonObject
 
 # Keys written by export_onnx. JSON-encoded ones are decoded by read_onnx_metadata.
 JSON_KEYS = ("input_spec", "model_kwargs", "class_names", "mean", "std", "input_names", "output_names")
@@ -69,60 +71,73 @@ def raw_metadata(model: onnx.ModelProto) -> dict[str, str]:
     return {p.key: p.value for p in model.metadata_props}
 
 
-def _graph_input_spec(model: onnx.ModelProto) -> dict[str, Any] | None:
-    """An input spec guessed from the graph's first input, for models not exported here."""
-    if not model.graph.input:
-        return None
-    dims = [d.dim_value if d.HasField("dim_value") else None for d in model.graph.input[0].type.tensor_type.shape.dim]
-    if len(dims) != 4 or any(d is None for d in dims[1:]):
-        return None
-    channels, height, width = int(dims[1] or 0), int(dims[2] or 0), int(dims[3] or 0)
-    mean, std = (IMAGENET_MEAN, IMAGENET_STD) if channels == 3 else ((0.5,) * channels, (0.5,) * channels)
-    return InputSpec(channels, height, width, mean, std).to_dict()
+@dataclass(frozen=True)
+class OnnxMetadata:
+    """What an ONNX model says about itself. `input_spec` is the recorded one (None for
+    models not exported here); precision is read from the graph (README, "Design choices": a
+    converted model may carry copied props), `recorded_precision` is what the props say."""
+
+    architecture: str | None
+    model_kwargs: dict[str, Any]
+    input_spec: InputSpec | None
+    precision: str
+    recorded_precision: str | None
+    trained: bool | None
+    init_seed: int | None
+    torch_version: str | None
+    checkpoint_sha256: str | None
+    checkpoint: str | None
+    opset: int | None
+    exporter: str | None
+    features: bool
+    batch: str | None
+    input_names: tuple[str, ...]
+    output_names: tuple[str, ...]
+    written_by_resnet_deploy: bool
+    props: dict[str, str] = field(repr=False)
+
+    def to_dict(self) -> JsonObject:
+        """The JSON view read_onnx_metadata returns (the input spec as a dict)."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["input_spec"] = self.input_spec.to_dict() if self.input_spec is not None else None
+        data["input_names"], data["output_names"] = list(self.input_names), list(self.output_names)
+        return data
 
 
-def describe_metadata(model: onnx.ModelProto) -> dict[str, Any]:
-    """Decode a loaded model's metadata (see read_onnx_metadata)."""
+def _decoded(raw: dict[str, str], key: str) -> Any:
+    try:
+        return json.loads(raw[key]) if key in raw else None
+    except json.JSONDecodeError:
+        return None
+
+
+def read_metadata(model: onnx.ModelProto) -> OnnxMetadata:
+    """Decode a loaded model's metadata."""
     raw = raw_metadata(model)
-    decoded: dict[str, Any] = {}
-    for key, value in raw.items():
-        if key in JSON_KEYS:
-            try:
-                decoded[key] = json.loads(value)
-            except json.JSONDecodeError:
-                decoded[key] = value
-        else:
-            decoded[key] = value
-    written_here = raw.get("producer") == "resnet-deploy"
-    spec = decoded.get("input_spec") if isinstance(decoded.get("input_spec"), dict) else _graph_input_spec(model)
-    return {
-        "architecture": raw.get("architecture") or None,
-        "model_kwargs": decoded.get("model_kwargs") if isinstance(decoded.get("model_kwargs"), dict) else {},
-        "input_spec": spec,
-        "input_spec_source": "metadata" if isinstance(decoded.get("input_spec"), dict) else ("graph" if spec else None),
-        # Precision is read from the graph (README, "Design choices"): a converted model may carry copied props.
-        "precision": detect_precision(model).precision,
-        "recorded_precision": raw.get("precision") or None,
-        "trained": raw.get("trained") == "true" if "trained" in raw else None,
-        "init_seed": int(raw["init_seed"]) if raw.get("init_seed", "").isdigit() else None,
-        "torch_version": raw.get("torch_version") or None,
-        "checkpoint_sha256": raw.get("checkpoint_sha256") or None,
-        "checkpoint": raw.get("checkpoint") or None,
-        "opset": next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None),
-        "exporter": raw.get("exporter") or None,
-        "features": raw.get("features") == "true",
-        "input_names": [i.name for i in model.graph.input],
-        "output_names": [o.name for o in model.graph.output],
-        "written_by_resnet_deploy": written_here,
-        "props": raw,
-    }
-
-
-def read_onnx_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """What export_onnx wrote into `path`: architecture, model_kwargs, input_spec (an
-    InputSpec.from_dict-compatible dict, or one guessed from the input shape for foreign
-    models), precision (read from the graph), trained, checkpoint_sha256, opset, exporter,
-    input/output names, and the raw props. Refuses a bad file like load_onnx_model."""
-    from resnet_deploy.export.loader import load_onnx_model
-
-    return describe_metadata(load_onnx_model(path, load_external_data=False, check=False))
+    spec_data, kwargs = _decoded(raw, "input_spec"), _decoded(raw, "model_kwargs")
+    spec = None
+    if isinstance(spec_data, dict):
+        try:
+            spec = InputSpec.from_dict(spec_data)
+        except InvalidInputError:
+            spec = None
+    return OnnxMetadata(
+        architecture=raw.get("architecture") or None,
+        model_kwargs=kwargs if isinstance(kwargs, dict) else {},
+        input_spec=spec,
+        precision=detect_precision(model).precision,
+        recorded_precision=raw.get("precision") or None,
+        trained=raw.get("trained") == "true" if "trained" in raw else None,
+        init_seed=int(raw["init_seed"]) if raw.get("init_seed", "").isdigit() else None,
+        torch_version=raw.get("torch_version") or None,
+        checkpoint_sha256=raw.get("checkpoint_sha256") or None,
+        checkpoint=raw.get("checkpoint") or None,
+        opset=next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), None),
+        exporter=raw.get("exporter") or None,
+        features=raw.get("features") == "true",
+        batch=raw.get("batch") or None,
+        input_names=tuple(i.name for i in model.graph.input),
+        output_names=tuple(o.name for o in model.graph.output),
+        written_by_resnet_deploy=raw.get("producer") == "resnet-deploy",
+        props=raw,
+    )

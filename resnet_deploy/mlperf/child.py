@@ -15,19 +15,21 @@ import logging
 import os
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from resnet_deploy.errors import InvalidInputError
+from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.mlperf.settings import MULTI_STREAM_SAMPLES, RULES_MODEL
 from resnet_deploy.mlperf.spec import ChildSpec
 
 log = logging.getLogger(__name__)
 
 
-def _write_status(path: str, data: dict[str, Any]) -> None:
+def _write_status(path: str, data: JsonObject) -> None:
     tmp = f"{path}.tmp{os.getpid()}"
     with open(tmp, "w", encoding="utf-8") as handle:
         json.dump(data, handle)
@@ -60,8 +62,7 @@ def open_predictor(spec: ChildSpec) -> Any:
         return TritonPredictor(ServerAddress.parse(spec.server), str(spec.source))
     from resnet_deploy.backends.registry import RunOptions, open_runner
 
-    options = RunOptions(threads=spec.threads, extra=spec.run_options.get("extra", {}),
-                         input_size=tuple(spec.run_options["input_size"]) if spec.run_options.get("input_size") else None)
+    options = replace(RunOptions.from_dict(spec.run_options), threads=spec.threads)
     return RunnerPredictor(open_runner(str(spec.backend), str(spec.source), options))
 
 

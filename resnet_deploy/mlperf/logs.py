@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from resnet_deploy.errors import ArtifactError, InvalidInputError
+from resnet_deploy.jsontypes import JsonObject
 
 DETAIL = "mlperf_log_detail.txt"
 SUMMARY = "mlperf_log_summary.txt"
@@ -42,11 +43,11 @@ class LoadGenLog:
     queries: int | None = None
     samples_per_second: float | None = None
     loadgen_overhead: float | None = None  # SingleStream: 1 - QPS with / without LoadGen's own time
-    settings: dict[str, Any] = field(default_factory=dict)
+    settings: JsonObject = field(default_factory=dict)
 
 
-def read_entries(path: Path) -> dict[str, list[dict[str, Any]]]:
-    entries: dict[str, list[dict[str, Any]]] = {}
+def read_entries(path: Path) -> dict[str, list[JsonObject]]:
+    entries: dict[str, list[JsonObject]] = {}
     for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
         if not line.startswith(_PREFIX):
             continue

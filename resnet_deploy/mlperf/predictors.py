@@ -15,6 +15,7 @@ import numpy as np
 
 from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.input_spec import InputSpec
+from resnet_deploy.jsontypes import JsonObject
 
 
 @runtime_checkable
@@ -56,8 +57,8 @@ class RunnerPredictor:
     def predict(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(self.runner.infer({self.input_name: x})[self.output_name])
 
-    def describe(self) -> dict[str, Any]:
-        described: dict[str, Any] = self.runner.describe()
+    def describe(self) -> JsonObject:
+        described: JsonObject = self.runner.describe()
         return described
 
     def close(self) -> None:
@@ -155,7 +156,7 @@ class TritonPredictor:
                                       outputs=[self._module.InferRequestedOutput(self.output_name)])
         return np.asarray(result.as_numpy(self.output_name))
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JsonObject:
         return {"server": str(self.address), "model": self.model, "max_batch_size": self.max_batch,
                 "dynamic_batching": self.dynamic_batching}
 

@@ -3,10 +3,11 @@ mlperf.json holds, and what the summary table and `triton-repo --mlperf` read ba
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.mlperf.settings import NOT_COMPLIANT
 
 
@@ -32,7 +33,7 @@ class ScenarioRun(_Record):
     queries: int | None = None
     top1: float | None = None
     accuracy_samples: int | None = None
-    settings: dict[str, Any] = Field(default_factory=dict)
+    settings: JsonObject = Field(default_factory=dict)
     log_dir: str
     seconds: float | None = None
     error: str | None = None
@@ -45,7 +46,7 @@ class PeakSearch(_Record):
     peak_qps: float | None
     batch_size: int
     batch_timeout_ms: float
-    tried: list[dict[str, Any]] = Field(default_factory=list)
+    tried: list[JsonObject] = Field(default_factory=list)
 
 
 class MlperfResult(_Record):
@@ -61,13 +62,13 @@ class MlperfResult(_Record):
     note: str | None = None
     loadgen_version: str | None = None
     user_conf: str | None = None
-    seeds: dict[str, Any] = Field(default_factory=dict)
-    sut: dict[str, Any] = Field(default_factory=dict)
-    environment: dict[str, Any] = Field(default_factory=dict)
+    seeds: JsonObject = Field(default_factory=dict)
+    sut: JsonObject = Field(default_factory=dict)
+    environment: JsonObject = Field(default_factory=dict)
     runs: list[ScenarioRun] = Field(default_factory=list)
     peak: PeakSearch | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return self.model_dump(mode="json")
 
     def failed(self) -> list[ScenarioRun]:

@@ -35,6 +35,7 @@ from resnet_deploy import __version__
 from resnet_deploy.atomic import atomic_write_text
 from resnet_deploy.errors import InvalidInputError, MissingDependencyError, ResnetDeployError
 from resnet_deploy.input_spec import InputSpec
+from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.mlperf.logs import parse_detail, score_accuracy
 from resnet_deploy.mlperf.result import MlperfResult, ScenarioRun
 from resnet_deploy.mlperf.samples import PreparedSamples, prepare_samples, write_val_map
@@ -108,9 +109,9 @@ class Target:
     predictor: Any
     spec: InputSpec | None
     backend: str | None
-    child: dict[str, Any]
+    child: JsonObject
     gpu: bool
-    description: dict[str, Any]
+    description: JsonObject
 
 
 def open_target(config: MlperfConfig) -> Target:
@@ -139,8 +140,7 @@ def open_target(config: MlperfConfig) -> Target:
     runner = open_runner(target.backend, target.source, options)
     predictor = RunnerPredictor(runner)
     child = {"source": target.source, "backend": target.backend, "threads": options.threads,
-             "run_options": {"extra": dict(options.extra),
-                             "input_size": list(options.input_size) if options.input_size else None}}
+             "run_options": replace(options, threads=None).to_dict()}
     return Target(predictor, target.input_spec, target.backend, child, get_backend(target.backend).device == "cuda",
                   predictor.describe())
 
@@ -292,7 +292,7 @@ def _tail(path: Path, lines: int = 3) -> str:
     return " | ".join(text[-lines:])
 
 
-def run_one(spec: ChildSpec, *, work: Path, log_path: Path, timeout_s: float) -> tuple[int, dict[str, Any] | None, str]:
+def run_one(spec: ChildSpec, *, work: Path, log_path: Path, timeout_s: float) -> tuple[int, JsonObject | None, str]:
     """Start one scenario's process and watch it: (exit code, its status, what went wrong)."""
     import json
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel
+
+from resnet_deploy.jsontypes import JsonObject
 
 
 class ChildSpec(BaseModel):
@@ -19,7 +19,7 @@ class ChildSpec(BaseModel):
     source: str | None = None  # in-process: the artifact or model name
     backend: str | None = None
     threads: int | None = None
-    run_options: dict[str, Any] = {}
+    run_options: JsonObject = {}  # RunOptions.to_dict()
     server: str | None = None  # Triton: the address and the model name (`source`)
     predictor: str | None = None  # MODULE:FUNCTION returning a Predictor
     batch_size: int = 1

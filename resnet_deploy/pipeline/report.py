@@ -13,6 +13,7 @@ from typing import Any
 from resnet_deploy.atomic import atomic_write_text
 from resnet_deploy.bench.report import machine_line, run_length
 from resnet_deploy.bench.result import as_result
+from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.render import Column, markdown_table, markdown_to_html, precision_for
 
 
@@ -28,7 +29,7 @@ def _pct(fraction: float) -> str:
     return f"{fraction * 100:.2f}%"
 
 
-def _inputs_text(inputs: dict[str, Any]) -> str:
+def _inputs_text(inputs: JsonObject) -> str:
     if inputs.get("kind") == "dataset":
         return f"{inputs.get('samples', '?')} images of the {inputs.get('dataset')} {inputs.get('split', '')} split"
     return f"{inputs.get('samples', '?')} {inputs.get('kind', 'random')} inputs"
@@ -41,7 +42,7 @@ def _column(title: str, values: list[Any]) -> Column:
     return Column(title, precision_for(values, significant=4, most=4))
 
 
-def render_markdown(data: dict[str, Any]) -> str:
+def render_markdown(data: JsonObject) -> str:
     cfg = data["config"]
     out = [f"# resnet-deploy pipeline: {cfg['model']} on {cfg['dataset']}", "",
            f"Run {data['created']}, {data['seconds']:.0f} s in total, output folder `{cfg['out']}`"
@@ -123,7 +124,7 @@ def render_markdown(data: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
-def write_reports(data: dict[str, Any], out_dir: Path) -> tuple[Path, Path]:
+def write_reports(data: JsonObject, out_dir: Path) -> tuple[Path, Path]:
     markdown = render_markdown(data)
     md = atomic_write_text(out_dir / "report.md", markdown)
     title = f"resnet-deploy pipeline: {data['config']['model']} on {data['config']['dataset']}"

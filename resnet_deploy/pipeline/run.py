@@ -10,12 +10,13 @@ from __future__ import annotations
 import datetime as _dt
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from resnet_deploy.atomic import check_output_folder, write_json
 from resnet_deploy.errors import CheckFailedError, InvalidInputError
+from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.pipeline.steps import SkipStep, StepLog
 from resnet_deploy.pipeline.variants import Variant, build_variants
 
@@ -89,7 +90,7 @@ class PipelineConfig:
 @dataclass
 class PipelineResult:
     config: PipelineConfig
-    steps: list[dict[str, Any]]
+    steps: list[JsonObject]
     report_md: Path
     report_html: Path
     results_json: Path
@@ -100,11 +101,25 @@ class PipelineResult:
         return 1 if self.failed else 0
 
 
-def _train(cfg: PipelineConfig, steps: StepLog, ctx: dict[str, Any]) -> None:
+@dataclass
+class Context:
+    """What each stage leaves for the next: files made, and the JSON of each report."""
+
+    checkpoint: Path | None = None
+    onnx: Path | None = None
+    variants: dict[str, Variant] = field(default_factory=dict)
+    plans: dict[str, Path] = field(default_factory=dict)
+    train: JsonObject | None = None
+    validation: JsonObject | None = None
+    accuracy: JsonObject | None = None
+    bench: JsonObject | None = None
+
+
+def _train(cfg: PipelineConfig, steps: StepLog, ctx: Context) -> None:
     if cfg.checkpoint is not None:
         from resnet_deploy.sidecar import require_file
 
-        ctx["checkpoint"] = require_file(cfg.checkpoint, "checkpoint")
+        ctx.checkpoint = require_file(cfg.checkpoint, "checkpoint")
         steps.skip("train", f"started from the given checkpoint {cfg.checkpoint}")
         return
     with steps.step("train", f"train {cfg.model} on {cfg.dataset} for {cfg.epochs} epoch(s)") as record:
@@ -117,40 +132,40 @@ def _train(cfg: PipelineConfig, steps: StepLog, ctx: dict[str, Any]) -> None:
         options.update(cfg.train_options)
         result = train(TrainConfig(**options), progress=steps.interactive)
         checkpoint = Path(result.best_checkpoint)
-        ctx["checkpoint"] = checkpoint
+        ctx.checkpoint = checkpoint
         data = result.to_dict()
-        ctx["train"] = data
+        ctx.train = data
         record.artifacts.append(str(checkpoint))
         record.summary = {"best val top-1 %": round(100 * data["best_val_top1"], 2), "best epoch": data["best_epoch"],
                           "epochs": data["epochs_run"], "train img/s": data["train_images_per_second"]}
 
 
-def _export(cfg: PipelineConfig, steps: StepLog, ctx: dict[str, Any]) -> None:
-    if "checkpoint" not in ctx:
+def _export(cfg: PipelineConfig, steps: StepLog, ctx: Context) -> None:
+    if ctx.checkpoint is None:
         steps.skip("export", "needs the trained checkpoint (training did not run)")
         return
     with steps.step("export", "export to ONNX (FP32, dynamic batch)") as record:
         from resnet_deploy.export import export_onnx
 
-        result = export_onnx(cfg.out / "model.onnx", checkpoint=ctx["checkpoint"])
-        ctx["onnx"] = result.path
+        result = export_onnx(cfg.out / "model.onnx", checkpoint=ctx.checkpoint)
+        ctx.onnx = result.path
         record.artifacts.append(str(result.path))
         meta = result.metadata
         record.summary = {"opset": meta.get("opset"), "input": meta.get("input_spec", {}).get("height"),
                           "ops": sum((meta.get("op_histogram") or {}).values()), "seconds": round(result.seconds, 1)}
 
 
-def _validate(cfg: PipelineConfig, steps: StepLog, ctx: dict[str, Any]) -> None:
-    if "onnx" not in ctx:
+def _validate(cfg: PipelineConfig, steps: StepLog, ctx: Context) -> None:
+    if ctx.onnx is None:
         steps.skip("validate", "needs the exported ONNX model")
         return
     with steps.step("validate", "validate onnxruntime against PyTorch") as record:
         from resnet_deploy.compare import validate_onnx
 
-        report = validate_onnx(ctx["onnx"], checkpoint=ctx["checkpoint"], dataset=cfg.dataset, data_dir=cfg.data_dir,
+        report = validate_onnx(ctx.onnx, checkpoint=ctx.checkpoint, dataset=cfg.dataset, data_dir=cfg.data_dir,
                                limit=cfg.eval_limit or (64 if cfg.quick else 256), threads=cfg.threads)
         data = report.to_dict()
-        ctx["validation"] = data
+        ctx.validation = data
         comparisons = report.comparisons
         worst = max((c.max_abs for p in comparisons for c in p.outputs.values()), default=None)
         record.summary = {"passed": report.passed, "batches": [p.batch_size for p in comparisons],
@@ -159,23 +174,23 @@ def _validate(cfg: PipelineConfig, steps: StepLog, ctx: dict[str, Any]) -> None:
             raise CheckFailedError("onnxruntime disagrees with PyTorch: " + "; ".join(report.failures()[:3]))
 
 
-def _precision(cfg: PipelineConfig, steps: StepLog, ctx: dict[str, Any]) -> None:
-    if "onnx" not in ctx:
+def _precision(cfg: PipelineConfig, steps: StepLog, ctx: Context) -> None:
+    if ctx.onnx is None:
         steps.skip("precision", "needs the exported ONNX model")
-        ctx["variants"] = {}
+        ctx.variants = {}
         return
     with steps.step("precision", "FP16 conversion and INT8 calibration (tensorrt and cpu layouts)") as record:
-        variants = build_variants(ctx["onnx"], cfg.out, calib=cfg.dataset, samples=cfg.calib_samples or 256,
+        variants = build_variants(ctx.onnx, cfg.out, calib=cfg.dataset, samples=cfg.calib_samples or 256,
                                   method="max", data_dir=cfg.data_dir, stem="model")
-        ctx["variants"] = variants
+        ctx.variants = variants
         record.summary = {name: (v.path.name if v.path else f"skipped: {v.reason}") for name, v in variants.items()}
         record.artifacts += [str(v.path) for v in variants.values() if v.path and v.name != "fp32"]
         if not any(v.ok for n, v in variants.items() if n != "fp32"):
             raise SkipStep("no variant could be made: " + "; ".join(f"{n}: {v.reason}" for n, v in variants.items() if not v.ok))
 
 
-def _accuracy(cfg: PipelineConfig, steps: StepLog, ctx: dict[str, Any]) -> None:
-    variants: dict[str, Variant] = ctx.get("variants", {})
+def _accuracy(cfg: PipelineConfig, steps: StepLog, ctx: Context) -> None:
+    variants: dict[str, Variant] = ctx.variants
     others = [v for n, v in variants.items() if n != "fp32" and v.ok]
     if not others:
         steps.skip("accuracy", "no FP16/INT8 model to compare with FP32")
@@ -186,21 +201,21 @@ def _accuracy(cfg: PipelineConfig, steps: StepLog, ctx: dict[str, Any]) -> None:
         report = evaluate_accuracy([v.path for v in others if v.path], dataset=cfg.dataset, reference=variants["fp32"].path,  # type: ignore[arg-type]
                                    data_dir=cfg.data_dir, limit=cfg.eval_limit or (200 if cfg.quick else None),
                                    max_drop=cfg.max_drop, threads=cfg.threads)
-        ctx["accuracy"] = report.to_dict()
+        ctx.accuracy = report.to_dict()
         record.summary = {"samples": report.samples, "fp32_top1": report.reference.top1,
                           **{Path(m.model).name: f"top-1 {m.top1:.2f}% (drop {m.drop:+.2f})" for m in report.models}}
         if not report:
             raise CheckFailedError("; ".join(report.failures))
 
 
-def _tensorrt(cfg: PipelineConfig, steps: StepLog, ctx: dict[str, Any]) -> None:
+def _tensorrt(cfg: PipelineConfig, steps: StepLog, ctx: Context) -> None:
     from resnet_deploy.optional import install_hint, tensorrt_module
 
-    ctx["plans"] = {}
+    ctx.plans = {}
     if tensorrt_module() is None:
         steps.skip("tensorrt", f"TensorRT is not installed; {install_hint('tensorrt')}")
         return
-    variants: dict[str, Variant] = ctx.get("variants", {})
+    variants: dict[str, Variant] = ctx.variants
     sources = {n: variants[n] for n in ("fp16", "int8-tensorrt") if n in variants and variants[n].ok}
     if not sources:
         steps.skip("tensorrt", "no FP16 or INT8 (tensorrt layout) ONNX model to build from")
@@ -213,38 +228,39 @@ def _tensorrt(cfg: PipelineConfig, steps: StepLog, ctx: dict[str, Any]) -> None:
             plan = cfg.out / f"model.{name}.plan"
             assert variant.path is not None  # sources holds only variants that were made
             build_engine(variant.path, plan, min_batch=1, opt_batch=top, max_batch=top)
-            ctx["plans"][name] = plan
+            ctx.plans[name] = plan
             record.artifacts.append(str(plan))
 
 
-def _bench(cfg: PipelineConfig, steps: StepLog, ctx: dict[str, Any]) -> None:
-    from resnet_deploy.backends.registry import available_backends
+def _bench(cfg: PipelineConfig, steps: StepLog, ctx: Context) -> None:
+    from resnet_deploy.backends.registry import RunOptions, available_backends, backend_names
     from resnet_deploy.bench import BackendSpec, BenchConfig, Warmup, run_benchmark
+    from resnet_deploy.bench.plan import Source, plan_specs
+    from resnet_deploy.pipeline.variants import VARIANTS
 
-    variants: dict[str, Variant] = ctx.get("variants", {})
-    if not variants and "checkpoint" not in ctx:
+    variants: dict[str, Variant] = ctx.variants
+    if not variants and ctx.checkpoint is None:
         steps.skip("bench", "nothing to benchmark: no checkpoint and no ONNX model")
         return
     with steps.step("bench", "benchmark every available backend") as record:
         status = available_backends()
         skipped = {b: why for b, why in status.items() if why}
         specs: list[BackendSpec] = []
-        if "checkpoint" in ctx and status.get("torch") is None:
-            specs.append(BackendSpec("torch", artifact=ctx["checkpoint"], label="torch fp32"))
+        if ctx.checkpoint is not None and status.get("torch") is None:
+            specs.append(BackendSpec("torch", artifact=ctx.checkpoint, label="torch fp32"))
             if status.get("torch-cudagraph") is None:  # a CUDA device is visible
-                specs += [BackendSpec("torch", artifact=ctx["checkpoint"], label="torch cuda fp16 channels_last",
-                                      options={"device": "cuda", "precision": "fp16", "channels_last": True}),
-                          BackendSpec("torch-cudagraph", artifact=ctx["checkpoint"], label="torch cuda graph fp16",
-                                      options={"precision": "fp16", "channels_last": True})]
-        onnx_choices = {"ort-cpu": ("fp32", "fp16", "int8-cpu", "int8-tensorrt"), "openvino": ("fp32", "fp16", "int8-cpu"),
-                        "ort-cuda": ("fp32", "fp16", "int8-tensorrt"), "ort-trt": ("fp32", "fp16", "int8-tensorrt")}
-        for backend, names in onnx_choices.items():
-            if status.get(backend) is not None:
-                continue
-            for name in names:
-                if name in variants and variants[name].ok:
-                    specs.append(BackendSpec(backend, artifact=variants[name].path, label=f"{backend} {name}"))
-        for name, plan in ctx.get("plans", {}).items():
+                fp16 = RunOptions(precision="fp16", channels_last=True)
+                specs += [BackendSpec("torch", artifact=ctx.checkpoint, label="torch cuda fp16 channels_last",
+                                      options=replace(fp16, device="cuda")),
+                          BackendSpec("torch-cudagraph", artifact=ctx.checkpoint, label="torch cuda graph fp16",
+                                      options=fp16)]
+        # Every available ONNX backend times each variant whose precision and INT8 layout it runs.
+        sources = [Source(variant.path, *VARIANTS[name], label=f"{{backend}} {name}")
+                   for name, variant in variants.items() if variant.path is not None and name in VARIANTS]
+        ready = [name for name in backend_names("onnx") if status.get(name) is None]
+        for name in ready if sources else ():
+            specs += plan_specs(sources, [name], suited=True)
+        for name, plan in ctx.plans.items():
             specs.append(BackendSpec("tensorrt", artifact=plan, label=f"tensorrt {name}"))
         if not specs:
             raise SkipStep("no backend available")
@@ -253,7 +269,7 @@ def _bench(cfg: PipelineConfig, steps: StepLog, ctx: dict[str, Any]) -> None:
         report = run_benchmark(config, progress=lambda m: steps.progress(f"      timing {m}"), skip_unavailable=True)
         data = report.to_dict()
         data["unavailable_backends"] = skipped
-        ctx["bench"] = data
+        ctx.bench = data
         from resnet_deploy.bench import report as rep
 
         files = rep.save(data, json_path=cfg.out / "bench.json", csv_path=cfg.out / "bench.csv",
@@ -271,15 +287,15 @@ def run_pipeline(config: PipelineConfig, *, progress: Callable[[str], None] | No
     cfg.out.mkdir(parents=True, exist_ok=True)
     started = _dt.datetime.now(_dt.timezone.utc)
     steps = StepLog(progress)
-    ctx: dict[str, Any] = {}
+    ctx = Context()
     for stage in (_train, _export, _validate, _precision, _accuracy, _tensorrt, _bench):
         stage(cfg, steps, ctx)
     data = {"kind": "pipeline-report", "created": started.isoformat(timespec="seconds"),
             "seconds": (_dt.datetime.now(_dt.timezone.utc) - started).total_seconds(),
             "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
-            "steps": steps.to_list(), "train": ctx.get("train"), "validation": ctx.get("validation"), "accuracy": ctx.get("accuracy"),
-            "variants": {n: v.to_dict() for n, v in ctx.get("variants", {}).items()},
-            "bench": ctx.get("bench")}
+            "steps": steps.to_list(), "train": ctx.train, "validation": ctx.validation, "accuracy": ctx.accuracy,
+            "variants": {n: v.to_dict() for n, v in ctx.variants.items()},
+            "bench": ctx.bench}
     results_json = write_json(cfg.out / "pipeline.json", data)
     md, html = write_reports(data, cfg.out)
     failed = [f"{s.name}: {s.reason}" for s in steps.failed]

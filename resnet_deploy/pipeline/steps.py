@@ -13,9 +13,9 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
 
 from resnet_deploy.errors import CheckFailedError, ResnetDeployError
+from resnet_deploy.jsontypes import JsonObject
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +30,10 @@ class StepRecord:
     status: str = "pending"  # done | skipped | failed | check-failed
     reason: str | None = None
     seconds: float = 0.0
-    summary: dict[str, Any] = field(default_factory=dict)
+    summary: JsonObject = field(default_factory=dict)
     artifacts: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {"name": self.name, "status": self.status, "reason": self.reason, "seconds": round(self.seconds, 2),
                 "summary": self.summary, "artifacts": self.artifacts}
 
@@ -77,5 +77,5 @@ class StepLog:
     def failed(self) -> list[StepRecord]:
         return [s for s in self.steps if s.status in ("failed", "check-failed")]
 
-    def to_list(self) -> list[dict[str, Any]]:
+    def to_list(self) -> list[JsonObject]:
         return [s.to_dict() for s in self.steps]

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from resnet_deploy.errors import ResnetDeployError
+from resnet_deploy.jsontypes import JsonObject
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +33,13 @@ class Variant:
     path: Path | None
     reason: str | None = None  # why there is no path
     seconds: float = 0.0
-    details: dict[str, Any] = field(default_factory=dict)
+    details: JsonObject = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
         return self.path is not None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {"name": self.name, "path": str(self.path) if self.path else None, "reason": self.reason,
                 "seconds": round(self.seconds, 2), "details": self.details}
 

@@ -7,9 +7,7 @@ package's loader, which turns a truncated or foreign file into one clear Artifac
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +15,11 @@ import onnx
 
 from resnet_deploy.atomic import guard_outputs
 from resnet_deploy.errors import InvalidInputError
-from resnet_deploy.export.detect import GraphPrecision, detect_precision
+from resnet_deploy.export.artifact import Loaded, describe_onnx
+from resnet_deploy.input_spec import InputSpec
 from resnet_deploy.sidecar import (
     new_sidecar,
-    read_sidecar,
     relative_to_artifact,
-    sha256_file,
     sidecar_path,
     write_artifact,
 )
@@ -32,68 +29,46 @@ QUANTIZED_OPS = frozenset({"QuantizeLinear", "DequantizeLinear", "QLinearConv", 
                            "MatMulInteger", "DynamicQuantizeLinear", "QGemm", "QLinearAdd"})
 
 
-@dataclass
-class SourceModel:
-    path: Path
-    model: onnx.ModelProto
-    sha256: str
-    precision: GraphPrecision
-    metadata: dict[str, str]
-    sidecar: dict[str, Any] | None
-    opset: int
-
-    input_name: str = field(init=False)
-    input_shape: tuple[int | None, ...] = field(init=False)
-
-    def __post_init__(self) -> None:
-        initializers = {init.name for init in self.model.graph.initializer}
-        real = [i for i in self.model.graph.input if i.name not in initializers]
-        if len(real) != 1:
-            raise InvalidInputError(f"'{self.path}' has {len(real)} graph inputs; precision conversion expects one image input")
-        self.input_name = real[0].name
-        dims = real[0].type.tensor_type.shape.dim
-        self.input_shape = tuple(d.dim_value if d.HasField("dim_value") and d.dim_value > 0 else None for d in dims)
-
-    @property
-    def input_spec(self) -> dict[str, Any] | None:
-        """The input spec the exporter recorded (metadata first, then the sidecar)."""
-        raw = self.metadata.get("input_spec")
-        if raw:
-            try:
-                spec = json.loads(raw)
-                if isinstance(spec, dict):
-                    return spec
-            except json.JSONDecodeError:
-                pass
-        if self.sidecar and isinstance(self.sidecar.get("input_spec"), dict):
-            return dict(self.sidecar["input_spec"])
-        return None
-
-    @property
-    def architecture(self) -> str | None:
-        return self.metadata.get("architecture") or (self.sidecar or {}).get("architecture")
+SourceModel = Loaded[onnx.ModelProto]  # an FP32 ONNX model and its description (export.artifact)
 
 
 def load_source(path: str | os.PathLike[str]) -> SourceModel:
-    """Load an ONNX model with its hash, metadata and (optional) sidecar."""
+    """Load an ONNX model (external data included) with its description: hash, metadata,
+    sidecar, its one image input."""
     from resnet_deploy.export.loader import load_onnx_model
 
     path = Path(path)
     model = load_onnx_model(path, load_external_data=True, check=False)
-    sidecar = read_sidecar(path, required=False)
-    opset = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")), 0)
-    return SourceModel(path, model, sha256_file(path), detect_precision(model),
-                       {p.key: p.value for p in model.metadata_props}, sidecar, opset)
+    artifact = describe_onnx(path, model)
+    if len(artifact.inputs) != 1:
+        raise InvalidInputError(f"'{path}' has {len(artifact.inputs)} graph inputs; precision conversion expects one "
+                                "image input")
+    return Loaded(artifact, model)
+
+
+def recorded_spec(source: SourceModel) -> InputSpec | None:
+    """The input spec the exporter recorded (metadata first, then the sidecar), None for a
+    model that records none."""
+    artifact = source.artifact
+    if artifact.spec_source == "metadata":
+        return artifact.input_spec
+    data = getattr(artifact.sidecar, "input_spec", None)
+    if isinstance(data, dict):
+        try:
+            return InputSpec.from_dict(data)
+        except InvalidInputError:
+            return None
+    return None
 
 
 def require_fp32(source: SourceModel, what: str) -> None:
     """Refuse a model that is already FP16 or quantized: both conversions start from FP32."""
     quantized = sorted({n.op_type for n in source.model.graph.node if n.op_type in QUANTIZED_OPS})
-    if quantized or source.precision.precision == "int8":
+    if quantized or source.artifact.precision == "int8":
         raise InvalidInputError(f"'{source.path}' is already quantized ({', '.join(quantized) or 'int8'} nodes); "
                                 f"{what} needs the FP32 model it came from")
-    if source.precision.precision != "fp32":
-        name = source.precision.precision.upper()
+    if source.artifact.precision != "fp32":
+        name = source.artifact.precision.upper()
         raise InvalidInputError(f"'{source.path}' is already {'an' if name[0] in 'FI' else 'a'} {name} model; {what} "
                                 "needs the FP32 model it came from")
 
@@ -102,17 +77,20 @@ def require_fp32(source: SourceModel, what: str) -> None:
 
 def output_meta(source: SourceModel, precision: str, **fields: Any) -> dict[str, Any]:
     """The converted model's sidecar: what it is, where it came from, how it was made."""
-    inherited = {k: v for k, v in (source.sidecar or {}).items()
+    artifact = source.artifact
+    sidecar = artifact.sidecar.model_dump() if artifact.sidecar is not None else {}
+    inherited = {k: v for k, v in sidecar.items()
                  if k in ("architecture", "model_kwargs", "input_spec", "trained", "checkpoint", "checkpoint_sha256",
                           "opset", "batch", "input_names", "output_names")}
     meta = new_sidecar("onnx", None, **inherited)
+    spec = recorded_spec(source)
     meta.update({
-        "architecture": source.architecture,
-        "input_spec": source.input_spec,
+        "architecture": artifact.architecture or sidecar.get("architecture"),
+        "input_spec": spec.to_dict() if spec is not None else None,
         "precision": precision,
         "source": str(source.path.resolve()),  # made relative to the output's folder by write_model
-        "source_sha256": source.sha256,
-        "source_precision": source.precision.precision,
+        "source_sha256": artifact.sha256,
+        "source_precision": artifact.precision,
     })
     meta.update(fields)
     return meta

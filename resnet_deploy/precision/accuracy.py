@@ -1,7 +1,7 @@
 """Accuracy of FP16/INT8 models against their FP32 reference, on real labelled data, on the
 runtime that will serve them.
 
-Every model runs on `backend` (ort-cpu, openvino, ort-cuda, ort-trt, tensorrt for plans) over
+Every model runs on `backend` (by default its kind's: ort-cpu for ONNX, tensorrt for plans) over
 the same validation images; the reference runs on `reference_backend` (by default the same
 runtime when it runs the reference's kind of artifact). Per model: top-1, top-5, top-1
 agreement with the reference, logit cosine (per image, averaged) and the top-1 drop in
@@ -25,12 +25,13 @@ from typing import Any
 
 import numpy as np
 
-from resnet_deploy.backends.registry import DEFAULT_BACKEND, artifact_kind, get_backend, open_runner
+from resnet_deploy.backends.registry import artifact_kind, default_backend, get_backend, open_runner
 from resnet_deploy.compare.comparator import Comparator, RunResult
 from resnet_deploy.compare.inputs import load_inputs
 from resnet_deploy.compare.paired import paired_drop
-from resnet_deploy.compare.targets import Target, check_same_model, describe_target
+from resnet_deploy.compare.targets import Target, check_same_model, comparison_spec, describe_target
 from resnet_deploy.errors import InvalidInputError
+from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.sidecar import artifact_meta, sha256_file, write_sidecar
 from resnet_deploy.topk import top_k_hits
 
@@ -72,7 +73,7 @@ class AccuracyReport:
     samples: int
     reference: ModelAccuracy
     models: list[ModelAccuracy]
-    machine: dict[str, Any]
+    machine: JsonObject
     failures: list[str] = field(default_factory=list)
 
     @property
@@ -83,11 +84,37 @@ class AccuracyReport:
     def __bool__(self) -> bool:
         return not self.failures
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {"dataset": self.dataset, "split": self.split, "samples": self.samples, "machine": self.machine,
                 "passed": bool(self), "failures": list(self.failures), "notes": self.notes,
                 "interval": "95% Tango score interval on paired outcomes", "reference": asdict(self.reference),
                 "models": [asdict(m) for m in self.models]}
+
+
+# The gate: FAIL when the drop exceeds the limit; "ok" when its whole 95% interval is within;
+# "ok (inconclusive)" when the drop is within but the interval reaches past the limit.
+VERDICTS = {"pass": "ok", "inconclusive": "ok (inconclusive)", "fail": "FAIL"}
+
+
+def render_report(report: AccuracyReport) -> str:
+    """The report as people read it: one row per model (the reference first), then the notes."""
+    from resnet_deploy.render import Column, render_table
+
+    machine = report.machine
+    cpu = str(machine.get("cpu", "?")) + (f" ({machine['isa']})" if machine.get("isa") else "")
+    lines = [f"{report.dataset} ({report.split}, {report.samples} images); models on {machine['backend']}, reference on "
+             f"{machine['reference_backend']}; CPU {cpu}", ""]
+    columns = [Column("model"), Column("backend"), Column("precision"), Column("top-1 %", ".2f"),
+               Column("top-5 %", ".2f"), Column("agreement %", ".2f"), Column("mean cosine", ".5f"),
+               Column("drop (points)", "+.2f"), Column("95% CI"), Column("limit", ".2f"), Column("result")]
+    rows: list[list[Any]] = [[Path(report.reference.model).name, report.reference.backend, report.reference.precision,
+                              report.reference.top1, report.reference.top5, None, None, None, None, None, "reference"]]
+    rows += [[Path(m.model).name, m.backend, m.precision, m.top1, m.top5, m.top1_agreement, m.cosine, m.drop,
+              f"{m.drop_low:+.2f} to {m.drop_high:+.2f}", m.max_drop, VERDICTS.get(m.verdict, m.verdict)]
+             for m in report.models]
+    lines.append(render_table(columns, rows))
+    lines += report.notes
+    return "\n".join(lines)
 
 
 def _logits(result: RunResult) -> np.ndarray:
@@ -125,7 +152,7 @@ def _measure(target: Target, logits: np.ndarray, labels: np.ndarray, ref_logits:
                          paired.lost, paired.gained, paired.verdict, paired.images_needed, paired.resolution_note())
 
 
-def machine() -> dict[str, Any]:
+def machine() -> JsonObject:
     """The CPU (model and instruction set) the figures were measured on: INT8 numerics
     differ between CPUs with and without VNNI, BF16 speed with and without native BF16."""
     from resnet_deploy.cpu_isa import detect_isa
@@ -136,32 +163,36 @@ def machine() -> dict[str, Any]:
 
 
 def evaluate_accuracy(models: Sequence[str | os.PathLike[str]], *, dataset: str, reference: str | os.PathLike[str],
-                      backend: str = "ort-cpu", reference_backend: str | None = None,
+                      backend: str | None = None, reference_backend: str | None = None,
                       data_dir: str | os.PathLike[str] | None = None, limit: int | None = None,
                       max_drop: float | None = None, batch_size: int = 64, threads: int | None = None,
-                      record: bool = True, precision: str | None = None) -> AccuracyReport:
+                      record: bool = True, precision: str | None = None,
+                      input_size: tuple[int, int] | None = None) -> AccuracyReport:
     """Evaluate `models` on `backend` and `reference` on `reference_backend` over the
     validation split of `dataset` (a dataset name or an .npz with x and labels). `max_drop`
     (top-1 points) overrides the per-precision defaults. `precision` is a run precision
     `backend` computes the models in (bf16 on OpenVINO); each model is named and judged by the
     precision that really ran (read back from its runner). With `record`, each model's
-    sidecar (when it has one that matches it) gets an "accuracy" entry."""
+    sidecar (when it has one that matches it) gets an "accuracy" entry. `input_size` (H, W)
+    is the size images are fed at when the models' height/width are dynamic."""
     if not models:
         raise InvalidInputError("give at least one model to evaluate", param="models")
     if max_drop is not None and not 0 <= max_drop < float("inf"):
         raise InvalidInputError(f"`max_drop` must be a finite number of points >= 0, got {max_drop}", param="max_drop")
     if batch_size < 1:
         raise InvalidInputError(f"`batch_size` must be positive, got {batch_size}", param="batch_size")
+    backend = backend or default_backend(artifact_kind(os.fspath(models[0])))
     targets = [describe_target(m, backend) for m in models]
     for target in targets:
         target.ask_precision(precision)
     ref_kind = artifact_kind(os.fspath(reference))
     if reference_backend is None:
-        reference_backend = backend if get_backend(backend).artifact == ref_kind else DEFAULT_BACKEND[ref_kind]
+        reference_backend = backend if get_backend(backend).artifact == ref_kind else default_backend(ref_kind)
     ref = describe_target(reference, reference_backend)
     for target in targets:
         check_same_model(target, ref)
-    inputs = load_inputs(dataset, ref.input_spec or targets[0].input_spec, data_dir=data_dir, limit=limit)
+    spec = comparison_spec(ref, targets[0], input_size)
+    inputs = load_inputs(dataset, spec, data_dir=data_dir, limit=limit)
     labels = inputs.labels
     if labels is None:
         raise InvalidInputError(f"'{dataset}' has no labels; accuracy needs labelled images", param="dataset")
@@ -172,10 +203,10 @@ def evaluate_accuracy(models: Sequence[str | os.PathLike[str]], *, dataset: str,
                                 "model once", param="models")
     # Keys by position: two models may share a file name in different folders.
     ref_label = f"reference: {ref.label}"
-    runners = {ref_label: open_runner(ref.backend, ref.source, ref.run_options(threads, ref.input_spec))}
+    runners = {ref_label: open_runner(ref.backend, ref.source, ref.run_options(threads, spec))}
     keys = [f"model {i}: {target.label}" for i, target in enumerate(targets)]
     for key, target in zip(keys, targets, strict=True):
-        runners[key] = open_runner(target.backend, target.source, target.run_options(threads, ref.input_spec))
+        runners[key] = open_runner(target.backend, target.source, target.run_options(threads, spec))
     results = {r.label: r for r in Comparator.run(runners, inputs, (batch_size,))}
     ref.learn_ran(results[ref_label].runner)
     for key, target in zip(keys, targets, strict=True):

@@ -161,14 +161,14 @@ def collect_extremes(source: SourceModel, data: CalibrationData,
     from onnxruntime.quantization.calibrate import MinMaxCalibrater
 
     op_types = sorted({n.op_type for n in source.model.graph.node})
-    fixed_batch = source.input_shape[0] if source.input_shape else None
+    fixed_batch = source.input.dim(0)
     array = _usable(data, fixed_batch)
     with tempfile.TemporaryDirectory(prefix="calib.") as tmp:
         minmax = MinMaxCalibrater(source.path, op_types, augmented_model_path=str(Path(tmp) / "minmax.onnx"))
         tensors, value_infos = minmax.select_tensors_to_calibrate(minmax.model)
         batch = calibration_batch(_per_image_bytes(value_infos, tensors), batch_size, fixed_batch)
         minmax.infer_session = _augmented(minmax)
-        minmax.collect_data(_Reader(source.input_name, array, batch))
+        minmax.collect_data(_Reader(source.input.name, array, batch))
         extremes = {name: (np.float32(np.asarray(v.range_value[0]).reshape(-1)[0]),
                            np.float32(np.asarray(v.range_value[1]).reshape(-1)[0]))
                     for name, v in minmax.compute_data().data.items()}
@@ -185,7 +185,7 @@ def collect_histograms(source: SourceModel, data: CalibrationData, method: str, 
         raise InvalidInputError(f"histogram calibration is entropy or percentile, got {method!r}", param="method")
     extremes, batch = collect_extremes(source, data, batch_size)
     op_types = sorted({n.op_type for n in source.model.graph.node})
-    array = _usable(data, source.input_shape[0] if source.input_shape else None)
+    array = _usable(data, source.input.dim(0))
     with tempfile.TemporaryDirectory(prefix="calib.") as tmp:
         histograms = HistogramCalibrater(source.path, op_types, augmented_model_path=str(Path(tmp) / "hist.onnx"),
                                          method=method, num_bins=HISTOGRAM_BINS,
@@ -199,7 +199,7 @@ def collect_histograms(source: SourceModel, data: CalibrationData, method: str, 
         collector = HistogramCollector(method=method, symmetric=absolute, num_bins=HISTOGRAM_BINS,
                                        num_quantized_bins=ENTROPY_QUANTIZED_BINS, percentile=PERCENTILE,
                                        scenario="same")
-        collector.histogram_dict = _histograms(session, source.input_name, array, batch, names, extremes, absolute)
+        collector.histogram_dict = _histograms(session, source.input.name, array, batch, names, extremes, absolute)
         del session
     return collector, batch
 

@@ -21,9 +21,11 @@ import numpy as np
 
 from resnet_deploy.data.registry import DATASETS
 from resnet_deploy.errors import InvalidInputError
+from resnet_deploy.export.artifact import ImageInput
 from resnet_deploy.input_spec import IMAGENET_MEAN, IMAGENET_STD, InputSpec
-from resnet_deploy.precision._model import SourceModel
+from resnet_deploy.precision._model import SourceModel, recorded_spec
 from resnet_deploy.sidecar import require_file
+from resnet_deploy.tensor_info import to_layout
 
 log = logging.getLogger(__name__)
 
@@ -57,59 +59,58 @@ def array_sha256(array: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(array).reshape(-1).view(np.uint8).data).hexdigest()
 
 
-def _shape_text(shape: tuple[int | None, ...]) -> str:
-    return "(" + ", ".join("N" if d is None else str(d) for d in shape) + ")"
+def _shape_text(shape: tuple[int | str | None, ...]) -> str:
+    return "(" + ", ".join(str(d) if isinstance(d, int) and d >= 0 else "N" for d in shape) + ")"
 
 
 def check_array(array: np.ndarray, source: SourceModel, what: str) -> None:
-    """Refuse an array that is not normalized NCHW float32 images of the model's shape."""
+    """Refuse an array that is not normalized float32 images of the model's input shape (in
+    the model's own layout)."""
+    layout = source.artifact.layout or "NCHW"
     if array.dtype != np.float32:
         raise InvalidInputError(f"{what} has dtype {array.dtype}; calibration data must be float32 "
-                                f"(normalized NCHW images, as the model's input)", param="calib")
-    shape = source.input_shape
+                                f"(normalized {layout} images, as the model's input)", param="calib")
+    tensor = source.input
+    shape = tensor.shape
     if array.ndim != len(shape):
-        raise InvalidInputError(f"{what} has shape {array.shape}; the model's input '{source.input_name}' needs "
-                                f"{len(shape)} dimensions (N, C, H, W)", param="calib")
-    if len(shape) >= 2 and shape[1] is not None and array.shape[1] != shape[1]:
-        raise InvalidInputError(f"{what} has {array.shape[1]} channels; the model expects {shape[1]} "
+        raise InvalidInputError(f"{what} has shape {array.shape}; the model's input '{tensor.name}' needs "
+                                f"{len(shape)} dimensions ({', '.join(layout)})", param="calib")
+    channel_axis = 1 if layout == "NCHW" else len(shape) - 1
+    expected = tensor.dim(channel_axis) if len(shape) >= 2 else None
+    if expected is not None and array.shape[channel_axis] != expected:
+        raise InvalidInputError(f"{what} has {array.shape[channel_axis]} channels; the model expects {expected} "
                                 f"(shape {array.shape} vs model input {_shape_text(shape)})", param="calib")
-    for axis in range(2, len(shape)):
-        if shape[axis] is not None and array.shape[axis] != shape[axis]:
+    for axis in range(1, len(shape)):
+        want = tensor.dim(axis)
+        if want is not None and array.shape[axis] != want:
             raise InvalidInputError(f"{what} has shape {array.shape}; the model's input is {_shape_text(shape)}",
                                     param="calib")
     if not np.all(np.isfinite(array)):
         raise InvalidInputError(f"{what} contains NaN or Inf values", param="calib")
 
 
-def input_size(source: SourceModel) -> int | None:
-    """The model's (square) image size, for the dataset readers' resize."""
-    shape = source.input_shape
-    if len(shape) == 4 and shape[2] is not None and shape[2] == shape[3]:
-        return int(shape[2])
-    spec = source.input_spec
-    if spec and spec.get("height") == spec.get("width") and spec.get("height"):
-        return int(spec["height"])
-    return None
+def _geometry(source: SourceModel, input_size: tuple[int, int] | None) -> ImageInput:
+    """The model's image input at the size calibration feeds it (`input_size` for a model
+    whose height/width are dynamic, else its fixed or recorded size)."""
+    return source.artifact.image_input(input_size, who=str(source.path))
 
 
-def _model_geometry(source: SourceModel) -> tuple[int, int, int]:
-    """(channels, height, width) of the model's input, from the graph, else its input spec."""
-    shape = source.input_shape
-    spec = source.input_spec or {}
-    dims = [shape[i] if len(shape) == 4 and shape[i] is not None else spec.get(key)
-            for i, key in ((1, "channels"), (2, "height"), (3, "width"))]
-    if dims[0] is None or dims[1] is None or dims[2] is None:
-        raise InvalidInputError(f"'{source.path}' has input shape {_shape_text(shape)} and no recorded input spec: the "
-                                f"calibration images' size cannot be derived; give a .npy of the right shape",
-                                param="calib")
-    return int(dims[0]), int(dims[1]), int(dims[2])
+def input_size(source: SourceModel, size: tuple[int, int] | None = None) -> int | None:
+    """The model's (square) image size, for the dataset readers' resize (None: the dataset's
+    own, for a model whose height/width are dynamic and no `size` given)."""
+    try:
+        image = _geometry(source, size)
+    except InvalidInputError as exc:
+        if exc.param != "input_size":
+            raise
+        return None
+    return image.chw[1] if image.chw[1] == image.chw[2] else None
 
 
 def _model_normalisation(source: SourceModel, channels: int) -> tuple[np.ndarray, np.ndarray, str]:
-    spec = source.input_spec or {}
-    mean, std = spec.get("mean"), spec.get("std")
-    if isinstance(mean, list) and isinstance(std, list) and len(mean) == len(std) == channels:
-        return np.asarray(mean, np.float32), np.asarray(std, np.float32), "the model's mean/std"
+    spec = recorded_spec(source)
+    if spec is not None and spec.channels == channels:
+        return np.asarray(spec.mean, np.float32), np.asarray(spec.std, np.float32), "the model's mean/std"
     if channels == 3:
         return np.asarray(IMAGENET_MEAN, np.float32), np.asarray(IMAGENET_STD, np.float32), "ImageNet mean/std (the model records none)"
     return np.full(channels, 0.5, np.float32), np.full(channels, 0.5, np.float32), "mean 0.5/std 0.5 (the model records none)"
@@ -136,6 +137,8 @@ def _from_npy(calib: str, source: SourceModel, samples: int | None) -> Calibrati
     except (ValueError, OSError) as exc:
         raise InvalidInputError(f"'{path}' is not a readable .npy array ({exc})", param="calib") from exc
     what = f"calibration array '{path}'"
+    if source.artifact.layout == "NHWC" and array.ndim == 4 and _fits(array.shape, source.input.shape, "NCHW"):
+        array = array.transpose(0, 2, 3, 1)  # NCHW images for an NHWC model
     check_array(array, source, what)
     if array.shape[0] < 1:
         raise InvalidInputError(f"{what} holds no images", param="calib")
@@ -144,39 +147,55 @@ def _from_npy(calib: str, source: SourceModel, samples: int | None) -> Calibrati
     return CalibrationData(contiguous, str(path), array_sha256(contiguous))
 
 
-def _random(source: SourceModel, samples: int | None) -> CalibrationData:
-    channels, height, width = _model_geometry(source)
+def _fits(shape: tuple[int, ...], model: tuple[int | str | None, ...], layout: str) -> bool:
+    """Whether an NCHW array of `shape` holds the images of an NHWC `model` input."""
+    if layout != "NCHW" or len(model) != 4:
+        return False
+    transposed = (shape[0], shape[2], shape[3], shape[1])
+    return all(not isinstance(m, int) or m < 0 or m == d for m, d in zip(model[1:], transposed[1:], strict=True))
+
+
+def _random(source: SourceModel, samples: int | None, input_size: tuple[int, int] | None) -> CalibrationData:
+    image = _geometry(source, input_size)
     count = samples if samples is not None else DEFAULT_SAMPLES
-    array = np.random.default_rng(RANDOM_SEED).standard_normal((count, channels, height, width), dtype=np.float32)
+    array = np.random.default_rng(RANDOM_SEED).standard_normal(image.shape(count), dtype=np.float32)
     log.warning("calibrating on %d seeded random images (standard normal in the normalised input space): %s",
                 count, NOT_REPRESENTATIVE)
     return CalibrationData(array, RANDOM, array_sha256(array), conversion=f"seed {RANDOM_SEED}, standard normal",
                            representative=False)
 
 
-def _from_dataset(calib: str, source: SourceModel, samples: int | None,
-                  data_dir: str | os.PathLike[str] | None) -> CalibrationData:
+def _from_dataset(calib: str, source: SourceModel, samples: int | None, data_dir: str | os.PathLike[str] | None,
+                  input_size: tuple[int, int] | None) -> CalibrationData:
     from resnet_deploy.data import eval_arrays, load_dataset
 
     what = f"dataset '{calib}' (train split)"
-    channels = source.input_shape[1] if len(source.input_shape) == 4 else None
+    try:
+        image: ImageInput | None = _geometry(source, input_size)
+    except InvalidInputError as exc:
+        if exc.param != "input_size":
+            raise
+        image = None  # a dynamic height/width and no size given: the dataset's own
+    channels = image.chw[0] if image is not None else None
     _, info = load_dataset(calib, "train", data_dir)
     count = _resolve_samples(samples, info.size, what)
     if channels is None or channels == info.input_spec.channels:
+        size = image.chw[1] if image is not None and image.chw[1] == image.chw[2] else None
         # Calibrate on the training split: the validation split is kept for measuring accuracy.
-        array, _ = eval_arrays(calib, data_dir=data_dir, split="train", limit=count, input_size=input_size(source))
-        array = np.ascontiguousarray(array)
+        array, _ = eval_arrays(calib, data_dir=data_dir, split="train", limit=count, input_size=size)
+        array = np.ascontiguousarray(to_layout(np.asarray(array), source.artifact.layout))
         check_array(array, source, what)
         return CalibrationData(array, calib, array_sha256(array))
     if info.input_spec.channels != 1:
         raise InvalidInputError(f"{what} has {info.input_spec.channels} channels; the model expects {channels}. "
                                 f"Give a dataset or .npy with {channels}-channel images, or calib='random' for "
                                 f"speed work", param="calib")
-    return _grey_to_model(calib, source, count, data_dir, what, info.input_spec)
+    assert image is not None
+    return _grey_to_model(calib, source, image, count, data_dir, what, info.input_spec)
 
 
-def _grey_to_model(calib: str, source: SourceModel, count: int, data_dir: str | os.PathLike[str] | None,
-                   what: str, spec: InputSpec) -> CalibrationData:
+def _grey_to_model(calib: str, source: SourceModel, image: ImageInput, count: int,
+                   data_dir: str | os.PathLike[str] | None, what: str, spec: InputSpec) -> CalibrationData:
     """A 1-channel dataset made to fit a C-channel model: the same fixed subset as for a
     1-channel model, un-normalised, resized, replicated to every channel, normalised as the model."""
     import torch
@@ -184,7 +203,7 @@ def _grey_to_model(calib: str, source: SourceModel, count: int, data_dir: str | 
     from resnet_deploy.data import eval_arrays
     from resnet_deploy.data.transforms import resize_batch
 
-    channels, height, width = _model_geometry(source)
+    channels, height, width = image.chw
     if height != width:
         raise InvalidInputError(f"{what} can be converted to square inputs only; the model's is {height}x{width}",
                                 param="calib")
@@ -197,6 +216,7 @@ def _grey_to_model(calib: str, source: SourceModel, count: int, data_dir: str | 
     del pixels
     array -= mean[None, :, None, None]
     array /= std[None, :, None, None]
+    array = to_layout(array, image.layout)
     check_array(array, source, what)
     conversion = f"grey 1 -> {channels} channels, {native} -> {height} px, {norm}"
     log.warning("calibrating a %d-channel %dx%d model on %s converted (%s): %s",
@@ -205,9 +225,12 @@ def _grey_to_model(calib: str, source: SourceModel, count: int, data_dir: str | 
 
 
 def load_calibration_data(calib: str, source: SourceModel, *, samples: int | None = None,
-                          data_dir: str | os.PathLike[str] | None = None) -> CalibrationData:
+                          data_dir: str | os.PathLike[str] | None = None,
+                          input_size: tuple[int, int] | None = None) -> CalibrationData:
     """Calibration images for `source` from a dataset name (training split, evaluation
-    transform), a .npy file of normalized NCHW float32 images, or "random".
+    transform), a .npy file of normalized float32 images (NCHW, or the model's own layout),
+    or "random". `input_size` (H, W) is the size for a model whose height/width are dynamic
+    (random data needs one; a dataset otherwise keeps its own).
 
     `samples=None` takes up to 512 and, when the data holds fewer, all of it (with a warning);
     an explicit `samples` the data cannot meet is refused (InvalidInputError, param "samples")."""
@@ -216,8 +239,8 @@ def load_calibration_data(calib: str, source: SourceModel, *, samples: int | Non
     if calib.endswith(".npy") or Path(calib).suffix == ".npy":
         return _from_npy(calib, source, samples)
     if calib == RANDOM:
-        return _random(source, samples)
+        return _random(source, samples, input_size)
     if calib in DATASETS:
-        return _from_dataset(calib, source, samples, data_dir)
+        return _from_dataset(calib, source, samples, data_dir, input_size)
     raise InvalidInputError(f"unknown calibration data {calib!r}: give a .npy file, one of {', '.join(DATASETS)}, "
                             f"or '{RANDOM}' (speed work only)", param="calib")

@@ -67,11 +67,11 @@ def to_fp8_opset(model: onnx.ModelProto) -> tuple[onnx.ModelProto, int]:
 def quantize_fp8(input_path: str | os.PathLike[str], output_path: str | os.PathLike[str] | None = None, *,
                  calib: str, data_dir: str | os.PathLike[str] | None = None, samples: int | None = None,
                  method: str = "max", cache_path: str | os.PathLike[str] | None = None,
-                 batch_size: int = 32) -> QuantizeResult:
+                 batch_size: int = 32, input_size: tuple[int, int] | None = None) -> QuantizeResult:
     """Write an FP8 (E4M3) Q/DQ model of an FP32 ONNX model, for TensorRT on GPUs of compute
     capability 8.9 or later. Calibration (`calib`, `samples`, `method`, `cache_path`,
-    `batch_size`) works as for INT8 (precision/int8.py), and the same cache is valid for
-    both: ranges do not depend on the quantized type."""
+    `batch_size`, `input_size`) works as for INT8 (precision/int8.py), and the same cache is
+    valid for both: ranges do not depend on the quantized type."""
     start = time.perf_counter()
     if method not in METHODS:
         raise InvalidInputError(f"unknown calibration method {method!r}; valid: {', '.join(METHODS)}", param="method")
@@ -81,7 +81,7 @@ def quantize_fp8(input_path: str | os.PathLike[str], output_path: str | os.PathL
     require_fp32(source, "FP8 quantization")
     output = prepare_output(source, output_path, "fp8")
     cache = Path(cache_path) if cache_path is not None else output.with_name(output.name + ".calib.json")
-    data = load_calibration_data(calib, source, samples=samples, data_dir=data_dir)
+    data = load_calibration_data(calib, source, samples=samples, data_dir=data_dir, input_size=input_size)
     ranges, cache_hit, calib_batch = tensor_ranges_with_batch(source, data, method=method, batch_size=batch_size,
                                                               cache_path=cache)
     lifted, source_opset = to_fp8_opset(source.model)

@@ -143,11 +143,11 @@ def quantize_int8(input_path: str | os.PathLike[str], output_path: str | os.Path
                   batch_size: int = 32, cpu_format: str = "qdq", isa: str | None = None, exclude: Sequence[str] = (),
                   max_drop: float | None = None, dataset: str | None = None,
                   dataset_dir: str | os.PathLike[str] | None = None, search_images: int | None = None,
-                  speed_probe: SpeedProbe | None = None) -> QuantizeResult:
+                  speed_probe: SpeedProbe | None = None, input_size: tuple[int, int] | None = None) -> QuantizeResult:
     """Write an INT8 Q/DQ model of an FP32 ONNX model.
 
-    `calib` is a dataset name (training split), a .npy array of normalized NCHW float32
-    images, or "random" (speed work only; so is a 1-channel dataset for a 3-channel model,
+    `calib` is a dataset name (training split), a .npy array of normalized float32
+    images (NCHW, or the model's own layout), or "random" (speed work only; so is a 1-channel dataset for a 3-channel model,
     converted: both warn). `samples` of them are used: by default up to 512, or all the data
     holds when fewer (with a warning); an explicit count the data cannot meet is refused.
     `cache_path` (default `<output>.calib.json`) holds the ranges: a rebuild with the same
@@ -155,6 +155,7 @@ def quantize_int8(input_path: str | os.PathLike[str], output_path: str | os.Path
     calibration batch (a memory budget may lower it). `cpu_format` (target cpu only) picks
     QDQ or QOperator nodes. `isa` (one of cpu_isa.ISA_NAMES) is the CPU the model must run
     on exactly: for target cpu it defaults to this CPU; for target tensorrt to none (GPUs).
+    `input_size` (H, W) sizes the calibration images of a model whose height/width are dynamic.
 
     `exclude` (node names, globs, op types: precision/exclude.py) keeps nodes in float.
     `max_drop` (top-1 points) searches for the fewest layers to keep in float so the drop on
@@ -184,7 +185,7 @@ def quantize_int8(input_path: str | os.PathLike[str], output_path: str | os.Path
     excluded = resolve_exclusions(source.model, exclude)
     output = prepare_output(source, output_path, "int8")
     cache = Path(cache_path) if cache_path is not None else output.with_name(output.name + ".calib.json")
-    data = load_calibration_data(calib, source, samples=samples, data_dir=data_dir)
+    data = load_calibration_data(calib, source, samples=samples, data_dir=data_dir, input_size=input_size)
     ranges, cache_hit, calib_batch = tensor_ranges_with_batch(source, data, method=method, batch_size=batch_size,
                                                               cache_path=cache)
     isa_name = made_for.name if made_for is not None else cpu_isa.GPU

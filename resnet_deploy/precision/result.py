@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+
+from resnet_deploy.jsontypes import JsonObject
 
 
 @dataclass
@@ -15,9 +16,9 @@ class QuantizeResult:
     source: Path
     source_sha256: str
     seconds: float
-    details: dict[str, Any] = field(default_factory=dict)  # method, target, samples, kept-FP32 nodes, ...
+    details: JsonObject = field(default_factory=dict)  # method, target, samples, kept-FP32 nodes, ...
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {"output": str(self.output), "sidecar": str(self.sidecar), "precision": self.precision,
                 "source": str(self.source), "source_sha256": self.source_sha256,
                 "seconds": round(self.seconds, 3), **self.details}

@@ -201,7 +201,8 @@ def search_fallback(source: SourceModel, build: Build, excluded: frozenset[str],
     if count < 1:
         raise InvalidInputError(f"`search_images` must be positive, got {count}", param="search_images")
     x_hold, y_hold, x_test, y_test = _arrays(dataset, data_dir, source, count, avoid)
-    holdout, test = _Evaluator(source.input_name, x_hold), _Evaluator(source.input_name, x_test)
+    input_name = source.artifact.inputs[0].name
+    holdout, test = _Evaluator(input_name, x_hold), _Evaluator(input_name, x_test)
     fp32_hold = holdout.logits(source.model)
     if y_hold.max() >= fp32_hold.shape[1]:
         raise InvalidInputError(f"dataset '{dataset}' has labels up to {y_hold.max()}, the model {fp32_hold.shape[1]} "

@@ -8,9 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from resnet_deploy.backends.registry import (
-    DEFAULT_BACKEND,
     artifact_kind,
     check_run_precision,
+    default_backend,
     get_backend,
     require_available,
 )
@@ -65,7 +65,7 @@ def profile_model(model: str | os.PathLike[str], *, backend: str | None = None,
     settings = settings or ProfileSettings()
     text = os.fspath(model)
     kind = artifact_kind(text)
-    backend = backend or DEFAULT_BACKEND[kind]
+    backend = backend or default_backend(kind)
     info = get_backend(backend)
     if backend in NO_PROFILER or backend not in PROFILERS:
         reason = NO_PROFILER.get(backend, "it has no per-layer profiler")
@@ -77,7 +77,7 @@ def profile_model(model: str | os.PathLike[str], *, backend: str | None = None,
     check_run_precision(backend, settings.precision)
     result = PROFILERS[backend](text, backend, settings)
     if result.model_precision is None and kind == "onnx":
-        from resnet_deploy.export.metadata import read_onnx_metadata
+        from resnet_deploy.export.artifact import describe_artifact
 
-        result.model_precision = str(read_onnx_metadata(text).get("precision") or "") or None
+        result.model_precision = describe_artifact(text, verify=False).precision or None
     return result

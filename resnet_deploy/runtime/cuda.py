@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from resnet_deploy.errors import MissingDependencyError, ResnetDeployError
+from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.optional import import_optional
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,7 @@ class GpuProperties:
         major, minor = self.compute_capability.split(".")
         return int(major), int(minor)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {"index": self.index, "name": self.name, "compute_capability": self.compute_capability,
                 "memory_gib": round(self.total_memory / 2**30, 1)}
 

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from resnet_deploy.errors import ArtifactError, CheckFailedError, InvalidInputError
+from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.optional import require_tensorrt
 from resnet_deploy.runtime.plan_meta import PlanSidecar, load_plan_meta, require_compatible
 from resnet_deploy.runtime.trt import TRT_DTYPE_NAMES, CapturingLogger, dims_list, last_error, trt
@@ -489,7 +490,7 @@ class Engine:
         self._hand_to_request(slot)
         return InferRequest(self, slot)
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self) -> JsonObject:
         return {"plan": str(self.path), "tensorrt_version": self.meta.tensorrt_version,
                 "precision": self.meta.precision, "gpu": self.meta.gpu.model_dump(), "contexts": len(self._slots),
                 "cuda_graphs": self.cuda_graphs, "batch_limits": list(self.batch_limits()),

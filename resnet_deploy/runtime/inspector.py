@@ -23,7 +23,9 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from resnet_deploy.errors import ArtifactError
+from resnet_deploy.export.plan_record import EngineRecord, LayerRecord, TensorRecord
 from resnet_deploy.jsonfile import first_problem, parse_json
+from resnet_deploy.jsontypes import JsonObject
 
 # Checked in this order: "UINT8" contains "INT8", "BFLOAT16" contains "FLOAT".
 _DTYPE_TOKENS: tuple[tuple[str, str], ...] = (
@@ -36,41 +38,6 @@ ACCEPTED = {"fp16": {"fp16", "int8", "fp8", "int4", "fp4"}, "bf16": {"bf16", "in
             "int8": {"int8", "fp8", "int4", "fp4"}, "fp8": {"fp8", "fp4"}}
 _NOT_COMPUTE = re.compile(r"reformat|shuffle|noop|constant|copy|cast|identity|slice|shape", re.IGNORECASE)
 _CONV_NAME = re.compile(r"(^|[/_ .+])conv(2d|olution)?($|[/_ .:0-9+\]])", re.IGNORECASE)
-
-
-class TensorRecord(BaseModel):
-    """One tensor of a layer, as the plan's sidecar stores it (TensorReport.to_dict())."""
-
-    model_config = ConfigDict(extra="allow")
-    name: str = ""
-    dtype: str | None = None
-    format: str | None = None
-    shape: list[int] | None = None
-
-
-class LayerRecord(BaseModel):
-    """One layer of the stored engine report (LayerReport.to_dict())."""
-
-    model_config = ConfigDict(extra="allow")
-    name: str = ""
-    type: str = ""
-    precision: str | None = None
-    tactic: str | None = None
-    convolution: bool = False
-    weights: str | None = None
-    origin: str | None = None
-    inputs: list[TensorRecord] = Field(default_factory=list)
-    outputs: list[TensorRecord] = Field(default_factory=list)
-
-
-class EngineRecord(BaseModel):
-    """The engine-inspector report as the plan's sidecar stores it under "layers"
-    (EngineReport.to_dict(); the counts are derived and re-computed on reading)."""
-
-    model_config = ConfigDict(extra="allow")
-    detailed: bool = True
-    io_tensors: list[str] = Field(default_factory=list)
-    layers: list[LayerRecord] = Field(default_factory=list)
 
 
 class InspectorJson(BaseModel):
@@ -101,7 +68,7 @@ class TensorReport:
     format: str | None
     shape: tuple[int, ...] | None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {"name": self.name, "dtype": self.dtype, "format": self.format,
                 "shape": list(self.shape) if self.shape is not None else None}
 
@@ -118,7 +85,7 @@ class LayerReport:
     weights_dtype: str | None = None
     origin: str | None = None  # the ONNX node(s) it came from ("Metadata")
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {"name": self.name, "type": self.layer_type, "precision": self.precision, "tactic": self.tactic,
                 "convolution": self.is_convolution, "weights": self.weights_dtype, "origin": self.origin,
                 "inputs": [t.to_dict() for t in self.inputs], "outputs": [t.to_dict() for t in self.outputs]}
@@ -143,7 +110,7 @@ class EngineReport:
                          if layer.is_convolution or not convolutions_only)
         return dict(sorted(counts.items()))
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {"detailed": self.detailed, "io_tensors": list(self.io_tensors),
                 "precision_counts": self.precision_counts(),
                 "convolution_precision_counts": self.precision_counts(convolutions_only=True),
@@ -251,7 +218,7 @@ class PrecisionCheck:
         return (f"only {self.matching} of {self.convolutions} convolutions run in {self.expected} as the model asks; "
                 f"not in {self.expected}: {shown}{more}")
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {"expected": self.expected, "convolutions": self.convolutions, "matching": self.matching,
                 "fraction": self.fraction, "ok": self.ok, "note": self.note,
                 "mismatched": [{"layer": name, "precision": got} for name, got in self.mismatched]}

@@ -20,83 +20,21 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from typing import Any
 
 from resnet_deploy.errors import ArtifactError
-from resnet_deploy.jsonfile import first_problem
-from resnet_deploy.runtime.inspector import EngineRecord
+from resnet_deploy.export.plan_record import (  # noqa: F401  (the sidecar's records, re-exported)
+    PLAN_KIND,
+    GpuRecord,
+    IOTensorRecord,
+    PlanSidecar,
+    ShapeRange,
+    load_plan_meta,
+    parse_plan_sidecar,
+)
 from resnet_deploy.runtime.trt import parse_version
-from resnet_deploy.sidecar import artifact_meta, read_sidecar, require_file, sidecar_path
 
-PLAN_KIND = "plan"
 HARDWARE_LEVELS = ("none", "same_compute_capability", "ampere_plus")
-_REQUIRED = ("tensorrt_version", "profile", "io_tensors", "precision")
-
-
-class GpuRecord(BaseModel):
-    """The GPU a plan was built on."""
-
-    model_config = ConfigDict(extra="allow")
-    index: int | None = None
-    name: str | None = None
-    compute_capability: str | None = None
-    memory_gib: float | None = None
-
-
-class ShapeRange(BaseModel):
-    """One input's optimization-profile shapes."""
-
-    min: list[int]
-    opt: list[int]
-    max: list[int]
-
-
-class IOTensorRecord(BaseModel):
-    name: str
-    mode: Literal["input", "output"]
-    dtype: str
-    shape: list[int]
-
-
-class PlanSidecar(BaseModel):
-    """`<plan>.json` as build_engine writes it. Fields this version does not model are kept
-    (`extra="allow"`), so a newer writer's additions survive; the ones the checks and the
-    report read are typed, so a hand-edited sidecar is refused at the door in one line."""
-
-    model_config = ConfigDict(extra="allow")
-    kind: str = PLAN_KIND
-    tensorrt_version: str
-    precision: str
-    profile: dict[str, ShapeRange]
-    io_tensors: list[IOTensorRecord]
-    gpu: GpuRecord = Field(default_factory=GpuRecord)
-    version_compatible: bool = False
-    hardware_compatibility: str | None = None
-    sha256: str | None = None
-    layers: EngineRecord | None = None
-    precision_check: dict[str, Any] | None = None
-    precision_step: dict[str, Any] | None = None
-    source_onnx: dict[str, Any] | None = None
-    architecture: str | None = None
-    input_spec: dict[str, Any] | None = None
-    build_seconds: float | None = None
-    created: str | None = None
-
-
-def parse_plan_sidecar(meta: Mapping[str, Any] | PlanSidecar, *, what: str = "the plan's sidecar") -> PlanSidecar:
-    """Validate a sidecar mapping: ArtifactError naming the first bad field (one line)."""
-    if isinstance(meta, PlanSidecar):
-        return meta
-    missing = [key for key in _REQUIRED if key not in meta]
-    if missing:
-        raise ArtifactError(f"{what} lacks {', '.join(missing)}; it was not written by resnet-deploy build: "
-                            "rebuild the plan")
-    try:
-        return PlanSidecar.model_validate(dict(meta))
-    except ValidationError as exc:
-        raise ArtifactError(f"{what} is not valid: {first_problem(exc)}; rebuild the plan") from exc
 
 
 @dataclass(frozen=True)
@@ -194,22 +132,6 @@ def check_compatibility(meta: Mapping[str, Any] | PlanSidecar, *, tensorrt_versi
     if warning:
         warnings.append(warning)
     return Compatibility(tuple(problems), tuple(warnings))
-
-
-def load_plan_meta(path: str | os.PathLike[str], *, verify: bool = True) -> PlanSidecar:
-    """The sidecar of plan `path`, validated, after checking the plan exists and matches its sha256.
-
-    ArtifactError (exit 2), one line, for a missing plan, a missing/corrupt/wrong-kind
-    sidecar, a sidecar without the plan fields or with a malformed one (a hand-edited
-    `"layers": "garbage"`), or a plan whose bytes changed.
-    """
-    path = require_file(path, "plan", if_empty="rebuild it with resnet-deploy build")
-    raw = artifact_meta(path, kind=PLAN_KIND) if verify else read_sidecar(path, kind=PLAN_KIND)
-    assert raw is not None
-    meta = parse_plan_sidecar(raw, what=f"sidecar '{sidecar_path(path)}'")
-    if verify and not meta.sha256:
-        raise ArtifactError(f"sidecar '{sidecar_path(path)}' has no sha256 of the plan; rebuild the plan")
-    return meta
 
 
 def require_compatible(meta: Mapping[str, Any] | PlanSidecar, path: str | os.PathLike[str], *, tensorrt_version: str, gpu_name: str,

@@ -49,19 +49,9 @@ class TensorProfile:
 
 def onnx_input_shapes(model: Any) -> dict[str, tuple[Dim, ...]]:
     """Graph inputs (initializers excluded) -> their shapes, dynamic axes as names or None."""
-    initializers = {init.name for init in model.graph.initializer}
-    shapes: dict[str, tuple[Dim, ...]] = {}
-    for value in model.graph.input:
-        if value.name in initializers:
-            continue
-        dims: list[Dim] = []
-        for dim in value.type.tensor_type.shape.dim:
-            if dim.HasField("dim_value") and dim.dim_value > 0:
-                dims.append(int(dim.dim_value))
-            else:
-                dims.append(dim.dim_param or None)
-        shapes[value.name] = tuple(dims)
-    return shapes
+    from resnet_deploy.export.artifact import graph_inputs
+
+    return {tensor.name: tensor.shape for tensor in graph_inputs(model)}
 
 
 def parse_shapes(text: str | None, input_names: Sequence[str]) -> dict[str, tuple[int, ...]]:

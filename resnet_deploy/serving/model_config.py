@@ -25,13 +25,37 @@ TRITON_DTYPES = {
     "float16": "TYPE_FP16", "float32": "TYPE_FP32", "float64": "TYPE_FP64", "bfloat16": "TYPE_BF16",
 }
 
-# Triton backend -> (platform or backend field, model file name in the version folder)
-TRITON_BACKENDS = {
-    "tensorrt": ("platform", "tensorrt_plan", "model.plan"),
-    "onnxruntime": ("platform", "onnxruntime_onnx", "model.onnx"),
-    "openvino": ("backend", "openvino", "model.onnx"),
-    "python": ("backend", "python", "model.py"),
-}
+
+
+@dataclass(frozen=True)
+class TritonBackend:
+    """One Triton backend resnet-deploy writes configurations for: the ModelConfig field that
+    names it (`platform` or `backend`) and its value, the model file in the version folder,
+    the instance kinds it runs on, whether the model file must be named in the config
+    (`default_model_filename`), and whether it takes OpenVINO's stream parameters. Which
+    artifacts it serves comes from the backend registry (`BackendInfo.triton_backend`)."""
+
+    name: str
+    field: str
+    value: str
+    model_file: str
+    instance_kinds: frozenset[str] = frozenset({"cpu", "gpu"})
+    names_model_file: bool = False
+    stream_parameters: bool = False
+    execution_accelerators: bool = False  # the onnxruntime TensorRT accelerator
+
+    @property
+    def instance_kind_text(self) -> str:
+        return " or ".join(sorted(self.instance_kinds))
+
+
+TRITON_BACKENDS: dict[str, TritonBackend] = {row.name: row for row in (
+    TritonBackend("tensorrt", "platform", "tensorrt_plan", "model.plan", instance_kinds=frozenset({"gpu"})),
+    TritonBackend("onnxruntime", "platform", "onnxruntime_onnx", "model.onnx", execution_accelerators=True),
+    TritonBackend("openvino", "backend", "openvino", "model.onnx", instance_kinds=frozenset({"cpu"}),
+                  names_model_file=True, stream_parameters=True),
+    TritonBackend("python", "backend", "python", "model.py"),
+)}
 LABELS_FILE = "labels.txt"
 VERSION = "1"
 
@@ -129,11 +153,11 @@ def build_model_config(signature: ModelSignature, request: ConfigRequest) -> Any
                                 param="backend")
     if request.instances < 1:
         raise InvalidInputError(f"instances must be at least 1, got {request.instances}", param="instances")
-    field_name, value, _ = TRITON_BACKENDS[request.backend]
+    row = TRITON_BACKENDS[request.backend]
     config = pb2.ModelConfig(name=request.name)
-    setattr(config, field_name, value)
-    if request.backend == "openvino":
-        config.default_model_filename = "model.onnx"
+    setattr(config, row.field, row.value)
+    if row.names_model_file:
+        config.default_model_filename = row.model_file
     config.max_batch_size = resolve_max_batch(signature, request.max_batch)
     labels = check_labels(signature) if request.labels else ()
     for spec in signature.inputs:
@@ -164,7 +188,7 @@ def build_model_config(signature: ModelSignature, request: ConfigRequest) -> Any
     if request.trt_ep:
         accelerator = config.optimization.execution_accelerators.gpu_execution_accelerator.add(name="tensorrt")
         accelerator.parameters["precision_mode"] = {"fp16": "FP16", "int8": "INT8"}.get(signature.precision or "", "FP32")
-    if request.backend == "openvino":
+    if TRITON_BACKENDS[request.backend].stream_parameters:
         # One OpenVINO stream per instance; the latency hint for one instance (README of the backend).
         config.parameters["NUM_STREAMS"].string_value = str(request.instances)
         config.parameters["PERFORMANCE_HINT"].string_value = "LATENCY" if request.instances == 1 else "THROUGHPUT"
@@ -177,11 +201,11 @@ def _instance_kind(signature: ModelSignature, request: ConfigRequest) -> str:
     kind = request.kind.lower()
     if kind not in ("gpu", "cpu"):
         raise InvalidInputError(f"instance kind must be gpu or cpu, got {request.kind!r}", param="kind")
-    if request.backend == "tensorrt" and kind != "gpu":
-        raise InvalidInputError("a TensorRT plan runs on a GPU only (instance kind gpu)", param="kind")
-    if request.backend == "openvino" and kind != "cpu":
-        raise InvalidInputError("Triton's OpenVINO backend runs on CPU instances only (instance kind cpu)", param="kind")
-    if request.trt_ep and (request.backend != "onnxruntime" or kind != "gpu"):
+    row = TRITON_BACKENDS[request.backend]
+    if kind not in row.instance_kinds:
+        raise InvalidInputError(f"Triton's {row.name} backend runs on {row.instance_kind_text.upper()} instances only "
+                                f"(instance kind {row.instance_kind_text})", param="kind")
+    if request.trt_ep and (not row.execution_accelerators or kind != "gpu"):
         raise InvalidInputError("the TensorRT execution accelerator needs the onnxruntime backend on GPU instances",
                                 param="trt_ep")
     return "KIND_GPU" if kind == "gpu" else "KIND_CPU"
@@ -212,14 +236,14 @@ def check_model_config(config: Any, signature: ModelSignature, folder: Path, *, 
     the model `folder` (whose final name is `name`, default the folder's); empty when they agree."""
     pb2 = model_config_pb2()
     problems: list[str] = []
-    field_name, value, model_file = TRITON_BACKENDS[backend]
+    row = TRITON_BACKENDS[backend]
     expected_name = name or folder.name
     if config.name != expected_name:
         problems.append(f"name {config.name!r} is not the folder name {expected_name!r}")
-    if getattr(config, field_name) != value:
-        problems.append(f"{field_name} is {getattr(config, field_name)!r}, expected {value!r}")
-    if not (folder / VERSION / model_file).is_file():
-        problems.append(f"{VERSION}/{model_file} is missing")
+    if getattr(config, row.field) != row.value:
+        problems.append(f"{row.field} is {getattr(config, row.field)!r}, expected {row.value!r}")
+    if not (folder / VERSION / row.model_file).is_file():
+        problems.append(f"{VERSION}/{row.model_file} is missing")
     mbs = config.max_batch_size
     if signature.batched:
         limit = signature.max_batch
@@ -249,10 +273,9 @@ def check_model_config(config: Any, signature: ModelSignature, folder: Path, *, 
     kinds = {pb2.ModelInstanceGroup.Kind.Name(group.kind) for group in config.instance_group}
     if not config.instance_group or any(group.count < 1 for group in config.instance_group):
         problems.append("instance_group needs at least one instance")
-    if backend == "tensorrt" and kinds != {"KIND_GPU"}:
-        problems.append(f"a TensorRT plan needs KIND_GPU instances, got {sorted(kinds)}")
-    if backend == "openvino" and kinds != {"KIND_CPU"}:
-        problems.append(f"the OpenVINO backend needs KIND_CPU instances, got {sorted(kinds)}")
+    allowed = {f"KIND_{kind.upper()}" for kind in row.instance_kinds}
+    if not kinds <= allowed:
+        problems.append(f"the {row.name} backend needs {' or '.join(sorted(allowed))} instances, got {sorted(kinds)}")
     return problems
 
 

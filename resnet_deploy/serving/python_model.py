@@ -22,9 +22,11 @@ from typing import Any
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
+from resnet_deploy.jsontypes import JsonObject
+
 
 class TritonPythonModel:
-    def initialize(self, args: dict[str, Any]) -> None:
+    def initialize(self, args: JsonObject) -> None:
         if int(np.__version__.split(".")[0]) >= 2:
             raise RuntimeError(f"this Triton Python backend was built for numpy 1.x; the stub imported numpy "
                                f"{np.__version__} (run the model through resnet-deploy serve)")
@@ -34,7 +36,9 @@ class TritonPythonModel:
         config = json.loads(args["model_config"])
         params = {key: value.get("string_value", "") for key, value in config.get("parameters", {}).items()}
         threads = int(params["threads"]) if params.get("threads") else None
-        options = {"precision": params["precision"]} if params.get("precision") else {}
+        from resnet_deploy.backends.registry import RunOptions
+
+        options = RunOptions(precision=params.get("precision") or None)
         spec = BackendSpec(params["runner"], artifact=Path(params["artifact"]), options=options)
         self.runner = open_runner(spec, threads=threads)
         self.runner.activate()

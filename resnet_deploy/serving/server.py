@@ -29,7 +29,12 @@ from types import TracebackType
 from typing import Any
 
 from resnet_deploy.atomic import atomic_write_text
-from resnet_deploy.backends.registry import BACKENDS, check_run_precision, require_available
+from resnet_deploy.backends.registry import (
+    check_run_precision,
+    check_runs,
+    default_backend,
+    require_available,
+)
 from resnet_deploy.errors import CheckFailedError, InvalidInputError
 from resnet_deploy.serving.model_config import ConfigRequest, resolve_max_batch
 from resnet_deploy.serving.runtime import (
@@ -42,9 +47,6 @@ from resnet_deploy.serving.signature import read_signature
 from resnet_deploy.serving.triton_repo import _check_name, model_name_for, write_model_folder
 
 log = logging.getLogger(__name__)
-
-DEFAULT_RUNNER = {"onnx": "ort-cpu", "plan": "tensorrt"}
-
 
 @dataclass(frozen=True)
 class ServeOptions:
@@ -268,13 +270,11 @@ def start_serving(artifact: str | os.PathLike[str], options: ServeOptions | None
     options = options or ServeOptions()
     artifact = Path(artifact)
     signature = read_signature(artifact)
-    runner = options.runner or DEFAULT_RUNNER[signature.kind]
-    if runner not in BACKENDS:
-        raise InvalidInputError(f"unknown runner {runner!r}; valid: {', '.join(BACKENDS)}", param="runner")
-    if BACKENDS[runner].artifact != signature.kind:
-        kinds = {"onnx": "ONNX models", "plan": "TensorRT plans", "checkpoint": "checkpoints"}
-        raise InvalidInputError(f"runner '{runner}' runs {kinds[BACKENDS[runner].artifact]}, and '{artifact}' is "
-                                f"{'an ONNX model' if signature.kind == 'onnx' else 'a TensorRT plan'}", param="runner")
+    runner = options.runner or default_backend(signature.kind)
+    try:
+        check_runs(runner, artifact)
+    except InvalidInputError as exc:
+        raise InvalidInputError(str(exc), param="runner") from None
     if options.instances < 1:
         raise InvalidInputError(f"instances must be at least 1, got {options.instances}", param="instances")
     require_available(runner)

@@ -20,11 +20,11 @@ import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 from resnet_deploy import __version__
 from resnet_deploy.atomic import atomic_directory, atomic_write_text, atomic_write_with
 from resnet_deploy.errors import ArtifactError, InvalidInputError
+from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.serving.batching import (
     BatchingChoice,
     choose_batching,
@@ -92,7 +92,7 @@ class ModelEntry:
     labels: int
     batching: BatchingChoice | None = None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         data = asdict(self)
         data["folder"], data["artifact"] = str(self.folder), str(self.artifact)
         data["batching"] = asdict(self.batching) if self.batching else None
@@ -104,7 +104,7 @@ class TritonRepoResult:
     repository: Path
     models: list[ModelEntry] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {"repository": str(self.repository), "models": [m.to_dict() for m in self.models]}
 
 
@@ -154,22 +154,26 @@ def _refuse_overwriting_inputs(inputs: Sequence[Path], folder: Path) -> None:
 
 
 def _default_backend(signature: ModelSignature, requested: str | None) -> str:
-    if signature.kind == "plan":
-        if requested not in (None, "tensorrt"):
-            raise InvalidInputError(f"'{signature.path}' is a TensorRT plan; it is served by the tensorrt backend, "
-                                    f"not {requested!r}", param="backend")
-        return "tensorrt"
-    backend = requested or "onnxruntime"
-    if backend not in ("onnxruntime", "openvino"):
-        raise InvalidInputError(f"an ONNX model is served by the onnxruntime or openvino backend, not {backend!r}",
+    """The Triton backend that serves `signature`'s kind: the one asked for, or the one our
+    default backend for the kind maps to (the backend registry's `triton_backend`)."""
+    from resnet_deploy.backends.registry import backend_names, default_backend, get_backend
+
+    served = dict.fromkeys(str(get_backend(name).triton_backend) for name in backend_names(signature.kind, served=True))
+    if requested is None:
+        return str(get_backend(default_backend(signature.kind)).triton_backend)
+    if requested not in served:
+        what = "a TensorRT plan" if signature.kind == "plan" else "an ONNX model"
+        names = " or ".join(served)
+        raise InvalidInputError(f"'{signature.path}' is {what}; it is served by the {names} backend, not {requested!r}",
                                 param="backend")
-    return backend
+    return requested
 
 
 def _default_kind(backend: str, options: RepoOptions) -> str:
     if options.kind:
         return options.kind
-    return "gpu" if backend == "tensorrt" or options.trt_ep else "cpu"
+    kinds = TRITON_BACKENDS[backend].instance_kinds
+    return "gpu" if kinds == {"gpu"} or options.trt_ep else "cpu"
 
 
 def _copier(source: Path) -> Callable[[Path], object]:
@@ -194,7 +198,7 @@ def write_model_folder(final: Path, signature: ModelSignature, request: ConfigRe
             atomic_write_with(tmp / VERSION / name, _copier(source))
         # Validate what was written: the text parsed back, against the copied artifact.
         written = parse_config_text((tmp / "config.pbtxt").read_text(encoding="utf-8"))
-        model_file = TRITON_BACKENDS[request.backend][2]
+        model_file = TRITON_BACKENDS[request.backend].model_file
         copied = tmp / VERSION / model_file
         checked = read_signature(copied) if model_file != "model.py" else signature
         problems = check_model_config(written, checked, tmp, backend=request.backend, name=final.name)
@@ -206,7 +210,7 @@ def write_model_folder(final: Path, signature: ModelSignature, request: ConfigRe
 def _artifact_files(signature: ModelSignature, backend: str) -> dict[str, Path]:
     """What goes into the version folder: the artifact under Triton's file name, its sidecar,
     and an ONNX model's external-data files under their own names."""
-    model_file = TRITON_BACKENDS[backend][2]
+    model_file = TRITON_BACKENDS[backend].model_file
     files = {model_file: signature.path}
     sidecar = sidecar_path(signature.path)
     if sidecar.is_file():
@@ -308,10 +312,10 @@ def check_model_folder(folder: str | os.PathLike[str], artifact: str | os.PathLi
     if not text_path.is_file():
         return [f"'{folder}' has no config.pbtxt"]
     config = parse_config_text(text_path.read_text(encoding="utf-8"))
-    backend = next((b for b, (f, v, _) in TRITON_BACKENDS.items() if getattr(config, f) == v), None)
+    backend = next((row.name for row in TRITON_BACKENDS.values() if getattr(config, row.field) == row.value), None)
     if backend is None:
         return [f"'{text_path}' names neither a platform nor a backend resnet-deploy writes"]
-    model_file = folder / VERSION / TRITON_BACKENDS[backend][2]
+    model_file = folder / VERSION / TRITON_BACKENDS[backend].model_file
     source = Path(artifact) if artifact is not None else model_file
     if not source.is_file():
         return [f"'{source}' is missing"]

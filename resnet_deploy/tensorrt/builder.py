@@ -32,6 +32,7 @@ from resnet_deploy.errors import (
     InvalidInputError,
     MissingDependencyError,
 )
+from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.optional import require_tensorrt
 from resnet_deploy.runtime.inspector import (
     EngineReport,
@@ -93,14 +94,14 @@ class BuildResult:
     profile: dict[str, TensorProfile]
     build_seconds: float
     tensorrt_version: str
-    gpu: dict[str, Any]
+    gpu: JsonObject  # the sidecar's GpuRecord, as written
     report: EngineReport
     check: PrecisionCheck
-    precision_step: dict[str, Any] | None = None
+    precision_step: JsonObject | None = None
     timing_cache: Path | None = None
     warnings: list[str] = field(default_factory=list)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {"plan": str(self.plan), "sidecar": str(self.sidecar), "precision": self.precision,
                 "onnx": str(self.onnx), "profile": profile_to_dict(self.profile),
                 "build_seconds": round(self.build_seconds, 2), "tensorrt_version": self.tensorrt_version,
@@ -144,7 +145,7 @@ def _tensor_dtype_name(dtype: trt.DataType) -> str:
     return TRT_DTYPE_NAMES.get(name, name.lower())
 
 
-def engine_io_tensors(engine: trt.ICudaEngine) -> list[dict[str, Any]]:
+def engine_io_tensors(engine: trt.ICudaEngine) -> list[JsonObject]:
     """Name, mode (input/output), dtype and shape (-1 = dynamic) of each I/O tensor."""
     tensors = []
     for index in range(engine.num_io_tensors):
@@ -215,7 +216,7 @@ def _hardware_level(level: str, version: str) -> trt.HardwareCompatibilityLevel:
 
 
 def _precision_step(onnx_path: Path, graph_precision: str, requested: str | None, calib: str | None,
-                    calib_samples: int) -> tuple[Path, dict[str, Any] | None]:
+                    calib_samples: int) -> tuple[Path, JsonObject | None]:
     """Run FP16 conversion / INT8 Q/DQ quantization first when an FP32 model is asked to build
     in a lower precision; say so in the log and the sidecar."""
     if requested is None or requested == graph_precision:
@@ -399,14 +400,16 @@ def build_engine(onnx_path: str | os.PathLike[str], output: str | os.PathLike[st
                        gpu.to_dict(), report, check, step, cache_path, warnings)
 
 
-def _model_fields(model: Any) -> dict[str, Any]:
-    """Architecture and input spec from the ONNX metadata, so the plan's sidecar carries them."""
-    try:
-        from resnet_deploy.export.metadata import describe_metadata
+def _model_fields(model: Any) -> JsonObject:
+    """Architecture and input spec from the ONNX model's description, so the plan's sidecar
+    carries them."""
+    from resnet_deploy.export.artifact import describe_onnx
 
-        described = describe_metadata(model)
+    try:
+        artifact = describe_onnx(Path("model.onnx"), model, sidecar=False)
     except Exception as exc:  # metadata is informative; a foreign model may have none
         log.info("no resnet-deploy metadata in the ONNX model: %s", exc)
         return {"architecture": None, "input_spec": None}
-    return {"architecture": described.get("architecture"), "model_kwargs": described.get("model_kwargs"),
-            "input_spec": described.get("input_spec")}
+    spec = artifact.input_spec
+    return {"architecture": artifact.architecture, "model_kwargs": artifact.model_kwargs,
+            "input_spec": spec.to_dict() if spec is not None else None}

@@ -11,11 +11,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.runtime.inspector import EngineReport, LayerReport
 from resnet_deploy.runtime.plan_meta import PlanSidecar, check_compatibility, load_plan_meta
 
 
-def _runs_here(meta: PlanSidecar) -> dict[str, Any]:
+def _runs_here(meta: PlanSidecar) -> JsonObject:
     from resnet_deploy.errors import MissingDependencyError
     from resnet_deploy.optional import tensorrt_module
 
@@ -33,7 +34,7 @@ def _runs_here(meta: PlanSidecar) -> dict[str, Any]:
     return {"checked": True, "ok": bool(result), "problems": list(result.problems), "warnings": list(result.warnings)}
 
 
-def plan_report(path: str | os.PathLike[str]) -> dict[str, Any]:
+def plan_report(path: str | os.PathLike[str]) -> JsonObject:
     """The plan's build facts and per-layer report as a JSON-ready dict (exit 2 for a
     missing, corrupt or hand-edited plan or sidecar)."""
     path = Path(path)
@@ -63,7 +64,7 @@ def plan_report(path: str | os.PathLike[str]) -> dict[str, Any]:
     }
 
 
-def _row(layer: LayerReport) -> dict[str, Any]:
+def _row(layer: LayerReport) -> JsonObject:
     return {"name": layer.name, "type": layer.layer_type, "precision": layer.precision,
             "convolution": layer.is_convolution, "tactic": layer.tactic}
 
@@ -73,7 +74,7 @@ def _short(text: Any, width: int) -> str:
     return text if len(text) <= width else text[: width - 3] + "..."
 
 
-def format_plan_report(report: dict[str, Any], *, max_layers: int | None = None) -> str:
+def format_plan_report(report: JsonObject, *, max_layers: int | None = None) -> str:
     """The report as text for people: facts, profile, I/O, precision summary, layer table."""
     from resnet_deploy.render import Column, render_table
 

@@ -28,6 +28,7 @@ from resnet_deploy.errors import ArtifactError, InvalidInputError
 from resnet_deploy.input_spec import InputSpec
 from resnet_deploy.jsonfile import loads_json
 from resnet_deploy.sidecar import (
+    Sidecar,
     artifact_meta,
     new_sidecar,
     require_file,
@@ -47,15 +48,13 @@ class _Architecture(BaseModel):
     kwargs: dict[str, Any] = {}
 
 
-class CheckpointSidecar(BaseModel):
+class CheckpointSidecar(Sidecar):
     """What a checkpoint's sidecar must hold for the checkpoint to be rebuilt."""
 
     model_config = ConfigDict(extra="allow")
 
-    kind: str
     architecture: _Architecture
-    input_spec: dict[str, Any]
-    sha256: str | None = None
+    input_spec: InputSpec
 
 
 @dataclass

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from resnet_deploy.errors import InvalidInputError
+from resnet_deploy.jsontypes import JsonObject
 
 SCHEDULES = ("cosine", "multistep", "constant")
 AMP_MODES = ("off", "bf16", "fp16")
@@ -102,7 +103,7 @@ class TrainConfig:
             if value is not None and value < 1:
                 raise bad(name, f"must be at least 1, got {value}")
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         data = dataclasses.asdict(self)
         for key in ("out", "data_dir", "init_from"):
             if data[key] is not None:

@@ -21,6 +21,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Subset
 
 from resnet_deploy.errors import InvalidInputError
+from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.topk import top_k
 from resnet_deploy.train.checkpoint import load_checkpoint
 
@@ -82,7 +83,7 @@ class EvalResult:
     seconds: float
     confusion_png: Path | None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {"checkpoint": str(self.checkpoint), "model": self.model_name, "dataset": self.dataset,
                 "split": self.split, "count": self.count, "top1": self.top1, "top5": self.top5, "loss": self.loss,
                 "per_class": self.per_class, "confusion": self.confusion, "class_names": self.class_names,

@@ -289,19 +289,21 @@ def test_live_progress_draws_each_point_and_a_summary_line() -> None:
 
 
 def test_run_precision_goes_to_the_backends_that_compute_it_and_the_label_says_what_ran(tmp_path: Path) -> None:
+    from resnet_deploy.backends.registry import RunOptions
     from resnet_deploy.bench.config import BackendSpec
     from resnet_deploy.bench.harness import _name_precision
+    from resnet_deploy.bench.plan import Source, plan_specs
     from resnet_deploy.bench.result import BackendRun
-    from resnet_deploy.cli.bench_cmd import build_specs
     from resnet_deploy.errors import InvalidInputError
 
     model = tmp_path / "r50.onnx"
-    specs = build_specs((), (model,), (), ("resnet20",), ("openvino", "torch"), {"precision": "bf16"})
-    assert {s.backend: s.options for s in specs} == {"openvino": {"precision": "bf16"}, "torch": {"precision": "bf16"}}
+    bf16 = RunOptions(precision="bf16")
+    specs = plan_specs([Source(model), Source("resnet20")], ("openvino", "torch"), options=bf16)
+    assert {s.backend: s.options for s in specs} == {"openvino": bf16, "torch": bf16}
     assert specs[0].name == "openvino (r50.onnx, bf16)"
     with pytest.raises(InvalidInputError, match="backend 'ort-cpu' runs the precision its model holds"):
-        build_specs((), (model,), (), (), ("openvino", "ort-cpu"), {"precision": "bf16"})
-    spec = BackendSpec("openvino", artifact=model, options={"precision": "bf16"})
+        plan_specs([Source(model)], ("openvino", "ort-cpu"), options=bf16)
+    spec = BackendSpec("openvino", artifact=model, options=bf16)
     fell_back = BackendRun(label=spec.name, backend="openvino", runner={"precision": "fp32"})
     _name_precision(spec, fell_back)
     assert fell_back.label == "openvino (r50.onnx, fp32)" and fell_back.notes == ["asked for bf16, the runtime runs fp32"]

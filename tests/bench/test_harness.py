@@ -76,10 +76,16 @@ def test_warmup_is_outside_the_measured_loop() -> None:
     assert len(runner.batches_seen) == 9
 
 
-@pytest.mark.parametrize("shape", [(None, 10), (None, 4, 16, 16), (None, 16, 16, 3)])
+@pytest.mark.parametrize("shape", [(None, 10), (None, 4, 16, 16), (None, 16, 16, 4)])
 def test_non_image_models_are_exit_2(shape: tuple[Any, ...]) -> None:
-    with pytest.raises(InvalidInputError, match=r"not an image model|NCHW"):
+    with pytest.raises(InvalidInputError, match=r"not an image (model|classifier)"):
         _run(FakeRunner(shape=shape), batch_sizes=[1])
+
+
+def test_nhwc_models_are_fed_nhwc() -> None:
+    runner = FakeRunner(shape=(None, 16, 20, 3))
+    data = _run(runner, batch_sizes=[2])
+    assert data["backends"][0]["input"] == {**data["backends"][0]["input"], "layout": "NHWC", "shape_chw": [3, 16, 20]}
 
 
 def test_dynamic_spatial_size_needs_input_size() -> None:

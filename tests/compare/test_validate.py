@@ -125,7 +125,7 @@ def test_trained_export_against_its_recorded_checkpoint_from_another_folder(digi
     monkeypatch.chdir(tmp_path)
     report = validate(os.path.relpath(digits_onnx), dataset="digits", limit=64, batch_sizes=(1, 16))
     assert report, report.failures()
-    assert report.reference["kind"] == "checkpoint" and report.inputs["kind"] == "dataset"
+    assert report.reference.kind == "checkpoint" and report.inputs["kind"] == "dataset"
     for pair in report.comparisons:
         assert pair.outputs["logits"].top1_agreement == 1.0 and pair.accuracy == report.reference_accuracy
 
@@ -142,7 +142,7 @@ def test_any_runtime_against_any_other(backend: str, digits_onnx: Path, digits_f
     for candidate in (digits_fp16, digits_int8):
         report = validate(candidate, backend=backend, reference=digits_onnx, dataset="digits", limit=96)
         assert report, report.failures()
-        assert report.reference["backend"] == "ort-cpu"
+        assert report.reference.backend == "ort-cpu"
 
 
 def test_the_tensorrt_layout_on_onnxruntime(digits_onnx: Path, digits_int8_trt: Path) -> None:

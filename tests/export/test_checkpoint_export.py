@@ -47,7 +47,7 @@ def test_checkpoint_metadata(digits_onnx: Path, digits_checkpoint: Path) -> None
 def test_validate_on_digits_with_recorded_checkpoint(digits_onnx: Path) -> None:
     report = validate_onnx(digits_onnx, dataset="digits", limit=64, batch_sizes=(1, 16))
     assert report, report.failures()
-    assert report.reference["kind"] == "checkpoint" and report.inputs["kind"] == "dataset"
+    assert report.reference.kind == "checkpoint" and report.inputs["kind"] == "dataset"
     for pair in report.comparisons:
         assert pair.outputs["logits"].top1_agreement == 1.0 and pair.outputs["logits"].max_abs <= 1e-4
         assert pair.accuracy == report.reference_accuracy
