@@ -1,15 +1,18 @@
-"""Accuracy of FP16 and INT8 models against FP32 on the digits validation split.
+"""Accuracy of FP16 and INT8 models against FP32 on a dataset's validation split.
 
     python benchmarks/quantize_accuracy.py [--models resnet20 resnet50] [--work DIR]
+    python benchmarks/quantize_accuracy.py --dataset fashion-mnist \
+        --checkpoint /tmp/resnet-deploy-fashion/resnet20-e3/best.safetensors
 
 For each model: train on digits with the project's training loop (reused when
-DIR/<model>/train/best.safetensors exists), export FP32 ONNX, convert to FP16, quantize to INT8 in both layouts (tensorrt, cpu)
-with each calibration method on 512 training images, and evaluate every variant against
+DIR/<model>/train/best.safetensors exists), or take `--checkpoint` (trained on `--dataset`,
+e.g. by benchmarks/train_fashion.py: Fashion-MNIST's 10,000 test images), export FP32 ONNX, convert to FP16, quantize to INT8 in both layouts (tensorrt, cpu)
+with each calibration method on 512 training images of the dataset, and evaluate every variant against
 FP32 on the whole validation split with onnxruntime and, when installed, OpenVINO (the two
 CPU runtimes, whose INT8 kernels depend on the CPU's instruction set). INT8 models for the
 CPU are made for this CPU (cpu_isa.detect_isa); on a CPU without VNNI the same models made
 for a VNNI CPU (8-bit weights: saturating sums here) are evaluated too. Writes
-benchmarks/results/<device>/quantize_accuracy.<isa>.{json,md}. The bars (issue 5): FP16 drop
+benchmarks/results/<device>/quantize_accuracy[.<dataset>].<isa>.{json,md}. The bars (issue 5): FP16 drop
 <= 0.2 points, INT8 drop <= 1.0 point of top-1.
 """
 
@@ -108,7 +111,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=Path("runs/quantize_accuracy"))
     parser.add_argument("--calib-samples", type=int, default=512)
     parser.add_argument("--methods", nargs="+", default=["max", "entropy", "percentile"])
+    parser.add_argument("--dataset", default="digits", help="calibration and evaluation dataset")
+    parser.add_argument("--checkpoint", type=Path, default=None,
+                        help="a checkpoint trained on --dataset (instead of training --models on digits)")
     args = parser.parse_args(argv)
+    if (args.checkpoint is None) != (args.dataset == "digits"):
+        parser.error("--checkpoint goes with a --dataset other than digits (the digits models are trained here)")
+    dataset = args.dataset
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
     import onnxruntime as ort
@@ -120,10 +129,19 @@ def main(argv: list[str] | None = None) -> int:
     out_dir, env = results_dir()
     isa = cpu_isa.detect_isa()
     results: list[dict[str, Any]] = []
-    for model in args.models:
+    models = [args.checkpoint.parent.name] if args.checkpoint else args.models
+    for model in models:
         work = args.work / model
         work.mkdir(parents=True, exist_ok=True)
-        checkpoint, training = train(model, args.work)
+        if args.checkpoint:
+            from resnet_deploy.sidecar import read_sidecar
+
+            checkpoint = args.checkpoint
+            meta = read_sidecar(checkpoint, kind="checkpoint") or {}
+            training = {"best_epoch": meta.get("epoch"), "best_val_top1": (meta.get("metrics") or {}).get("val_top1"),
+                        "training": meta.get("training")}
+        else:
+            checkpoint, training = train(model, args.work)
         fp32 = work / f"{model}.onnx"
         if not fp32.exists():
             export_onnx(fp32, checkpoint=checkpoint)
@@ -136,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
             plan += [("cpu", method, "avx512_vnni") for method in args.methods]
         for target, method, for_isa in plan:
             suffix = "-for-vnni" if for_isa else ""
-            result = quantize_int8(fp32, work / f"{model}.int8-{target}-{method}{suffix}.onnx", calib="digits",
+            result = quantize_int8(fp32, work / f"{model}.int8-{target}-{method}{suffix}.onnx", calib=dataset,
                                    samples=args.calib_samples, method=method, target=target, isa=for_isa,
                                    cache_path=work / f"calib-{method}.json")
             variants[f"int8-{target}-{method}{suffix}"] = (
@@ -145,8 +163,8 @@ def main(argv: list[str] | None = None) -> int:
                                 "weight_bits": result.details["cpu_isa"]["weight_bits"]})
         log.info("%s: %d variants in %.0f s", model, len(variants), time.perf_counter() - started)
         paths = [path for path, _ in variants.values()]
-        report = evaluate_accuracy(paths, dataset="digits", reference=fp32)
-        x, labels = eval_arrays("digits")
+        report = evaluate_accuracy(paths, dataset=dataset, reference=fp32)
+        x, labels = eval_arrays(dataset)
         session = ort.InferenceSession(str(fp32), providers=["CPUExecutionProvider"])
         fp32_top1 = np.concatenate([session.run(None, {session.get_inputs()[0].name: x[i:i + 64]})[0].argmax(1)
                                     for i in range(0, len(x), 64)])
@@ -167,20 +185,22 @@ def main(argv: list[str] | None = None) -> int:
                          "openvino_top1": None if ov is None else ov[0],
                          "openvino_agreement": None if ov is None else ov[1], "openvino_drop": ov_drop,
                          "qdq_graph_top1": exact, "qdq_graph_drop": exact_drop, "bar": bar, "meets_bar": meets})
-        results.append({"model": model, "checkpoint": str(checkpoint), "training": training, "dataset": "digits", "split": "val",
+        results.append({"model": model, "checkpoint": str(checkpoint), "training": training, "dataset": dataset, "split": "val",
                         "samples": report.samples, "fp32_top1": report.reference.top1,
                         "fp32_top5": report.reference.top5, "calibration_samples": args.calib_samples,
                         "variants": rows})
     data = {"benchmark": "quantize_accuracy", "environment": env, "results": results,
             "isa": {"name": isa.name, "vnni": isa.vnni, "flags": list(isa.flags), "source": isa.source},
             "bars": {"fp16_drop_points": FP16_BAR, "int8_drop_points": INT8_BAR},
-            "command": "python benchmarks/quantize_accuracy.py --models " + " ".join(args.models)}
-    stem = f"quantize_accuracy.{isa.name}"
+            "command": "python benchmarks/quantize_accuracy.py " + (
+                f"--dataset {dataset} --checkpoint {args.checkpoint}" if args.checkpoint
+                else "--models " + " ".join(args.models))}
+    stem = f"quantize_accuracy.{isa.name}" if dataset == "digits" else f"quantize_accuracy.{dataset}.{isa.name}"
     write_json(out_dir / f"{stem}.json", data)
     from resnet_deploy.render import Column, markdown_table
 
     cpu = env.get("cpu", {}) if isinstance(env.get("cpu"), dict) else {}
-    lines = [f"# FP16/INT8 accuracy vs FP32 on {isa.name} (digits validation split, onnxruntime and OpenVINO CPU)", "",
+    lines = [f"# FP16/INT8 accuracy vs FP32 on {isa.name} ({dataset} validation split, onnxruntime and OpenVINO CPU)", "",
              f"Machine: {cpu.get('model')}, ISA {isa.name} ({', '.join(isa.flags) or 'none of the INT8 flags'}). "
              f"Command: `{data['command']}`; calibration: {args.calib_samples} training images. "
              f"Bars: FP16 drop <= {FP16_BAR}, INT8 drop <= {INT8_BAR} points: on both CPU runtimes for FP16 and "

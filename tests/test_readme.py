@@ -56,7 +56,13 @@ def shell_blocks() -> list[tuple[str, list[str]]]:
 
 
 def _runs(context: str) -> bool:
-    return context.split("\n", 1)[0] == "## A first session"  # both blocks of that section run
+    return context.split("\n", 1)[0] == "## A first session"  # every block of that section runs
+
+
+def _may_fail(line: str) -> bool:
+    """A check the README shows failing ("exit 1" in its comment): on the tiny model it may pass."""
+    return any(raw.startswith(line) and "exit 1" in raw.partition("  #")[2]
+               for raw in README.read_text(encoding="utf-8").splitlines())
 
 
 def _tiny(args: list[str]) -> list[str]:
@@ -65,8 +71,13 @@ def _tiny(args: list[str]) -> list[str]:
     extra: list[str] = []
     if command == "export" and "--input-size" not in args and "--checkpoint" not in args:
         extra = ["--input-size", "64"]
+    if command == "train":  # one short epoch on a slice: the command runs as written, the fit is not the test
+        args = [a if prev != "--epochs" else "1" for prev, a in zip(["", *args[:-1]], args, strict=True)]
+        extra = ["--train-limit", "512", "--val-limit", "256"]
     if command == "quantize" and "int8" in args and "--calib-samples" not in args:
         extra = ["--calib-samples", "32"]
+    if command == "quantize" and "--max-drop" in args:
+        extra += ["--search-images", "200"]
     if command == "bench":
         extra = ["--duration", "0.2", "--warmup", "1", "--iterations", "3"]
     if command == "accuracy":
@@ -78,7 +89,7 @@ def _tiny(args: list[str]) -> list[str]:
 
 def test_the_readme_has_command_blocks() -> None:
     blocks = shell_blocks()
-    assert len(blocks) >= 6 and sum(_runs(context) for context, _ in blocks) == 2
+    assert len(blocks) >= 6 and sum(_runs(context) for context, _ in blocks) == 3
 
 
 @pytest.mark.slow
@@ -96,7 +107,8 @@ def test_the_first_session_and_trained_path_run_as_written(tmp_path: Path) -> No
                     continue
                 assert words[0] == "resnet-deploy", line
                 result = runner.invoke(cli, _tiny(words[1:]))
-                assert result.exit_code == 0, f"{line}\n{result.stdout}\n{result.stderr}"
+                allowed = {0, 1} if _may_fail(line) else {0}
+                assert result.exit_code in allowed, f"{line}\n{result.stdout}\n{result.stderr}"
     finally:
         os.chdir(old)
         shutil.rmtree(tmp_path, ignore_errors=True)

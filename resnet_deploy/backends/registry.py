@@ -108,7 +108,10 @@ class BackendInfo:
     `outer_graph_refusal` (why the harness must not), `serialized` (why its compute call waits
     for the GPU, so iterations never overlap), `event_api` (the CUDA events to time it with:
     torch's for runners that enqueue through torch's allocator). `triton_backend`: the
-    Triton backend that serves its artifacts (None: not served)."""
+    Triton backend that serves its artifacts (None: not served). `per_layer`: how per-layer
+    times and tensors are reached (torch: module hooks and torch.profiler; onnxruntime: its
+    profiler and extra graph outputs; openvino: performance counters; tensorrt: IProfiler and
+    marked outputs); `no_per_layer`: why a backend has none."""
 
     name: str
     artifact: str
@@ -128,6 +131,13 @@ class BackendInfo:
     serialized: str | None = None
     event_api: str | None = None
     triton_backend: str | None = None
+    per_layer: str | None = None
+    no_per_layer: str = "it has no per-layer profiler"
+
+    @property
+    def eager_modules(self) -> bool:
+        """It runs the PyTorch modules one by one, so hooks see each layer's output."""
+        return self.per_layer == "torch"
 
     @property
     def needs_gpu(self) -> bool:
@@ -195,33 +205,41 @@ _ORT_TRT_SYNC = "onnxruntime's TensorRT EP synchronizes its stream inside every 
 
 BACKENDS: dict[str, BackendInfo] = {info.name: info for info in (
     BackendInfo("torch", "checkpoint", "cpu", "", "torch", "PyTorch eager (the reference)", _torch("eager"),
-                _TORCH_OPTIONS, default=True, precisions=_FP32, run_precisions=_TORCH_PRECISIONS, event_api=_TORCH_EVENTS),
+                _TORCH_OPTIONS, default=True, precisions=_FP32, run_precisions=_TORCH_PRECISIONS, event_api=_TORCH_EVENTS,
+                per_layer="torch"),
     BackendInfo("torch-compile", "checkpoint", "cpu", "", "torch", "torch.compile", _torch("compile"),
-                _TORCH_OPTIONS, precisions=_FP32, run_precisions=_TORCH_PRECISIONS, event_api=_TORCH_EVENTS),
+                _TORCH_OPTIONS, precisions=_FP32, run_precisions=_TORCH_PRECISIONS, event_api=_TORCH_EVENTS,
+                no_per_layer=("torch.compile fuses modules into generated kernels, so there are no per-module times; "
+                              "profile the eager model (--backend torch)")),
     BackendInfo("torch-cudagraph", "checkpoint", "cuda", "gpu", "torch", "PyTorch replaying a captured CUDA graph",
                 _torch("cudagraph"), _TORCH_OPTIONS - {"threads"}, precisions=_FP32, run_precisions=_TORCH_PRECISIONS,
-                event_api=_TORCH_EVENTS),
+                event_api=_TORCH_EVENTS,
+                no_per_layer=("a CUDA graph replays all kernels as one launch, so there are no per-module times; "
+                              "profile the eager model (--backend torch, on CUDA)")),
     BackendInfo("ort-cpu", "onnx", "cpu", "cpu", "onnxruntime", "onnxruntime, CPU execution provider",
                 _ort_cpu, frozenset({"threads"}), default=True,
-                int8_layouts=frozenset({"cpu", "tensorrt"}), provider="cpu", triton_backend="onnxruntime"),
+                int8_layouts=frozenset({"cpu", "tensorrt"}), provider="cpu", triton_backend="onnxruntime",
+                per_layer="onnxruntime"),
     BackendInfo("ort-cuda", "onnx", "cuda", "gpu", "onnxruntime", "onnxruntime, CUDA execution provider",
                 _ort_gpu("cuda"), int8_layouts=frozenset({"tensorrt"}), provider="cuda",
                 outer_graph_refusal=("onnxruntime's CUDA EP allocates from its memory arena and may synchronize inside "
                                      "a run, which a stream capture forbids; use the runner option cuda_graph=True "
                                      "(onnxruntime's enable_cuda_graph) instead"),
-                triton_backend="onnxruntime"),
+                triton_backend="onnxruntime", per_layer="onnxruntime"),
     BackendInfo("ort-trt", "onnx", "cuda", "gpu", "onnxruntime", "onnxruntime, TensorRT execution provider",
                 _ort_gpu("tensorrt"), int8_layouts=frozenset({"tensorrt"}), provider="tensorrt",
                 outer_graph_refusal=(f"{_ORT_TRT_SYNC}, which is illegal during a stream capture; use the runner "
                                      "option cuda_graph=True (onnxruntime's trt_cuda_graph_enable) instead"),
                 serialized=("onnxruntime's TensorRT EP calls cudaStreamSynchronize inside each run (onnxruntime PR "
                             "#19301; disable_synchronize_execution_providers does not change it, issue #19094)"),
-                triton_backend="onnxruntime"),
+                triton_backend="onnxruntime",
+                no_per_layer=("onnxruntime's TensorRT execution provider runs the model as one TensorRT engine node; "
+                              "build a plan and profile it with --backend tensorrt")),
     BackendInfo("tensorrt", "plan", "cuda", "tensorrt", "tensorrt", "TensorRT plan", _tensorrt, default=True,
-                int8_layouts=frozenset({"tensorrt"}), graph_capture=True, triton_backend="tensorrt"),
+                int8_layouts=frozenset({"tensorrt"}), graph_capture=True, triton_backend="tensorrt", per_layer="tensorrt"),
     BackendInfo("openvino", "onnx", "cpu", "openvino", "openvino", "OpenVINO (CPU plugin by default)", _openvino,
                 frozenset({"threads", "device", "precision"}), int8_layouts=frozenset({"cpu"}),
-                run_precisions=frozenset({"fp32", "bf16"}), triton_backend="openvino"),
+                run_precisions=frozenset({"fp32", "bf16"}), triton_backend="openvino", per_layer="openvino"),
 )}
 
 

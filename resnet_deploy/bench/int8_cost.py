@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from resnet_deploy.backends.registry import default_backend
 from resnet_deploy.bench.config import BackendSpec, BenchConfig, Warmup
 from resnet_deploy.bench.harness import run_benchmark
 from resnet_deploy.precision.sensitivity import SpeedCost, SpeedProbe
 
-BACKEND = "ort-cpu"
+BACKEND = default_backend("onnx")  # the CPU runtime the search itself judges on
 
 
 def int8_speed_cost(before: Path, after: Path, *, batch: int = 32, duration_s: float = 2.0,

@@ -41,6 +41,7 @@ import torch
 from onnx import helper, numpy_helper
 from torch import nn
 
+from resnet_deploy.backends.registry import default_backend
 from resnet_deploy.compare.stats import OutputComparison, Tolerance, compare_outputs
 from resnet_deploy.errors import InvalidInputError
 
@@ -380,9 +381,11 @@ def compare_sides(reference: LayerSide, candidate: LayerSide, tolerance: Toleran
                           [side.disturbed for side in (reference, candidate) if side.disturbed])
 
 
-def compare_layers(onnx_model: onnx.ModelProto, torch_model: nn.Module, x: np.ndarray, *, backend: str = "ort-cpu",
+def compare_layers(onnx_model: onnx.ModelProto, torch_model: nn.Module, x: np.ndarray, *, backend: str | None = None,
                    tolerance: Tolerance | None = None, tap: LayerTap | None = None) -> PerLayerReport:
-    """An ONNX model on `backend` (or `tap`) against its PyTorch source, layer by layer."""
+    """An ONNX model on `backend` (ONNX's default backend when None, or `tap`) against its
+    PyTorch source, layer by layer."""
+    backend = backend or default_backend("onnx")
     candidate = onnx_side(onnx_model, x, tap or runner_tap(backend), backend)
     return compare_sides(torch_side(torch_model, x), candidate, tolerance)
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from resnet_deploy.backends.registry import open_runner, require_available
+from resnet_deploy.backends.registry import get_backend, open_runner, require_available
 from resnet_deploy.compare.comparator import (
     CHUNK,
     Comparator,
@@ -292,7 +292,7 @@ def _layer_side(side: Target, x: np.ndarray, threads: int | None, taps: Mapping[
 
     label = f"{role} {Path(side.source).name} on {side.backend}"
     if side.kind == "checkpoint":
-        if side.backend != "torch":
+        if not get_backend(side.backend).eager_modules:
             raise InvalidInputError(f"per-layer comparison hooks PyTorch modules in eager mode; run the {role} on "
                                     f"backend torch, not {side.backend}", param="per_layer")
         from resnet_deploy.model_source import load_model_source

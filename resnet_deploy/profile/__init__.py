@@ -8,9 +8,9 @@ profiles compared layer by layer through the ONNX nodes each layer came from.
 """
 
 from resnet_deploy.profile.diff import LayerPair, ProfileComparison, compare_profiles
-from resnet_deploy.profile.profiler import NO_PROFILER, PROFILERS, profile_model
+from resnet_deploy.profile.profiler import PROFILERS, profile_model
 from resnet_deploy.profile.record import LayerTime, ProfileResult
 from resnet_deploy.profile.settings import ProfileSettings
 
-__all__ = ["NO_PROFILER", "PROFILERS", "LayerPair", "LayerTime", "ProfileComparison", "ProfileResult",
+__all__ = ["PROFILERS", "LayerPair", "LayerTime", "ProfileComparison", "ProfileResult",
            "ProfileSettings", "compare_profiles", "profile_model"]

@@ -45,16 +45,8 @@ def _tensorrt(model: str | Path, backend: str, settings: ProfileSettings) -> Pro
     return profile_tensorrt(model, backend, settings)
 
 
-PROFILERS: dict[str, Profiler] = {"ort-cpu": _ort, "ort-cuda": _ort, "openvino": _openvino, "torch": _torch,
-                                  "tensorrt": _tensorrt}
-NO_PROFILER = {
-    "torch-compile": "torch.compile fuses modules into generated kernels, so there are no per-module times; "
-                     "profile the eager model (--backend torch)",
-    "torch-cudagraph": "a CUDA graph replays all kernels as one launch, so there are no per-module times; "
-                       "profile the eager model (--backend torch, on CUDA)",
-    "ort-trt": "onnxruntime's TensorRT execution provider runs the model as one TensorRT engine node; build a "
-               "plan and profile it with --backend tensorrt",
-}
+# One profiler per registry `per_layer` mechanism (the rows say which backend uses which).
+PROFILERS: dict[str, Profiler] = {"onnxruntime": _ort, "openvino": _openvino, "torch": _torch, "tensorrt": _tensorrt}
 
 
 def profile_model(model: str | os.PathLike[str], *, backend: str | None = None,
@@ -67,15 +59,15 @@ def profile_model(model: str | os.PathLike[str], *, backend: str | None = None,
     kind = artifact_kind(text)
     backend = backend or default_backend(kind)
     info = get_backend(backend)
-    if backend in NO_PROFILER or backend not in PROFILERS:
-        reason = NO_PROFILER.get(backend, "it has no per-layer profiler")
-        raise InvalidInputError(f"backend '{backend}' cannot be profiled per layer: {reason}", param="backend")
+    if info.per_layer not in PROFILERS:
+        raise InvalidInputError(f"backend '{backend}' cannot be profiled per layer: {info.no_per_layer}",
+                                param="backend")
     if info.artifact != kind:
         raise InvalidInputError(f"backend '{backend}' runs {info.artifact} artifacts, not '{text}' ({kind})",
                                 param="backend")
     require_available(backend)
     check_run_precision(backend, settings.precision)
-    result = PROFILERS[backend](text, backend, settings)
+    result = PROFILERS[info.per_layer](text, backend, settings)
     if result.model_precision is None and kind == "onnx":
         from resnet_deploy.export.artifact import describe_artifact
 

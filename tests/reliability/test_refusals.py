@@ -170,6 +170,13 @@ CASES: list[tuple[str, list[str], int, str, Callable[[Path], None] | None]] = [
     ("mlperf-accuracy-needs-labels", ["mlperf", "{w}/r20.onnx", "--mode", "accuracy", "-o", "{w}/out"], 2,
      "labelled images", None),
     ("mlperf-bad-server", ["mlperf", "r20", "--server", "nowhere", "-o", "{w}/out"], 2, "HOST:PORT", None),
+    # profile
+    ("profile-fused-backend", ["profile", "{w}/r20.onnx", "--backend", "torch-compile"], 2, "cannot be profiled", None),
+    ("profile-engine-node-backend", ["profile", "{w}/r20.onnx", "--backend", "ort-trt"], 2, "one TensorRT engine", None),
+    ("profile-csv-over-its-model", ["profile", "{w}/r20.onnx", "--csv", "{w}/r20.onnx"], 2, "overwrite an input", None),
+    ("profile-plot-into-missing-folder", ["profile", "{w}/r20.onnx", "--plot", "{w}/nodir/x.png"], 2, "does not exist",
+     None),
+    ("profile-missing-model", ["profile", "{w}/missing.onnx"], 2, "does not exist", None),
     # pipeline, models, experiment
     ("pipeline-unknown-model", ["pipeline", "--model", "resnet9999", "--out", "{w}/run"], 2, "unknown model", None),
     ("pipeline-out-is-a-file", ["pipeline", "--out", "{w}/r20.onnx"], 2, "not a folder", None),

@@ -66,7 +66,7 @@ def test_bad_paths_are_exit_2(tmp_path: Path) -> None:
     code, output = _run(str(tmp_path / "junk.onnx"), "-o", str(tmp_path / "j.plan"))
     assert code == 2, output
     with pytest.raises(InvalidInputError, match="precision must be one of") as info:
-        build_engine(model, tmp_path / "m.plan", precision="fp8")
+        build_engine(model, tmp_path / "m.plan", precision="int4")
     assert info.value.param == "precision" and "--" not in str(info.value)
 
 
