@@ -116,3 +116,47 @@ def precision_for(values: Sequence[Any], *, significant: int = 3, most: int = 3,
         smallest = min(magnitudes)
         decimals = max(0, min(most, significant - 1 - math.floor(math.log10(smallest))))
     return f"{',' if grouping else ''}.{decimals}f"
+
+
+# Numbers inside sentences, each kind in its own precision: an error keeps its significant
+# figures (2.9e-06, never 0.000), a share reads as a percentage (100%, 99.6%), a count as an
+# integer with grouping (1,024), a rate with as many digits as it has meaning (425, 37.5).
+
+def significant(value: float, digits: int = 2) -> str:
+    """`value` to `digits` significant figures: 2.86e-06 -> "2.9e-06", 0.0312 -> "0.031"."""
+    if value == 0:
+        return "0"
+    if not math.isfinite(value):
+        return str(value)
+    return f"{value:.{digits}g}"
+
+
+def percent(fraction: float, decimals: int = 1) -> str:
+    """A fraction as a percentage: 1.0 -> "100%", 0.996 -> "99.6%", 0.9996 -> "99.96%" (more
+    decimals where fewer would round to 100% or 0%, which only exact values may read)."""
+    if not math.isfinite(fraction):
+        return str(fraction)
+    value = fraction * 100
+    if value in (0, 100):
+        return f"{value:.0f}%"
+    text = f"{value:.{decimals}f}"
+    for more in range(decimals + 1, decimals + 6):
+        if float(text) not in (0.0, 100.0):
+            break
+        text = f"{value:.{more}f}"
+    return f"{text}%"
+
+
+def rate(value: float) -> str:
+    """A throughput or speed: whole numbers from 100 up (2,496), three significant figures below (37.5)."""
+    if not math.isfinite(value):
+        return str(value)
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
+def words(items: Sequence[Any], conjunction: str = "and") -> str:
+    """"a", "a and b", "a, b and c"."""
+    texts = [str(i) for i in items]
+    if len(texts) <= 1:
+        return "".join(texts)
+    return f"{', '.join(texts[:-1])} {conjunction} {texts[-1]}"

@@ -32,6 +32,7 @@ __all__ = [
     "RUN_PRECISIONS",
     "BackendInfo",
     "RunOptions",
+    "Unavailable",
     "artifact_kind",
     "available_backends",
     "backend_for_provider",
@@ -42,6 +43,7 @@ __all__ = [
     "open_runner",
     "precision_backends",
     "require_available",
+    "unavailable",
     "unavailable_reason",
 ]
 
@@ -286,15 +288,44 @@ def get_backend(name: str) -> BackendInfo:
         raise InvalidInputError(f"unknown backend {name!r}; valid: {', '.join(BACKENDS)}", param="backend") from None
 
 
-def unavailable_reason(name: str) -> str | None:
+@dataclass(frozen=True)
+class Unavailable:
+    """Why a backend cannot run here, in parts a report can group: `cause` (a short phrase that
+    backends missing the same thing share), `package` (what provides it; None where pip cannot
+    help) and the `extra` of resnet-deploy that installs it. `reason` is the one-line message."""
+
+    backend: str
+    cause: str  # "TensorRT is not installed", "onnxruntime-gpu is not installed", ...
+    missing: str  # what the backend needs, for `reason`: "TensorRT, which is not installed"
+    package: str | None = None
+    extra: str | None = None
+
+    @property
+    def needs_gpu(self) -> bool:
+        return get_backend(self.backend).needs_gpu
+
+    @property
+    def install(self) -> str | None:
+        """How to install `package` (one line), or None."""
+        return install_hint(self.extra) if self.extra is not None else None
+
+    @property
+    def reason(self) -> str:
+        install = self.install
+        return f"backend '{self.backend}' needs {self.missing}" + (f"; {install}" if install else "")
+
+
+def unavailable(name: str) -> Unavailable | None:
     """Why `name` cannot run here (a missing package, provider or GPU), or None when it can."""
     info = get_backend(name)
     if info.module == "tensorrt":
         if tensorrt_module() is None:
-            return f"backend '{name}' needs TensorRT, which is not installed; {install_hint(info.extra)}"
+            return Unavailable(name, "TensorRT is not installed", "TensorRT, which is not installed", "tensorrt",
+                               info.extra)
         return None
     if not is_installed(info.module):
-        return f"backend '{name}' needs {info.module}, which is not installed; {install_hint(info.extra)}"
+        return Unavailable(name, f"{info.module} is not installed", f"{info.module}, which is not installed",
+                           info.module, info.extra)
     if info.provider is not None and info.provider != "cpu":
         import onnxruntime as ort
 
@@ -302,14 +333,33 @@ def unavailable_reason(name: str) -> str | None:
 
         provider = PROVIDERS[info.provider]
         if provider not in ort.get_available_providers():
-            return (f"backend '{name}' needs onnxruntime's {provider}, which this onnxruntime lacks; "
-                    f"{install_hint(info.extra)}")
+            gpu_build = _distribution_installed("onnxruntime-gpu")
+            cause = f"this onnxruntime has no {provider}" if gpu_build else "onnxruntime-gpu is not installed"
+            return Unavailable(name, cause, f"onnxruntime's {provider}, which this onnxruntime lacks",
+                               "onnxruntime-gpu", info.extra)
     if info.module == "torch" and info.needs_gpu:
         import torch
 
         if not torch.cuda.is_available():
-            return f"backend '{name}' needs a CUDA device and a CUDA build of torch; none is usable here"
+            return Unavailable(name, "torch sees no CUDA device",
+                               "a CUDA device and a CUDA build of torch; none is usable here")
     return None
+
+
+def _distribution_installed(distribution: str) -> bool:
+    from importlib import metadata
+
+    try:
+        metadata.version(distribution)
+    except metadata.PackageNotFoundError:
+        return False
+    return True
+
+
+def unavailable_reason(name: str) -> str | None:
+    """Why `name` cannot run here, in one line, or None when it can."""
+    why = unavailable(name)
+    return None if why is None else why.reason
 
 
 def require_available(name: str) -> BackendInfo:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import (
@@ -27,6 +28,7 @@ from pydantic import (
 
 from resnet_deploy.errors import ArtifactError
 from resnet_deploy.jsontypes import JsonObject
+from resnet_deploy.render import words
 
 _PERCENTILE_KEY = re.compile(r"^p\d+(\.\d+)?$")
 
@@ -238,14 +240,55 @@ class BenchResult(_Record):
         skipped batches, notes and per-row warnings, labelled."""
         lines = []
         for backend in self.backends:
-            if backend.error:
-                lines.append(f"{backend.label}: not run: {backend.error}")
-            lines += [f"{backend.label}: skipped batch {s.batch}: {s.reason}" for s in backend.skipped]
-            lines += [f"{backend.label}: {note}" for note in backend.notes]
+            lines += _backend_notes(backend)
             for row in backend.results:
                 callers = f", {row.concurrency} callers" if row.concurrency > 1 else ""
                 lines += [f"{backend.label} batch {row.batch}{callers}: WARNING {w}" for w in row.warnings]
         return lines
+
+    def warning_summary(self) -> WarningSummary:
+        """The same as `warnings()`, with the per-point warnings summarised: one line per
+        backend naming each kind of warning and the points it concerns, and each kind once in
+        full (where it was first seen). A busy machine gives every point a warning: ten lines
+        saying the same thing hide the one that does not."""
+        lines: list[str] = []
+        explained: dict[str, str] = {}
+        for backend in self.backends:
+            lines += _backend_notes(backend)
+            kinds: dict[str, list[str]] = {}
+            for row in backend.results:
+                point = f"{row.batch}" + (f" ({row.concurrency} callers)" if row.concurrency > 1 else "")
+                for text in row.warnings:
+                    kind = warning_kind(text)
+                    kinds.setdefault(kind, []).append(point)
+                    detail = text[len(kind):].lstrip(": ") or text
+                    explained.setdefault(kind, f"{kind} (first seen on {backend.label}, batch {point}): {detail}")
+            if kinds:
+                lines.append(f"{backend.label}: " + "; ".join(
+                    f"{kind} at batch{'es' if len(points) > 1 else ''} {words(points)}" for kind, points in kinds.items()))
+        return WarningSummary(lines, list(explained.values()))
+
+
+def _backend_notes(backend: BackendRun) -> list[str]:
+    """A backend's own lines: not run, skipped batches, notes."""
+    lines = [f"{backend.label}: not run: {backend.error}"] if backend.error else []
+    lines += [f"{backend.label}: skipped batch {s.batch}: {s.reason}" for s in backend.skipped]
+    return lines + [f"{backend.label}: {note}" for note in backend.notes]
+
+
+def warning_kind(text: str) -> str:
+    """What a per-point warning says, without its figures: the words before the first colon or
+    parenthesis ("latency unstable", "run too short to trust")."""
+    return re.split(r": | \(", text, maxsplit=1)[0].strip()
+
+
+@dataclass(frozen=True)
+class WarningSummary:
+    """`BenchResult.warning_summary()`: `lines`, one per backend (and per skipped batch, note
+    or error); `kinds`, each kind of per-point warning once, in full."""
+
+    lines: list[str]
+    kinds: list[str]
 
 
 ResultLike = BenchResult | Mapping[str, Any]

@@ -25,7 +25,9 @@ from resnet_deploy.data.registry import DATASETS, data_dir_help, names_help
 @click.option("--bench-duration", type=FiniteFloat(min=0, min_open=True), help="Measured seconds per benchmark point [default: 1.0; --quick: 0.3].")
 @click.option("--calib-samples", type=click.IntRange(min=1), help="INT8 calibration images [default: 256; --quick: 32].")
 @click.option("--eval-limit", type=click.IntRange(min=1), help="Evaluate accuracy on at most this many images.")
-@click.option("--max-drop", type=FiniteFloat(min=0), help="Fail (exit 1) when a variant's top-1 drops more than this many points.")
+@click.option("--max-drop", type=FiniteFloat(min=0),
+              help="Fail (exit 1) when a variant's top-1 drops more than this many points [default: the limit for "
+                   "its precision that `resnet-deploy accuracy` applies, listed in its --help].")
 @click.option("--threads", type=click.IntRange(min=1), help="CPU threads for onnxruntime/OpenVINO/torch.")
 @click.option("--json", "as_json", is_flag=True, help="Print the step summary as JSON.")
 def pipeline(model: str, dataset: str, data_dir: Path | None, out: Path, checkpoint: Path | None, epochs: int | None, train_limit: int | None, quick: bool,
@@ -36,7 +38,8 @@ def pipeline(model: str, dataset: str, data_dir: Path | None, out: Path, checkpo
     \b
       resnet-deploy pipeline --model resnet20 --dataset digits --out runs/demo
     Steps that cannot run here (TensorRT without a GPU, ...) are listed in the report with why.
-    Exit 1 when a check failed (validation, accuracy with --max-drop); the report is written anyway.
+    Exit 1 when a check failed (validation; accuracy, judged as `resnet-deploy accuracy` judges) or a
+    step failed; the report is written anyway.
     """
     from resnet_deploy.bench import parse_batch_sizes
     from resnet_deploy.errors import CheckFailedError
@@ -53,8 +56,8 @@ def pipeline(model: str, dataset: str, data_dir: Path | None, out: Path, checkpo
     else:
         from resnet_deploy.render import Column, render_table
 
-        click.echo(render_table([Column("step"), Column("status"), Column("seconds", ".1f"), Column("note")],
-                                [[s["name"], s["status"], s["seconds"], (s["reason"] or "")[:90]] for s in result.steps]))
+        click.echo(render_table([Column("step"), Column("status"), Column("seconds", ".1f"), Column("result")],
+                                [[s["name"], s["status"], s["seconds"], s["result"]] for s in result.steps]))
         click.echo(f"\nreport: {result.report_md}  (and {result.report_html.name})")
     if result.failed:
         raise CheckFailedError(f"{len(result.failed)} step(s) failed: {'; '.join(result.failed)[:300]}; see {result.report_md}")

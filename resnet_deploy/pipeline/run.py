@@ -12,13 +12,28 @@ import logging
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from resnet_deploy.atomic import check_output_folder, write_json
+from resnet_deploy.environment import gpu_info
 from resnet_deploy.errors import CheckFailedError, InvalidInputError
 from resnet_deploy.jsontypes import JsonObject
+from resnet_deploy.pipeline.skips import Skip, backend_skip
 from resnet_deploy.pipeline.steps import SkipStep, StepLog
+from resnet_deploy.pipeline.summaries import (
+    AccuracySummary,
+    BenchSummary,
+    ExportSummary,
+    ModelVerdict,
+    PrecisionSummary,
+    TensorRTSummary,
+    TrainSummary,
+    ValidationSummary,
+)
 from resnet_deploy.pipeline.variants import Variant, build_variants
+
+if TYPE_CHECKING:
+    from resnet_deploy.bench.result import BenchResult
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +57,7 @@ class PipelineConfig:
     train_limit: int | None = None
     threads: int | None = None
     seed: int = 0
-    max_drop: float | None = None  # accuracy drop (top-1 points) that fails the run; None: report only
+    max_drop: float | None = None  # top-1 drop (points) that fails a model; None: `accuracy`'s per-precision limits
     checkpoint: Path | None = None  # start from this checkpoint instead of training
     train_options: dict[str, Any] = field(default_factory=dict)
 
@@ -103,8 +118,10 @@ class PipelineResult:
 
 @dataclass
 class Context:
-    """What each stage leaves for the next: files made, and the JSON of each report."""
+    """What each stage leaves for the next: files made, the JSON of each report, and the
+    backends that cannot run here."""
 
+    gpu: bool = False  # an NVIDIA GPU is visible (else every GPU backend is skipped for that)
     checkpoint: Path | None = None
     onnx: Path | None = None
     variants: dict[str, Variant] = field(default_factory=dict)
@@ -113,6 +130,7 @@ class Context:
     validation: JsonObject | None = None
     accuracy: JsonObject | None = None
     bench: JsonObject | None = None
+    backend_skips: list[Skip] = field(default_factory=list)
 
 
 def _train(cfg: PipelineConfig, steps: StepLog, ctx: Context) -> None:
@@ -136,8 +154,8 @@ def _train(cfg: PipelineConfig, steps: StepLog, ctx: Context) -> None:
         data = result.to_dict()
         ctx.train = data
         record.artifacts.append(str(checkpoint))
-        record.summary = {"best val top-1 %": round(100 * data["best_val_top1"], 2), "best epoch": data["best_epoch"],
-                          "epochs": data["epochs_run"], "train img/s": data["train_images_per_second"]}
+        record.summary = TrainSummary(result.best_val_top1, result.best_epoch, result.epochs_run,
+                                      result.train_images_per_second, checkpoint.name)
 
 
 def _export(cfg: PipelineConfig, steps: StepLog, ctx: Context) -> None:
@@ -151,8 +169,10 @@ def _export(cfg: PipelineConfig, steps: StepLog, ctx: Context) -> None:
         ctx.onnx = result.path
         record.artifacts.append(str(result.path))
         meta = result.metadata
-        record.summary = {"opset": meta.get("opset"), "input": meta.get("input_spec", {}).get("height"),
-                          "ops": sum((meta.get("op_histogram") or {}).values()), "seconds": round(result.seconds, 1)}
+        spec = meta.get("input_spec") or {}
+        record.summary = ExportSummary(result.path.name, meta.get("opset"), sum((meta.get("op_histogram") or {}).values()),
+                                       [spec[k] for k in ("channels", "height", "width") if spec.get(k) is not None],
+                                       meta.get("batch", "dynamic"), result.path.stat().st_size / 1e6)
 
 
 def _validate(cfg: PipelineConfig, steps: StepLog, ctx: Context) -> None:
@@ -166,10 +186,15 @@ def _validate(cfg: PipelineConfig, steps: StepLog, ctx: Context) -> None:
                                limit=cfg.eval_limit or (64 if cfg.quick else 256), threads=cfg.threads)
         data = report.to_dict()
         ctx.validation = data
-        comparisons = report.comparisons
-        worst = max((c.max_abs for p in comparisons for c in p.outputs.values()), default=None)
-        record.summary = {"passed": report.passed, "batches": [p.batch_size for p in comparisons],
-                          "max_abs_diff": worst, "onnxruntime_top1": comparisons[0].accuracy if comparisons else None}
+        outputs = [c for pair in report.comparisons for c in pair.outputs.values()]
+        agreements = [c.top1_agreement for c in outputs if c.top1_agreement is not None]
+        tolerance = report.tolerance
+        record.summary = ValidationSummary(
+            report.passed, data["model"]["backend"], data["reference"].get("backend", "saved outputs"),
+            int(report.inputs.get("samples", 0)), [pair.batch_size for pair in report.comparisons],
+            max((c.max_error for c in outputs), default=0.0), max((c.max_abs for c in outputs), default=0.0),
+            min((c.cosine for c in outputs), default=1.0), min(agreements) if agreements else None,
+            tolerance.max_error, tolerance.min_cosine, tolerance.min_top1)
         if not report.passed:
             raise CheckFailedError("onnxruntime disagrees with PyTorch: " + "; ".join(report.failures()[:3]))
 
@@ -183,7 +208,8 @@ def _precision(cfg: PipelineConfig, steps: StepLog, ctx: Context) -> None:
         variants = build_variants(ctx.onnx, cfg.out, calib=cfg.dataset, samples=cfg.calib_samples or 256,
                                   method="max", data_dir=cfg.data_dir, stem="model")
         ctx.variants = variants
-        record.summary = {name: (v.path.name if v.path else f"skipped: {v.reason}") for name, v in variants.items()}
+        record.summary = PrecisionSummary([n for n, v in variants.items() if n != "fp32" and v.ok],
+                                          [n for n, v in variants.items() if not v.ok])
         record.artifacts += [str(v.path) for v in variants.values() if v.path and v.name != "fp32"]
         if not any(v.ok for n, v in variants.items() if n != "fp32"):
             raise SkipStep("no variant could be made: " + "; ".join(f"{n}: {v.reason}" for n, v in variants.items() if not v.ok))
@@ -196,24 +222,32 @@ def _accuracy(cfg: PipelineConfig, steps: StepLog, ctx: Context) -> None:
         steps.skip("accuracy", "no FP16/INT8 model to compare with FP32")
         return
     with steps.step("accuracy", f"accuracy of {', '.join(v.name for v in others)} against FP32") as record:
+        # `resnet-deploy accuracy`'s own function: its limits (cfg.max_drop, else its per-precision
+        # defaults), its 95% intervals and verdicts, its failures.
         from resnet_deploy.precision.accuracy import evaluate_accuracy
 
         report = evaluate_accuracy([v.path for v in others if v.path], dataset=cfg.dataset, reference=variants["fp32"].path,  # type: ignore[arg-type]
                                    data_dir=cfg.data_dir, limit=cfg.eval_limit or (200 if cfg.quick else None),
                                    max_drop=cfg.max_drop, threads=cfg.threads)
         ctx.accuracy = report.to_dict()
-        record.summary = {"samples": report.samples, "fp32_top1": report.reference.top1,
-                          **{Path(m.model).name: f"top-1 {m.top1:.2f}% (drop {m.drop:+.2f})" for m in report.models}}
+        names = {v.path.name: v.name for v in others if v.path}
+        record.summary = AccuracySummary(bool(report), report.samples, report.reference.top1, [
+            ModelVerdict(names.get(Path(m.model).name, Path(m.model).name), m.precision, m.top1, m.drop, m.drop_low,
+                         m.drop_high, m.max_drop, m.passed, m.verdict)
+            for m in report.models])
         if not report:
-            raise CheckFailedError("; ".join(report.failures))
+            raise CheckFailedError("accuracy check failed: " + "; ".join(report.failures))
 
 
 def _tensorrt(cfg: PipelineConfig, steps: StepLog, ctx: Context) -> None:
-    from resnet_deploy.optional import install_hint, tensorrt_module
+    from resnet_deploy.backends.registry import unavailable
 
     ctx.plans = {}
-    if tensorrt_module() is None:
-        steps.skip("tensorrt", f"TensorRT is not installed; {install_hint('tensorrt')}")
+    why = unavailable("tensorrt")  # the TensorRT backend's row says what building engines needs
+    if why is not None:
+        skip = backend_skip(why, gpu=ctx.gpu)
+        reason = why.cause if skip.cause == why.cause else f"{skip.cause}; {why.cause}"
+        steps.skip("tensorrt", reason, cause=skip.cause, package=skip.package, install=skip.install)
         return
     variants: dict[str, Variant] = ctx.variants
     sources = {n: variants[n] for n in ("fp16", "int8-tensorrt") if n in variants and variants[n].ok}
@@ -230,10 +264,11 @@ def _tensorrt(cfg: PipelineConfig, steps: StepLog, ctx: Context) -> None:
             build_engine(variant.path, plan, min_batch=1, opt_batch=top, max_batch=top)
             ctx.plans[name] = plan
             record.artifacts.append(str(plan))
+        record.summary = TensorRTSummary([p.name for p in ctx.plans.values()], top)
 
 
 def _bench(cfg: PipelineConfig, steps: StepLog, ctx: Context) -> None:
-    from resnet_deploy.backends.registry import RunOptions, available_backends, backend_names
+    from resnet_deploy.backends.registry import BACKENDS, RunOptions, backend_names, unavailable
     from resnet_deploy.bench import BackendSpec, BenchConfig, Warmup, run_benchmark
     from resnet_deploy.bench.plan import Source, plan_specs
     from resnet_deploy.pipeline.variants import VARIANTS
@@ -243,12 +278,12 @@ def _bench(cfg: PipelineConfig, steps: StepLog, ctx: Context) -> None:
         steps.skip("bench", "nothing to benchmark: no checkpoint and no ONNX model")
         return
     with steps.step("bench", "benchmark every available backend") as record:
-        status = available_backends()
-        skipped = {b: why for b, why in status.items() if why}
+        missing = {name: why for name in BACKENDS if (why := unavailable(name)) is not None}
+        ctx.backend_skips = [backend_skip(why, gpu=ctx.gpu) for why in missing.values()]
         specs: list[BackendSpec] = []
-        if ctx.checkpoint is not None and status.get("torch") is None:
+        if ctx.checkpoint is not None and "torch" not in missing:
             specs.append(BackendSpec("torch", artifact=ctx.checkpoint, label="torch fp32"))
-            if status.get("torch-cudagraph") is None:  # a CUDA device is visible
+            if "torch-cudagraph" not in missing:  # a CUDA device is visible
                 fp16 = RunOptions(precision="fp16", channels_last=True)
                 specs += [BackendSpec("torch", artifact=ctx.checkpoint, label="torch cuda fp16 channels_last",
                                       options=replace(fp16, device="cuda")),
@@ -257,7 +292,7 @@ def _bench(cfg: PipelineConfig, steps: StepLog, ctx: Context) -> None:
         # Every available ONNX backend times each variant whose precision and INT8 layout it runs.
         sources = [Source(variant.path, *VARIANTS[name], label=f"{{backend}} {name}")
                    for name, variant in variants.items() if variant.path is not None and name in VARIANTS]
-        ready = [name for name in backend_names("onnx") if status.get(name) is None]
+        ready = [name for name in backend_names("onnx") if name not in missing]
         for name in ready if sources else ():
             specs += plan_specs(sources, [name], suited=True)
         for name, plan in ctx.plans.items():
@@ -268,14 +303,22 @@ def _bench(cfg: PipelineConfig, steps: StepLog, ctx: Context) -> None:
                              duration_s=cfg.bench_duration_s, iterations=None, threads=cfg.threads)
         report = run_benchmark(config, progress=lambda m: steps.progress(f"      timing {m}"), skip_unavailable=True)
         data = report.to_dict()
-        data["unavailable_backends"] = skipped
+        data["unavailable_backends"] = {name: why.reason for name, why in missing.items()}
         ctx.bench = data
         from resnet_deploy.bench import report as rep
 
         files = rep.save(data, json_path=cfg.out / "bench.json", csv_path=cfg.out / "bench.csv",
                          plot_dir=cfg.out, plot_prefix="bench_")
         record.artifacts += [str(f) for f in files]
-        record.summary = {"backends": len(specs), "batch_sizes": cfg.batch_sizes}
+        record.summary = _bench_summary(report, len(specs), cfg.batch_sizes or [])
+
+
+def _bench_summary(result: BenchResult, configurations: int, batch_sizes: list[int]) -> BenchSummary:
+    rows = list(result.rows())
+    best = max(rows, key=lambda pair: pair[1].throughput_ips, default=None)
+    return BenchSummary(configurations, sum(1 for b in result.backends if b.error), batch_sizes, len(rows),
+                        sum(1 for _, row in rows if row.warnings), best[0].label if best else None,
+                        best[1].batch if best else None, best[1].throughput_ips if best else None)
 
 
 def run_pipeline(config: PipelineConfig, *, progress: Callable[[str], None] | None = None) -> PipelineResult:
@@ -287,7 +330,7 @@ def run_pipeline(config: PipelineConfig, *, progress: Callable[[str], None] | No
     cfg.out.mkdir(parents=True, exist_ok=True)
     started = _dt.datetime.now(_dt.timezone.utc)
     steps = StepLog(progress)
-    ctx = Context()
+    ctx = Context(gpu=bool(gpu_info()))
     for stage in (_train, _export, _validate, _precision, _accuracy, _tensorrt, _bench):
         stage(cfg, steps, ctx)
     data = {"kind": "pipeline-report", "created": started.isoformat(timespec="seconds"),
@@ -296,7 +339,10 @@ def run_pipeline(config: PipelineConfig, *, progress: Callable[[str], None] | No
             "steps": steps.to_list(), "train": ctx.train, "validation": ctx.validation, "accuracy": ctx.accuracy,
             "variants": {n: v.to_dict() for n, v in ctx.variants.items()},
             "bench": ctx.bench}
+    skips = [*steps.skips, *(Skip("variant", n, v.reason or "not made") for n, v in ctx.variants.items() if not v.ok),
+             *ctx.backend_skips]
+    failed = [f"{s.name}: {s.reason}" for s in steps.failed]
+    data.update({"passed": not failed, "failed": failed, "skipped": [s.to_dict() for s in skips]})
     results_json = write_json(cfg.out / "pipeline.json", data)
     md, html = write_reports(data, cfg.out)
-    failed = [f"{s.name}: {s.reason}" for s in steps.failed]
     return PipelineResult(cfg, steps.to_list(), md, html, results_json, failed)

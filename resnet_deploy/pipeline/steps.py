@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 
 from resnet_deploy.errors import CheckFailedError, ResnetDeployError
 from resnet_deploy.jsontypes import JsonObject
+from resnet_deploy.pipeline.skips import Skip
+from resnet_deploy.pipeline.summaries import StepSummary
 
 log = logging.getLogger(__name__)
 
@@ -30,12 +32,20 @@ class StepRecord:
     status: str = "pending"  # done | skipped | failed | check-failed
     reason: str | None = None
     seconds: float = 0.0
-    summary: JsonObject = field(default_factory=dict)
+    summary: StepSummary | None = None  # what the step found (a check that failed has one too)
+    skip: Skip | None = None  # a skipped step: its cause, and what would let it run
     artifacts: list[str] = field(default_factory=list)
+
+    def result(self) -> str:
+        """The step's result in one sentence: what it found, or why it did not run or failed."""
+        if self.summary is not None and self.status in ("done", "check-failed"):
+            return self.summary.sentence()
+        return self.reason or ""
 
     def to_dict(self) -> JsonObject:
         return {"name": self.name, "status": self.status, "reason": self.reason, "seconds": round(self.seconds, 2),
-                "summary": self.summary, "artifacts": self.artifacts}
+                "result": self.result(), "summary": self.summary.to_dict() if self.summary is not None else None,
+                "artifacts": self.artifacts}
 
 
 class StepLog:
@@ -46,8 +56,11 @@ class StepLog:
         self.progress = progress or (lambda message: None)
         self.interactive = progress is not None  # show progress bars inside long steps
 
-    def skip(self, name: str, reason: str) -> StepRecord:
-        record = StepRecord(name, "skipped", reason)
+    def skip(self, name: str, reason: str, *, cause: str | None = None, package: str | None = None,
+             install: str | None = None) -> StepRecord:
+        """Record `name` as skipped for `reason`; `cause` (default: the reason) is what the report
+        groups it by, `package` and `install` what would let it run."""
+        record = StepRecord(name, "skipped", reason, skip=Skip("step", name, cause or reason, package, install))
         self.steps.append(record)
         self.progress(f"[skip] {name}: {reason}")
         log.info("%s skipped: %s", name, reason)
@@ -64,6 +77,7 @@ class StepLog:
             record.status = "done"
         except SkipStep as exc:
             record.status, record.reason = "skipped", str(exc)
+            record.skip = Skip("step", name, str(exc))
         except CheckFailedError as exc:
             record.status, record.reason = "check-failed", str(exc)
         except ResnetDeployError as exc:
@@ -72,6 +86,10 @@ class StepLog:
             record.seconds = time.perf_counter() - start
         label = {"done": "done", "skipped": "skipped", "failed": "FAILED", "check-failed": "CHECK FAILED"}[record.status]
         self.progress(f"    {label} in {record.seconds:.1f} s" + (f": {record.reason}" if record.reason else ""))
+
+    @property
+    def skips(self) -> list[Skip]:
+        return [s.skip for s in self.steps if s.skip is not None]
 
     @property
     def failed(self) -> list[StepRecord]:

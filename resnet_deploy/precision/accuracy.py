@@ -32,6 +32,7 @@ from resnet_deploy.compare.paired import paired_drop
 from resnet_deploy.compare.targets import Target, check_same_model, comparison_spec, describe_target
 from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.jsontypes import JsonObject
+from resnet_deploy.render import Column
 from resnet_deploy.sidecar import artifact_meta, sha256_file, write_sidecar
 from resnet_deploy.topk import top_k_hits
 
@@ -84,6 +85,13 @@ class AccuracyReport:
     def __bool__(self) -> bool:
         return not self.failures
 
+    @classmethod
+    def from_dict(cls, data: JsonObject) -> AccuracyReport:
+        """The report `to_dict` wrote (`resnet-deploy pipeline` keeps one in pipeline.json)."""
+        return cls(data["dataset"], data["split"], data["samples"], ModelAccuracy(**data["reference"]),
+                   [ModelAccuracy(**m) for m in data["models"]], dict(data.get("machine") or {}),
+                   list(data.get("failures") or []))
+
     def to_dict(self) -> JsonObject:
         return {"dataset": self.dataset, "split": self.split, "samples": self.samples, "machine": self.machine,
                 "passed": bool(self), "failures": list(self.failures), "notes": self.notes,
@@ -96,14 +104,9 @@ class AccuracyReport:
 VERDICTS = {"pass": "ok", "inconclusive": "ok (inconclusive)", "fail": "FAIL"}
 
 
-def render_report(report: AccuracyReport) -> str:
-    """The report as people read it: one row per model (the reference first), then the notes."""
-    from resnet_deploy.render import Column, render_table
-
-    machine = report.machine
-    cpu = str(machine.get("cpu", "?")) + (f" ({machine['isa']})" if machine.get("isa") else "")
-    lines = [f"{report.dataset} ({report.split}, {report.samples} images); models on {machine['backend']}, reference on "
-             f"{machine['reference_backend']}; CPU {cpu}", ""]
+def report_table(report: AccuracyReport) -> tuple[list[Column], list[list[Any]]]:
+    """The table of a report, one row per model (the reference first): the terminal report
+    and the pipeline's Markdown report show the same columns, limits and results."""
     columns = [Column("model"), Column("backend"), Column("precision"), Column("top-1 %", ".2f"),
                Column("top-5 %", ".2f"), Column("agreement %", ".2f"), Column("mean cosine", ".5f"),
                Column("drop (points)", "+.2f"), Column("95% CI"), Column("limit", ".2f"), Column("result")]
@@ -112,7 +115,18 @@ def render_report(report: AccuracyReport) -> str:
     rows += [[Path(m.model).name, m.backend, m.precision, m.top1, m.top5, m.top1_agreement, m.cosine, m.drop,
               f"{m.drop_low:+.2f} to {m.drop_high:+.2f}", m.max_drop, VERDICTS.get(m.verdict, m.verdict)]
              for m in report.models]
-    lines.append(render_table(columns, rows))
+    return columns, rows
+
+
+def render_report(report: AccuracyReport) -> str:
+    """The report as people read it: one row per model (the reference first), then the notes."""
+    from resnet_deploy.render import render_table
+
+    machine = report.machine
+    cpu = str(machine.get("cpu", "?")) + (f" ({machine['isa']})" if machine.get("isa") else "")
+    lines = [f"{report.dataset} ({report.split}, {report.samples} images); models on {machine['backend']}, reference on "
+             f"{machine['reference_backend']}; CPU {cpu}", ""]
+    lines.append(render_table(*report_table(report)))
     lines += report.notes
     return "\n".join(lines)
 

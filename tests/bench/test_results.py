@@ -124,3 +124,24 @@ def test_percentiles_read_as_attributes_and_artifacts_are_typed(tmp_path: Path) 
     stats = backend.results[0].latency_ms
     assert stats.p99 == stats.get("p99") == stats.percentiles["p99"]  # type: ignore[attr-defined]
     assert "sidecar_mismatch" not in result.to_dict()["backends"][0]["artifact"]
+
+
+def test_warning_summary_is_one_line_per_backend_naming_the_points() -> None:
+    """A busy machine flags every point: the summary says each kind once per backend, with the
+    batch sizes it concerns, and each kind once in full; warnings() keeps every line."""
+    result = _run(["ort-cpu fp32", "openvino fp32"], [1, 8, 32])
+    unstable = "latency unstable: coefficient of variation 25.0% is over 10% (other load on the machine)"
+    for backend in result.backends:
+        for row in backend.results:
+            row.warnings = [unstable] + (["run too short to trust: 0.20 s measured"] if row.batch == 32 else [])
+    result.backends[1].notes.append("a note")
+    summary = result.warning_summary()
+    assert summary.lines == [
+        "ort-cpu fp32: latency unstable at batches 1, 8 and 32; run too short to trust at batch 32",
+        "openvino fp32: a note",
+        "openvino fp32: latency unstable at batches 1, 8 and 32; run too short to trust at batch 32"]
+    assert summary.kinds == [
+        "latency unstable (first seen on ort-cpu fp32, batch 1): coefficient of variation 25.0% is over 10% "
+        "(other load on the machine)",
+        "run too short to trust (first seen on ort-cpu fp32, batch 32): 0.20 s measured"]
+    assert len(result.warnings()) == 9  # the note and every point's warnings, in full
