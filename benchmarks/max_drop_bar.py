@@ -10,7 +10,7 @@ time, as a user types it,
 
 and record the drop on the 10,000 test images before and after the fallback (with the paired
 95% intervals), the layers kept in float, the held-out search, the wall and CPU time, and the
-load around it, with the machine, to benchmarks/results/<device>/max_drop_bar.<isa>.{json,md}.
+load around it, with the machine, to benchmarks/results/<device>/max_drop_bar.<run>.<isa>.{json,md}.
 The bar (issue 18): a model whose entropy INT8 loses over 2 points comes within 0.5 points
 in under 10 minutes on 2 cores. When the model loses 2 points or less before the search, the
 record says the bar's premise does not hold for that checkpoint (it is not a pass).
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             "bar": {"before_more_than": BEFORE_AT_LEAST, "after_at_most": args.max_drop, "seconds": SECONDS},
             "premise_holds": premise, "meets_bar": met, "note": args.note,
             "isa": {"name": isa.name, "flags": list(isa.flags)}, "environment": env}
-    stem = f"max_drop_bar.{isa.name}"
+    stem = f"max_drop_bar.{args.checkpoint.parent.name}.{isa.name}"  # one record per trained model
     write_json(out_dir / f"{stem}.json", data)
     cpu_model = env.get("cpu", {}).get("model") if isinstance(env.get("cpu"), dict) else None
 
