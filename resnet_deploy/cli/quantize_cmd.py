@@ -60,7 +60,7 @@ def fallback_rows(search: dict[str, Any]) -> list[tuple[str, object]]:
 @click.option("--calib-cache", type=click.Path(path_type=Path, dir_okay=False), default=None,
               help="INT8: calibration cache (default OUTPUT.calib.json); reused when model, data, method and samples match.")
 @click.option("--exclude", multiple=True,
-              help="INT8: keep these nodes in FP32 (repeatable): a node name, a glob over names ('/layer1/*') or an "
+              help="INT8: keep these nodes in FP32 (repeatable): a node name, a glob over names ('node_Conv_34*') or an "
                    "op type (Add, Gemm).")
 @click.option("--max-drop", type=FiniteFloat(min=0), default=None,
               help="INT8: keep the most sensitive layers in FP32 until the top-1 drop on held-out training images is "
