@@ -57,7 +57,12 @@ def test_channels_last_and_bf16_agree(tiny: nn.Module) -> None:
 
         # says whether this CPU computes BF16 natively (avx512_bf16/AMX) or emulates it
         assert runner.describe()["bf16_native"] == (cpu_isa.detect_isa().bf16 is not None)
+        # on the CPU the weights are stored in BF16 once (autocast would cast them on every call)
+        assert runner.describe()["bf16_by"] == "weights"
     assert out.dtype == np.float32
+    # the caller's module is untouched: still FP32, and gives the FP32 logits
+    assert all(p.dtype == torch.float32 for p in tiny.parameters())
+    np.testing.assert_allclose(_reference(tiny, feeds), expected, rtol=1e-5, atol=1e-5)
     assert (out.argmax(1) == expected.argmax(1)).mean() >= 0.5
     assert np.abs(out - expected).max() < 0.5 * np.abs(expected).max() + 0.1
 
