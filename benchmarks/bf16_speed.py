@@ -1,10 +1,10 @@
-"""CPU speed of BF16 against FP32: ResNet-50 on OpenVINO (inference precision) and torch (autocast).
+"""CPU speed of BF16 against FP32: ResNet-50 on OpenVINO (inference precision) and torch (BF16 weights).
 
     python benchmarks/bf16_speed.py [--model resnet50] [--size 224] [--batches 1 8] [--threads 2]
 
 One FP32 model (untrained weights: speed does not depend on them), run by each backend in
 FP32 and in BF16 computed from it (`--precision bf16`: OpenVINO's INFERENCE_PRECISION_HINT,
-torch CPU autocast with channels_last for both torch variants), plus the BF16 graph
+torch: the weights stored in BF16 once, channels_last for both torch variants), plus the BF16 graph
 (`quantize --precision bf16`) on OpenVINO. Every variant is opened through the backend
 registry as the CLI opens it, and what it really ran is read back from the runner (OpenVINO:
 the compiled model's hint and its compute layers' runtime precision). Variants are
@@ -52,7 +52,7 @@ def variants(fp32: Path, bf16_graph: Path, model: str, threads: int, size: int) 
                  ("openvino", "bf16 graph", "bf16", (bf16_graph, RunOptions(threads=threads)))]
     torch_options = {"threads": threads, "channels_last": True, "input_size": (size, size)}
     rows += [("torch", "fp32, channels_last", "fp32", (model, RunOptions(precision="fp32", **torch_options))),
-             ("torch", "bf16 autocast, channels_last", "bf16", (model, RunOptions(precision="bf16", **torch_options)))]
+             ("torch", "bf16 weights, channels_last", "bf16", (model, RunOptions(precision="bf16", **torch_options)))]
     return rows
 
 
