@@ -33,11 +33,12 @@ def cuda_available() -> bool:
 
 
 def results_dir(base: Path | None = None) -> tuple[Path, dict[str, Any]]:
-    """benchmarks/results/<device>/ (cpu-<N>core, or the GPU's name) and the environment."""
+    """benchmarks/results/<device>/ (cpu-<N>core, or the GPU's name) and the environment, as
+    the JSON a result records."""
     env = capture_environment()
     out = (base or RESULTS) / device_slug(env, cuda_available())
     out.mkdir(parents=True, exist_ok=True)
-    return out, env
+    return out, env.to_dict()
 
 
 def export_model(name: str, work: Path, size: int = 224) -> Path:
