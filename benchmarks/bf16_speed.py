@@ -32,7 +32,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.quantize_speed import time_rounds
-from benchmarks.suite_common import export_model, results_dir, write_json
+from benchmarks.suite_common import export_model, machine, machine_header, results_dir, write_json
 from resnet_deploy import cpu_isa
 from resnet_deploy.render import Column, markdown_table
 
@@ -91,7 +91,7 @@ def render(data: dict[str, Any]) -> str:
     isa = data["isa"]
     lines = [f"# BF16 vs FP32 CPU speed: {data['model']} {data['input_size']}x{data['input_size']}, "
              f"{data['threads']} threads", "",
-             f"Machine: {data['machine']}; CPU ISA {isa['label']} (BF16: {isa['bf16'] or 'not native'}, "
+             f"{machine_header(data)} (BF16: {isa['bf16'] or 'not native'}, "
              f"from {isa['source']}). Command: `{data['command']}`. The machine was shared with other jobs while "
              "this ran (interleaved rounds; ratios within one run are what counts).", ""]
     if data.get("skipped"):
@@ -122,15 +122,13 @@ def main(argv: list[str] | None = None) -> int:
     if len(args.iters) != len(args.batches):
         parser.error("give one --iters per --batches")
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    from resnet_deploy.bench.report import machine_line
-
     out_dir, env = results_dir()
     isa = cpu_isa.detect_isa()
     data: dict[str, Any] = {
         "benchmark": "bf16_speed", "model": args.model, "input_size": args.size, "batches": args.batches,
         "threads": args.threads, "rounds": args.rounds, "weights": "untrained",
         "isa": {"name": isa.name, "bf16": isa.bf16, "label": isa.label, "flags": list(isa.flags), "source": isa.source},
-        "machine": machine_line({"environment": env}), "environment": env,
+        "machine": machine(env), "environment": env,
         "command": "python benchmarks/bf16_speed.py " + " ".join(argv if argv is not None else sys.argv[1:])}
     if isa.bf16 is None:
         data["skipped"] = cpu_isa.bf16_message(isa)

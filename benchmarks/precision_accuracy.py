@@ -23,7 +23,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.suite_common import results_dir, write_json
+from benchmarks.suite_common import machine, machine_header, results_dir, write_json
 from resnet_deploy import cpu_isa
 from resnet_deploy.render import Column, markdown_table
 
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def render(data: dict[str, Any]) -> str:
     lines = [f"# Top-1 by precision: {data['checkpoint']['architecture'].get('name') if data['checkpoint'].get('architecture') else '?'} "
              f"on {data['dataset']} ({data['split']}, {data['samples']} images)", "",
-             f"Machine: {data['machine']}; CPU ISA {data['isa']['label']}. Command: `{data['command']}`. "
+             f"{machine_header(data)}. Command: `{data['command']}`. "
              f"Checkpoint: {data['checkpoint']['path']} (epoch {data['checkpoint'].get('epoch')}); calibration: "
              f"{data['calibration']}. The machine was shared with other jobs (accuracy does not depend on it).", "",
              markdown_table([Column("variant"), Column("backend"), Column("ran"), Column("top-1 %", ".2f"),
@@ -116,11 +116,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=Path("runs/precision_accuracy"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    from resnet_deploy.bench.report import machine_line
-
     out_dir, env = results_dir()
     isa = cpu_isa.detect_isa()
-    data = {"benchmark": "precision_accuracy", **run(args), "machine": machine_line({"environment": env}),
+    data = {"benchmark": "precision_accuracy", **run(args), "machine": machine(env),
             "isa": {"name": isa.name, "vnni": isa.vnni, "bf16": isa.bf16, "label": isa.label},
             "command": "python benchmarks/precision_accuracy.py " + " ".join(argv if argv is not None else sys.argv[1:])}
     stem = f"precision_accuracy.{isa.label}"

@@ -98,7 +98,7 @@ def main() -> int:
             "iterations": args.iterations, "warmup": args.warmup, "threads": args.threads, "weights": "untrained",
             "int8": f"CPU layout, {args.calib_samples} random calibration images",
             "isa": {"name": isa.name, "vnni": isa.vnni, "flags": list(isa.flags)}, "environment": env,
-            "load_average_1min": {"before": load[0], "after": load[1]}, "results": rows, "comparisons": {b: c.summary() for b, c in comparisons.items()},
+            "load_average_1min": {"before": load[0], "after": load[1]}, "results": rows, "comparisons": {b: c.summary().to_dict() for b, c in comparisons.items()},
             "profiles": {f"{name}/{backend}": result.to_dict() for (name, backend), result in profiles.items()},
             "command": command}
     write_json(out_dir / "profile_resnet50.json", data)

@@ -9,6 +9,7 @@ import resource
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,11 +34,25 @@ def cuda_available() -> bool:
 
 
 def results_dir(base: Path | None = None) -> tuple[Path, dict[str, Any]]:
-    """benchmarks/results/<device>/ (cpu-<N>core, or the GPU's name) and the environment."""
+    """benchmarks/results/<device>/ (cpu-<N>core, or the GPU's name) and the environment, as
+    the JSON a result records."""
     env = capture_environment()
     out = (base or RESULTS) / device_slug(env, cuda_available())
     out.mkdir(parents=True, exist_ok=True)
-    return out, env
+    return out, env.to_dict()
+
+
+def machine(env: Mapping[str, Any]) -> str:
+    """The machine on one line (CPU, GPUs, runtime versions) from results_dir()'s environment:
+    what a result's "machine" field holds."""
+    return rep.machine_line({"environment": env})
+
+
+def machine_header(data: Mapping[str, Any]) -> str:
+    """`Machine: <machine>; CPU ISA <label>`: how the CPU precision benchmarks' Markdown
+    (bf16_speed, precision_accuracy) begins its header line, from the "machine" and "isa"
+    their results record."""
+    return f"Machine: {data['machine']}; CPU ISA {data['isa']['label']}"
 
 
 def export_model(name: str, work: Path, size: int = 224) -> Path:

@@ -33,7 +33,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.quantize_accuracy import train
-from benchmarks.suite_common import random_calibration, results_dir, write_json
+from benchmarks.suite_common import machine, random_calibration, results_dir, write_json
 
 log = logging.getLogger("benchmarks.tolerances")
 
@@ -197,10 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     out_dir, env = results_dir()
-    from resnet_deploy.bench.report import machine_line
-
     data = {"command": "python benchmarks/tolerances.py " + " ".join(argv or sys.argv[1:]), **run(args)}
-    data["machine"] = machine_line({"environment": env})
+    data["machine"] = machine(env)
     from resnet_deploy.cpu_isa import detect_isa
 
     isa = detect_isa()

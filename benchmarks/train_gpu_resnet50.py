@@ -79,7 +79,7 @@ def main() -> int:
     if args.out is not None:
         from resnet_deploy.bench.telemetry import capture_environment
 
-        out_dir, env = args.out, capture_environment()
+        out_dir, env = args.out, capture_environment().to_dict()
         out_dir.mkdir(parents=True, exist_ok=True)
     else:
         out_dir, env = results_dir()

@@ -55,10 +55,10 @@ def test_environment_is_the_one_reader_of_the_cpu(monkeypatch: pytest.MonkeyPatc
     flags = environment.cpu_flags()
     info = environment.cpu_info()
     if flags is None:
-        assert info["isa"] is None and cpu_isa.detect_isa().bf16 is None
+        assert info.isa is None and cpu_isa.detect_isa().bf16 is None
         return
-    assert info["isa"] == [f for f in environment.ISA_FLAGS if f in flags]
-    assert info["bf16"] == cpu_isa.isa_from_flags(flags).bf16 and info["int8_isa"] == cpu_isa.detect_isa().name
+    assert info.isa == tuple(f for f in environment.ISA_FLAGS if f in flags)
+    assert info.bf16 == cpu_isa.isa_from_flags(flags).bf16 and info.int8_isa == cpu_isa.detect_isa().name
 
 
 def test_detection_reads_this_cpu_and_the_override_wins(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -34,6 +34,7 @@ import logging
 import os
 import threading
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,8 +47,38 @@ from resnet_deploy.optional import install_hint
 
 if TYPE_CHECKING:
     from resnet_deploy.backends.registry import BackendInfo
+    from resnet_deploy.runtime.cuda import PinnedBuffer
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _StagedInput:
+    device: Any  # an OrtValue in GPU memory, bound as the input
+    host: PinnedBuffer  # the batch, copied from here by enqueue_h2d
+    nbytes: int
+
+
+@dataclass(frozen=True)
+class _StagedOutput:
+    name: str
+    device: Any  # an OrtValue in GPU memory, bound as the output
+    host: PinnedBuffer  # where enqueue_d2h copies it
+    dtype: np.dtype[Any]
+    shape: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class _StagedBatch:
+    """What stage() prepares for the device timing hooks: the I/O binding over fixed GPU
+    buffers, the pinned host buffers on either side, the run options (graph id) and the pinned
+    buffers to free when the next batch is staged or the runner deactivates."""
+
+    binding: Any
+    inputs: tuple[_StagedInput, ...]
+    outputs: tuple[_StagedOutput, ...]
+    run_options: Any
+    resources: tuple[PinnedBuffer, ...]
 
 def _backend_for(provider: str) -> BackendInfo:
     """The registry row of the GPU backend that runs onnxruntime with `provider`."""
@@ -130,7 +161,7 @@ class OnnxRuntimeGpuRunner(OnnxRuntimeRunner):
         self.cuda_graph = cuda_graph
         self.profile_batches = list(profile_batches) if profile_batches else []
         self._stream: Any = None
-        self._timing: dict[str, Any] = {}
+        self._timing: _StagedBatch | None = None
         self._graph_ids: dict[tuple[int, ...], int] = {}  # input shape -> onnxruntime's gpu_graph_id
         self._lock = threading.Lock()
 
@@ -211,9 +242,9 @@ class OnnxRuntimeGpuRunner(OnnxRuntimeRunner):
     def _deactivate(self) -> None:
         from resnet_deploy.runtime.cuda import close_all
 
-        resources = list(self._timing.get("resources", []))
+        resources: list[Any] = list(self._timing.resources) if self._timing is not None else []
         stream, self._stream = self._stream, None
-        self._timing = {}
+        self._timing = None
         super()._deactivate()  # drop the session before the stream it computes on
         if stream is not None:
             resources.insert(0, stream)
@@ -280,10 +311,10 @@ class OnnxRuntimeGpuRunner(OnnxRuntimeRunner):
         self._require_active()
         self.check_feeds(feeds)
         ort = _ort()
-        cu.close_all(list(self._timing.get("resources", [])))
-        resources: list[Any] = []
+        cu.close_all(list(self._timing.resources) if self._timing is not None else [])
+        resources: list[PinnedBuffer] = []
         binding = self.session.io_binding()
-        inputs: list[tuple[Any, Any, int]] = []
+        inputs: list[_StagedInput] = []
         for name, array in feeds.items():
             array = np.ascontiguousarray(array)
             host = cu.PinnedBuffer(array.nbytes)
@@ -292,17 +323,17 @@ class OnnxRuntimeGpuRunner(OnnxRuntimeRunner):
             device = ort.OrtValue.ortvalue_from_shape_and_type(list(array.shape), _ort_dtype_name(array.dtype), "cuda",
                                                                self.device_id)
             binding.bind_ortvalue_input(name, device)
-            inputs.append((device, host, array.nbytes))
+            inputs.append(_StagedInput(device, host, array.nbytes))
         # One synchronous run learns the output shapes; then outputs get fixed GPU buffers.
         probe = self.infer(feeds)
-        outputs: list[tuple[str, Any, Any, np.dtype[Any], tuple[int, ...]]] = []
+        outputs: list[_StagedOutput] = []
         for name, value in probe.items():
             device = ort.OrtValue.ortvalue_from_shape_and_type(list(value.shape), _ort_dtype_name(value.dtype), "cuda",
                                                                self.device_id)
             binding.bind_ortvalue_output(name, device)
             host = cu.PinnedBuffer(value.nbytes)
             resources.append(host)
-            outputs.append((name, device, host, value.dtype, tuple(value.shape)))
+            outputs.append(_StagedOutput(name, device, host, value.dtype, tuple(value.shape)))
         run_options = ort.RunOptions()
         # Return from run() once the work is enqueued on our stream; the harness synchronizes.
         run_options.add_run_config_entry("disable_synchronize_execution_providers", "1")
@@ -310,32 +341,33 @@ class OnnxRuntimeGpuRunner(OnnxRuntimeRunner):
             key = tuple(int(d) for array in feeds.values() for d in np.shape(array))
             graph_id = self._graph_ids.setdefault(key, len(self._graph_ids))
             run_options.add_run_config_entry("gpu_graph_id", str(graph_id))
-        self._timing = {"binding": binding, "inputs": inputs, "outputs": outputs, "run_options": run_options,
-                        "resources": resources}
+        self._timing = _StagedBatch(binding, tuple(inputs), tuple(outputs), run_options, tuple(resources))
         if device_resident:
             self.enqueue_h2d()
             self.synchronize()
 
-    def _staged(self) -> dict[str, Any]:
-        if not self._timing or self._stream is None:
+    def _staged(self) -> _StagedBatch:
+        if self._timing is None or self._stream is None:
             raise RuntimeError(f"{self.name}: call stage() before the enqueue hooks")
         return self._timing
 
     def enqueue_h2d(self, stream: int | None = None) -> None:
         from resnet_deploy.runtime.cuda import memcpy_htod_async
 
-        for device, host, nbytes in self._staged()["inputs"]:
-            memcpy_htod_async(device.data_ptr(), host.ptr, nbytes, self._stream if stream is None else stream)
+        for staged in self._staged().inputs:
+            memcpy_htod_async(staged.device.data_ptr(), staged.host.ptr, staged.nbytes,
+                              self._stream if stream is None else stream)
 
     def enqueue_compute(self) -> None:
         staged = self._staged()
-        self.session.run_with_iobinding(staged["binding"], staged["run_options"])
+        self.session.run_with_iobinding(staged.binding, staged.run_options)
 
     def enqueue_d2h(self, stream: int | None = None) -> None:
         from resnet_deploy.runtime.cuda import memcpy_dtoh_async
 
-        for _, device, host, dtype, shape in self._staged()["outputs"]:
-            memcpy_dtoh_async(host.ptr, device.data_ptr(), int(np.prod(shape)) * np.dtype(dtype).itemsize,
+        for output in self._staged().outputs:
+            memcpy_dtoh_async(output.host.ptr, output.device.data_ptr(),
+                              int(np.prod(output.shape)) * np.dtype(output.dtype).itemsize,
                               self._stream if stream is None else stream)
 
     def synchronize(self) -> None:
@@ -344,5 +376,5 @@ class OnnxRuntimeGpuRunner(OnnxRuntimeRunner):
         self._stream.synchronize()
 
     def fetch_outputs(self) -> dict[str, np.ndarray]:
-        return {name: host.view(dtype, shape).copy() for name, _, host, dtype, shape in self._staged()["outputs"]}
+        return {output.name: output.host.view(output.dtype, output.shape).copy() for output in self._staged().outputs}
 

@@ -17,6 +17,7 @@ import os
 import queue
 from collections import Counter
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +79,7 @@ class OpenVinoRunner(StaticIORunner):
         self._compiled: Any = None
         self._idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._output_names: list[str] = []
-        self.ran: dict[str, Any] = {}  # what the compiled model really runs (read back after compiling)
+        self.ran: RanPrecision | None = None  # what the compiled model really runs (read back after compiling)
 
     def _config(self) -> dict[str, Any]:
         config: dict[str, Any] = {"PERFORMANCE_HINT": HINTS[self.hint]}
@@ -112,8 +113,8 @@ class OpenVinoRunner(StaticIORunner):
         self._outputs = [_info(port, graph_names) for port in self._compiled.outputs]
         self._output_names = [info.name for info in self._outputs]
         log.info("OpenVINO compiled %s on %s with %s: runs %s", self.model_path, self.ov_device, self._config(), self.ran)
-        if self.inference_precision == "bf16" and self.ran.get("float_precision") != "bf16":
-            log.warning("OpenVINO was asked for bf16 but runs %s (%s)", self.ran.get("float_precision"), self.model_path)
+        if self.inference_precision == "bf16" and self.ran.float_precision != "bf16":
+            log.warning("OpenVINO was asked for bf16 but runs %s (%s)", self.ran.float_precision, self.model_path)
 
     @property
     def compiled_model(self) -> Any:
@@ -125,7 +126,7 @@ class OpenVinoRunner(StaticIORunner):
         self._idle = queue.SimpleQueue()
         self._compiled = None
         self._inputs, self._outputs, self._output_names = [], [], []
-        self.ran = {}
+        self.ran = None
 
     def infer(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         self._require_active()
@@ -145,9 +146,9 @@ class OpenVinoRunner(StaticIORunner):
         info = super().describe()
         info.update({"model": str(self.model_path), "ov_device": self.ov_device, "threads": self.threads,
                      "hint": self.hint, "inference_precision": self.inference_precision})
-        if self.ran:  # what really ran, read back from the compiled model
-            info["precision"] = self.ran["float_precision"]
-            info["openvino_precision"] = self.ran
+        if self.ran is not None:  # what really ran, read back from the compiled model
+            info["precision"] = self.ran.float_precision
+            info["openvino_precision"] = self.ran.to_dict()
         if self._compiled is not None:
             info["openvino_version"] = import_optional("openvino", "the OpenVINO runner").__version__
         return info
@@ -162,7 +163,19 @@ def _info(port: Any, graph_names: set[str]) -> TensorInfo:
     return TensorInfo(name, shape, np.dtype(port.get_element_type().to_dtype()))
 
 
-def _ran_precision(compiled: Any) -> dict[str, Any]:
+@dataclass(frozen=True)
+class RanPrecision:
+    """What a compiled model really runs (read back from OpenVINO, see _ran_precision)."""
+
+    hint: str | None  # the INFERENCE_PRECISION_HINT the plugin settled on
+    compute_layers: dict[str, int]  # precision -> how many convolution / fully connected layers run in it
+    float_precision: str | None  # the run precision of the float compute: what a report names
+
+    def to_dict(self) -> JsonObject:
+        return {"hint": self.hint, "compute_layers": dict(self.compute_layers), "float_precision": self.float_precision}
+
+
+def _ran_precision(compiled: Any) -> RanPrecision:
     """What a compiled model really runs: the INFERENCE_PRECISION_HINT the plugin settled on,
     and the runtime precision of its compute layers (convolutions, fully connected), counted.
     `float_precision` is the run precision of the float compute (fp32, bf16, fp16): what a
@@ -183,4 +196,4 @@ def _ran_precision(compiled: Any) -> dict[str, Any]:
         layers = Counter()
     floats = [p for p, _ in layers.most_common() if p in ("fp32", "bf16", "fp16")]
     float_precision = floats[0] if floats else _ELEMENT_PRECISION.get(hint or "", hint)
-    return {"hint": hint, "compute_layers": dict(layers), "float_precision": float_precision}
+    return RanPrecision(hint, dict(layers), float_precision)

@@ -381,6 +381,6 @@ def run_benchmark(config: BenchConfig, *, progress: Progress | None = None,
         raise InvalidInputError(f"no batch size left to run: {reasons}")
     return BenchResult(kind="bench", toolkit_version=__version__, created=created,
                        config=ConfigRecord.model_validate(config.to_dict()),
-                       environment=EnvironmentRecord.model_validate(environment), gpu_telemetry=telemetry,
+                       environment=EnvironmentRecord.model_validate(environment.to_dict()), gpu_telemetry=telemetry,
                        backends=results)
 

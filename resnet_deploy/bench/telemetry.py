@@ -8,10 +8,11 @@ same measurement as one that ran cool, and the record should show it.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 from pathlib import Path
 
-from resnet_deploy.environment import collect_environment
+from resnet_deploy.environment import Environment, collect_environment
 from resnet_deploy.errors import ArtifactError
 from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.sidecar import artifact_meta, library_versions, read_sidecar, sha256_file
@@ -78,17 +79,16 @@ def artifact_record(path: Path | None) -> JsonObject | None:
     return record
 
 
-def capture_environment() -> JsonObject:
-    """collect_environment() (which holds the CPU's instruction set) plus the exact library versions."""
-    env = collect_environment()
-    env["library_versions"] = library_versions()
-    return env
+def capture_environment() -> Environment:
+    """collect_environment() (which holds the CPU's instruction set) plus the exact library
+    versions; `.to_dict()` is what a result records."""
+    return dataclasses.replace(collect_environment(), library_versions=library_versions())
 
 
-def device_slug(env: JsonObject, gpu: bool) -> str:
+def device_slug(env: Environment, gpu: bool) -> str:
     """A folder name for results: the GPU's name (e.g. "nvidia-h100-80gb-hbm3") or "cpu-<N>core"."""
-    if gpu and env.get("gpus"):
-        name = str(env["gpus"][0].get("name") or "gpu")
+    if gpu and env.gpus:
+        name = str(env.gpus[0].name or "gpu")
         return "".join(c if c.isalnum() else "-" for c in name.lower()).strip("-").replace("--", "-")
-    cores = env.get("cpu", {}).get("affinity") or env.get("cpu", {}).get("logical_cores") or 1
+    cores = env.cpu.affinity or env.cpu.logical_cores or 1
     return f"cpu-{cores}core"

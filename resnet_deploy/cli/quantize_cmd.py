@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
@@ -11,25 +11,29 @@ from resnet_deploy.cli.output import echo_fields, echo_json
 from resnet_deploy.cli.params import FiniteFloat, InputPath, InputSize, OutputFile, command
 from resnet_deploy.data.registry import data_dir_help, names_help
 
+if TYPE_CHECKING:
+    from resnet_deploy.compare.paired import PairedDrop
+    from resnet_deploy.precision.sensitivity import FallbackSearch
 
-def fallback_rows(search: dict[str, Any]) -> list[tuple[str, object]]:
+
+def fallback_rows(search: FallbackSearch) -> list[tuple[str, object]]:
     """The --max-drop search for people: target, drops before/after with intervals, speed cost."""
 
-    def drop(d: dict[str, Any]) -> str:
-        return f"{d['drop']:+.2f} points (95% CI {d['low']:+.2f} to {d['high']:+.2f}, {d['images']:,} images)"
+    def drop(d: PairedDrop) -> str:
+        return f"{d.drop:+.2f} points (95% CI {d.low:+.2f} to {d.high:+.2f}, {d.images:,} images)"
 
     rows: list[tuple[str, object]] = [
-        ("max drop", f"{search['max_drop']:g} points on {search['dataset']}: {search['summary']}"),
-        ("held-out drop", f"{search['holdout_before']['drop']:+.2f} -> {search['holdout_after']['drop']:+.2f} points "
-                          f"({search['holdout_images']:,} training images, never the test split)"),
-        ("test drop before", drop(search["test_before"])),
-        ("test drop after", drop(search["test_after"]))]
-    speed = search.get("speed")
-    if speed:
-        rows.append(("speed cost", f"{speed['before_ms']:.2f} -> {speed['after_ms']:.2f} ms median at batch "
-                                   f"{speed['batch']} on {speed['backend']} (x{speed['ratio']:.2f})"
-                                   + (f"; {speed['note']}" if speed.get("note") else "")))
-    rows += [("note", note) for note in search.get("notes", [])]
+        ("max drop", f"{search.max_drop:g} points on {search.dataset}: {search.summary()}"),
+        ("held-out drop", f"{search.holdout_before.drop:+.2f} -> {search.holdout_after.drop:+.2f} points "
+                          f"({search.holdout_images:,} training images, never the test split)"),
+        ("test drop before", drop(search.test_before)),
+        ("test drop after", drop(search.test_after))]
+    speed = search.speed
+    if speed is not None:
+        rows.append(("speed cost", f"{speed.before_ms:.2f} -> {speed.after_ms:.2f} ms median at batch "
+                                   f"{speed.batch} on {speed.backend} (x{speed.ratio:.2f})"
+                                   + (f"; {speed.note}" if speed.note else "")))
+    rows += [("note", note) for note in search.notes]
     return rows
 
 
@@ -148,7 +152,7 @@ def quantize(model: Path, precision: str, output: Path | None, io_dtype: str, ca
                  ("made for", f"{data['cpu_isa']['made_for']} ({data['cpu_isa']['weight_bits']}-bit weights)"),
                  ("cache", f"{calib['cache']} ({'reused' if calib['cache_hit'] else 'written'})"),
                  ("kept FP32", ", ".join(data["excluded"]) or "-")]
-        if data.get("fallback"):
-            rows += fallback_rows(data["fallback"])
+        if result.fallback is not None:
+            rows += fallback_rows(result.fallback)
     rows += [("sidecar", data["sidecar"]), ("seconds", f"{data['seconds']:.1f}")]
     echo_fields(rows)

@@ -88,8 +88,8 @@ def train(model_name: str | None, depth: int | None, family: str, dataset: str, 
     columns = [Column("epoch", "d"), Column("train loss", ".4f"), Column("train top-1 %", ".2f"),
                Column("val loss", ".4f"), Column("val top-1 %", ".2f"), Column("val top-5 %", ".2f"),
                Column("train img/s", ",.0f")]
-    rows = [[h["epoch"], h["train_loss"], 100 * h["train_top1"], h["val_loss"], 100 * h["val_top1"],
-             100 * h["val_top5"], h["train_images_per_s"]] for h in result.history]
+    rows = [[h.epoch, h.train_loss, 100 * h.train_top1, h.val_loss, 100 * h.val_top1, 100 * h.val_top5,
+             h.train_images_per_s] for h in result.history]
     click.echo(render_table(columns, rows))
     click.echo(f"best val top-1 {100 * result.best_val_top1:.2f}% at epoch {result.best_epoch}; "
                f"{result.seconds:.1f} s; {result.train_images_per_second:.0f} train img/s")

@@ -33,7 +33,6 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import onnx
@@ -44,6 +43,7 @@ from torch import nn
 from resnet_deploy.backends.registry import default_backend
 from resnet_deploy.compare.stats import OutputComparison, Tolerance, compare_outputs
 from resnet_deploy.errors import InvalidInputError
+from resnet_deploy.jsontypes import JsonObject
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ class LayerComparison:
     weight_distance: float | None  # None when paired by name
     comparison: OutputComparison
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {"order": self.order, "reference_layer": self.reference_layer, "candidate_layer": self.candidate_layer,
                 "tensor": self.tensor, "op": self.op, "weight_distance": self.weight_distance,
                 **{k: v for k, v in self.comparison.to_dict().items() if k != "name"}}
@@ -92,7 +92,7 @@ class PerLayerReport:
     def __bool__(self) -> bool:
         return self.first_divergent is None
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         first = self.first_divergent
         return {"passed": bool(self), "reference": self.reference, "candidate": self.candidate,
                 "matched": len(self.layers), "first_divergent": first.to_dict() if first else None,
@@ -111,6 +111,15 @@ class _TorchLayer:
     kind: str  # "conv" or "linear"
 
 
+@dataclass(frozen=True)
+class _ConvOutput:
+    """The last Conv2d that ran, while a BatchNorm may still consume its output."""
+
+    module: nn.Conv2d
+    output: torch.Tensor
+    index: int  # its layer in the list being recorded
+
+
 def _folded(conv: nn.Conv2d, bn: nn.BatchNorm2d | None) -> np.ndarray:
     weight = conv.weight.detach().double()
     if bn is not None and bn.running_var is not None:
@@ -124,23 +133,25 @@ def torch_layers(model: nn.Module, x: torch.Tensor) -> list[_TorchLayer]:
     output) and Linear output, in execution order."""
     names = {module: name for name, module in model.named_modules()}
     layers: list[_TorchLayer] = []
-    last_conv: dict[str, Any] = {}
+    last_conv: _ConvOutput | None = None
 
     def on_conv(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        nonlocal last_conv
         assert isinstance(module, nn.Conv2d)
         layers.append(_TorchLayer(len(layers), names[module], _folded(module, None), output.detach().clone().numpy(), "conv"))
-        last_conv.update(module=module, output=output, index=len(layers) - 1)
+        last_conv = _ConvOutput(module, output, len(layers) - 1)
 
     def on_bn(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        nonlocal last_conv
         assert isinstance(module, nn.BatchNorm2d)
-        if last_conv and inputs[0] is last_conv["output"]:
-            conv = last_conv["module"]
-            layer = layers[last_conv["index"]]
+        if last_conv is not None and inputs[0] is last_conv.output:
+            conv = last_conv.module
+            layer = layers[last_conv.index]
             # Clone now: an in-place ReLU overwrites this tensor right after the hook.
             layer.output = output.detach().clone().numpy()
             layer.weight = _folded(conv, module)
             layer.name = f"{names[conv]}+{names[module].rsplit('.', 1)[-1]}"
-        last_conv.clear()
+        last_conv = None
 
     def on_linear(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
         assert isinstance(module, nn.Linear)

@@ -10,7 +10,6 @@ the failure's code (nothing is raised into LoadGen, which would crash with empty
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -22,30 +21,21 @@ from typing import Any
 import numpy as np
 
 from resnet_deploy.errors import InvalidInputError
-from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.mlperf.settings import MULTI_STREAM_SAMPLES, RULES_MODEL
-from resnet_deploy.mlperf.spec import ChildSpec
+from resnet_deploy.mlperf.spec import ChildSpec, RunStatus
 
 log = logging.getLogger(__name__)
-
-
-def _write_status(path: str, data: JsonObject) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump(data, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
 
 
 def _abort(status: str, message: str, code: int) -> None:
     """The fault handler: record the one line, then leave at once (LoadGen cannot be stopped
     from Python, and waiting for it would wait for the lost samples)."""
+    failed = RunStatus.failed(message, code)
     try:
-        _write_status(status, {"ok": False, "error": message, "exit_code": code})
+        failed.write(status)
     finally:
         logging.shutdown()
-        os._exit(code if code else 1)
+        os._exit(failed.exit_code or 1)
 
 
 def open_predictor(spec: ChildSpec) -> Any:
@@ -138,8 +128,8 @@ def run(spec: ChildSpec) -> None:
             engine.close()
     if fault.message is None:
         response = str(np.dtype(executor.output.dtype)) if engine is not None else "int32"
-        _write_status(spec.status, {"ok": True, "loaded_samples_left": store.loaded, "response_dtype": response,
-                                    "threads": threading.active_count()})
+        RunStatus(ok=True, loaded_samples_left=store.loaded, response_dtype=response,
+                  threads=threading.active_count()).write(spec.status)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -51,24 +51,21 @@ class EngineExecutor:
         self._ready.wait(timeout=60)  # every worker holds its slot before LoadGen starts
 
     def run_on(self, slot: Any, samples: list[QuerySample]) -> None:
-        """One batch on `slot`: gather into its pinned input, H2D, compute (graph), D2H, answer
-        from its pinned output."""
-        try:
-            batch = len(samples)
-            sample_shape = self.store.sample_shape
-            staged = slot.input_views({self.input.name: (batch, *sample_shape)})[self.input.name]
-            self.store.gather([s.index for s in samples], out=staged)
-            slot.enqueue_h2d()
-            slot.enqueue_compute()
-            slot.enqueue_d2h()
-            slot.stream.synchronize()
-            shape = slot.output_shapes[self.output.name]
-            if len(shape) != 2 or shape[0] != batch:
-                raise RuntimeError(f"the plan returned '{self.output.name}' of shape {shape} for a batch of {batch}")
-            row_bytes = int(np.prod(shape[1:])) * np.dtype(self.output.dtype).itemsize
-            self.responder.answer_buffer(samples, slot.host[self.output.name].ptr, row_bytes)
-        finally:
-            self.responder.ledger.released(len(samples))
+        """One batch on `slot`, answered from its pinned output rows (suts.Responder.answer_batch)."""
+        self.responder.answer_batch(samples, lambda: self._compute(slot, samples),
+                                    source=f"the plan ('{self.output.name}')", top1=False)
+
+    def _compute(self, slot: Any, samples: list[QuerySample]) -> np.ndarray:
+        """Gather into the slot's pinned input, H2D, compute (graph), D2H: the output rows, a
+        view of the slot's pinned output buffer (valid until the slot takes its next batch)."""
+        staged = slot.input_views({self.input.name: (len(samples), *self.store.sample_shape)})[self.input.name]
+        self.store.gather([s.index for s in samples], out=staged)
+        slot.enqueue_h2d()
+        slot.enqueue_compute()
+        slot.enqueue_d2h()
+        slot.stream.synchronize()
+        view: np.ndarray = slot.host[self.output.name].view(self.output.dtype, slot.output_shapes[self.output.name])
+        return view
 
     def run(self, samples: list[QuerySample]) -> None:
         """Inline (SingleStream, MultiStream): on any free slot."""

@@ -46,7 +46,7 @@ from resnet_deploy.mlperf.settings import (
     RunSettings,
     Seeds,
 )
-from resnet_deploy.mlperf.spec import ChildSpec
+from resnet_deploy.mlperf.spec import ChildSpec, RunStatus, failure_code
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +61,11 @@ SERVER_SEED_FACTOR = 0.5
 
 class RunFailedError(ResnetDeployError):
     """A LoadGen run did not finish: its process's own exit code (1 unless it was bad input,
-    2, or a missing dependency, 3)."""
+    2, or a missing dependency, 3; spec.failure_code)."""
 
     def __init__(self, message: str, exit_code: int = 1) -> None:
         super().__init__(message)
-        self.exit_code = exit_code if exit_code in (1, 2, 3, 130, 143) else 1
+        self.exit_code = failure_code(exit_code)
 
 
 @dataclass
@@ -292,10 +292,8 @@ def _tail(path: Path, lines: int = 3) -> str:
     return " | ".join(text[-lines:])
 
 
-def run_one(spec: ChildSpec, *, work: Path, log_path: Path, timeout_s: float) -> tuple[int, JsonObject | None, str]:
+def run_one(spec: ChildSpec, *, work: Path, log_path: Path, timeout_s: float) -> tuple[int, RunStatus | None, str]:
     """Start one scenario's process and watch it: (exit code, its status, what went wrong)."""
-    import json
-
     spec_path = work / f"{spec.scenario}-{spec.mode}-{time.monotonic_ns()}.json"
     spec_path.write_text(spec.model_dump_json(), encoding="utf-8")
     env = dict(os.environ)
@@ -314,15 +312,9 @@ def run_one(spec: ChildSpec, *, work: Path, log_path: Path, timeout_s: float) ->
         except BaseException:  # Ctrl-C, SIGTERM: the child goes with us
             _kill_group(process)
             raise
-    status = None
-    status_path = Path(spec.status)
-    if status_path.is_file():
-        try:
-            status = json.loads(status_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            status = None
-    if status is not None and not status.get("ok"):
-        return code, status, str(status.get("error"))
+    status = RunStatus.read(spec.status)
+    if status is not None and not status.ok:
+        return code, status, str(status.error)
     if code != 0:
         return code, status, f"its process ended with {_describe_exit(code)} ({_tail(log_path) or 'no output'})"
     if status is None:
@@ -359,7 +351,8 @@ def scenario_run(config: MlperfConfig, target: Target, samples: PreparedSamples,
                       loadgen_overhead=parsed.loadgen_overhead,
                       queries=parsed.queries, settings=parsed.settings, log_dir=str(folder), seconds=seconds)
     if mode == "accuracy":
-        score = score_accuracy(folder, samples.labels, str((outcome or {}).get("response_dtype", "int32")))
+        dtype = outcome.response_dtype if outcome is not None and outcome.response_dtype is not None else "int32"
+        score = score_accuracy(folder, samples.labels, dtype)
         run.top1, run.accuracy_samples = score.top1, score.samples
         atomic_write_text(folder / "accuracy.txt", f"top-1 {score.top1:.3f}% over {score.samples} samples "
                                                    "(resnet-deploy's score of mlperf_log_accuracy.json)\n")

@@ -109,22 +109,36 @@ class Ledger:
 
 
 class Responder:
-    """Answers LoadGen: the top-1 class of each sample as int32 (what MLPerf's ResNet-50
-    accuracy script reads with --dtype int32), from an array that stays alive until
-    QuerySamplesComplete has returned (pitfall 2)."""
+    """Answers LoadGen from an array that stays alive until QuerySamplesComplete has returned
+    (pitfall 2): a predictor's batch as the top-1 class of each sample, int32 (what MLPerf's
+    ResNet-50 accuracy script reads with --dtype int32); a plan's output rows as they are."""
 
     def __init__(self, lg: Any, ledger: Ledger) -> None:
         self._lg = lg
         self.ledger = ledger
 
-    def answer(self, samples: Sequence[QuerySample], logits: np.ndarray) -> None:
-        logits = np.asarray(logits)
-        if logits.ndim != 2 or logits.shape[0] != len(samples):
-            raise LostSampleError(f"the predictor returned output of shape {tuple(logits.shape)} for a batch of "
-                                  f"{len(samples)} samples, so {max(0, len(samples) - (logits.shape[0] if logits.ndim else 0))} "
-                                  "sample(s) would never be answered")
-        classes = np.ascontiguousarray(logits.argmax(axis=1).astype(np.int32))
-        self.answer_buffer(samples, classes.ctypes.data, classes.itemsize, keep=classes)
+    def answer_batch(self, samples: Sequence[QuerySample], run: Callable[[], np.ndarray], *,
+                     source: str = "the predictor", top1: bool = True) -> None:
+        """The one way a batch ends, for every executor: `run()` computes the batch and gives its
+        output, which answers it (`answer`); the batch's samples are released from the ledger
+        whether that worked or not."""
+        try:
+            self.answer(samples, run(), source=source, top1=top1)
+        finally:
+            self.ledger.released(len(samples))
+
+    def answer(self, samples: Sequence[QuerySample], output: np.ndarray, *, source: str = "the predictor",
+               top1: bool = True) -> None:
+        """Answer `samples` from `output`, one row per sample (else a LostSampleError naming
+        `source`): each row's top-1 class as int32 with `top1`, else the row as it is (the
+        memory, e.g. an execution slot's pinned output buffer, is read in place)."""
+        output = np.asarray(output)
+        if output.ndim != 2 or output.shape[0] != len(samples):
+            missing = max(0, len(samples) - (output.shape[0] if output.ndim else 0))
+            raise LostSampleError(f"{source} returned output of shape {tuple(output.shape)} for a batch of "
+                                  f"{len(samples)} samples, so {missing} sample(s) would never be answered")
+        rows = np.ascontiguousarray(output.argmax(axis=1).astype(np.int32) if top1 else output)
+        self.answer_buffer(samples, rows.ctypes.data, rows.itemsize * (rows.size // max(1, len(samples))), keep=rows)
 
     def answer_buffer(self, samples: Sequence[QuerySample], pointer: int, row_bytes: int, keep: Any = None) -> None:
         """Answer from memory at `pointer` (one row of `row_bytes` per sample), which the caller
@@ -159,11 +173,7 @@ class HostExecutor:
             self._threads.append(thread)
 
     def run(self, samples: list[QuerySample]) -> None:
-        try:
-            x = self.store.gather([s.index for s in samples])
-            self.responder.answer(samples, self.predictor.predict(x))
-        finally:
-            self.responder.ledger.released(len(samples))
+        self.responder.answer_batch(samples, lambda: self.predictor.predict(self.store.gather([s.index for s in samples])))
 
     def submit(self, samples: list[QuerySample]) -> None:
         self._queue.put(samples)

@@ -233,4 +233,4 @@ def quantize_int8(input_path: str | os.PathLike[str], output_path: str | os.Path
                **({"fallback": search.to_dict()} if search is not None else {})}
     sidecar = write_model(output, model, output_meta(source, "int8", **details))
     log.info("INT8 (%s, for %s) model %s written in %.1f s", target, isa_name, output, seconds)
-    return QuantizeResult(output, sidecar, "int8", source.path, source.sha256, seconds, details)
+    return QuantizeResult(output, sidecar, "int8", source.path, source.sha256, seconds, details, fallback=search)

@@ -24,13 +24,13 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import onnx
 
 from resnet_deploy.compare.paired import PairedDrop, paired_drop
 from resnet_deploy.errors import InvalidInputError
+from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.precision._model import SourceModel
 from resnet_deploy.precision.exclude import quantizable_nodes
 
@@ -103,15 +103,15 @@ class FallbackSearch:
                 f"{verb} the {self.max_drop:g}-point target" + ("" if self.met else
                                                               "; the search could not reach it on held-out images"))
 
-    def metadata(self) -> dict[str, Any]:
-        """The short record stored in the model's metadata."""
+    def metadata(self) -> JsonObject:
+        """The short record stored in the model's metadata (as JSON)."""
         return {"max_drop": self.max_drop, "dataset": self.dataset, "kept_float": list(self.searched),
                 "test_drop_before": round(self.test_before.drop, 3), "test_drop_after": round(self.test_after.drop, 3),
                 "test_ci95_after": [round(self.test_after.low, 3), round(self.test_after.high, 3)],
                 "test_images": self.test_images, "met": self.met,
                 "speed_ratio": None if self.speed is None else round(self.speed.ratio, 3)}
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         data = asdict(self)
         data["speed"] = None if self.speed is None else {**asdict(self.speed), "ratio": round(self.speed.ratio, 3)}
         data["summary"] = self.summary()

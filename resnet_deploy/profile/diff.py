@@ -10,10 +10,11 @@ conversion inserted, an INT8 layer that is no faster.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
-from typing import Any
 
+from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.profile.record import LayerTime, ProfileResult
 
 CONVERSIONS = ("QuantizeLinear", "DequantizeLinear", "Reorder", "ReorderInput", "ReorderOutput", "Reformat",
@@ -57,11 +58,38 @@ class LayerPair:
         found = sorted({x.precision for x in layers if x.precision})
         return "+".join(found) if found else None
 
-    def to_dict(self) -> dict[str, Any]:
+    @property
+    def a_precision(self) -> str | None:
+        """The precisions A's layers ran in ("fp32", "fp32+int8"), None when unknown."""
+        return self._precisions(self.a)
+
+    @property
+    def b_precision(self) -> str | None:
+        return self._precisions(self.b)
+
+    def to_dict(self) -> JsonObject:
         return {"label": self.label, "onnx_nodes": list(self.onnx_nodes), "op_type": self.op_type,
                 "a_layers": [x.name for x in self.a], "b_layers": [x.name for x in self.b],
                 "a_ms": self.a_ms, "b_ms": self.b_ms, "speedup": self.speedup,
-                "a_precision": self._precisions(self.a), "b_precision": self._precisions(self.b), "why": self.why}
+                "a_precision": self.a_precision, "b_precision": self.b_precision, "why": self.why}
+
+
+@dataclass(frozen=True)
+class ComparisonSummary:
+    """A against B in a few figures: end-to-end medians and their ratio, layer sums, and B's
+    time in conversions A does not run, in layers left in float and in INT8 layers no faster."""
+
+    a_end_to_end_ms: float
+    b_end_to_end_ms: float
+    end_to_end_speedup: float | None
+    a_layer_sum_ms: float
+    b_layer_sum_ms: float
+    b_conversions_ms: float
+    b_left_in_float_ms: float
+    b_no_faster_ms: float
+
+    def to_dict(self) -> JsonObject:
+        return dataclasses.asdict(self)
 
 
 @dataclass
@@ -75,15 +103,16 @@ class ProfileComparison:
     def time_in(self, why_prefix: str) -> float:
         return math.fsum(p.b_ms for p in self.pairs if p.why.startswith(why_prefix))
 
-    def summary(self) -> dict[str, Any]:
-        return {"a_end_to_end_ms": self.a.end_to_end_ms, "b_end_to_end_ms": self.b.end_to_end_ms,
-                "end_to_end_speedup": self.a.end_to_end_ms / self.b.end_to_end_ms if self.b.end_to_end_ms else None,
-                "a_layer_sum_ms": self.a.layer_sum_ms, "b_layer_sum_ms": self.b.layer_sum_ms,
-                "b_conversions_ms": self.time_in("conversion"), "b_left_in_float_ms": self.time_in("left in float"),
-                "b_no_faster_ms": self.time_in("no faster")}
+    def summary(self) -> ComparisonSummary:
+        return ComparisonSummary(
+            a_end_to_end_ms=self.a.end_to_end_ms, b_end_to_end_ms=self.b.end_to_end_ms,
+            end_to_end_speedup=self.a.end_to_end_ms / self.b.end_to_end_ms if self.b.end_to_end_ms else None,
+            a_layer_sum_ms=self.a.layer_sum_ms, b_layer_sum_ms=self.b.layer_sum_ms,
+            b_conversions_ms=self.time_in("conversion"), b_left_in_float_ms=self.time_in("left in float"),
+            b_no_faster_ms=self.time_in("no faster"))
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"a": self.a.to_dict(), "b": self.b.to_dict(), "summary": self.summary(),
+    def to_dict(self) -> JsonObject:
+        return {"a": self.a.to_dict(), "b": self.b.to_dict(), "summary": self.summary().to_dict(),
                 "pairs": [p.to_dict() for p in self.pairs]}
 
 

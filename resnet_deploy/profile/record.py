@@ -13,9 +13,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from resnet_deploy.bench.stats import summarize
+from resnet_deploy.jsontypes import JsonObject
 
 # What the runtimes call their precisions -> the project's names.
 _PRECISIONS = {
@@ -52,7 +52,7 @@ class LayerTime:
     def median_ms(self) -> float:
         return summarize(self.times_ms).median if self.times_ms else 0.0
 
-    def to_dict(self, total_ms: float) -> dict[str, Any]:
+    def to_dict(self, total_ms: float) -> JsonObject:
         median = self.median_ms
         return {"name": self.name, "onnx_nodes": list(self.onnx_nodes), "op_type": self.op_type,
                 "precision": self.precision, "median_ms": median, "share": median / total_ms if total_ms else 0.0,
@@ -68,7 +68,7 @@ class GroupTotal:
     median_ms: float
     share: float
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         return {"key": self.key, "layers": self.layers, "median_ms": self.median_ms, "share": self.share}
 
 
@@ -90,7 +90,7 @@ class ProfileResult:
     runtime_ms: float | None = None
     method: str = ""
     notes: list[str] = field(default_factory=list)
-    runner: dict[str, Any] = field(default_factory=dict)
+    runner: JsonObject = field(default_factory=dict)  # the runner's describe()
 
     @property
     def layer_sum_ms(self) -> float:
@@ -132,7 +132,7 @@ class ProfileResult:
                 for key, items in groups.items()]
         return sorted(rows, key=lambda row: row.median_ms, reverse=True)
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> JsonObject:
         total = self.sum_of_medians_ms
         return {"model": self.model, "backend": self.backend, "model_precision": self.model_precision,
                 "batch_size": self.batch_size, "iterations": self.iterations, "warmup": self.warmup,

@@ -58,15 +58,15 @@ def render_comparison(comparison: ProfileComparison, *, top: int = 25) -> str:
     pairs = comparison.pairs if top == 0 else sorted(comparison.pairs, key=lambda p: p.a_ms + p.b_ms, reverse=True)[:top]
     columns = [Column("layer"), Column("ONNX node(s)"), Column("op"), Column("A precision"), Column("A ms", ".4f"),
                Column("B precision"), Column("B ms", ".4f"), Column("A/B", ".2f"), Column("why")]
-    rows = [[p.label, _nodes(p.onnx_nodes), p.op_type, d["a_precision"], p.a_ms if p.a else None, d["b_precision"],
-             p.b_ms if p.b else None, p.speedup, p.why] for p in pairs for d in [p.to_dict()]]
+    rows = [[p.label, _nodes(p.onnx_nodes), p.op_type, p.a_precision, p.a_ms if p.a else None, p.b_precision,
+             p.b_ms if p.b else None, p.speedup, p.why] for p in pairs]
     s = comparison.summary()
     lines = [f"A: {a.model} on {a.backend} ({a.model_precision})", f"B: {b.model} on {b.backend} ({b.model_precision})",
              "", render_table(columns, rows), "",
              f"end-to-end median: A {a.end_to_end_ms:.3f} ms, B {b.end_to_end_ms:.3f} ms "
-             f"(A/B {s['end_to_end_speedup']:.2f}x); layer sums: A {a.layer_sum_ms:.3f} ms, B {b.layer_sum_ms:.3f} ms",
-             f"in B: {s['b_conversions_ms']:.3f} ms in conversions A does not run, {s['b_left_in_float_ms']:.3f} ms in "
-             f"layers left in float, {s['b_no_faster_ms']:.3f} ms in int8 layers no faster than A's"]
+             f"(A/B {s.end_to_end_speedup:.2f}x); layer sums: A {a.layer_sum_ms:.3f} ms, B {b.layer_sum_ms:.3f} ms",
+             f"in B: {s.b_conversions_ms:.3f} ms in conversions A does not run, {s.b_left_in_float_ms:.3f} ms in "
+             f"layers left in float, {s.b_no_faster_ms:.3f} ms in int8 layers no faster than A's"]
     return "\n".join(lines)
 
 
@@ -78,9 +78,8 @@ def profile_csv(result: ProfileResult | ProfileComparison) -> str:
         writer.writerow(["label", "onnx_nodes", "op_type", "a_precision", "a_ms", "b_precision", "b_ms", "speedup",
                          "why"])
         for pair in result.pairs:
-            d = pair.to_dict()
-            writer.writerow([d["label"], " ".join(d["onnx_nodes"]), d["op_type"], d["a_precision"], d["a_ms"],
-                             d["b_precision"], d["b_ms"], d["speedup"], d["why"]])
+            writer.writerow([pair.label, " ".join(pair.onnx_nodes), pair.op_type, pair.a_precision, pair.a_ms,
+                             pair.b_precision, pair.b_ms, pair.speedup, pair.why])
     else:
         writer.writerow(["order", "layer", "onnx_nodes", "op_type", "precision", "median_ms", "share"])
         total = result.sum_of_medians_ms

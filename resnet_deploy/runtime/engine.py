@@ -31,7 +31,7 @@ import os
 import threading
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -41,6 +41,11 @@ from resnet_deploy.optional import require_tensorrt
 from resnet_deploy.runtime.plan_meta import PlanSidecar, load_plan_meta, require_compatible
 from resnet_deploy.runtime.trt import TRT_DTYPE_NAMES, CapturingLogger, dims_list, last_error, trt
 from resnet_deploy.tensor_info import TensorInfo
+
+if TYPE_CHECKING:
+    import torch
+
+    from resnet_deploy.runtime.cuda import DeviceBuffer, PinnedBuffer
 
 log = logging.getLogger(__name__)
 
@@ -89,8 +94,8 @@ class ExecutionSlot:
             # Size every buffer for the profile's largest shapes, once.
             for info in engine.inputs:
                 context.set_input_shape(info.name, tuple(engine.profile[info.name][2]))
-            self.device: dict[str, Any] = {}
-            self.host: dict[str, Any] = {}
+            self.device: dict[str, DeviceBuffer] = {}  # by tensor name, sized for the profile's largest shapes
+            self.host: dict[str, PinnedBuffer] = {}
             for info in [*engine.inputs, *engine.outputs]:
                 nbytes = _volume(dims_list(context.get_tensor_shape(info.name))) * info.dtype.itemsize
                 self.device[info.name] = cu.DeviceBuffer(nbytes)
@@ -198,7 +203,7 @@ class ExecutionSlot:
         self.stream.synchronize()
         return self.fetch()
 
-    def run_torch(self, feeds: Mapping[str, Any]) -> dict[str, Any]:
+    def run_torch(self, feeds: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Zero copy: the caller's CUDA tensors are the I/O buffers.
 
         The work runs on this slot's stream, ordered after the caller's current stream (so the
@@ -217,7 +222,7 @@ class ExecutionSlot:
         device = next(iter(tensors.values())).device
         caller = torch.cuda.current_stream(device)
         own = torch.cuda.ExternalStream(self.stream.handle, device=device)
-        outputs: dict[str, Any] = {}
+        outputs: dict[str, torch.Tensor] = {}
         try:
             for info in self.engine.inputs:
                 self._set_shape(info.name, tuple(tensors[info.name].shape))

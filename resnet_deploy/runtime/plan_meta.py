@@ -85,7 +85,7 @@ def version_problem(built: str, runtime: str, version_compatible: bool) -> str |
     return None
 
 
-def hardware_problem(built_gpu: dict[str, Any], gpu_name: str, gpu_cc: str, level: str) -> tuple[str | None, str | None]:
+def hardware_problem(built_gpu: GpuRecord, gpu_name: str, gpu_cc: str, level: str) -> tuple[str | None, str | None]:
     """(problem, warning) for running a plan built on `built_gpu` on this GPU at `level`."""
     level = normalize_hardware_level(level)
     here = _cc(gpu_cc)
@@ -96,8 +96,8 @@ def hardware_problem(built_gpu: dict[str, Any], gpu_name: str, gpu_cc: str, leve
             return (f"the plan was built hardware-compatible for Ampere and newer (compute capability >= 8.0); this "
                     f"{gpu_name} has {gpu_cc}: rebuild the plan on this GPU"), None
         return None, None
-    built_cc = _cc(built_gpu.get("compute_capability"))
-    built_name = str(built_gpu.get("name") or "unknown GPU")
+    built_cc = _cc(built_gpu.compute_capability)
+    built_name = str(built_gpu.name or "unknown GPU")
     if built_cc is None:
         return "the plan's sidecar does not record the GPU's compute capability; rebuild the plan with resnet-deploy build", None
     if built_cc != here:
@@ -123,7 +123,7 @@ def check_compatibility(meta: Mapping[str, Any] | PlanSidecar, *, tensorrt_versi
     if problem:
         problems.append(problem)
     try:
-        hw_problem, warning = hardware_problem(sidecar.gpu.model_dump(), gpu_name, gpu_cc,
+        hw_problem, warning = hardware_problem(sidecar.gpu, gpu_name, gpu_cc,
                                                sidecar.hardware_compatibility or "none")
     except ArtifactError as exc:
         hw_problem, warning = str(exc), None

@@ -36,10 +36,22 @@ def autocast(amp: str, device: torch.device) -> contextlib.AbstractContextManage
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
+@dataclass(frozen=True)
+class EvalCounts:
+    """Sums over a loader (this rank's share): loss x samples, top-1 and top-5 hits, samples;
+    with `num_classes`, the confusion matrix (rows true, columns predicted)."""
+
+    loss_sum: float
+    top1_count: float
+    top5_count: float
+    count: int
+    confusion: torch.Tensor | None = None
+
+
 @torch.no_grad()
 def evaluate_model(model: nn.Module, loader: DataLoader[Any], device: torch.device, *, amp: str = "off",
                    channels_last: bool = False, criterion: nn.Module | None = None,
-                   num_classes: int | None = None) -> dict[str, Any]:
+                   num_classes: int | None = None) -> EvalCounts:
     """Loss, top-1 and top-5 over a loader (this rank's share); with `num_classes`, also the
     confusion matrix (rows true, columns predicted)."""
     model.eval()
@@ -61,10 +73,7 @@ def evaluate_model(model: nn.Module, loader: DataLoader[Any], device: torch.devi
         if matrix is not None and num_classes:
             flat = truth * num_classes + predicted[:, 0]
             matrix += torch.bincount(flat, minlength=num_classes * num_classes).view(num_classes, num_classes)
-    result: dict[str, Any] = {"loss_sum": loss_sum, "top1_count": top1, "top5_count": top5, "count": seen}
-    if matrix is not None:
-        result["confusion"] = matrix
-    return result
+    return EvalCounts(loss_sum, top1, top5, seen, matrix)
 
 
 @dataclass
@@ -117,8 +126,9 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike[str], dataset: str, data_d
     model = ckpt.model.to(dev)
     loader = DataLoader(data, batch_size=batch_size, shuffle=False)
     stats = evaluate_model(model, loader, dev, num_classes=ckpt.num_classes, criterion=torch.nn.CrossEntropyLoss())
-    count = max(1, stats["count"])
-    matrix = stats["confusion"]
+    count = max(1, stats.count)
+    matrix = stats.confusion
+    assert matrix is not None  # asked for with num_classes
     names = list(info.class_names)
     per_class = {names[i]: float(matrix[i, i] / matrix[i].sum()) for i in range(len(names)) if matrix[i].sum() > 0}
     png = None
@@ -126,7 +136,7 @@ def evaluate_checkpoint(checkpoint: str | os.PathLike[str], dataset: str, data_d
         from resnet_deploy.train.plots import plot_confusion
 
         png = plot_confusion(matrix.tolist(), names, confusion_png,
-                             f"{ckpt.model_name} on {dataset}/{split}: top-1 {100 * stats['top1_count'] / count:.2f}%")
-    return EvalResult(Path(checkpoint), ckpt.model_name, dataset, split, stats["count"], stats["top1_count"] / count,
-                      stats["top5_count"] / count, stats["loss_sum"] / count, per_class, matrix.tolist(), names,
+                             f"{ckpt.model_name} on {dataset}/{split}: top-1 {100 * stats.top1_count / count:.2f}%")
+    return EvalResult(Path(checkpoint), ckpt.model_name, dataset, split, stats.count, stats.top1_count / count,
+                      stats.top5_count / count, stats.loss_sum / count, per_class, matrix.tolist(), names,
                       time.perf_counter() - start, png)

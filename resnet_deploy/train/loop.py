@@ -17,10 +17,12 @@ epoch is written, so `last`/`best` stay the last good ones.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,7 @@ from torch.utils.data.distributed import DistributedSampler
 
 from resnet_deploy.atomic import atomic_write_text, check_output_folder, folders_removed_on_failure
 from resnet_deploy.errors import ArtifactError, CheckFailedError, InvalidInputError
+from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.train import distributed
 from resnet_deploy.train.checkpoint import init_from, save_checkpoint, unwrap_model
 from resnet_deploy.train.config import TrainConfig
@@ -50,12 +53,59 @@ METRICS = "metrics.jsonl"
 CURVES = "curves.png"
 
 
+@dataclass(frozen=True)
+class TrainStats:
+    """One epoch's training pass over all ranks: mean loss, top-1, its wall time and rate."""
+
+    loss: float
+    top1: float
+    seconds: float
+    images_per_s: float
+
+
+@dataclass(frozen=True)
+class ValStats:
+    """One epoch's validation over all ranks."""
+
+    loss: float
+    top1: float
+    top5: float
+
+
+@dataclass(frozen=True)
+class EpochMetrics:
+    """One row of the history: what `metrics.jsonl`, the training state and `--json` record
+    per epoch (`to_dict()`, in that order of keys)."""
+
+    epoch: int
+    lr: float
+    train_loss: float
+    train_top1: float
+    train_seconds: float
+    train_images_per_s: float
+    val_loss: float
+    val_top1: float
+    val_top5: float
+
+    @classmethod
+    def of(cls, epoch: int, lr: float, train: TrainStats, val: ValStats) -> EpochMetrics:
+        return cls(epoch, lr, train.loss, train.top1, train.seconds, train.images_per_s, val.loss, val.top1, val.top5)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EpochMetrics:
+        """A row as recorded (the training state's history)."""
+        return cls(**{item.name: data[item.name] for item in dataclasses.fields(cls)})
+
+    def to_dict(self) -> JsonObject:
+        return dataclasses.asdict(self)
+
+
 @dataclass
 class TrainResult:
     out_dir: Path
     last_checkpoint: Path
     best_checkpoint: Path
-    history: list[dict[str, Any]]
+    history: list[EpochMetrics]
     best_epoch: int
     best_val_top1: float
     seconds: float                 # wall time of this call (data loading and evaluation included)
@@ -64,17 +114,17 @@ class TrainResult:
     resumed_from_epoch: int | None
     metrics_path: Path
     curves_path: Path | None
-    config: dict[str, Any] = field(default_factory=dict)
+    config: TrainConfig = field(default_factory=TrainConfig)
 
-    def to_dict(self) -> dict[str, Any]:
-        final = self.history[-1] if self.history else {}
+    def to_dict(self) -> JsonObject:
+        final = self.history[-1].to_dict() if self.history else {}
         return {"out_dir": str(self.out_dir), "last_checkpoint": str(self.last_checkpoint),
                 "best_checkpoint": str(self.best_checkpoint), "best_epoch": self.best_epoch,
                 "best_val_top1": self.best_val_top1, "final": final, "seconds": round(self.seconds, 3),
                 "train_images_per_second": round(self.train_images_per_second, 1), "epochs_run": self.epochs_run,
                 "resumed_from_epoch": self.resumed_from_epoch, "metrics": str(self.metrics_path),
-                "curves": None if self.curves_path is None else str(self.curves_path), "config": self.config,
-                "history": self.history}
+                "curves": None if self.curves_path is None else str(self.curves_path),
+                "config": self.config.to_dict(), "history": [row.to_dict() for row in self.history]}
 
 
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -123,7 +173,7 @@ class _Run:
     model_kwargs: dict[str, Any]
     info: Any
     out: Path
-    history: list[dict[str, Any]] = field(default_factory=list)
+    history: list[EpochMetrics] = field(default_factory=list)
     best_val_top1: float = -1.0
     best_epoch: int = 0
     start_epoch: int = 0
@@ -139,7 +189,7 @@ def _progress(iterable: Any, enabled: bool, desc: str, total: int) -> Any:
     return tqdm(iterable, desc=desc, total=total, leave=False, dynamic_ncols=True, disable=None)
 
 
-def _train_epoch(run: _Run, epoch: int, progress: bool) -> dict[str, float]:
+def _train_epoch(run: _Run, epoch: int, progress: bool) -> TrainStats:
     config, device = run.config, run.ctx.device
     run.model.train()
     run.sampler.set_epoch(epoch)
@@ -179,25 +229,25 @@ def _train_epoch(run: _Run, epoch: int, progress: bool) -> dict[str, float]:
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}", img_s=f"{rate:.0f}")
     seconds = time.perf_counter() - start
     total_loss, total_correct, total_seen = distributed.all_reduce_sum(run.ctx, [loss_sum, correct, float(seen)])
-    return {"train_loss": total_loss / max(1.0, total_seen), "train_top1": total_correct / max(1.0, total_seen),
-            "train_seconds": seconds, "train_images_per_s": total_seen / max(1e-9, seconds)}
+    return TrainStats(loss=total_loss / max(1.0, total_seen), top1=total_correct / max(1.0, total_seen),
+                      seconds=seconds, images_per_s=total_seen / max(1e-9, seconds))
 
 
-def _validate(run: _Run) -> dict[str, float]:
+def _validate(run: _Run) -> ValStats:
     net = run.ema.module if run.ema is not None else run.model
     stats = evaluate_model(net, run.val_loader, run.ctx.device, amp=run.config.amp,
                            channels_last=run.config.channels_last, criterion=nn.CrossEntropyLoss())
     loss_sum, top1, top5, count = distributed.all_reduce_sum(
-        run.ctx, [stats["loss_sum"], stats["top1_count"], stats["top5_count"], float(stats["count"])])
+        run.ctx, [stats.loss_sum, stats.top1_count, stats.top5_count, float(stats.count)])
     count = max(1.0, count)
-    return {"val_loss": loss_sum / count, "val_top1": top1 / count, "val_top5": top5 / count}
+    return ValStats(loss=loss_sum / count, top1=top1 / count, top5=top5 / count)
 
 
 def _state_dict(run: _Run, epoch: int) -> dict[str, Any]:
     return {"epoch": epoch, "model": {k: v.detach().cpu() for k, v in run.net.state_dict().items()},
             "optimizer": run.optimizer.state_dict(), "scheduler": run.scheduler.state_dict(),
             "scaler": run.scaler.state_dict(), "ema": None if run.ema is None else run.ema.state_dict(),
-            "rng": rng_state(), "history": run.history, "best_val_top1": run.best_val_top1,
+            "rng": rng_state(), "history": [row.to_dict() for row in run.history], "best_val_top1": run.best_val_top1,
             "best_epoch": run.best_epoch, "config": run.config.to_dict(), "world_size": run.ctx.world_size}
 
 
@@ -205,7 +255,8 @@ def _write_epoch(run: _Run, epoch: int, improved: bool) -> None:
     """Rank 0: last (and best) checkpoint, training state, metrics and curves, each atomic."""
     config, record = run.config, run.history[-1]
     weights = run.ema.module if run.ema is not None else run.net
-    metrics = {k: record[k] for k in ("val_top1", "val_top5", "val_loss", "train_loss", "train_top1")}
+    metrics = {"val_top1": record.val_top1, "val_top5": record.val_top5, "val_loss": record.val_loss,
+               "train_loss": record.train_loss, "train_top1": record.train_top1}
     common = dict(model_name=config.model, model_kwargs=run.model_kwargs, input_spec=run.info.input_spec,
                   dataset=config.dataset, epoch=epoch, metrics=metrics,
                   extra={"training": {"epochs": config.epochs, "batch_size": config.batch_size,
@@ -217,7 +268,7 @@ def _write_epoch(run: _Run, epoch: int, improved: bool) -> None:
     state_path = run.out / STATE
     state = _state_dict(run, epoch)
     save_train_state(state_path, state, epoch=epoch, model=config.model, dataset=config.dataset)
-    atomic_write_text(run.out / METRICS, "".join(json.dumps(h) + "\n" for h in run.history))
+    atomic_write_text(run.out / METRICS, "".join(json.dumps(row.to_dict()) + "\n" for row in run.history))
     if config.plot:
         from resnet_deploy.train.plots import plot_curves
 
@@ -311,7 +362,7 @@ def _restore(run: _Run, state: dict[str, Any]) -> None:
     if run.ema is not None and state.get("ema"):
         run.ema.load_state_dict(state["ema"])
     set_rng_state(state["rng"])
-    run.history = list(state["history"])
+    run.history = [EpochMetrics.from_dict(row) for row in state["history"]]
     run.best_val_top1 = float(state["best_val_top1"])
     run.best_epoch = int(state["best_epoch"])
     run.start_epoch = int(state["epoch"])
@@ -352,20 +403,20 @@ def _loop(run: _Run, progress: bool, wall: float, resumed: bool) -> TrainResult:
         lr = run.optimizer.param_groups[0]["lr"]
         train_stats = _train_epoch(run, epoch, progress)
         val_stats = _validate(run)
-        record = {"epoch": epoch + 1, "lr": lr, **train_stats, **val_stats}
+        record = EpochMetrics.of(epoch + 1, lr, train_stats, val_stats)
         run.history.append(record)
-        improved = record["val_top1"] > run.best_val_top1
+        improved = record.val_top1 > run.best_val_top1
         if improved:
-            run.best_val_top1, run.best_epoch = record["val_top1"], epoch + 1
-        images += train_stats["train_images_per_s"] * train_stats["train_seconds"]
-        train_seconds += train_stats["train_seconds"]
+            run.best_val_top1, run.best_epoch = record.val_top1, epoch + 1
+        images += train_stats.images_per_s * train_stats.seconds
+        train_seconds += train_stats.seconds
         if run.ctx.is_main:
             _write_epoch(run, epoch + 1, improved)
         distributed.barrier(run.ctx)
         run.start_epoch_done = epoch + 1
         log.info("epoch %d/%d: train loss %.4f top-1 %.4f | val loss %.4f top-1 %.4f top-5 %.4f | %.0f img/s",
-                 epoch + 1, config.epochs, record["train_loss"], record["train_top1"], record["val_loss"],
-                 record["val_top1"], record["val_top5"], record["train_images_per_s"])
+                 epoch + 1, config.epochs, record.train_loss, record.train_top1, record.val_loss,
+                 record.val_top1, record.val_top5, record.train_images_per_s)
     return TrainResult(out_dir=run.out, last_checkpoint=run.out / LAST, best_checkpoint=run.out / BEST,
                        history=run.history, best_epoch=run.best_epoch, best_val_top1=run.best_val_top1,
                        seconds=time.perf_counter() - wall,
@@ -373,5 +424,5 @@ def _loop(run: _Run, progress: bool, wall: float, resumed: bool) -> TrainResult:
                        epochs_run=config.epochs - (run.start_epoch if resumed else 0),
                        resumed_from_epoch=run.start_epoch if resumed else None,
                        metrics_path=run.out / METRICS, curves_path=run.out / CURVES if config.plot else None,
-                       config=config.to_dict())
+                       config=dataclasses.replace(config, model_kwargs=dict(config.model_kwargs)))
 

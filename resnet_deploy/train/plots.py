@@ -5,9 +5,12 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from resnet_deploy.atomic import atomic_write_with
+
+if TYPE_CHECKING:
+    from resnet_deploy.train.loop import EpochMetrics
 
 
 def _pyplot() -> Any:
@@ -27,16 +30,16 @@ def _save(fig: Any, path: str | os.PathLike[str]) -> Path:
         plt.close(fig)
 
 
-def plot_curves(history: Sequence[Mapping[str, Any]], path: str | os.PathLike[str], title: str) -> Path:
+def plot_curves(history: Sequence[EpochMetrics], path: str | os.PathLike[str], title: str) -> Path:
     """Loss and top-1 error per epoch, training and validation."""
     plt = _pyplot()
-    epochs = [h["epoch"] for h in history]
+    epochs = [h.epoch for h in history]
     fig, (ax_loss, ax_err) = plt.subplots(1, 2, figsize=(10, 4))
-    ax_loss.plot(epochs, [h["train_loss"] for h in history], label="train")
-    ax_loss.plot(epochs, [h["val_loss"] for h in history], label="validation")
+    ax_loss.plot(epochs, [h.train_loss for h in history], label="train")
+    ax_loss.plot(epochs, [h.val_loss for h in history], label="validation")
     ax_loss.set(xlabel="epoch", ylabel="loss", title="loss")
-    ax_err.plot(epochs, [100 * (1 - h["train_top1"]) for h in history], label="train")
-    ax_err.plot(epochs, [100 * (1 - h["val_top1"]) for h in history], label="validation")
+    ax_err.plot(epochs, [100 * (1 - h.train_top1) for h in history], label="train")
+    ax_err.plot(epochs, [100 * (1 - h.val_top1) for h in history], label="validation")
     ax_err.set(xlabel="epoch", ylabel="top-1 error (%)", title="error")
     for ax in (ax_loss, ax_err):
         ax.grid(alpha=0.3)
@@ -76,7 +79,7 @@ def _depth(name: str) -> int:
     return int(digits) if digits else 0
 
 
-def plot_degradation(runs: Mapping[str, Sequence[Mapping[str, Any]]], path: str | os.PathLike[str],
+def plot_degradation(runs: Mapping[str, Sequence[EpochMetrics]], path: str | os.PathLike[str],
                      title: str) -> Path:
     """The paper's Figure 6 layout: plain nets left, residual nets right; training error
     dashed, validation error solid, one colour per depth (the same in both panels). With more
@@ -91,9 +94,9 @@ def plot_degradation(runs: Mapping[str, Sequence[Mapping[str, Any]]], path: str 
     for name, history in sorted(runs.items(), key=lambda kv: (_depth(kv[0]), kv[0])):
         column = 0 if name.startswith("plain") else 1
         colour = colours[depths.index(_depth(name)) % len(colours)]
-        epochs = [h["epoch"] for h in history]
-        train = [100 * (1 - h["train_top1"]) for h in history]
-        val = [100 * (1 - h["val_top1"]) for h in history]
+        epochs = [h.epoch for h in history]
+        train = [100 * (1 - h.train_top1) for h in history]
+        val = [100 * (1 - h.val_top1) for h in history]
         axes[0][column].plot(epochs, train, "-" if split else "--", color=colour, label=f"{name} train")
         (axes[1][column] if split else axes[0][column]).plot(epochs, val, "-", color=colour, label=f"{name} val")
     for row, what in enumerate(["training", "validation"] if split else ["training (dashed) and validation"]):

@@ -91,6 +91,25 @@ def test_a_batch_outside_the_profile_is_a_fault_not_a_hang(plan: Path, store: Sa
     assert len(faults.faults) == 1 and "outside the plan's profile" in faults.faults[0][0]
 
 
+def test_a_plan_output_short_of_the_batch_is_the_runs_fault(plan: Path, store: SampleStore,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plan's rows are checked and answered by the same Responder.answer_batch as a
+    predictor's: a short output is the run's one fault, and the batch is released either way."""
+    lg, faults, ledger = FakeLoadGen(), Recorder(), Ledger()
+    fault = Fault(faults)
+    with Engine.load(plan, contexts=1, cuda_graphs=False) as engine:
+        executor = EngineExecutor(engine, store, Responder(lg, ledger), fault, streams=1)
+        compute = executor._compute
+        monkeypatch.setattr(executor, "_compute", lambda slot, samples: compute(slot, samples)[:-1])
+        sut = ScenarioSUT("MultiStream", executor, ledger, fault, batch_size=8)
+        sut.issue_queries([Sample(i, i) for i in range(8)])
+        sut.stop()
+    assert len(faults.faults) == 1 and not lg.answers
+    message = faults.faults[0][0]
+    assert "the plan ('logits') returned output of shape (7, 5)" in message and "1 sample(s) would never be answered" in message
+    assert ledger.unheld()[0] == 8  # released: nothing holds them, so the monitor reports them lost
+
+
 def test_real_loadgen_drives_the_engine_sut(plan: Path, store: SampleStore, tmp_path: Path) -> None:
     lg: Any = pytest.importorskip("mlperf_loadgen", reason="LoadGen is not installed")
     faults, ledger = Recorder(), Ledger()

@@ -134,8 +134,8 @@ def test_two_profiles_pair_through_onnx_nodes_and_say_why() -> None:
     assert why["conv_c"].startswith("no faster in int8")
     assert why["q_in"].startswith("conversion") and why["reorder"].startswith("conversion")
     summary = diff.summary()
-    assert summary["b_conversions_ms"] == pytest.approx(0.3) and summary["b_left_in_float_ms"] == pytest.approx(1.0)
-    assert summary["end_to_end_speedup"] == pytest.approx(4 / 3)
+    assert summary.b_conversions_ms == pytest.approx(0.3) and summary.b_left_in_float_ms == pytest.approx(1.0)
+    assert summary.end_to_end_speedup == pytest.approx(4 / 3)
     text = render_comparison(diff, top=0)
     assert "left in float" in text and "0.300 ms in conversions" in text
     assert profile_csv(diff).splitlines()[0].startswith("label,onnx_nodes")

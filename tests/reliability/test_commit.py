@@ -156,7 +156,7 @@ def test_training_resumes_after_a_stop_at_every_step_of_its_state(tmp_path: Path
     assert len(state_steps) >= 5  # artifact written, sidecar temp and commit, artifact commit
     for step, state in state_steps:
         result = train(TrainConfig(out=state, epochs=2, resume=True, **config), progress=False)
-        assert result.history[-1]["epoch"] == 2, step
+        assert result.history[-1].epoch == 2, step
 
 
 def test_a_real_sigkill_mid_commit_leaves_the_old_version_and_the_next_run_cleans_up(tmp_path: Path,

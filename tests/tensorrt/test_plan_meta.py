@@ -9,6 +9,7 @@ import pytest
 
 from resnet_deploy.errors import ArtifactError
 from resnet_deploy.runtime.plan_meta import (
+    GpuRecord,
     check_compatibility,
     hardware_problem,
     load_plan_meta,
@@ -39,7 +40,7 @@ def test_version_compatible_rules() -> None:
 
 
 def test_hardware_rules() -> None:
-    built = {"name": "NVIDIA RTX A6000", "compute_capability": "8.6"}
+    built = GpuRecord(name="NVIDIA RTX A6000", compute_capability="8.6")
     assert hardware_problem(built, *A6000, "none") == (None, None)
     problem, _ = hardware_problem(built, "NVIDIA H100 80GB HBM3", "9.0", "none")
     assert problem and "compute capability 8.6" in problem and "H100" in problem

@@ -45,7 +45,7 @@ def test_tiny_run_writes_checkpoints_metrics_and_curves(tiny: Any) -> None:
                  "train_state.pt.json", "metrics.jsonl", "curves.png"):
         assert (out / name).is_file(), name
     lines = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [r["epoch"] for r in lines] == [1, 2] and lines == result.history
+    assert [r["epoch"] for r in lines] == [1, 2] and lines == [row.to_dict() for row in result.history]
     assert {"train_loss", "train_top1", "val_loss", "val_top1", "val_top5", "lr", "train_images_per_s"} <= set(lines[0])
     ckpt = load_checkpoint(result.last_checkpoint, expected_model="resnet20")
     assert ckpt.meta["epoch"] == 2 and ckpt.model_kwargs == {"num_classes": 10, "in_channels": 1}
@@ -61,7 +61,7 @@ def test_options_ema_channels_last_bf16_clip_multistep(tiny: Any) -> None:
                   label_smoothing=0.0)
     result = train(config, progress=False)
     state = torch.load(Path(config.out) / "train_state.pt", weights_only=True)
-    assert state["ema"]["updates"] == 2 and math.isfinite(result.history[0]["train_loss"])
+    assert state["ema"]["updates"] == 2 and math.isfinite(result.history[0].train_loss)
     with pytest.raises(InvalidInputError, match="fp16 needs a CUDA device"):
         train(tiny("fp16", amp="fp16"), progress=False)
 

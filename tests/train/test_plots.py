@@ -9,10 +9,13 @@ from typing import Any
 import pytest
 
 from resnet_deploy.train import plots
+from resnet_deploy.train.loop import EpochMetrics
 
 
-def _runs(depths: list[int]) -> dict[str, list[dict[str, float]]]:
-    history = [{"epoch": e, "train_top1": 0.1 * e, "val_top1": 0.09 * e} for e in range(1, 4)]
+def _runs(depths: list[int]) -> dict[str, list[EpochMetrics]]:
+    history = [EpochMetrics(epoch=e, lr=0.1, train_loss=1.0, train_top1=0.1 * e, train_seconds=1.0,
+                            train_images_per_s=100.0, val_loss=1.0, val_top1=0.09 * e, val_top5=0.5)
+               for e in range(1, 4)]
     return {f"{family}{d}": history for d in depths for family in ("plain", "resnet")}
 
 

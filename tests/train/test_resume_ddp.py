@@ -84,7 +84,7 @@ def test_sigkill_mid_epoch_then_resume_gives_the_same_weights(tmp_path: Path, ti
     for key in a:
         assert torch.equal(a[key], b[key]), key
     history = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [h["val_top1"] for h in history] == [h["val_top1"] for h in reference.history]
+    assert [h["val_top1"] for h in history] == [h.val_top1 for h in reference.history]
 
 
 def test_torchrun_two_processes_ddp(tmp_path: Path) -> None:
