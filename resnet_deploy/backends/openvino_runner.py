@@ -174,6 +174,10 @@ class RanPrecision:
     def to_dict(self) -> JsonObject:
         return {"hint": self.hint, "compute_layers": dict(self.compute_layers), "float_precision": self.float_precision}
 
+    def __str__(self) -> str:
+        layers = ", ".join(f"{count} {precision}" for precision, count in sorted(self.compute_layers.items()))
+        return f"{self.float_precision or 'unknown'} float compute ({layers or 'layers not reported'} compute layers)"
+
 
 def _ran_precision(compiled: Any) -> RanPrecision:
     """What a compiled model really runs: the INFERENCE_PRECISION_HINT the plugin settled on,
