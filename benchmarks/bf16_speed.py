@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -92,8 +93,11 @@ def render(data: dict[str, Any]) -> str:
     lines = [f"# BF16 vs FP32 CPU speed: {data['model']} {data['input_size']}x{data['input_size']}, "
              f"{data['threads']} threads", "",
              f"{machine_header(data)} (BF16: {isa['bf16'] or 'not native'}, "
-             f"from {isa['source']}). Command: `{data['command']}`. The machine was shared with other jobs while "
-             "this ran (interleaved rounds; ratios within one run are what counts).", ""]
+             f"from {isa['source']}). Command: `{data['command']}`. Variants interleaved in rounds, so background "
+             "load hits all alike; the ratios within one run are what counts"
+             + (f" (1-minute load average {data['load_average_1min']['before']:.1f} before, "
+                f"{data['load_average_1min']['after']:.1f} after, on {data['environment']['cpu']['logical_cores']} cores)."
+                if data.get("load_average_1min") else "."), ""]
     if data.get("skipped"):
         return "\n".join([*lines, f"SKIPPED: {data['skipped']}"]) + "\n"
     lines.append(markdown_table(
@@ -137,7 +141,9 @@ def main(argv: list[str] | None = None) -> int:
         with tempfile.TemporaryDirectory(prefix="bf16speed.") as tmp:
             work = args.work or Path(tmp)
             work.mkdir(parents=True, exist_ok=True)
+            load_before = os.getloadavg()[0]
             data["results"] = measure(args, work)
+            data["load_average_1min"] = {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)}
         data["verdicts"] = [{"backend": r["backend"], "batch": r["batch"], "variant": r["variant"],
                              "x_fp32": r["x_fp32"], "met": r["x_fp32"] >= BAR}
                             for r in data["results"] if r["asked"] == "bf16" and r["variant"] != "bf16 graph"]

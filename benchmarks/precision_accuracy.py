@@ -96,7 +96,7 @@ def render(data: dict[str, Any]) -> str:
              f"on {data['dataset']} ({data['split']}, {data['samples']} images)", "",
              f"{machine_header(data)}. Command: `{data['command']}`. "
              f"Checkpoint: {data['checkpoint']['path']} (epoch {data['checkpoint'].get('epoch')}); calibration: "
-             f"{data['calibration']}. The machine was shared with other jobs (accuracy does not depend on it).", "",
+             f"{data['calibration']}.", "",
              markdown_table([Column("variant"), Column("backend"), Column("ran"), Column("top-1 %", ".2f"),
                              Column("top-5 %", ".2f"), Column("agreement %", ".2f"), Column("drop (points)", "+.2f"),
                              Column("default limit", ".1f"), Column("result")],

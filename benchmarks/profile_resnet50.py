@@ -117,9 +117,10 @@ def main() -> int:
           s["b_left_in_float_ms"], s["b_no_faster_ms"]] for b, s in data["comparisons"].items()])
     lines = ["# Per-layer profile of ResNet-50 (224x224, batch 1) on the CPU runtimes", "",
              f"Machine: {cpu.get('model')}, {cpu.get('logical_cores')} logical cores, ISA {isa.name} "
-             f"({', '.join(isa.flags) or 'none of the INT8 flags'}); shared with other jobs while it ran (1-minute load "
-             f"average {load[0]:.1f} before, {load[1]:.1f} after, on {cpu.get('logical_cores')} cores: every time here "
-             "is slower than on a quiet machine, the ratios within the run are what counts). "
+             f"({', '.join(isa.flags) or 'none of the INT8 flags'}); 1-minute load "
+             f"average {load[0]:.1f} before, {load[1]:.1f} after, on {cpu.get('logical_cores')} cores (above the core "
+             "count, other jobs shared the CPU and every time here is slower than on a quiet machine; the ratios "
+             "within the run are what counts). "
              f"{args.iterations} iterations after {args.warmup} warm-up, {args.threads} threads, untrained weights. "
              f"Command: `{command}`", "", table, "",
              "Layer sum: the median over the iterations of the sum of all layers in each iteration; end-to-end: the "
