@@ -16,8 +16,15 @@ from resnet_deploy.bench.result import BenchResult, LatencyStats, as_result, loa
 from resnet_deploy.errors import ArtifactError
 from tests.bench.helpers import FakeRunner
 
+
+def _is_bench_result(path: Path) -> bool:
+    """A recorded bench result (the results tree also holds other JSON, e.g. LoadGen's lists)."""
+    data = json.loads(path.read_text())
+    return isinstance(data, dict) and data.get("kind") == "bench"
+
+
 RECORDED = sorted(p for p in (Path(__file__).resolve().parents[2] / "benchmarks" / "results").rglob("*.json")
-                  if json.loads(p.read_text()).get("kind") == "bench")
+                  if _is_bench_result(p))
 
 
 def _run(labels: list[str], batches: list[int], percentiles: tuple[float, ...] = (90.0, 95.0, 99.0)) -> BenchResult:
