@@ -98,6 +98,7 @@ class OnnxRuntimeRunner(StaticIORunner):
         if threads is not None and threads < 1:
             raise InvalidInputError(f"threads must be a positive integer, got {threads}")
         self.session: Any = None
+        self._run_options: Any = None
         self.disabled_optimizers: tuple[str, ...] = ()
 
     # -- what subclasses override ---------------------------------------------------------
@@ -136,6 +137,10 @@ class OnnxRuntimeRunner(StaticIORunner):
                         for i in self.session.get_inputs()]
         self._outputs = [TensorInfo(o.name, tuple(_dim(d) for d in o.shape), np.dtype(_ORT_DTYPES.get(o.type, np.float32)))
                          for o in self.session.get_outputs()]
+        # Made once (not per call: the harness times infer()). A failure is raised with
+        # onnxruntime's whole message; its own log line would repeat it.
+        self._run_options = ort.RunOptions()
+        self._run_options.log_severity_level = QUIET_RUN_LOG
         log.info("onnxruntime session on %s with providers %s", self.model_path, self.session.get_providers())
 
     def _deactivate(self) -> None:
@@ -148,10 +153,7 @@ class OnnxRuntimeRunner(StaticIORunner):
         self._require_active()
         self.check_feeds(feeds)
         names = output_names or [o.name for o in self._outputs]
-        run_options = _ort().RunOptions()
-        # A failure is raised with onnxruntime's whole message; its own log line would repeat it.
-        run_options.log_severity_level = QUIET_RUN_LOG
-        results = self.session.run(names, dict(feeds), run_options)
+        results = self.session.run(names, dict(feeds), self._run_options)
         return dict(zip(names, results, strict=True))
 
     def describe(self) -> JsonObject:

@@ -93,6 +93,23 @@ def _sigterm_raises() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def _interrupted_by(error: BaseException) -> int | None:
+    """130 or 143 when a signal's exception (KeyboardInterrupt, Terminated) is in `error`'s
+    cause chain: Python turns Ctrl-C during a C extension's initialisation into
+    `ImportError: initialization failed` raised from the KeyboardInterrupt, and that is still
+    the user's interrupt, not a failure."""
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, KeyboardInterrupt):
+            return 130
+        if isinstance(cause, Terminated):
+            return 143
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(COMMANDS) | set(self.commands))
@@ -136,6 +153,11 @@ class LazyGroup(click.Group):
             raise _user_error(_one_line(f"out of memory: {error}; choose a smaller size"), 2, error,
                               debug=debug) from error
         except Exception as error:  # a runtime that failed to allocate outside a guarded block
+            signal_code = _interrupted_by(error)
+            if signal_code is not None:  # e.g. Ctrl-C during a C extension's import: ImportError from KeyboardInterrupt
+                name = "SIGINT" if signal_code == 130 else "SIGTERM"
+                raise _UserError(f"{'interrupted' if signal_code == 130 else 'terminated'} ({name}); nothing "
+                                 "half-written was left behind", signal_code) from None
             if not is_allocation_failure(error):
                 raise
             raise _user_error(_one_line(f"out of memory ({error}); choose a smaller size or raise the process's "

@@ -120,3 +120,22 @@ def test_a_runtime_failing_to_allocate_is_one_line_and_exit_2(runner: CliRunner,
     assert [line for line in result.stderr.splitlines() if line.strip()] == [
         "Error: out of memory ([ONNXRuntimeError] : 1 : FAIL : Failed to allocate memory for requested buffer of size "
         "1310720000); choose a smaller size or raise the process's memory limit"]
+
+
+def test_ctrl_c_during_a_c_extensions_import_is_an_interrupt_not_a_failure(runner: CliRunner,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Python turns Ctrl-C while a C extension initialises into `ImportError: initialization
+    failed` raised from the KeyboardInterrupt (seen: SIGINT while matplotlib loaded in train)."""
+    import resnet_deploy.model_costs as costs
+
+    def interrupted_import(family: str | None = None) -> list[object]:
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as interrupt:
+            raise ImportError("initialization failed") from interrupt
+
+    monkeypatch.setattr(costs, "model_costs", interrupted_import)
+    result = runner.invoke(cli, ["models"])
+    assert result.exit_code == 130 and "Traceback" not in result.stderr
+    assert [line for line in result.stderr.splitlines() if line.strip()] == [
+        "Error: interrupted (SIGINT); nothing half-written was left behind"]
