@@ -19,27 +19,18 @@ record says the bar's premise does not hold for that checkpoint (it is not a pas
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import resource
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.suite_common import results_dir, write_json
+from benchmarks.suite_common import results_dir, run_command, write_json
 from resnet_deploy import cpu_isa
 
 BEFORE_AT_LEAST = 2.0  # points: the premise (a model that loses too much)
 TARGET = 0.5  # points: --max-drop
 SECONDS = 600.0  # the whole command on 2 cores
-
-
-def _cpu_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,17 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     command = ["resnet-deploy", "quantize", str(fp32), "--precision", "int8", "--target", args.target,
                "--calib-data", "fashion-mnist", "--method", args.method, "--max-drop", f"{args.max_drop:g}",
                "--output", str(output), "--json"]
-    load_before = os.getloadavg()[0]
-    cpu_before, started = _cpu_seconds(), time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True)
-    wall, cpu = time.perf_counter() - started, _cpu_seconds() - cpu_before
-    load_after = os.getloadavg()[0]
-    if done.returncode != 0:
-        print(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else f"exit {done.returncode}",
-              file=sys.stderr)
-        return done.returncode
-    result = json.loads(done.stdout)
-    search = result["fallback"]
+    timed = run_command("quantize", command[2:])
+    if isinstance(timed, int):
+        return timed
+    wall, cpu, load_before, load_after = timed.wall, timed.cpu_seconds, timed.load_before, timed.load_after
+    search = timed.report["fallback"]
     before, after = search["test_before"], search["test_after"]
     premise = before["drop"] > BEFORE_AT_LEAST
     met = premise and after["drop"] <= args.max_drop and wall <= SECONDS
@@ -84,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             "holdout_after": search["holdout_after"], "holdout_images": search["holdout_images"],
             "kept_float": search["searched"], "steps": search["steps"], "speed": search["speed"],
             "summary": search["summary"], "wall_seconds": round(wall, 1), "cpu_seconds": round(cpu, 1),
-            "load_average_1min": {"before": round(load_before, 2), "after": round(load_after, 2)},
+            "load_average_1min": timed.load_record(),
             "bar": {"before_more_than": BEFORE_AT_LEAST, "after_at_most": args.max_drop, "seconds": SECONDS},
             "premise_holds": premise, "meets_bar": met, "note": args.note,
             "isa": {"name": isa.name, "flags": list(isa.flags)}, "environment": env}

@@ -90,10 +90,10 @@ def write_json(path: Path, data: Any) -> None:
 
 
 @dataclass(frozen=True)
-class TimedTrain:
-    """One `resnet-deploy train --json` subprocess: its report, wall time, the CPU time of the
-    child (a shared machine shows as CPU time well under wall time x threads) and the 1-minute
-    load average before and after."""
+class TimedRun:
+    """One `resnet-deploy COMMAND ... --json` subprocess, as a user types it: its JSON report,
+    wall time, the CPU time of the child (a shared machine shows as CPU time well under wall
+    time x threads) and the 1-minute load average before and after."""
 
     report: dict[str, Any]
     wall: float
@@ -105,18 +105,27 @@ class TimedTrain:
         return {"before": round(self.load_before, 2), "after": round(self.load_after, 2)}
 
 
-def run_train(args: list[str]) -> TimedTrain | int:
-    """Run `python -m resnet_deploy train ARGS` (which must include --json) and time it; on a
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_command(command: str, args: list[str]) -> TimedRun | int:
+    """Run `python -m resnet_deploy COMMAND ARGS` (ARGS must include --json) and time it; on a
     failure print the end of its stderr and return its exit code."""
-    cmd = [sys.executable, "-m", "resnet_deploy", "train", *args]
-    load_before = os.getloadavg()[0]
+    cmd = [sys.executable, "-m", "resnet_deploy", command, *args]
+    load_before, cpu_before = os.getloadavg()[0], _children_cpu_seconds()
     start = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - start
     load_after = os.getloadavg()[0]
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         print(proc.stderr[-3000:], file=sys.stderr)
         return proc.returncode
-    return TimedTrain(json.loads(proc.stdout), wall, usage.ru_utime + usage.ru_stime, load_before, load_after)
+    return TimedRun(json.loads(proc.stdout), wall, _children_cpu_seconds() - cpu_before, load_before, load_after)
+
+
+def run_train(args: list[str]) -> TimedRun | int:
+    """`resnet-deploy train ARGS --json`, timed (run_command)."""
+    return run_command("train", args)
 
