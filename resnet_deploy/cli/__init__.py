@@ -93,19 +93,19 @@ def _sigterm_raises() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def _interrupted_by(error: BaseException) -> int | None:
-    """130 or 143 when a signal's exception (KeyboardInterrupt, Terminated) is in `error`'s
-    cause chain: Python turns Ctrl-C during a C extension's initialisation into
-    `ImportError: initialization failed` raised from the KeyboardInterrupt, and that is still
-    the user's interrupt, not a failure."""
+def _stopped_by_signal(error: BaseException) -> _UserError | None:
+    """The one-line exit 130/143 when a signal's exception (KeyboardInterrupt, Terminated) is
+    `error` or in its cause chain: Python turns Ctrl-C during a C extension's initialisation
+    into `ImportError: initialization failed` raised from the KeyboardInterrupt, and that is
+    still the user's interrupt, not a failure."""
     seen: set[int] = set()
     cause: BaseException | None = error
     while cause is not None and id(cause) not in seen:
         seen.add(id(cause))
         if isinstance(cause, KeyboardInterrupt):
-            return 130
+            return _UserError("interrupted (SIGINT); nothing half-written was left behind", 130)
         if isinstance(cause, Terminated):
-            return 143
+            return _UserError("terminated (SIGTERM); nothing half-written was left behind", 143)
         cause = cause.__cause__ or cause.__context__
     return None
 
@@ -137,10 +137,8 @@ class LazyGroup(click.Group):
         try:
             with _sigterm_raises():
                 return super().invoke(ctx)
-        except KeyboardInterrupt:
-            raise _UserError("interrupted (SIGINT); nothing half-written was left behind", 130) from None
-        except Terminated:
-            raise _UserError("terminated (SIGTERM); nothing half-written was left behind", 143) from None
+        except (KeyboardInterrupt, Terminated) as stop:
+            raise _stopped_by_signal(stop) or stop from None
         except ResnetDeployError as error:
             raise _user_error(_one_line(str(error)), error.exit_code, error, debug=debug) from error
         except OSError as error:
@@ -153,11 +151,9 @@ class LazyGroup(click.Group):
             raise _user_error(_one_line(f"out of memory: {error}; choose a smaller size"), 2, error,
                               debug=debug) from error
         except Exception as error:  # a runtime that failed to allocate outside a guarded block
-            signal_code = _interrupted_by(error)
-            if signal_code is not None:  # e.g. Ctrl-C during a C extension's import: ImportError from KeyboardInterrupt
-                name = "SIGINT" if signal_code == 130 else "SIGTERM"
-                raise _UserError(f"{'interrupted' if signal_code == 130 else 'terminated'} ({name}); nothing "
-                                 "half-written was left behind", signal_code) from None
+            stopped = _stopped_by_signal(error)  # e.g. Ctrl-C during a C extension's import
+            if stopped is not None:
+                raise stopped from None
             if not is_allocation_failure(error):
                 raise
             raise _user_error(_one_line(f"out of memory ({error}); choose a smaller size or raise the process's "
