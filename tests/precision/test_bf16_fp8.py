@@ -55,10 +55,11 @@ def test_fp8_graph_is_e4m3_qdq_where_tensorrt_fuses_it(fp8_model: Path, fp32_mod
     assert meta["precision"] == "fp8" and meta["fp8_format"] == "e4m3fn" and meta["calibration_method"] == "max"
 
 
-def test_onnxruntime_runs_fp8_close_to_fp32_through_the_runner(fp8_model: Path, fp32_model: Path) -> None:
+def test_onnxruntime_runs_fp8_close_to_fp32_through_the_runner(fp8_model: Path, fp32_model: Path,
+                                                               calib_npy: Path) -> None:
     from resnet_deploy.backends.onnxruntime_runner import OnnxRuntimeRunner
 
-    x = np.load(Path(fp32_model).parent / "calib.npy")[:8]
+    x = np.load(calib_npy)[:8]
     reference = ort_logits(fp32_model, x)
     with OnnxRuntimeRunner(fp8_model) as runner:
         logits = runner.infer({"input": x})["logits"]
@@ -86,11 +87,11 @@ def test_bf16_graph_keeps_the_fp16_rule_with_weights_from_fp32(bf16_model: Path,
     assert sidecar["precision"] == "bf16" and sidecar["fp32_nodes"]  # the classifier stays FP32
 
 
-def test_openvino_runs_the_bf16_graph_close_to_fp32(bf16_model: Path, fp32_model: Path) -> None:
+def test_openvino_runs_the_bf16_graph_close_to_fp32(bf16_model: Path, fp32_model: Path, calib_npy: Path) -> None:
     pytest.importorskip("openvino")
     from resnet_deploy.backends.openvino_runner import OpenVinoRunner
 
-    x = np.load(Path(fp32_model).parent / "calib.npy")[:8]
+    x = np.load(calib_npy)[:8]
     with OpenVinoRunner(bf16_model) as runner:
         logits = runner.infer({"input": x})["logits"]
         assert runner.describe()["openvino_precision"]["hint"] == "f32"

@@ -18,7 +18,7 @@ def _producer_map(model: onnx.ModelProto) -> dict[str, onnx.NodeProto]:
     return {out: node for node in model.graph.node for out in node.output}
 
 
-def test_tensorrt_placement_by_walking_the_graph(int8_trt_model: Path, fp32_model: Path) -> None:
+def test_tensorrt_placement_by_walking_the_graph(int8_trt_model: Path, fp32_model: Path, calib_npy: Path) -> None:
     model = onnx.load(str(int8_trt_model))
     producers = _producer_map(model)
     inits = {i.name: i for i in model.graph.initializer}
@@ -54,7 +54,7 @@ def test_tensorrt_placement_by_walking_the_graph(int8_trt_model: Path, fp32_mode
     placement = check_tensorrt_placement(model)
     assert placement.ok and placement.weighted_quantized == 20 and placement.residual_adds_quantized == 9
     assert detect_precision(model).precision == "int8"
-    x = np.load(fp32_model.parent / "calib.npy")[16:]
+    x = np.load(calib_npy)[16:]
     ref, out = ort_logits(fp32_model, x), ort_logits(int8_trt_model, x)
     cos = np.sum(ref * out, 1) / (np.linalg.norm(ref, axis=1) * np.linalg.norm(out, axis=1))
     assert cos.min() > 0.95
