@@ -95,33 +95,33 @@ def test_the_readme_has_command_blocks() -> None:
     assert len(blocks) >= 6 and sum(_runs(context) for context, _ in blocks) == 3
 
 
+def _first_session_blocks() -> list[list[str]]:
+    return [lines for context, lines in shell_blocks() if _runs(context)]
+
+
 @pytest.mark.slow
-def test_the_first_session_and_trained_path_run_as_written(tmp_path: Path) -> None:
+@pytest.mark.parametrize("block", range(3), ids=["imagenet", "digits", "fashion-mnist"])
+def test_the_first_session_and_trained_path_run_as_written(block: int, tmp_path: Path) -> None:
+    """Each block in its own fresh folder (they share no files), so xdist runs them side by side."""
+    lines = _first_session_blocks()[block]
+    if any("fashion-mnist" in line for line in lines) and not FASHION.is_file():
+        pytest.skip(f"the block starting {lines[0]!r} needs Debian's dataset-fashion-mnist, which is not "
+                    "installed (apt-get install dataset-fashion-mnist; CI installs it)")
     runner = CliRunner()
     old = os.getcwd()
     os.chdir(tmp_path)
-    not_run: list[str] = []
     try:
-        for context, lines in shell_blocks():
-            if not _runs(context):
+        for line in lines:
+            words = shlex.split(line)
+            if words[0] == ".":
                 continue
-            if any("fashion-mnist" in line for line in lines) and not FASHION.is_file():
-                not_run.append(lines[0])
-                continue
-            for line in lines:
-                words = shlex.split(line)
-                if words[0] == ".":
-                    continue
-                assert words[0] == "resnet-deploy", line
-                result = runner.invoke(cli, _tiny(words[1:]))
-                allowed = {0, 1} if _may_fail(line) else {0}
-                assert result.exit_code in allowed, f"{line}\n{result.stdout}\n{result.stderr}"
+            assert words[0] == "resnet-deploy", line
+            result = runner.invoke(cli, _tiny(words[1:]))
+            allowed = {0, 1} if _may_fail(line) else {0}
+            assert result.exit_code in allowed, f"{line}\n{result.stdout}\n{result.stderr}"
     finally:
         os.chdir(old)
         shutil.rmtree(tmp_path, ignore_errors=True)
-    if not_run:
-        pytest.skip(f"the other blocks ran; not the one starting {not_run[0]!r}: Debian's dataset-fashion-mnist "
-                    "is not installed (apt-get install dataset-fashion-mnist; CI installs it)")
 
 
 def test_every_other_command_line_is_valid() -> None:
