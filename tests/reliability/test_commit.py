@@ -77,11 +77,11 @@ def _states_at_each_step(folder: Path, write: Callable[[], object], tmp: Path,
 
 
 def _complete(path: Path) -> dict[str, object]:
-    """The metadata record that describes `path`'s bytes: the artifact and its metadata are
-    one complete version (which one, the caller reads from the record)."""
+    """The metadata record that describes `path`'s bytes, as JSON: the artifact and its
+    metadata are one complete version (which one, the caller reads from the record)."""
     record = artifact_meta(path)
-    assert record is not None and record["sha256"] == sha256_file(path), "the metadata does not describe the artifact"
-    return record
+    assert record is not None and record.sha256 == sha256_file(path), "the metadata does not describe the artifact"
+    return record.to_dict()
 
 
 def test_onnx_model_and_sidecar_after_a_stop_at_every_step(tmp_path: Path, r20_onnx: Path) -> None:
@@ -133,7 +133,7 @@ def test_checkpoint_after_a_stop_at_every_step(tmp_path: Path) -> None:
     seen = set()
     for step, state in _states_at_each_step(folder, lambda: save(2, 1), tmp_path):
         epoch = _complete(state / "last.safetensors")["epoch"]
-        assert load_checkpoint(state / "last.safetensors").meta["epoch"] == epoch, step
+        assert load_checkpoint(state / "last.safetensors").meta.epoch == epoch, step
         seen.add(epoch)
     assert seen == {1, 2}
 
@@ -181,10 +181,10 @@ def test_a_real_sigkill_mid_commit_leaves_the_old_version_and_the_next_run_clean
     assert killed.returncode == -signal.SIGKILL
     leftovers = [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
     assert leftovers, "the killed writer should have left its temporary artifact"
-    assert sha256_file(target) == old and artifact_meta(target)["sha256"] == old  # the previous record, intact
-    assert artifact_meta(target)["io_dtype"] == "float32"
+    assert sha256_file(target) == old and _complete(target)["sha256"] == old  # the previous record, intact
+    assert _complete(target)["io_dtype"] == "float32"
     load_onnx_model(target)
     convert_fp16(source, target, keep_io_types=False)  # the next run: replaces it and clears the dead temporary
-    assert artifact_meta(target)["io_dtype"] == "float16"
+    assert _complete(target)["io_dtype"] == "float16"
     assert not any(p.exists() for p in leftovers)
     assert os.listdir(tmp_path).count("out.onnx.json") == 1
