@@ -84,6 +84,36 @@ def _complete(path: Path) -> dict[str, object]:
     return record.to_dict()
 
 
+def test_write_artifact_stopped_at_every_step_leaves_one_typed_record(tmp_path: Path) -> None:
+    """The protocol itself, with a typed record and a field no model names: at every stop
+    artifact_meta returns the record of the version whose bytes are on disk (after a stop
+    past the sidecar's commit, the new sidecar's typed `previous`); once committed, the new
+    record carries the old one under `previous`."""
+    from resnet_deploy.export.onnx_record import OnnxSidecar
+    from resnet_deploy.sidecar import Sidecar, write_artifact
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    target = folder / "m.onnx"
+
+    def write(version: str) -> OnnxSidecar:
+        return write_artifact(target, lambda tmp: tmp.write_text(version),
+                              OnnxSidecar.new("onnx", None, precision=version, legacy_field=[version]))
+
+    old = write("fp16")
+    seen = set()
+    for step, state in _states_at_each_step(folder, lambda: write("int8"), tmp_path):
+        record = artifact_meta(state / "m.onnx")
+        assert isinstance(record, Sidecar) and record.sha256 == sha256_file(state / "m.onnx"), step
+        onnx = record.as_kind(OnnxSidecar)
+        assert onnx.precision == (state / "m.onnx").read_text(), step  # record and bytes agree
+        assert record.to_dict()["legacy_field"] == [onnx.precision], step
+        seen.add(onnx.precision)
+    assert seen == {"fp16", "int8"}
+    new = write("int8")
+    assert isinstance(new, OnnxSidecar) and new.previous is not None and new.previous.to_dict() == old.to_dict()
+
+
 def test_onnx_model_and_sidecar_after_a_stop_at_every_step(tmp_path: Path, r20_onnx: Path) -> None:
     from resnet_deploy.export import load_onnx_model
     from resnet_deploy.precision import convert_fp16, quantize_int8
