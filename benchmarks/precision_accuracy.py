@@ -85,9 +85,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                          "cosine": model.cosine, "max_drop": model.max_drop, "passed": model.passed})
     meta = checkpoint_meta(args.checkpoint)
     return {"rows": rows, "samples": first.samples, "dataset": first.dataset, "split": first.split,
-            "checkpoint": {"path": str(args.checkpoint), "architecture": meta.get("architecture"),
-                           "training": meta.get("training"), "metrics": meta.get("metrics"),
-                           "epoch": meta.get("epoch")},
+            "checkpoint": {"path": str(args.checkpoint), "architecture": meta.architecture.model_dump(),
+                           "training": meta.training, "metrics": meta.metrics, "epoch": meta.epoch},
             "calibration": f"{args.calib_samples} images of the training split, max"}
 
 

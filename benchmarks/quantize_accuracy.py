@@ -54,13 +54,12 @@ def train(model: str, work: Path) -> tuple[Path, dict[str, Any]]:
     checkpoint = out / "best.safetensors"
     recipe = RECIPES.get(model, {"epochs": 10})
     if checkpoint.exists():
-        from resnet_deploy.sidecar import read_sidecar
+        from resnet_deploy.train.checkpoint import checkpoint_meta
 
-        meta = read_sidecar(checkpoint, kind="checkpoint") or {}
+        meta = checkpoint_meta(checkpoint)
         log.info("reusing %s", checkpoint)
-        return checkpoint, {"recipe": recipe, "reused": True, "best_epoch": meta.get("epoch"),
-                            "best_val_top1": (meta.get("metrics") or {}).get("val_top1"),
-                            "training": meta.get("training")}
+        return checkpoint, {"recipe": recipe, "reused": True, "best_epoch": meta.epoch,
+                            "best_val_top1": meta.metrics.get("val_top1"), "training": meta.training}
     log.info("training %s on digits: %s", model, recipe)
     result = run_training(TrainConfig(model=model, dataset="digits", out=out, seed=0, plot=False, **recipe),
                           progress=False)
@@ -134,12 +133,12 @@ def main(argv: list[str] | None = None) -> int:
         work = args.work / model
         work.mkdir(parents=True, exist_ok=True)
         if args.checkpoint:
-            from resnet_deploy.sidecar import read_sidecar
+            from resnet_deploy.train.checkpoint import checkpoint_meta
 
             checkpoint = args.checkpoint
-            meta = read_sidecar(checkpoint, kind="checkpoint") or {}
-            training = {"best_epoch": meta.get("epoch"), "best_val_top1": (meta.get("metrics") or {}).get("val_top1"),
-                        "training": meta.get("training")}
+            meta = checkpoint_meta(checkpoint)
+            training = {"best_epoch": meta.epoch, "best_val_top1": meta.metrics.get("val_top1"),
+                        "training": meta.training}
         else:
             checkpoint, training = train(model, args.work)
         fp32 = work / f"{model}.onnx"

@@ -60,11 +60,11 @@ def load_model_source(*, model: str | None = None, checkpoint: str | os.PathLike
         if num_classes is not None or in_channels is not None:
             raise InvalidInputError("num_classes and in_channels come from the checkpoint; don't pass them with one",
                                     param="num_classes")
-        from resnet_deploy.train.checkpoint import CheckpointSidecar, load_checkpoint
+        from resnet_deploy.train.checkpoint import load_checkpoint
 
         loaded = load_checkpoint(path, expected_model=model)
         artifact = torch_artifact(os.fspath(path), "checkpoint", path, loaded.model_name, dict(loaded.model_kwargs),
-                                  loaded.input_spec, "sidecar", CheckpointSidecar.model_validate(loaded.meta),
+                                  loaded.input_spec, "sidecar", loaded.meta,
                                   trained=True)
         artifact.known_sha256 = loaded.sha256
         return Loaded(artifact, loaded.model.eval().float())

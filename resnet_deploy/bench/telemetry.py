@@ -73,9 +73,11 @@ def artifact_record(path: Path | None) -> JsonObject | None:
     if written is None:
         return record
     try:
-        record["sidecar"] = artifact_meta(path)
+        matching = artifact_meta(path)
+        assert matching is not None  # the sidecar exists (read above)
+        record["sidecar"] = matching.to_dict()
     except ArtifactError:
-        record["sidecar"], record["sidecar_mismatch"] = written, True
+        record["sidecar"], record["sidecar_mismatch"] = written.to_dict(), True
     return record
 
 

@@ -32,6 +32,7 @@ def export(depth: int | None, family: str, model_name: str | None, checkpoint: P
            as_json: bool) -> None:
     """Export a ResNet to a single-file ONNX model with metadata and a sidecar."""
     from resnet_deploy.export import export_onnx
+    from resnet_deploy.export.onnx_record import SourceRecord
     from resnet_deploy.models import resolve_model_name
 
     name = None
@@ -48,13 +49,14 @@ def export(depth: int | None, family: str, model_name: str | None, checkpoint: P
         echo_json(result.to_dict())
         return
     meta = result.metadata
-    spec = meta["input_spec"]
+    spec, source, io = meta.input_spec, meta.source, meta.io
+    assert spec is not None and isinstance(source, SourceRecord) and io is not None  # export_onnx records them
     rows: list[tuple[str, object]] = [
-        ("output", result.path), ("architecture", meta["architecture"]),
-        ("weights", f"trained ({meta['source']['path']})" if meta["trained"] else "UNTRAINED (no --checkpoint)"),
-        ("input", f"input {'N' if meta['batch'] == 'dynamic' else meta['batch']}x{spec['channels']}x{spec['height']}x{spec['width']} float32"),
-        ("outputs", ", ".join(meta["io"]["outputs"])), ("opset", meta["opset"]), ("exporter", meta["exporter"]),
-        ("ops", ", ".join(f"{op} {n}" for op, n in meta["op_histogram"].items())),
+        ("output", result.path), ("architecture", meta.architecture),
+        ("weights", f"trained ({source.path})" if meta.trained else "UNTRAINED (no --checkpoint)"),
+        ("input", f"input {'N' if meta.batch == 'dynamic' else meta.batch}x{spec.channels}x{spec.height}x{spec.width} float32"),
+        ("outputs", ", ".join(io.outputs)), ("opset", meta.opset), ("exporter", meta.exporter),
+        ("ops", ", ".join(f"{op} {n}" for op, n in (meta.op_histogram or {}).items())),
         ("files", ", ".join(str(f) for f in result.files)), ("seconds", f"{result.seconds:.1f}"),
     ]
     echo_fields(rows)

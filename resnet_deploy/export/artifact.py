@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import numpy as np
+from pydantic import ValidationError
 
 from resnet_deploy.artifact_kinds import (
     CHECKPOINT_SUFFIXES,
@@ -33,7 +34,9 @@ from resnet_deploy.artifact_kinds import (
     artifact_kind,
 )
 from resnet_deploy.errors import ArtifactError, InvalidInputError
+from resnet_deploy.export.onnx_record import OnnxSidecar
 from resnet_deploy.input_spec import IMAGENET_MEAN, IMAGENET_STD, InputSpec, default_input_spec
+from resnet_deploy.jsonfile import first_problem
 from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.sidecar import Sidecar, artifact_meta, require_file, sha256_file
 from resnet_deploy.tensor_info import Layout, TensorInfo, image_layout
@@ -338,15 +341,18 @@ def describe_onnx(path: Path, model: onnx.ModelProto | None = None, *, sidecar: 
                     meta, meta.trained, meta.init_seed, meta.features, tuple(external_data_files(model)))
 
 
-def _onnx_sidecar(path: Path) -> tuple[Sidecar | None, str | None]:
+def _onnx_sidecar(path: Path) -> tuple[OnnxSidecar | None, str | None]:
     """The sidecar record that matches the model's bytes; a model edited in place (or a
     sidecar that does not parse) is still a model: its graph and metadata describe it."""
     try:
         raw = artifact_meta(path, required=False)
+        return (None if raw is None else raw.as_kind(OnnxSidecar)), None
     except ArtifactError as exc:
-        log.info("%s", exc)
-        return None, str(exc)
-    return (None if raw is None else Sidecar.model_validate(raw)), None
+        problem = str(exc)
+    except ValidationError as exc:
+        problem = f"sidecar of '{path}' is not valid: {first_problem(exc)}"
+    log.info("%s", problem)
+    return None, problem
 
 
 def describe_metadata(model: onnx.ModelProto, path: Path | None = None) -> JsonObject:
@@ -430,10 +436,10 @@ def torch_artifact(source: str, kind: str, path: Path | None, architecture: str,
 
 def describe_checkpoint(path: Path) -> Artifact:
     """A resnet-deploy checkpoint (its sidecar, or the copy in its safetensors header)."""
-    from resnet_deploy.train.checkpoint import CheckpointSidecar, checkpoint_meta
+    from resnet_deploy.train.checkpoint import checkpoint_meta
 
     require_file(path, "checkpoint")
-    sidecar = CheckpointSidecar.model_validate(checkpoint_meta(path))
+    sidecar = checkpoint_meta(path)
     spec = _parse_spec(sidecar.input_spec, f"checkpoint '{path}'")
     if spec is None:
         raise ArtifactError(f"sidecar of '{path}' has no valid input_spec")

@@ -31,11 +31,12 @@ from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.export import optimize
 from resnet_deploy.export.loader import save_onnx_model
 from resnet_deploy.export.metadata import metadata_props, set_metadata
+from resnet_deploy.export.onnx_record import ONNX_KIND, OnnxSidecar
 from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.memory import forward_memory_bytes, require_memory
 from resnet_deploy.model_source import load_model_source
 from resnet_deploy.models import Backbone
-from resnet_deploy.sidecar import library_versions, new_sidecar, relative_to_artifact
+from resnet_deploy.sidecar import library_versions, relative_to_artifact
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +51,13 @@ LOGITS_NAME = "logits"
 @dataclass(frozen=True)
 class ExportResult:
     path: Path
-    metadata: JsonObject  # the sidecar's content
+    metadata: OnnxSidecar  # the sidecar as written
     files: tuple[Path, ...] = field(default_factory=tuple)  # model (+ external data file above 2 GB)
     seconds: float = 0.0
 
     def to_dict(self) -> JsonObject:
         return {"path": str(self.path), "files": [str(f) for f in self.files], "seconds": self.seconds,
-                "metadata": self.metadata}
+                "metadata": self.metadata.to_dict()}
 
 
 def parse_batch(batch: str | int) -> str | int:
@@ -186,15 +187,15 @@ def export_onnx(output: str | os.PathLike[str], *, model: str | None = None,
         exporter=exporter, batch=batch, features=features, input_names=[INPUT_NAME], output_names=output_names,
         versions=versions, init_seed=described.init_seed))
     graph = optimize.check_strict(graph)
-    sidecar = new_sidecar(
-        "onnx", None, precision="fp32", architecture=name, model_kwargs=kwargs,
+    sidecar = OnnxSidecar.new(
+        ONNX_KIND, None, precision="fp32", architecture=name, model_kwargs=kwargs,
         trained=trained, init_seed=described.init_seed,
         source={"kind": SOURCE_KIND.get(described.kind, described.kind), "path": recorded, "sha256": described.sha256},
         input_spec=spec.to_dict(), opset=opset, exporter=exporter, batch=batch, features=features,
         io={"inputs": [INPUT_NAME], "outputs": output_names}, simplified=simplify, folded_batchnorms=folded,
         remaining_batchnorms=remaining_bn, op_histogram=optimize.op_histogram(graph), external_data=[])
     files = save_onnx_model(graph, output, meta=sidecar)
-    sidecar["external_data"] = [f.name for f in files[1:]]
+    sidecar = sidecar.model_copy(update={"external_data": [f.name for f in files[1:]]})
     seconds = time.perf_counter() - started
     log.info("wrote %s in %.1f s", output, seconds)
     return ExportResult(output, sidecar, tuple(files), seconds)

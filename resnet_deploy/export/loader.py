@@ -26,6 +26,7 @@ from onnx import TensorProto
 
 from resnet_deploy.atomic import atomic_write_with, check_output_dir, commit_file, temp_folder
 from resnet_deploy.errors import ArtifactError
+from resnet_deploy.export.onnx_record import ONNX_KIND, OnnxSidecar
 from resnet_deploy.sidecar import artifact_meta, require_file, write_artifact
 
 log = logging.getLogger(__name__)
@@ -74,9 +75,9 @@ def load_onnx_model(path: str | os.PathLike[str], *, load_external_data: bool = 
     one ArtifactError line. A sidecar (`model.onnx.json`), when present, must match the
     file's sha256. `check` runs onnx.checker (not the slower full shape inference)."""
     path = require_file(path, "ONNX model", if_empty="re-export it")
-    sidecar_kind = artifact_meta(path, required=False)
-    if sidecar_kind is not None and sidecar_kind.get("kind") != "onnx":
-        raise ArtifactError(f"'{path}' is described by its sidecar as a {sidecar_kind.get('kind')!r}, not an ONNX model")
+    sidecar = artifact_meta(path, required=False)
+    if sidecar is not None and sidecar.kind != ONNX_KIND:
+        raise ArtifactError(f"'{path}' is described by its sidecar as a {sidecar.kind!r}, not an ONNX model")
     try:
         model = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf DecodeError, RuntimeError, ... : never a traceback for the user
@@ -128,7 +129,7 @@ def _remove_unreferenced_data(path: Path, keep: str | None) -> None:
 
 
 def save_onnx_model(model: onnx.ModelProto, path: str | os.PathLike[str], *,
-                    external_data: bool | None = None, meta: dict[str, Any] | None = None) -> list[Path]:
+                    external_data: bool | None = None, meta: OnnxSidecar | None = None) -> list[Path]:
     """Write `model` atomically; returns the files written (the model, plus the data file
     when external data is used). `external_data=None` decides by size: a single file below
     2 GB, `<name>.<random>.data` above it (logged, since it is one more file to carry).
@@ -157,12 +158,12 @@ def save_onnx_model(model: onnx.ModelProto, path: str | os.PathLike[str], *,
                         location=location, size_threshold=1024)
         commit_file(folder / location, path.parent / location)
         _commit(path, lambda tmp: os.replace(folder / path.name, tmp),
-                None if meta is None else {**meta, "external_data": [location]})
+                None if meta is None else meta.model_copy(update={"external_data": [location]}))
     _remove_unreferenced_data(path, keep=location)
     return [path, path.parent / location]
 
 
-def _commit(path: Path, writer: Callable[[Path], Any], meta: dict[str, Any] | None) -> None:
+def _commit(path: Path, writer: Callable[[Path], Any], meta: OnnxSidecar | None) -> None:
     if meta is None:
         atomic_write_with(path, writer)
     else:

@@ -18,7 +18,7 @@ from resnet_deploy.errors import ArtifactError
 from resnet_deploy.input_spec import InputSpec
 from resnet_deploy.jsonfile import first_problem
 from resnet_deploy.jsontypes import JsonObject
-from resnet_deploy.sidecar import Sidecar, artifact_meta, read_sidecar, require_file
+from resnet_deploy.sidecar import AccuracyRecord, Sidecar, artifact_meta, read_sidecar, require_file
 
 PLAN_KIND = "plan"
 _REQUIRED = ("tensorrt_version", "profile", "io_tensors", "precision")
@@ -106,12 +106,16 @@ class PlanSidecar(Sidecar):
     architecture: str | None = None
     input_spec: InputSpec | None = None
     build_seconds: float | None = None
+    accuracy: AccuracyRecord | None = None  # `resnet-deploy accuracy --record` (precision.accuracy)
 
 
-def parse_plan_sidecar(meta: Mapping[str, Any] | PlanSidecar, *, what: str = "the plan's sidecar") -> PlanSidecar:
-    """Validate a sidecar mapping: ArtifactError naming the first bad field (one line)."""
+def parse_plan_sidecar(meta: Mapping[str, Any] | Sidecar, *, what: str = "the plan's sidecar") -> PlanSidecar:
+    """Validate a sidecar (a record read as any kind, or a mapping): ArtifactError naming the
+    first bad field (one line)."""
     if isinstance(meta, PlanSidecar):
         return meta
+    if isinstance(meta, Sidecar):
+        meta = meta.to_dict()
     missing = [key for key in _REQUIRED if key not in meta]
     if missing:
         raise ArtifactError(f"{what} lacks {', '.join(missing)}; it was not written by resnet-deploy build: "

@@ -168,11 +168,10 @@ def _export(cfg: PipelineConfig, steps: StepLog, ctx: Context) -> None:
         result = export_onnx(cfg.out / "model.onnx", checkpoint=ctx.checkpoint)
         ctx.onnx = result.path
         record.artifacts.append(str(result.path))
-        meta = result.metadata
-        spec = meta.get("input_spec") or {}
-        record.summary = ExportSummary(result.path.name, meta.get("opset"), sum((meta.get("op_histogram") or {}).values()),
-                                       [spec[k] for k in ("channels", "height", "width") if spec.get(k) is not None],
-                                       meta.get("batch", "dynamic"), result.path.stat().st_size / 1e6)
+        meta, spec = result.metadata, result.metadata.input_spec
+        record.summary = ExportSummary(result.path.name, meta.opset, sum((meta.op_histogram or {}).values()),
+                                       [] if spec is None else [spec.channels, spec.height, spec.width],
+                                       "dynamic" if meta.batch is None else meta.batch, result.path.stat().st_size / 1e6)
 
 
 def _validate(cfg: PipelineConfig, steps: StepLog, ctx: Context) -> None:

@@ -16,9 +16,9 @@ import onnx
 from resnet_deploy.atomic import guard_outputs
 from resnet_deploy.errors import InvalidInputError
 from resnet_deploy.export.artifact import Loaded, describe_onnx
+from resnet_deploy.export.onnx_record import ONNX_KIND, OnnxSidecar
 from resnet_deploy.input_spec import InputSpec
 from resnet_deploy.sidecar import (
-    new_sidecar,
     relative_to_artifact,
     sidecar_path,
     write_artifact,
@@ -52,13 +52,7 @@ def recorded_spec(source: SourceModel) -> InputSpec | None:
     artifact = source.artifact
     if artifact.spec_source == "metadata":
         return artifact.input_spec
-    data = getattr(artifact.sidecar, "input_spec", None)
-    if isinstance(data, dict):
-        try:
-            return InputSpec.from_dict(data)
-        except InvalidInputError:
-            return None
-    return None
+    return artifact.sidecar.input_spec if isinstance(artifact.sidecar, OnnxSidecar) else None
 
 
 def require_fp32(source: SourceModel, what: str) -> None:
@@ -75,35 +69,39 @@ def require_fp32(source: SourceModel, what: str) -> None:
 
 
 
-def output_meta(source: SourceModel, precision: str, **fields: Any) -> dict[str, Any]:
-    """The converted model's sidecar: what it is, where it came from, how it was made."""
+# What a converted model keeps from its source's sidecar (the rest it records itself).
+INHERITED = ("architecture", "model_kwargs", "input_spec", "trained", "checkpoint", "checkpoint_sha256", "opset",
+             "batch", "input_names", "output_names")
+
+
+def output_meta(source: SourceModel, precision: str, **fields: Any) -> OnnxSidecar:
+    """The converted model's sidecar: what it is, where it came from, how it was made
+    (`fields`: the step's details, kept as extra fields)."""
     artifact = source.artifact
-    sidecar = artifact.sidecar.model_dump() if artifact.sidecar is not None else {}
-    inherited = {k: v for k, v in sidecar.items()
-                 if k in ("architecture", "model_kwargs", "input_spec", "trained", "checkpoint", "checkpoint_sha256",
-                          "opset", "batch", "input_names", "output_names")}
-    meta = new_sidecar("onnx", None, **inherited)
+    sidecar = artifact.sidecar.to_dict() if artifact.sidecar is not None else {}
+    inherited = {k: v for k, v in sidecar.items() if k in INHERITED}
     spec = recorded_spec(source)
-    meta.update({
+    return OnnxSidecar.new(ONNX_KIND, None, **{
+        **inherited,
         "architecture": artifact.architecture or sidecar.get("architecture"),
         "input_spec": spec.to_dict() if spec is not None else None,
         "precision": precision,
         "source": str(source.path.resolve()),  # made relative to the output's folder by write_model
         "source_sha256": artifact.sha256,
         "source_precision": artifact.precision,
+        **fields,
     })
-    meta.update(fields)
-    return meta
 
 
-def write_model(output: Path, model: onnx.ModelProto, meta: dict[str, Any]) -> Path:
+def write_model(output: Path, model: onnx.ModelProto, meta: OnnxSidecar) -> Path:
     """Save a converted model and its sidecar together (crash-consistent), checked by
     onnx.checker before it replaces anything."""
     def save(tmp: Path) -> None:
         onnx.save(model, str(tmp))
         onnx.checker.check_model(str(tmp))
 
-    meta = {**meta, "source": relative_to_artifact(meta["source"], output) if "source" in meta else None}
+    recorded = meta.source if isinstance(meta.source, str) else None
+    meta = meta.model_copy(update={"source": relative_to_artifact(recorded, output) if recorded else None})
     write_artifact(output, save, meta)
     return sidecar_path(output)
 

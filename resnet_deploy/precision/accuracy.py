@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
 from resnet_deploy.backends.registry import artifact_kind, default_backend, get_backend, open_runner
 from resnet_deploy.compare.comparator import Comparator, RunResult
@@ -31,9 +32,11 @@ from resnet_deploy.compare.inputs import load_inputs
 from resnet_deploy.compare.paired import paired_drop
 from resnet_deploy.compare.targets import Target, check_same_model, comparison_spec, describe_target
 from resnet_deploy.errors import InvalidInputError
+from resnet_deploy.export.onnx_record import ONNX_KIND, OnnxSidecar
+from resnet_deploy.export.plan_record import PLAN_KIND, PlanSidecar, parse_plan_sidecar
 from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.render import Column
-from resnet_deploy.sidecar import artifact_meta, sha256_file, write_sidecar
+from resnet_deploy.sidecar import AccuracyRecord, artifact_meta, sha256_file, write_sidecar
 from resnet_deploy.topk import top_k_hits
 
 log = logging.getLogger(__name__)
@@ -248,7 +251,7 @@ def evaluate_accuracy(models: Sequence[str | os.PathLike[str]], *, dataset: str,
 
 def _record(report: AccuracyReport, ref: Target) -> None:
     """Add the measured figures to each evaluated model's sidecar (models without a sidecar
-    that matches their bytes are left alone)."""
+    that matches their bytes, or whose sidecar does not read as its kind's, are left alone)."""
     when = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
     for row in report.models:
         path = Path(row.model)
@@ -256,16 +259,17 @@ def _record(report: AccuracyReport, ref: Target) -> None:
             continue
         try:
             meta = artifact_meta(path, required=False)
-        except InvalidInputError:
+            if meta is None or meta.kind not in (ONNX_KIND, PLAN_KIND):
+                continue
+            record: OnnxSidecar | PlanSidecar = (meta.as_kind(OnnxSidecar) if meta.kind == ONNX_KIND
+                                                 else parse_plan_sidecar(meta))
+        except (InvalidInputError, ValidationError):
             continue
-        if meta is None or meta.get("kind") not in ("onnx", "plan"):
-            continue
-        meta["accuracy"] = {"dataset": report.dataset, "split": report.split, "samples": report.samples,
-                            "top1": round(row.top1, 3), "top5": round(row.top5, 3),
-                            "top1_agreement": round(row.top1_agreement, 3), "cosine": round(row.cosine, 6),
-                            "drop_points": round(row.drop, 3), "max_drop": row.max_drop, "passed": row.passed,
-                            "drop_ci95": [round(row.drop_low, 3), round(row.drop_high, 3)], "verdict": row.verdict,
-                            "reference": ref.source,
-                            "reference_sha256": sha256_file(ref.source) if Path(ref.source).is_file() else None,
-                            "measured": when, "backend": row.backend, "machine": report.machine}
-        write_sidecar(path, meta)
+        record.accuracy = AccuracyRecord(
+            dataset=report.dataset, split=report.split, samples=report.samples, top1=round(row.top1, 3),
+            top5=round(row.top5, 3), top1_agreement=round(row.top1_agreement, 3), cosine=round(row.cosine, 6),
+            drop_points=round(row.drop, 3), max_drop=row.max_drop, passed=row.passed,
+            drop_ci95=[round(row.drop_low, 3), round(row.drop_high, 3)], verdict=row.verdict, reference=ref.source,
+            reference_sha256=sha256_file(ref.source) if Path(ref.source).is_file() else None, measured=when,
+            backend=row.backend, machine=report.machine)
+        write_sidecar(path, record)

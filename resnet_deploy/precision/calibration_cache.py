@@ -153,8 +153,8 @@ def write_cache(path: Path, key: str, ranges: Ranges, *, model_sha256: str, sour
     cache = CalibrationCache(kind=KIND, version=VERSION, key=key, model_sha256=model_sha256, data=data,
                              data_sha256=data_sha256, samples=samples, method=method, percentile=percentile,
                              ranges=dict(sorted(ranges.items())), ranges_sha256=ranges_sha256(ranges), source=source,
-                             toolkit_version=provenance["toolkit_version"], created=provenance["created"],
-                             library_versions=provenance["library_versions"])
+                             toolkit_version=provenance.toolkit_version, created=provenance.created,
+                             library_versions=provenance.library_versions)
     atomic_write_text(path, cache.model_dump_json(indent=1) + "\n")
     stale = _old_sidecar(path)
     if stale is not None:  # an older version's sidecar no longer describes the cache

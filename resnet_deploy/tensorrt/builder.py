@@ -40,7 +40,7 @@ from resnet_deploy.runtime.inspector import (
     check_layer_precision,
     parse_engine_information,
 )
-from resnet_deploy.runtime.plan_meta import PLAN_KIND, normalize_hardware_level
+from resnet_deploy.runtime.plan_meta import PLAN_KIND, PlanSidecar, normalize_hardware_level
 from resnet_deploy.runtime.profiles import (
     TensorProfile,
     build_profile,
@@ -57,7 +57,6 @@ from resnet_deploy.runtime.trt import (
     trt,
 )
 from resnet_deploy.sidecar import (
-    new_sidecar,
     require_file,
     sha256_file,
     sidecar_path,
@@ -367,7 +366,7 @@ def build_engine(onnx_path: str | os.PathLike[str], output: str | os.PathLike[st
     if check.note:
         warnings.append(check.note)
 
-    meta = new_sidecar(
+    meta = PlanSidecar.new(
         PLAN_KIND, None,
         tensorrt_version=version,
         gpu=gpu.to_dict(),
@@ -390,7 +389,7 @@ def build_engine(onnx_path: str | os.PathLike[str], output: str | os.PathLike[st
     )
     if not check and check_precision:
         rejected = plan_path.with_name(plan_path.name + ".rejected.json")
-        write_json(rejected, meta)
+        write_json(rejected, meta.to_dict())
         raise CheckFailedError(f"{plan_path}: {check.message()}; the plan was not written (per-layer report: "
                                f"{rejected}); fix the model's Q/DQ placement or FP16 conversion, or build with "
                                "check_precision off", param="check_precision")

@@ -21,16 +21,16 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from torch import nn
 
 from resnet_deploy.errors import ArtifactError, InvalidInputError
 from resnet_deploy.input_spec import InputSpec
 from resnet_deploy.jsonfile import loads_json
+from resnet_deploy.jsontypes import JsonObject
 from resnet_deploy.sidecar import (
     Sidecar,
     artifact_meta,
-    new_sidecar,
     require_file,
     sha256_file,
     sidecar_path,
@@ -49,12 +49,19 @@ class _Architecture(BaseModel):
 
 
 class CheckpointSidecar(Sidecar):
-    """What a checkpoint's sidecar must hold for the checkpoint to be rebuilt."""
+    """`<checkpoint>.json`: what the checkpoint must record to be rebuilt (architecture, input
+    spec) and what it records about its training; a caller's `extra` fields are kept too."""
 
     model_config = ConfigDict(extra="allow")
 
     architecture: _Architecture
     input_spec: InputSpec
+    num_classes: int | None = None
+    dataset: str | None = None
+    epoch: int | None = None
+    metrics: JsonObject = Field(default_factory=dict)
+    training: JsonObject | None = None  # the recipe (train.loop: epochs, batch size, lr, ...)
+    torch_version: str | None = None
 
 
 @dataclass
@@ -65,7 +72,7 @@ class Checkpoint:
     model_name: str
     model_kwargs: dict[str, Any]
     input_spec: InputSpec
-    meta: dict[str, Any] = field(repr=False)
+    meta: CheckpointSidecar = field(repr=False)
     path: Path
     sha256: str
 
@@ -100,21 +107,19 @@ def save_checkpoint(path: str | os.PathLike[str], model: nn.Module, *, model_nam
         raise InvalidInputError(f"model_kwargs for {model_name} must include {', '.join(missing)}")
     path = Path(path)
     tensors = state_tensors(model)
-    meta = new_sidecar(
-        CHECKPOINT_KIND, None,
-        architecture={"name": model_name, "kwargs": dict(model_kwargs)},
-        num_classes=int(model_kwargs["num_classes"]),
-        input_spec=input_spec.to_dict(),
-        dataset=dataset,
-        epoch=epoch,
-        metrics=dict(metrics or {}),
-        torch_version=torch.__version__,
-    )
-    if extra:
-        meta.update(dict(extra))
+    fields = {
+        "architecture": {"name": model_name, "kwargs": dict(model_kwargs)},
+        "num_classes": int(model_kwargs["num_classes"]),
+        "input_spec": input_spec.to_dict(),
+        "dataset": dataset,
+        "epoch": epoch,
+        "metrics": dict(metrics or {}),
+        "torch_version": torch.__version__,
+    }
+    meta = CheckpointSidecar.new(CHECKPOINT_KIND, None, **{**fields, **dict(extra or {})})
     # The sidecar also travels inside the file (the safetensors header), so a checkpoint
     # copied without its sidecar still loads.
-    header = {"format": "pt", "model": model_name, HEADER_KEY: json.dumps(meta, default=str)}
+    header = {"format": "pt", "model": model_name, HEADER_KEY: json.dumps(meta.to_dict(), default=str)}
     write_artifact(path, lambda tmp: save_file(tensors, str(tmp), metadata=header), meta)
     log.info("wrote checkpoint %s (epoch %s)", path, epoch)
     return path
@@ -141,7 +146,7 @@ def load_checkpoint(path: str | os.PathLike[str], expected_model: str | None = N
 
     path = require_file(path, "checkpoint")
     meta = checkpoint_meta(path)
-    name, kwargs = meta["architecture"]["name"], dict(meta["architecture"].get("kwargs", {}))
+    name, kwargs = meta.architecture.name, dict(meta.architecture.kwargs)
     if expected_model is not None:
         try:
             expected = get_entry(expected_model).name
@@ -150,11 +155,8 @@ def load_checkpoint(path: str | os.PathLike[str], expected_model: str | None = N
         if expected != name:
             raise ArtifactError(f"checkpoint '{path}' holds a {name}, not a {expected_model}; name {name} or pass the "
                                 "matching checkpoint", param="model")
-    digest = meta.get("sha256") or sha256_file(path)
-    try:
-        spec = InputSpec.from_dict(meta["input_spec"])
-    except (KeyError, TypeError, InvalidInputError) as exc:
-        raise ArtifactError(f"sidecar of '{path}' has no valid input_spec ({exc})") from exc
+    digest = meta.sha256 or sha256_file(path)
+    spec = meta.input_spec
     tensors = _read_safetensors(path)
     try:
         kwargs = get_entry(name).arguments(kwargs)
@@ -168,15 +170,16 @@ def load_checkpoint(path: str | os.PathLike[str], expected_model: str | None = N
     return Checkpoint(model, name, kwargs, spec, meta, path, digest)
 
 
-def checkpoint_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
+def checkpoint_meta(path: str | os.PathLike[str]) -> CheckpointSidecar:
     """The sidecar record that matches the checkpoint's bytes (artifacts.artifact_meta), or,
     when the sidecar is missing, the copy embedded in the safetensors header."""
     from resnet_deploy.jsonfile import first_problem
     from resnet_deploy.models import get_entry
 
     if sidecar_path(path).exists():
-        meta = artifact_meta(path, kind=CHECKPOINT_KIND)
-        assert meta is not None
+        recorded = artifact_meta(path, kind=CHECKPOINT_KIND)
+        assert recorded is not None
+        meta = recorded.to_dict()
     else:
         meta = _header_meta(Path(path))
         meta["sha256"] = sha256_file(path)
@@ -193,10 +196,10 @@ def checkpoint_meta(path: str | os.PathLike[str]) -> dict[str, Any]:
     except InvalidInputError as exc:
         raise ArtifactError(f"sidecar of checkpoint '{path}' is not valid ({exc}); it was not written by "
                             "resnet-deploy train or was edited") from exc
-    return meta
+    return sidecar
 
 
-def _header_meta(path: Path) -> dict[str, Any]:
+def _header_meta(path: Path) -> JsonObject:
     from safetensors import SafetensorError, safe_open
 
     try:

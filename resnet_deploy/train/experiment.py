@@ -52,6 +52,6 @@ def run_degradation(out: str | os.PathLike[str], *, depths: tuple[int, ...] = (2
     report = new_sidecar("report", None, experiment="degradation", dataset=base.dataset, depths=list(depths),
                          recipe={k: v for k, v in base.to_dict().items() if k not in ("model", "out")},
                          results=finals, history={name: [row.to_dict() for row in rows] for name, rows in histories.items()},
-                         figure=str(png))
+                         figure=str(png)).to_dict()
     write_json(out / "degradation.json", report)
     return report

@@ -87,7 +87,7 @@ def test_fixed_batch_and_features(tmp_path: Path) -> None:
     assert [o.name for o in model.graph.output] == ["c2", "c3", "c4", "c5"]
     outs = _run(path, np.zeros((2, 3, 64, 64), np.float32))
     assert [o.shape for o in outs] == [(2, 64, 16, 16), (2, 128, 8, 8), (2, 256, 4, 4), (2, 512, 2, 2)]
-    assert result.metadata["io"]["outputs"] == ["c2", "c3", "c4", "c5"]
+    assert result.metadata.io is not None and result.metadata.io.outputs == ["c2", "c3", "c4", "c5"]
     assert read_onnx_metadata(path)["features"] is True
 
 
@@ -109,7 +109,7 @@ def test_big_model_goes_to_external_data(tmp_path: Path, monkeypatch: pytest.Mon
     result = export_onnx(tmp_path / "big.onnx", model="resnet20", exporter="torchscript")
     model_file, data_file = result.files
     assert model_file.name == "big.onnx" and data_file.name.startswith("big.onnx.") and data_file.suffix == ".data"
-    assert result.metadata["external_data"] == [data_file.name]
+    assert result.metadata.external_data == [data_file.name]
     assert data_file.stat().st_size > 100_000
     (out,) = _run(tmp_path / "big.onnx", np.zeros((1, 3, 32, 32), np.float32))
     assert out.shape == (1, 10)

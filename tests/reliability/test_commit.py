@@ -77,11 +77,41 @@ def _states_at_each_step(folder: Path, write: Callable[[], object], tmp: Path,
 
 
 def _complete(path: Path) -> dict[str, object]:
-    """The metadata record that describes `path`'s bytes: the artifact and its metadata are
-    one complete version (which one, the caller reads from the record)."""
+    """The metadata record that describes `path`'s bytes, as JSON: the artifact and its
+    metadata are one complete version (which one, the caller reads from the record)."""
     record = artifact_meta(path)
-    assert record is not None and record["sha256"] == sha256_file(path), "the metadata does not describe the artifact"
-    return record
+    assert record is not None and record.sha256 == sha256_file(path), "the metadata does not describe the artifact"
+    return record.to_dict()
+
+
+def test_write_artifact_stopped_at_every_step_leaves_one_typed_record(tmp_path: Path) -> None:
+    """The protocol itself, with a typed record and a field no model names: at every stop
+    artifact_meta returns the record of the version whose bytes are on disk (after a stop
+    past the sidecar's commit, the new sidecar's typed `previous`); once committed, the new
+    record carries the old one under `previous`."""
+    from resnet_deploy.export.onnx_record import OnnxSidecar
+    from resnet_deploy.sidecar import Sidecar, write_artifact
+
+    folder = tmp_path / "models"
+    folder.mkdir()
+    target = folder / "m.onnx"
+
+    def write(version: str) -> OnnxSidecar:
+        return write_artifact(target, lambda tmp: tmp.write_text(version),
+                              OnnxSidecar.new("onnx", None, precision=version, legacy_field=[version]))
+
+    old = write("fp16")
+    seen = set()
+    for step, state in _states_at_each_step(folder, lambda: write("int8"), tmp_path):
+        record = artifact_meta(state / "m.onnx")
+        assert isinstance(record, Sidecar) and record.sha256 == sha256_file(state / "m.onnx"), step
+        onnx = record.as_kind(OnnxSidecar)
+        assert onnx.precision == (state / "m.onnx").read_text(), step  # record and bytes agree
+        assert record.to_dict()["legacy_field"] == [onnx.precision], step
+        seen.add(onnx.precision)
+    assert seen == {"fp16", "int8"}
+    new = write("int8")
+    assert isinstance(new, OnnxSidecar) and new.previous is not None and new.previous.to_dict() == old.to_dict()
 
 
 def test_onnx_model_and_sidecar_after_a_stop_at_every_step(tmp_path: Path, r20_onnx: Path) -> None:
@@ -133,7 +163,7 @@ def test_checkpoint_after_a_stop_at_every_step(tmp_path: Path) -> None:
     seen = set()
     for step, state in _states_at_each_step(folder, lambda: save(2, 1), tmp_path):
         epoch = _complete(state / "last.safetensors")["epoch"]
-        assert load_checkpoint(state / "last.safetensors").meta["epoch"] == epoch, step
+        assert load_checkpoint(state / "last.safetensors").meta.epoch == epoch, step
         seen.add(epoch)
     assert seen == {1, 2}
 
@@ -181,10 +211,10 @@ def test_a_real_sigkill_mid_commit_leaves_the_old_version_and_the_next_run_clean
     assert killed.returncode == -signal.SIGKILL
     leftovers = [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
     assert leftovers, "the killed writer should have left its temporary artifact"
-    assert sha256_file(target) == old and artifact_meta(target)["sha256"] == old  # the previous record, intact
-    assert artifact_meta(target)["io_dtype"] == "float32"
+    assert sha256_file(target) == old and _complete(target)["sha256"] == old  # the previous record, intact
+    assert _complete(target)["io_dtype"] == "float32"
     load_onnx_model(target)
     convert_fp16(source, target, keep_io_types=False)  # the next run: replaces it and clears the dead temporary
-    assert artifact_meta(target)["io_dtype"] == "float16"
+    assert _complete(target)["io_dtype"] == "float16"
     assert not any(p.exists() for p in leftovers)
     assert os.listdir(tmp_path).count("out.onnx.json") == 1

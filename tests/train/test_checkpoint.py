@@ -75,7 +75,7 @@ def test_a_checkpoint_without_its_sidecar_loads_from_its_header(saved: tuple[Pat
     path, model = saved
     Path(str(path) + ".json").unlink()
     ckpt = load_checkpoint(path, expected_model="resnet20")
-    assert ckpt.input_spec == SPEC and ckpt.num_classes == 10 and ckpt.meta["epoch"] == 3
+    assert ckpt.input_spec == SPEC and ckpt.num_classes == 10 and ckpt.meta.epoch == 3
     x = torch.randn(2, 1, 32, 32)
     torch.testing.assert_close(ckpt.model(x), model.eval()(x))
 

@@ -48,9 +48,9 @@ def test_tiny_run_writes_checkpoints_metrics_and_curves(tiny: Any) -> None:
     assert [r["epoch"] for r in lines] == [1, 2] and lines == [row.to_dict() for row in result.history]
     assert {"train_loss", "train_top1", "val_loss", "val_top1", "val_top5", "lr", "train_images_per_s"} <= set(lines[0])
     ckpt = load_checkpoint(result.last_checkpoint, expected_model="resnet20")
-    assert ckpt.meta["epoch"] == 2 and ckpt.model_kwargs == {"num_classes": 10, "in_channels": 1}
-    assert ckpt.input_spec.height == 16 and ckpt.meta["dataset"] == "digits"
-    assert load_checkpoint(result.best_checkpoint).meta["epoch"] == result.best_epoch
+    assert ckpt.meta.epoch == 2 and ckpt.model_kwargs == {"num_classes": 10, "in_channels": 1}
+    assert ckpt.input_spec.height == 16 and ckpt.meta.dataset == "digits"
+    assert load_checkpoint(result.best_checkpoint).meta.epoch == result.best_epoch
     assert not list(out.glob(".*.tmp"))  # atomic writes leave no temporaries
     with pytest.raises(InvalidInputError, match="already holds a training run; set `resume`"):
         train(config, progress=False)
@@ -79,7 +79,7 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tiny: Any, monkeypatch: p
     config = tiny(epochs=3)
     with pytest.raises(CheckFailedError, match=r"loss became nan at epoch 2 step 1.*last good checkpoint .*last.safetensors' \(epoch 1\)"):
         train(config, progress=False)
-    assert load_checkpoint(Path(config.out) / "last.safetensors").meta["epoch"] == 1
+    assert load_checkpoint(Path(config.out) / "last.safetensors").meta.epoch == 1
     assert len((Path(config.out) / "metrics.jsonl").read_text().splitlines()) == 1
 
 
