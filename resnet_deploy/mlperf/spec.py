@@ -4,12 +4,12 @@ and write them here, and agree here on the exit code a failed run ends with."""
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from pydantic import BaseModel, ValidationError
 
+from resnet_deploy.atomic import write_json
 from resnet_deploy.jsontypes import JsonObject
 
 # The exit codes a failed run keeps: a check failed, bad input, a missing dependency, Ctrl-C, SIGTERM.
@@ -61,13 +61,9 @@ class RunStatus(BaseModel):
         return cls(ok=False, error=message, exit_code=failure_code(code))
 
     def write(self, path: str | os.PathLike[str]) -> None:
-        """Atomically and durably: the parent reads it only after this process is gone."""
-        tmp = f"{os.fspath(path)}.tmp{os.getpid()}"
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(self.model_dump(exclude_none=True), handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        """Atomically and durably (atomic.write_json): the parent reads it only after this
+        process is gone."""
+        write_json(path, self.model_dump(exclude_none=True))
 
     @classmethod
     def read(cls, path: str | os.PathLike[str]) -> RunStatus | None:
