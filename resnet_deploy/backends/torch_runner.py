@@ -262,11 +262,14 @@ class TorchRunner(Runner):
         # cache_enabled=False: autocast's weight cache must not outlive a CUDA graph capture.
         return torch.autocast(self.device, dtype=dtype, enabled=dtype is not None, cache_enabled=False)
 
+    def _in_weights_dtype(self, x: torch.Tensor) -> torch.Tensor:
+        """The input in the dtype the weights are stored in (CPU bf16), as is otherwise."""
+        return x if self._weights_dtype is None else x.to(self._weights_dtype)
+
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.channels_last:
             x = x.contiguous(memory_format=torch.channels_last)
-        if self._weights_dtype is not None:
-            x = x.to(self._weights_dtype)
+        x = self._in_weights_dtype(x)
         with torch.inference_mode(), self._autocast():
             out = self._model(x)
         return out.float() if out.dtype != torch.float32 else out
@@ -285,7 +288,7 @@ class TorchRunner(Runner):
         x = torch.from_numpy(np.ascontiguousarray(feeds[INPUT_NAME]))
         if self.features:
             with torch.inference_mode():
-                stages = self._model(x if self._weights_dtype is None else x.to(self._weights_dtype))
+                stages = self._model(self._in_weights_dtype(x))
             return {name: t.float().numpy().copy() for name, t in zip(self._output_names, stages, strict=True)}
         if self.mode == "compile":
             with self._lock:
