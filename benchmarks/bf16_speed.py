@@ -33,7 +33,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.quantize_speed import time_rounds
-from benchmarks.suite_common import export_model, machine, machine_header, results_dir, write_json
+from benchmarks.suite_common import (
+    export_model,
+    load_record,
+    machine,
+    machine_header,
+    results_dir,
+    write_json,
+)
 from resnet_deploy import cpu_isa
 from resnet_deploy.render import Column, markdown_table
 
@@ -143,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
             work.mkdir(parents=True, exist_ok=True)
             load_before = os.getloadavg()[0]
             data["results"] = measure(args, work)
-            data["load_average_1min"] = {"before": round(load_before, 2), "after": round(os.getloadavg()[0], 2)}
+            data["load_average_1min"] = load_record(load_before, os.getloadavg()[0])
         data["verdicts"] = [{"backend": r["backend"], "batch": r["batch"], "variant": r["variant"],
                              "x_fp32": r["x_fp32"], "met": r["x_fp32"] >= BAR}
                             for r in data["results"] if r["asked"] == "bf16" and r["variant"] != "bf16 graph"]

@@ -102,7 +102,13 @@ class TimedRun:
     load_after: float
 
     def load_record(self) -> dict[str, float]:
-        return {"before": round(self.load_before, 2), "after": round(self.load_after, 2)}
+        return load_record(self.load_before, self.load_after)
+
+
+def load_record(before: float, after: float) -> dict[str, float]:
+    """The 1-minute load average before and after a measurement, as results record it
+    ("load_average_1min"): above the core count, other jobs shared the CPU."""
+    return {"before": round(before, 2), "after": round(after, 2)}
 
 
 def _children_cpu_seconds() -> float:
